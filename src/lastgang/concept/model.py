@@ -12,11 +12,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 from fractions import Fraction
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from lastgang.concept.tariffs import Contract, Tariff
+from lastgang.concept.tariffs import BillingSettings, Contract, Fee, Tariff
 
 
 class _Model(BaseModel):
@@ -44,10 +44,10 @@ class Role(StrEnum):
     """What a metering location measures (SM-1)."""
 
     GRID = "grid"  # grid connection / balance meter (Hausanschluss, HAK)
-    CONSUMER = "consumer"
-    PRODUCTION = "production"
-    STORAGE = "storage"
-    TECHNICAL = "technical"
+    CONSUMER = "consumer"  # apartments, common areas, heating, heat pump, EV charging
+    PRODUCTION = "production"  # PV, emergency power production (SM-3)
+    STORAGE = "storage"  # battery (import = charging, export = discharging)
+    TECHNICAL = "technical"  # measured only to compute virtual meters, never billed itself
 
 
 class Transformer(_Model):
@@ -57,7 +57,7 @@ class Transformer(_Model):
     accuracy_class: str | None = Field(None, description="e.g. '0.5', '0.5S', '0.2'")
     verified: int | None = Field(None, description="year of verification (Eichjahr), TOR-6.1")
     validity_years: int | None = Field(
-        None, description="calibration validity period in years (Eichgültigkeitsdauer)"
+        None, ge=1, description="calibration validity period in years (Eichgültigkeitsdauer)"
     )
 
     @field_validator("ratio")
@@ -85,25 +85,40 @@ class Meter(_Model):
     """A physical meter installed at a metering location for a time (TOR-4.1m: manufacturer and
     serial identify it; every reading is linked to them)."""
 
-    manufacturer: str = Field(min_length=1)
-    serial: str = Field(min_length=1)
-    orientation: Orientation = Orientation.NORMAL
-    connection: Connection = Connection.LV_DIRECT
+    manufacturer: str = Field(min_length=1, description="manufacturer (Hersteller), e.g. 'LGZ'")
+    serial: str = Field(min_length=1, description="serial number (Seriennummer / Zählernummer)")
+    orientation: Orientation = Field(
+        Orientation.NORMAL,
+        description="'normal', or 'inverted' when IN and OUT are swapped (SM-2, '-1' in a drawing)",
+    )
+    connection: Connection = Field(
+        Connection.LV_DIRECT,
+        description="'lv-direct', 'lv-ct', 'mv' or 'hv'; sets the minimum classes (TOR-5.1/A3)",
+    )
     accuracy_class: str = Field("A", description="active energy class: 2/A, 1/B, 0.5/C")
     reactive_class: str | None = Field(None, description="reactive energy class, if measured")
-    ct: Transformer | None = None
-    vt: Transformer | None = None
+    ct: Transformer | None = Field(None, description="current transformer (Stromwandler)")
+    vt: Transformer | None = Field(None, description="voltage transformer (Spannungswandler)")
     register_digits: int | None = Field(
         None, ge=1, le=12, description="integer digits of the energy registers (overflow)"
     )
     max_power_kw: float | None = Field(
         None, gt=0, description="primary kW bound used to detect a second register overflow"
     )
-    registers: list[str] = Field(default_factory=lambda: ["1-0:1.8.0", "1-0:2.8.0"])
-    installed: datetime | date
-    removed: datetime | date | None = None
-    verified: int | None = Field(None, description="year of verification (Eichjahr)")
-    validity_years: int | None = Field(None, description="calibration validity in years")
+    registers: list[str] = Field(
+        default_factory=lambda: ["1-0:1.8.0", "1-0:2.8.0"],
+        description="OBIS codes of the registers read (TOR-4.3), e.g. '1-0:1.8.0' import",
+    )
+    installed: datetime | date = Field(
+        description="when the meter was installed (a date means 00:00 legal time)"
+    )
+    removed: datetime | date | None = Field(
+        None, description="when the meter was removed (meter exchange, TOR-7.2.1); empty if in use"
+    )
+    verified: int | None = Field(None, description="year of verification (Eichjahr), TOR-6.1")
+    validity_years: int | None = Field(
+        None, ge=1, description="calibration validity period in years (Eichgültigkeitsdauer)"
+    )
 
     @property
     def key(self) -> str:
@@ -122,35 +137,77 @@ class Meter(_Model):
 
 
 class MeteringPoints(_Model):
-    """Metering point IDs of a location, one per energy direction (TOR-4.0)."""
+    """Metering point IDs (Zählpunktbezeichnung) of a location, one per energy direction
+    (TOR-4.0), each 33 characters (TOR-4.1), e.g. ``AT0081000801000000000000000123456``."""
 
-    import_: str | None = Field(None, alias="import")
-    export: str | None = None
+    import_: str | None = Field(
+        None, alias="import", description="metering point ID of the import direction (Bezug)"
+    )
+    export: str | None = Field(
+        None, description="metering point ID of the export direction (Einspeisung)"
+    )
 
 
 class Location(_Model):
     """A metering location (Zählstelle): where energy is measured, by one meter at a time."""
 
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")
-    name: str = ""
-    role: Role
+    id: str = Field(
+        min_length=1,
+        pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$",
+        description="id used by formulas, units and profiles (letters, digits, '_', '-')",
+    )
+    name: str = Field("", description="name shown on invoices and charts")
+    role: Role = Field(
+        description="'grid' (HAK, balance meter), 'consumer', 'production', 'storage', 'technical'"
+    )
     upstream: str | None = Field(None, description="id of the location upstream (wiring)")
-    metering_points: MeteringPoints = MeteringPoints()
+    metering_points: MeteringPoints = Field(
+        MeteringPoints(), description="metering point IDs per direction (TOR-4.0)"
+    )
     standard_load_profile: str = Field("H0", description="SLP for substitute values (Q-2)")
-    meters: list[Meter] = Field(default_factory=list)
+    meters: list[Meter] = Field(
+        default_factory=list,
+        description="the physical meters installed here over time, one at a time (exchanges)",
+    )
 
 
 class VirtualMeter(_Model):
-    """A virtual meter (TOR-4.1v, SM-3): a formula over other meters, evaluated per slot."""
+    """A virtual meter (TOR-4.1v, SM-3): a formula over other meters, evaluated per slot.
 
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")
-    name: str = ""
-    formula: str = Field(min_length=1)
+    The formula's value per slot is booked as import when positive and export when negative,
+    or the other way round for production and storage meters (``positive``), so that a
+    production meter shows its production as export like a physical one (SM-3: "Production =
+    incl. solar - excl. solar" is positive while the unit produces)."""
+
+    id: str = Field(
+        min_length=1,
+        pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$",
+        description="id used by formulas, units and tariffs (letters, digits, '_', '-')",
+    )
+    name: str = Field("", description="name shown on invoices and charts")
+    formula: str = Field(
+        min_length=1,
+        description="e.g. 'incl-solar - excl-solar': ids, numbers, + - * ( ), .import/.export",
+    )
     parent: str = Field(description="the real parent metering location (TOR-4.1v)")
-    role: Role = Role.PRODUCTION
+    role: Role = Field(Role.PRODUCTION, description="role of the result, as for a location")
+    positive: Literal["import", "export"] | None = Field(
+        None,
+        description="direction a positive formula value is booked as; "
+        "empty = 'export' for production and storage, 'import' otherwise",
+    )
+
+    @property
+    def positive_direction(self) -> Literal["import", "export"]:
+        """Where a positive formula value goes: ``positive``, or by role when it is empty."""
+        if self.positive is not None:
+            return self.positive
+        return "export" if self.role in (Role.PRODUCTION, Role.STORAGE) else "import"
 
 
 class UnitKind(StrEnum):
+    """What a billing unit is (SM-1): it sets the unit's place on an invoice, not its billing."""
+
     APARTMENT = "apartment"
     GENERAL = "general"
     HEATING = "heating"
@@ -162,31 +219,81 @@ class UnitKind(StrEnum):
 class BillingUnit(_Model):
     """Something that receives an invoice: an apartment, the common areas, heating, ..."""
 
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$")
-    name: str = ""
-    kind: UnitKind = UnitKind.APARTMENT
+    id: str = Field(
+        min_length=1,
+        pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$",
+        description="id of the unit, used by contracts",
+    )
+    name: str = Field("", description="name shown on invoices, e.g. 'Top 1'")
+    kind: UnitKind = Field(
+        UnitKind.APARTMENT,
+        description="'apartment', 'general', 'heating', 'heat-pump', 'ev-charging', 'commercial'",
+    )
     meters: list[str] = Field(default_factory=list, description="location or virtual meter ids")
 
 
 class SiteInfo(_Model):
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
-    name: str = ""
-    timezone: str = "Europe/Vienna"
-    currency: str = "EUR"
+    """The ``[site]`` table: what the site is and where it is (legal time, currency)."""
+
+    id: str = Field(
+        min_length=1,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$",
+        description="short id of the site (letters, digits, '_', '-'), used in file names",
+    )
+    name: str = Field("", description="name of the building or energy community")
+    timezone: str = Field(
+        "Europe/Vienna", description="IANA time zone of the site's legal time (TOR-4.2)"
+    )
+    currency: str = Field("EUR", description="ISO 4217 currency of prices and invoices")
 
 
 class Site(_Model):
     """A whole site configuration as read from its TOML file."""
 
-    site: SiteInfo
-    locations: list[Location] = Field(default_factory=list)
-    virtual_meters: list[VirtualMeter] = Field(default_factory=list)
-    units: list[BillingUnit] = Field(default_factory=list)
-    tariffs: list[Tariff] = Field(default_factory=list)
-    contracts: list[Contract] = Field(default_factory=list)
+    site: SiteInfo = Field(description="the site itself")
+    locations: list[Location] = Field(
+        default_factory=list, description="metering locations with their meters"
+    )
+    virtual_meters: list[VirtualMeter] = Field(
+        default_factory=list, description="meters computed from others (TOR-4.1v, SM-3)"
+    )
+    units: list[BillingUnit] = Field(
+        default_factory=list, description="billing units and the meters billed to them"
+    )
+    tariffs: list[Tariff] = Field(default_factory=list, description="prices (SM-6)")
+    contracts: list[Contract] = Field(
+        default_factory=list, description="who is billed for which unit when (SM-6)"
+    )
+    fees: list[Fee] = Field(
+        default_factory=list, description="base fees per unit and month, prorated by days (SM-6)"
+    )
+    billing: BillingSettings = Field(
+        default_factory=BillingSettings,
+        description="allocation rule, source order and the owner billed for vacancy (SM-5, SM-6)",
+    )
 
     def location(self, location_id: str) -> Location:
         for loc in self.locations:
             if loc.id == location_id:
                 return loc
         raise KeyError(location_id)
+
+    def virtual_meter(self, meter_id: str) -> VirtualMeter:
+        for vm in self.virtual_meters:
+            if vm.id == meter_id:
+                return vm
+        raise KeyError(meter_id)
+
+    def meter_ids(self) -> dict[str, Location | VirtualMeter]:
+        """Every id a formula, unit or tariff can name: locations first, then virtual meters
+        (the first of a duplicated id wins; ``lastgang check`` reports duplicates)."""
+        out: dict[str, Location | VirtualMeter] = {}
+        for loc in self.locations:
+            out.setdefault(loc.id, loc)
+        for vm in self.virtual_meters:
+            out.setdefault(vm.id, vm)
+        return out
+
+    def role_of(self, meter_id: str) -> Role:
+        """The role of a location or virtual meter; ``KeyError`` for an unknown id."""
+        return self.meter_ids()[meter_id].role
