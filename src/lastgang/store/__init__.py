@@ -1,0 +1,350 @@
+"""Persistence: the raw archive, readings, load profiles and site versions.
+
+The rest of lastgang talks to a :class:`Store`, a small protocol, so that a server database can be
+added next to the embedded default (:mod:`lastgang.store.duckdb_store`). :func:`open_store` opens
+the file named by ``--db``, the environment variable ``LASTGANG_DB`` or ``./lastgang.duckdb``.
+
+Everything crosses this boundary column-wise: readings go in as numpy arrays (one row object per
+value never exists), load profiles come back as :class:`~lastgang.profiles.types.LoadProfile`.
+Times are UTC: epoch seconds for readings, quarter-hour slot numbers for profiles (DESIGN.md).
+See ``docs/store.md`` for the tables and the guarantees.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lastgang.concept.model import Site
+from lastgang.profiles.readings import MeterReadings
+from lastgang.profiles.types import LoadProfile
+
+__all__ = [
+    "DB_ENV",
+    "DEFAULT_DB",
+    "BatchInfo",
+    "IntervalRows",
+    "PhaseRows",
+    "ProfileHistory",
+    "ReadingSet",
+    "RegisterRows",
+    "SiteVersion",
+    "StatusRows",
+    "Store",
+    "open_store",
+    "resolve_db_path",
+]
+
+#: environment variable naming the store file when ``--db`` is not given
+DB_ENV = "LASTGANG_DB"
+#: the store file used when neither ``--db`` nor ``LASTGANG_DB`` is given
+DEFAULT_DB = "lastgang.duckdb"
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+IndexArray = NDArray[np.int32]
+
+
+def _ints(n: int = 0) -> IntArray:
+    return np.zeros(n, dtype=np.int64)
+
+
+def _index(n: int = 0) -> IndexArray:
+    return np.zeros(n, dtype=np.int32)
+
+
+def _floats(n: int = 0) -> FloatArray:
+    return np.zeros(n, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class SiteVersion:
+    """One applied version of a site configuration (the TOML text exactly as applied)."""
+
+    site_id: str
+    version: int
+    text: str
+    source: str
+    applied_at: datetime
+    #: first instant whose meter facts this version changes (``None``: no meter fact changed)
+    effective_from: datetime | None
+    site: Site
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """One entry of the raw archive (TOR-7.1): a file's bytes as received, kept unchanged."""
+
+    batch: int
+    site_id: str
+    sha256: str
+    source: str
+    format: str
+    imported_at: datetime
+    size: int
+    site_version: int
+    #: conversion factors in force per meter key when the batch was imported (TOR-7.1, TOR-4.4)
+    factors: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class RegisterRows:
+    """Register readings of one batch, column-wise (kWh as read, secondary for CT meters).
+
+    ``meter`` indexes ``meters`` (keys ``manufacturer:serial``), ``register`` indexes ``registers``
+    (OBIS codes such as ``1-0:1.8.0``); ``time`` is UTC epoch seconds."""
+
+    meters: tuple[str, ...] = ()
+    registers: tuple[str, ...] = ()
+    meter: IndexArray = field(default_factory=_index)
+    register: IndexArray = field(default_factory=_index)
+    time: IntArray = field(default_factory=_ints)
+    value: FloatArray = field(default_factory=_floats)
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+
+@dataclass(frozen=True, eq=False)
+class PhaseRows:
+    """Per-phase active power samples of one batch (kW as read, positive = import)."""
+
+    meters: tuple[str, ...] = ()
+    meter: IndexArray = field(default_factory=_index)
+    time: IntArray = field(default_factory=_ints)
+    l1: FloatArray = field(default_factory=_floats)
+    l2: FloatArray = field(default_factory=_floats)
+    l3: FloatArray = field(default_factory=_floats)
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+
+@dataclass(frozen=True, eq=False)
+class IntervalRows:
+    """15-minute energies of one batch per metering location (primary kWh unless ``primary`` is
+    false). ``meter`` indexes ``meters`` (-1: no meter known at that slot)."""
+
+    locations: tuple[str, ...] = ()
+    meters: tuple[str, ...] = ()
+    location: IndexArray = field(default_factory=_index)
+    meter: IndexArray = field(default_factory=_index)
+    slot: IntArray = field(default_factory=_ints)
+    import_kwh: FloatArray = field(default_factory=_floats)
+    export_kwh: FloatArray = field(default_factory=_floats)
+    quality: NDArray[np.int8] = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
+    primary: bool = True
+
+    def __len__(self) -> int:
+        return len(self.slot)
+
+
+@dataclass(frozen=True, eq=False)
+class StatusRows:
+    """Status events of one batch (TOR-6.2): ``code`` indexes ``codes``."""
+
+    meters: tuple[str, ...] = ()
+    codes: tuple[str, ...] = ()
+    meter: IndexArray = field(default_factory=_index)
+    code: IndexArray = field(default_factory=_index)
+    time: IntArray = field(default_factory=_ints)
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+
+@dataclass(frozen=True, eq=False)
+class ReadingSet:
+    """Everything one batch contributes to the readings tables."""
+
+    registers: RegisterRows = field(default_factory=RegisterRows)
+    phases: PhaseRows = field(default_factory=PhaseRows)
+    intervals: IntervalRows = field(default_factory=IntervalRows)
+    status: StatusRows = field(default_factory=StatusRows)
+
+    def __len__(self) -> int:
+        return len(self.registers) + len(self.phases) + len(self.intervals) + len(self.status)
+
+
+@dataclass(frozen=True, eq=False)
+class ProfileHistory:
+    """Superseded load profile values of one location (Q-2: substitutes replaced later),
+    column-wise, oldest replacement first."""
+
+    slot: IntArray
+    import_kwh: FloatArray
+    export_kwh: FloatArray
+    quality: NDArray[np.int8]
+    batch: IntArray
+    meter: tuple[str | None, ...]
+    replaced_at: tuple[datetime, ...]
+    replaced_by_batch: IntArray
+
+    def __len__(self) -> int:
+        return len(self.slot)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What lastgang needs from a database. Every method is one statement or a few; the
+    business rules live in :mod:`lastgang.services`.
+
+    Writes made inside :meth:`transaction` become visible together or not at all."""
+
+    @property
+    def location(self) -> str:
+        """Where the store lives (file path or URL), for messages."""
+        ...
+
+    def close(self) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Everything inside is committed together, or rolled back on any exception. Nests."""
+        ...
+
+    # -- site versions and the metering point ID registry -----------------------------------
+
+    def save_site_version(
+        self,
+        site: Site,
+        text: str,
+        source: str,
+        metering_points: Mapping[str, tuple[str, str]],
+        applied_at: datetime,
+        effective_from: datetime | None,
+    ) -> SiteVersion:
+        """Store ``site`` as its next version and register its metering point IDs
+        (canonical ID -> (location id, direction)). Raises ``StoreError`` naming every ID that
+        is registered to another location (TOR-4.1: never moved, never reused)."""
+        ...
+
+    def site_version(self, site_id: str, version: int | None = None) -> SiteVersion:
+        """A stored version (the latest by default); ``StoreError`` for an unknown site."""
+        ...
+
+    def site_versions(self, site_id: str) -> list[SiteVersion]: ...
+
+    def site_ids(self) -> list[str]: ...
+
+    def metering_point_registry(self) -> dict[str, tuple[str, str, str]]:
+        """Every ID ever registered: canonical ID -> (site id, location id, direction)."""
+        ...
+
+    # -- raw archive ---------------------------------------------------------------------------
+
+    def find_batch(self, site_id: str, sha256: str) -> BatchInfo | None: ...
+
+    def add_batch(
+        self,
+        site_id: str,
+        content: bytes,
+        sha256: str,
+        source: str,
+        format: str,
+        imported_at: datetime,
+        site_version: int,
+        factors: Mapping[str, Any],
+    ) -> BatchInfo:
+        """Archive the exact bytes of one input and give it the next batch number."""
+        ...
+
+    def batches(self, site_id: str) -> list[BatchInfo]:
+        """The site's archive entries in import order."""
+        ...
+
+    def batch_content(self, batch: int) -> bytes: ...
+
+    # -- readings --------------------------------------------------------------------------------
+
+    def add_readings(self, site_id: str, batch: int, rows: ReadingSet) -> None: ...
+
+    def reading_spans(self, site_id: str, batch: int) -> dict[str, tuple[int, int]]:
+        """Per meter key (and per location id for interval values, keyed ``@location``): the
+        UTC time span ``[first, last]`` (epoch seconds) the readings of ``batch`` change,
+        widened to the neighbouring readings of other batches that they are differenced with."""
+        ...
+
+    def readings(
+        self, site_id: str, meters: Sequence[str], start: int, stop: int
+    ) -> dict[str, MeterReadings]:
+        """Readings of ``meters`` for the UTC epoch-second window ``[start, stop]``: register
+        readings and phase samples inside it plus the nearest one on either side, interval values
+        of the slots inside it, status events inside it. Where several batches hold a value for
+        the same time, the latest batch wins (interval values: best quality, then latest)."""
+        ...
+
+    def interval_readings(
+        self, site_id: str, location_ids: Sequence[str], start_slot: int, stop_slot: int
+    ) -> dict[str, MeterReadings]:
+        """Interval values of locations without a meter key, keyed by location id."""
+        ...
+
+    def delete_readings(self, site_id: str) -> None: ...
+
+    # -- load profiles ---------------------------------------------------------------------------
+
+    def save_profiles(
+        self,
+        site_id: str,
+        profiles: Mapping[str, LoadProfile],
+        replaced_at: datetime,
+        *,
+        history: bool = True,
+    ) -> int:
+        """Replace the stored values of each location over the profile's slots. Values that
+        change go to the history table (with ``history``). Returns the count moved there."""
+        ...
+
+    def load_profiles(
+        self, site_id: str, location_ids: Sequence[str], start: int, stop: int
+    ) -> dict[str, LoadProfile]:
+        """Stored profiles over the slots ``[start, stop)``, one per requested location; slots
+        without a stored value come back missing."""
+        ...
+
+    def profile_extent(
+        self, site_id: str, location_ids: Sequence[str]
+    ) -> dict[str, tuple[int, int]]:
+        """First and one-past-last stored slot per location (locations without values absent)."""
+        ...
+
+    def profile_history(
+        self, site_id: str, location_id: str, start: int, stop: int
+    ) -> ProfileHistory: ...
+
+    def begin_rebuild(self, site_id: str) -> None:
+        """Set the current profile values aside and clear readings and profiles of the site."""
+        ...
+
+    def finish_rebuild(self, site_id: str, replaced_at: datetime) -> int:
+        """Compare the rebuilt profiles with the values set aside; changed or vanished values go
+        to the history table. Returns how many did."""
+        ...
+
+    def counts(self, site_id: str | None = None) -> dict[str, int]:
+        """Row count of every table (of one site), for summaries and tests."""
+        ...
+
+
+def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """``path`` if given, else ``$LASTGANG_DB``, else ``./lastgang.duckdb``."""
+    if path is not None and str(path):
+        return Path(path)
+    env = os.environ.get(DB_ENV, "").strip()
+    return Path(env) if env else Path(DEFAULT_DB)
+
+
+def open_store(path: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Store:
+    """Open (and create if needed) the embedded store. ``StoreError`` when the file is locked by
+    another process or is not a lastgang store."""
+    from lastgang.store.duckdb_store import DuckDBStore
+
+    return DuckDBStore(resolve_db_path(path), read_only=read_only)
