@@ -87,6 +87,7 @@ def check(
         typer.echo(json.dumps(results, indent=2, ensure_ascii=False))
     else:
         table = Table(title="Metering point IDs (TOR-4.1)")
+        # Columns fold (never crop) when the terminal is too narrow to show the IDs whole.
         table.add_column("input", overflow="fold")
         table.add_column("canonical", overflow="fold")
         table.add_column("dotted", overflow="fold")
