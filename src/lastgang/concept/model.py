@@ -9,10 +9,11 @@ whole site live in :mod:`lastgang.concept.validate`.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from enum import StrEnum
 from fractions import Fraction
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -21,6 +22,30 @@ from lastgang.concept.tariffs import BillingSettings, Contract, Fee, Tariff
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def to_instant(value: datetime | date, timezone: str | ZoneInfo) -> datetime:
+    """An aware datetime for a date or datetime of the site file.
+
+    A date means 00:00 legal time of that day; a datetime without offset is legal time of the
+    site (``fold=0`` in the repeated autumn hour: write the offset there); a datetime with offset
+    is taken as it is.
+    """
+    tz = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=tz)
+    return datetime.combine(value, time(0), tzinfo=tz)
+
+
+def calibration_valid_until(verified: int | None, validity_years: int | None) -> date | None:
+    """Last day of calibration validity (TOR-6.1), or None when not known.
+
+    The validity period (Nacheichfrist) counts in calendar years from the end of the year of
+    verification: a meter verified in 2016 with 8 years is valid up to 31 December 2024.
+    """
+    if verified is None or validity_years is None:
+        return None
+    return date(verified + validity_years, 12, 31)
 
 
 class Orientation(StrEnum):
@@ -80,6 +105,11 @@ class Transformer(_Model):
         primary, secondary = (Fraction(p) for p in self.ratio.replace(" ", "").split("/"))
         return primary / secondary
 
+    @property
+    def valid_until(self) -> date | None:
+        """Last day of calibration validity (TOR-6.1), None when not given."""
+        return calibration_valid_until(self.verified, self.validity_years)
+
 
 class Meter(_Model):
     """A physical meter installed at a metering location for a time (TOR-4.1m: manufacturer and
@@ -124,6 +154,24 @@ class Meter(_Model):
     def key(self) -> str:
         """``manufacturer:serial``, how readings name their meter."""
         return f"{self.manufacturer}:{self.serial}"
+
+    @property
+    def inverted(self) -> bool:
+        """Whether the meter is installed upside down (SM-2)."""
+        return self.orientation is Orientation.INVERTED
+
+    @property
+    def valid_until(self) -> date | None:
+        """Last day of calibration validity (TOR-6.1), None when not given."""
+        return calibration_valid_until(self.verified, self.validity_years)
+
+    def installed_at(self, timezone: str | ZoneInfo) -> datetime:
+        """Installation as an aware datetime (see :func:`to_instant`)."""
+        return to_instant(self.installed, timezone)
+
+    def removed_at(self, timezone: str | ZoneInfo) -> datetime | None:
+        """Removal as an aware datetime, None while the meter is in use."""
+        return None if self.removed is None else to_instant(self.removed, timezone)
 
     @property
     def transformer_constant(self) -> Fraction:
