@@ -1,0 +1,105 @@
+"""Money and billed quantities: the one place where lastgang rounds.
+
+Energy stays an unrounded float from the meter to the invoice line (TOR-7.2). Only when a line is
+written does it become a :class:`~decimal.Decimal`, and every rounding rule lives here:
+
+- **Billed quantity** (:func:`to_decimal_kwh`): the energy of a line in kWh, rounded half-up to
+  :data:`KWH_PLACES` decimals (0.001 kWh = 1 Wh). This is exactly the number printed on the
+  invoice, so a tenant can recompute every line as *printed quantity x price*. The float is read
+  through its shortest round-trip text (``repr``), so ``2.0005`` becomes ``Decimal('2.0005')``
+  and rounds to ``2.001``, and not to ``2.000`` as its binary expansion
+  ``2.000499999999999989...`` would. Rounding a line to the Wh changes it by at most 0.0005 kWh,
+  far below a cent at any retail price.
+- **Amounts** (:func:`round_money`): every line amount and every VAT amount is rounded to the cent
+  (:data:`CENT`) with ``ROUND_HALF_UP`` (kaufmännisches Runden: 0.005 -> 0.01, -0.005 -> -0.01).
+  Totals are sums of rounded amounts and are never rounded again.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal
+
+__all__ = [
+    "CENT",
+    "KWH_PLACES",
+    "WH",
+    "format_kwh",
+    "format_money",
+    "format_price",
+    "format_rate",
+    "round_money",
+    "to_decimal_kwh",
+]
+
+#: the smallest amount on an invoice
+CENT = Decimal("0.01")
+#: decimals of a billed or printed kWh quantity (3 = whole Wh)
+KWH_PLACES = 3
+#: one Wh in kWh, the resolution of billed quantities
+WH = Decimal(1).scaleb(-KWH_PLACES)
+
+_ZERO = Decimal(0)
+
+
+def _no_negative_zero(value: Decimal) -> Decimal:
+    return value.copy_abs() if value.is_zero() else value
+
+
+def round_money(value: Decimal) -> Decimal:
+    """``value`` rounded to the cent, half away from zero (ROUND_HALF_UP).
+
+    >>> round_money(Decimal("2.645")), round_money(Decimal("2.6449"))
+    (Decimal('2.65'), Decimal('2.64'))
+    >>> round_money(Decimal("-0.005"))
+    Decimal('-0.01')
+    """
+    if not isinstance(value, Decimal):
+        raise TypeError(f"round_money needs a Decimal, got {type(value).__name__}")
+    if not value.is_finite():
+        raise ValueError(f"cannot round the amount {value}: it is not a finite number")
+    return _no_negative_zero(value.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def to_decimal_kwh(x: float) -> Decimal:
+    """A float energy in kWh as the billed quantity: ``Decimal`` with :data:`KWH_PLACES` decimals.
+
+    The float is converted through ``repr`` (its shortest exact decimal text) and rounded half-up
+    to the Wh. ``NaN`` and infinities raise ``ValueError``.
+
+    >>> to_decimal_kwh(3.6), to_decimal_kwh(0.1 + 0.2), to_decimal_kwh(2.0005), to_decimal_kwh(-0.0)
+    (Decimal('3.600'), Decimal('0.300'), Decimal('2.001'), Decimal('0.000'))
+    """
+    value = float(x)
+    if not math.isfinite(value):
+        raise ValueError(f"cannot bill the energy {value!r} kWh: it is not a finite number")
+    return _no_negative_zero(Decimal(repr(value)).quantize(WH, rounding=ROUND_HALF_UP))
+
+
+def format_kwh(value: float | Decimal) -> str:
+    """An energy as printed on an invoice: kWh with 3 decimals (``'3.600'``)."""
+    quantity = value if isinstance(value, Decimal) else to_decimal_kwh(value)
+    return f"{_no_negative_zero(quantity.quantize(WH, rounding=ROUND_HALF_UP)):.{KWH_PLACES}f}"
+
+
+def format_money(value: Decimal, currency: str | None = None) -> str:
+    """An amount with two decimals (``'12.30'``), followed by the currency if one is given."""
+    text = f"{round_money(value):.2f}"
+    return f"{text} {currency}" if currency else text
+
+
+def format_price(value: Decimal) -> str:
+    """A unit price as configured, with at least two decimals (``0.2`` -> ``'0.20'``,
+    ``0.1845`` -> ``'0.1845'``)."""
+    exponent = value.as_tuple().exponent
+    places = max(2, -exponent) if isinstance(exponent, int) else 2
+    return f"{value:.{places}f}"
+
+
+def format_rate(value: Decimal) -> str:
+    """A VAT rate given as a fraction, in percent (``Decimal('0.20')`` -> ``'20 %'``,
+    ``Decimal('0.055')`` -> ``'5.5 %'``)."""
+    percent = (value * 100).normalize()
+    if percent == percent.to_integral_value():
+        percent = percent.quantize(Decimal(1))
+    return f"{percent:f} %"
