@@ -1,0 +1,382 @@
+"""Allocation of local production to consumers, per quarter hour (SM-5, EC-1).
+
+Every function here works on whole arrays: consumption ``[M, T]`` (one row per billed consumer,
+kWh import per slot) and production ``[S, T]`` (one row per production meter, kWh per slot).
+Nothing is rounded (TOR-7.2).
+
+The rule, per slot ``t`` (see ``docs/billing.md`` for worked numbers):
+
+1. **Available** production ``A = sum_s P_s``; in balance-meter mode (a HAK is configured)
+   ``A = max(0, sum_s P_s - X)`` where ``X`` is the export measured at the grid connection:
+   what left the building was not consumed in it.
+2. **Local energy** per consumer ``a_i``:
+
+   - ``smart-me`` / ``dynamic`` (SM-5, EC-1 dynamic key): ``share = min(1, A / C)`` with
+     ``C = sum_i c_i``; ``a_i = share x c_i``. (EC-1's ``a_i = min(A x c_i / C, c_i)`` is the same
+     number.) A slot with ``C = 0`` gives ``a_i = 0``.
+   - ``static`` (EC-1 static key): ``a_i = min(s_i x A, c_i)``; what a consumer cannot use is
+     surplus and is not handed to the others.
+
+3. **Sources**: the local energy ``L = sum_i a_i`` is taken from the production meters either
+   ``proportional`` to what each offered (``L_s = L x P_s / sum P``) or by ``priority`` (the first
+   row up to its production, then the next, ...). Every consumer gets the same mix:
+   ``a_{i,s} = a_i x L_s / L``.
+4. **Grid** energy ``g_i = c_i - a_i``; **surplus** (exported) ``P_s - L_s``.
+
+Energy is conserved in every slot: ``c_i = a_i + g_i`` and ``P_s = L_s + surplus_s``
+(:meth:`Allocation.imbalance` measures both, up to float rounding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from lastgang.concept.model import Role, Site
+from lastgang.concept.tariffs import AllocationKey, SourceOrder, TariffKind
+from lastgang.errors import InvalidInput, Problem
+
+__all__ = [
+    "Allocation",
+    "allocate",
+    "allocate_site",
+    "billing_sources",
+    "consumer_units",
+]
+
+FloatArray = NDArray[np.float64]
+
+SLOT_SECONDS = 900
+
+
+@dataclass(frozen=True, eq=False)
+class Allocation:
+    """The result of allocating local production for ``T`` slots from ``start``.
+
+    - ``consumption[M, T]``: the input, kWh per consumer and slot
+    - ``production[S, T]``: the input, kWh per production meter and slot
+    - ``available[T]``: production available to the consumers (after the balance meter)
+    - ``local[M, T]``: local energy per consumer, all sources together (Eigenverbrauch)
+    - ``grid[M, T]``: grid energy per consumer (Netzbezug), ``consumption - local``
+    - ``source_share[S, T]``: which fraction of every consumer's local energy came from source
+      ``s`` in the slot (columns sum to 1 where any local energy was handed out, else 0)
+    - ``self_consumed[S, T]``: local energy taken from each source
+    - ``surplus[S, T]``: production of each source not used locally (goes to the grid)
+
+    Local energy per source is ``local[i] x source_share[s]`` (:meth:`local_from`); it is not
+    stored as an ``[M, S, T]`` array to keep a year of 1,000 consumers in memory once.
+    """
+
+    consumers: tuple[str, ...]
+    sources: tuple[str, ...]
+    start: int
+    consumption: FloatArray
+    production: FloatArray
+    available: FloatArray
+    local: FloatArray
+    grid: FloatArray
+    source_share: FloatArray
+    self_consumed: FloatArray
+    surplus: FloatArray
+
+    @property
+    def stop(self) -> int:
+        """First slot after the allocation."""
+        return self.start + self.slots
+
+    @property
+    def slots(self) -> int:
+        width: int = self.local.shape[1]
+        return width
+
+    def consumer_index(self, consumer: str) -> int:
+        try:
+            return self.consumers.index(consumer)
+        except ValueError:
+            raise KeyError(consumer) from None
+
+    def source_index(self, source: str) -> int:
+        try:
+            return self.sources.index(source)
+        except ValueError:
+            raise KeyError(source) from None
+
+    def local_from(self, source: int | str) -> FloatArray:
+        """Local energy ``[M, T]`` every consumer received from one source."""
+        s = self.source_index(source) if isinstance(source, str) else source
+        out: FloatArray = self.local * self.source_share[s]
+        return out
+
+    def local_by_source(self) -> FloatArray:
+        """Local energy as one ``[M, S, T]`` array (memory: M x S x T floats)."""
+        out: FloatArray = self.local[:, None, :] * self.source_share[None, :, :]
+        return out
+
+    def imbalance(self) -> float:
+        """Largest absolute violation of conservation over all slots (kWh): consumption vs
+        local + grid per consumer, production vs self-consumed + surplus per source, and local
+        energy handed out vs self-consumed."""
+        worst = 0.0
+        if self.local.size:
+            worst = max(worst, float(np.max(np.abs(self.consumption - self.local - self.grid))))
+            handed_out = self.local.sum(axis=0)
+            worst = max(worst, float(np.max(np.abs(handed_out - self.self_consumed.sum(axis=0)))))
+        if self.production.size:
+            worst = max(
+                worst,
+                float(np.max(np.abs(self.production - self.self_consumed - self.surplus))),
+            )
+        return worst
+
+
+def _slot_text(slot: int) -> str:
+    return datetime.fromtimestamp(slot * SLOT_SECONDS, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _as_matrix(values: ArrayLike, name: str) -> FloatArray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2:
+        raise InvalidInput(f"{name} must be a 2-D array (rows x slots), got shape {array.shape}")
+    return array
+
+
+def _check_values(
+    array: FloatArray, names: Sequence[str], what: str, start: int, problems: list[Problem]
+) -> None:
+    bad_nan = np.isnan(array)
+    if bad_nan.any():
+        for row in np.flatnonzero(bad_nan.any(axis=1)).tolist():
+            cols = np.flatnonzero(bad_nan[row])
+            problems.append(
+                Problem(
+                    f"{what} has {len(cols)} missing value(s) (NaN); substitute missing values "
+                    "(Q-2) before billing",
+                    meter=names[row],
+                    time=_slot_text(start + int(cols[0])),
+                )
+            )
+    bad_neg = ~bad_nan & ((array < 0) | np.isinf(array))
+    if bad_neg.any():
+        for row in np.flatnonzero(bad_neg.any(axis=1)).tolist():
+            cols = np.flatnonzero(bad_neg[row])
+            problems.append(
+                Problem(
+                    f"{what} has {len(cols)} negative or infinite value(s) (first "
+                    f"{array[row, cols[0]]!r} kWh); energies are non-negative kWh per slot",
+                    meter=names[row],
+                    time=_slot_text(start + int(cols[0])),
+                )
+            )
+
+
+def allocate(
+    consumption: ArrayLike,
+    production: ArrayLike,
+    *,
+    key: AllocationKey | str = AllocationKey.SMART_ME,
+    static_shares: ArrayLike | None = None,
+    balance_export: ArrayLike | None = None,
+    source_order: SourceOrder | str = SourceOrder.PROPORTIONAL,
+    consumers: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
+    start: int = 0,
+) -> Allocation:
+    """Allocate production ``[S, T]`` to consumption ``[M, T]`` slot by slot (SM-5, EC-1).
+
+    ``key`` picks the rule (``smart-me``, ``dynamic``, ``static``); ``static`` needs
+    ``static_shares`` (one share per consumer, sum <= 1). ``balance_export`` (``[T]``, kWh
+    exported at the grid connection) switches on balance-meter mode. With ``source_order =
+    'priority'`` row 0 of ``production`` is used first. ``consumers``/``sources`` name the rows
+    (default ``c0, c1, ...``/``s0, ...``) and ``start`` is the UTC slot of column 0; both are
+    only used in messages and in the result.
+
+    Raises :class:`~lastgang.errors.InvalidInput` for NaN (missing data must be substituted
+    before billing), negative values and mismatched shapes, naming the meter and the first slot.
+    """
+    key = AllocationKey(key)
+    source_order = SourceOrder(source_order)
+    cons = _as_matrix(consumption, "consumption")
+    prod = _as_matrix(production, "production")
+    m, t = cons.shape
+    if prod.shape[1] != t:
+        if prod.shape[0] == 0:
+            prod = np.zeros((0, t))
+        else:
+            raise InvalidInput(
+                f"production has {prod.shape[1]} slots but consumption has {t}; "
+                "allocate the same slots"
+            )
+    s = prod.shape[0]
+    consumer_names = tuple(consumers) if consumers is not None else tuple(f"c{i}" for i in range(m))
+    source_names = tuple(sources) if sources is not None else tuple(f"s{k}" for k in range(s))
+    if len(consumer_names) != m or len(source_names) != s:
+        raise InvalidInput("one name per consumer row and per production row is needed")
+
+    problems: list[Problem] = []
+    _check_values(cons, consumer_names, "consumption", start, problems)
+    _check_values(prod, source_names, "production", start, problems)
+    export: FloatArray | None = None
+    if balance_export is not None:
+        export = np.asarray(balance_export, dtype=np.float64).reshape(-1)
+        if export.shape != (t,):
+            raise InvalidInput(f"balance-meter export needs {t} slots, got {export.shape[0]}")
+        _check_values(export[None, :], ("balance meter",), "export", start, problems)
+    shares: FloatArray | None = None
+    if key is AllocationKey.STATIC:
+        if static_shares is None:
+            raise InvalidInput("the static key needs one share per consumer (static_shares)")
+        shares = np.asarray(static_shares, dtype=np.float64).reshape(-1)
+        if shares.shape != (m,):
+            raise InvalidInput(f"static key needs {m} shares, got {shares.shape[0]}")
+        if np.isnan(shares).any() or (shares < 0).any() or shares.sum() > 1 + 1e-12:
+            raise InvalidInput(
+                f"static shares must be between 0 and 1 and add up to at most 1, got {shares}"
+            )
+    if problems:
+        raise InvalidInput(f"cannot allocate ({len(problems)} problem(s))", problems)
+
+    total_production = prod.sum(axis=0)
+    if export is not None:
+        available = np.clip(total_production - export, 0.0, total_production)
+    else:
+        available = total_production
+
+    if key is AllocationKey.STATIC:
+        assert shares is not None
+        local = np.minimum(shares[:, None] * available[None, :], cons)
+    else:
+        total_consumption = cons.sum(axis=0)
+        share = np.zeros(t)
+        np.divide(available, total_consumption, out=share, where=total_consumption > 0)
+        np.minimum(share, 1.0, out=share)
+        local = cons * share[None, :]
+    grid = np.maximum(cons - local, 0.0)
+
+    handed_out = local.sum(axis=0)
+    if source_order is SourceOrder.PRIORITY:
+        self_consumed = np.empty_like(prod)
+        remaining = handed_out.copy()
+        for k in range(s):
+            np.minimum(remaining, prod[k], out=self_consumed[k])
+            remaining -= self_consumed[k]
+        if s:
+            # float dust left after the last source (local can exceed production by an ulp)
+            self_consumed[s - 1] += np.maximum(remaining, 0.0)
+    else:
+        fraction = np.zeros_like(prod)
+        np.divide(prod, total_production[None, :], out=fraction, where=total_production > 0)
+        self_consumed = fraction * handed_out[None, :]
+    source_share = np.zeros_like(prod)
+    np.divide(self_consumed, handed_out[None, :], out=source_share, where=handed_out > 0)
+    surplus = np.maximum(prod - self_consumed, 0.0)
+
+    return Allocation(
+        consumers=consumer_names,
+        sources=source_names,
+        start=start,
+        consumption=cons,
+        production=prod,
+        available=available,
+        local=local,
+        grid=grid,
+        source_share=source_share,
+        self_consumed=self_consumed,
+        surplus=surplus,
+    )
+
+
+def billing_sources(site: Site) -> tuple[str, ...]:
+    """Production meters whose energy is billed locally: the meters of the site's ``local`` and
+    ``battery`` tariffs, in ``[billing] sources`` order first, then in order of the tariffs."""
+    used: list[str] = []
+    for tariff in site.tariffs:
+        local = tariff.kind in (TariffKind.LOCAL, TariffKind.BATTERY)
+        if local and tariff.meter is not None and tariff.meter not in used:
+            used.append(tariff.meter)
+    ordered = [meter for meter in site.billing.sources if meter in used]
+    return tuple(ordered + [meter for meter in used if meter not in ordered])
+
+
+def consumer_units(site: Site) -> tuple[str, ...]:
+    """Billing units that consume: units with at least one meter of role ``consumer``
+    (location or virtual meter), in the order of the site file."""
+    roles = {item.id: item.role for item in site.meter_ids().values()}
+    return tuple(
+        unit.id
+        for unit in site.units
+        if any(roles.get(meter) is Role.CONSUMER for meter in unit.meters)
+    )
+
+
+def allocate_site(
+    site: Site,
+    consumption: Mapping[str, ArrayLike],
+    production: Mapping[str, ArrayLike],
+    *,
+    balance_export: ArrayLike | None = None,
+    start: int = 0,
+) -> Allocation:
+    """:func:`allocate` with the rule of the site's ``[billing]`` section.
+
+    ``consumption`` maps billing unit id -> kWh per slot (the unit's import), ``production`` maps
+    production meter id -> kWh per slot (its production, i.e. export of a production meter).
+    Sources are ordered as :func:`billing_sources` says; every billed source must be given.
+    ``balance_export`` is required when ``[billing] balance_meter`` is set.
+    """
+    settings = site.billing
+    source_ids = [meter for meter in billing_sources(site) if meter in production]
+    missing = [meter for meter in billing_sources(site) if meter not in production]
+    extra = [meter for meter in production if meter not in source_ids]
+    problems = [
+        Problem(f"no production given for the billed source {meter!r}", meter=meter)
+        for meter in missing
+    ] + [
+        Problem(
+            f"production given for {meter!r}, which no local or battery tariff prices",
+            meter=meter,
+        )
+        for meter in extra
+    ]
+    if settings.balance_meter is not None and balance_export is None:
+        problems.append(
+            Problem(
+                "balance-meter mode is configured: give the export measured at the grid connection",
+                meter=settings.balance_meter,
+            )
+        )
+    if problems:
+        raise InvalidInput(f"cannot allocate site {site.site.id}", problems)
+    unit_ids = list(consumption)
+    n_slots = len(np.asarray(next(iter(consumption.values())))) if consumption else 0
+    if not unit_ids and production:
+        n_slots = len(np.asarray(next(iter(production.values()))))
+    cons = (
+        np.vstack([np.asarray(consumption[u], dtype=np.float64) for u in unit_ids])
+        if unit_ids
+        else np.zeros((0, n_slots))
+    )
+    prod = (
+        np.vstack([np.asarray(production[m], dtype=np.float64) for m in source_ids])
+        if source_ids
+        else np.zeros((0, n_slots))
+    )
+    shares = None
+    if settings.allocation is AllocationKey.STATIC:
+        shares = [float(settings.static_shares.get(u, 0)) for u in unit_ids]
+    return allocate(
+        cons,
+        prod,
+        key=settings.allocation,
+        static_shares=shares,
+        balance_export=balance_export if settings.balance_meter is not None else None,
+        source_order=settings.source_order,
+        consumers=unit_ids,
+        sources=source_ids,
+        start=start,
+    )

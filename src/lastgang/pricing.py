@@ -1,0 +1,950 @@
+"""Pricing: tariffs per quarter hour, contracts, base fees and VAT (SM-6).
+
+The billing core is pure and works on whole arrays:
+
+- :func:`tariff_slots` says, per tariff group (kind, and production meter for ``local``,
+  ``battery`` and ``feed-in``), which tariff applies in each slot of a period (vectorized over
+  local time, so days of 92, 96 and 100 quarter hours need no special case).
+- :func:`tariff_problems` checks a site's tariffs for holes and overlaps over all time, naming the
+  times in local time with weekday and hours (``lastgang check``); :func:`billing_problems` adds
+  contracts, fees and the ``[billing]`` section.
+- :func:`contract_periods` splits a billing period per unit into contracts and vacancy at local
+  day boundaries.
+- :func:`price_site` turns an :class:`~lastgang.allocation.Allocation` into one :class:`Bill` per
+  contract period.
+
+Money rules (all rounding is in :mod:`lastgang.money`): the energy of a line is the unrounded
+sum of its slot energies; it becomes a ``Decimal`` only on the line (billed to the Wh). Line
+amount = quantity x price, rounded to the cent half-up; VAT per rate = rate x sum of the net line
+amounts of that rate, rounded half-up; total = sum of the rounded lines + VAT.
+"""
+
+from __future__ import annotations
+
+import calendar
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lastgang.allocation import Allocation, billing_sources
+from lastgang.concept.model import Site
+from lastgang.concept.tariffs import (
+    WEEKDAY_NAMES,
+    Contract,
+    Fee,
+    Tariff,
+    TariffKey,
+    TariffKind,
+    format_minute,
+)
+from lastgang.errors import InvalidInput, Problem
+from lastgang.money import round_money, to_decimal_kwh
+from lastgang.timegrid import (
+    SLOT_SECONDS,
+    local_date_of_slots,
+    local_start_minutes,
+    local_weekday,
+    period_slots,
+    zone,
+)
+
+__all__ = [
+    "NO_TARIFF",
+    "OVERLAP",
+    "Bill",
+    "ContractPeriod",
+    "Line",
+    "LineKind",
+    "VatLine",
+    "billing_problems",
+    "contract_periods",
+    "contract_problems",
+    "describe_slots",
+    "price_site",
+    "producer_units",
+    "tariff_problems",
+    "tariff_slots",
+]
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+#: index in :func:`tariff_slots` results where no tariff of the group applies (a hole)
+NO_TARIFF = -1
+#: index where more than one tariff of the group applies (an overlap)
+OVERLAP = -2
+
+_QUARTERS = 96
+
+
+def _tz(tz: str | ZoneInfo) -> ZoneInfo:
+    return zone(tz) if isinstance(tz, str) else tz
+
+
+# --------------------------------------------------------------------------------------------
+# which tariff applies per slot
+
+
+def _weekday_masks(tariff: Tariff, weekday: IntArray, minutes: IntArray) -> BoolArray:
+    mask = np.zeros(len(weekday), dtype=np.bool_)
+    for window in tariff.windows:
+        mask |= (
+            np.isin(weekday, sorted(window.weekdays))
+            & (minutes >= window.start_minute)
+            & (minutes < window.end_minute)
+        )
+    return mask
+
+
+def _validity_mask(
+    valid_from: date | None, valid_to: date | None, days: NDArray[np.generic]
+) -> BoolArray:
+    mask = np.ones(len(days), dtype=np.bool_)
+    if valid_from is not None:
+        mask &= days >= np.datetime64(valid_from, "D")
+    if valid_to is not None:
+        mask &= days <= np.datetime64(valid_to, "D")
+    return mask
+
+
+def tariff_slots(
+    tariffs: Sequence[Tariff], start: int, stop: int, tz: str | ZoneInfo
+) -> dict[TariffKey, IntArray]:
+    """Per tariff group, the index into ``tariffs`` of the tariff that applies in each slot of
+    ``[start, stop)``; :data:`NO_TARIFF` (-1) where none does, :data:`OVERLAP` (-2) where two do.
+
+    In a slot, the windowed tariffs of a group whose date validity and time window contain the
+    slot's local start apply; when none does, the group's tariff without windows (valid that
+    day) applies. Two windowed tariffs, or two tariffs without windows valid on the same day, are
+    an overlap.
+    """
+    zi = _tz(tz)
+    slots = np.arange(start, stop, dtype=np.int64)
+    days = local_date_of_slots(slots, zi)
+    minutes = local_start_minutes(slots, zi)
+    weekday = local_weekday(slots, zi)
+    n = len(slots)
+    counts: dict[TariffKey, tuple[IntArray, IntArray, IntArray, IntArray]] = {}
+    for j, tariff in enumerate(tariffs):
+        key = tariff.key
+        if key not in counts:
+            counts[key] = (
+                np.zeros(n, dtype=np.int64),
+                np.full(n, NO_TARIFF, dtype=np.int64),
+                np.zeros(n, dtype=np.int64),
+                np.full(n, NO_TARIFF, dtype=np.int64),
+            )
+        cond_count, cond_index, plain_count, plain_index = counts[key]
+        applies = _validity_mask(tariff.valid_from, tariff.valid_to, days)
+        if tariff.conditional:
+            applies &= _weekday_masks(tariff, weekday, minutes)
+            cond_count += applies
+            cond_index[applies] = j
+        else:
+            plain_count += applies
+            plain_index[applies] = j
+    out: dict[TariffKey, IntArray] = {}
+    for key, (cond_count, cond_index, plain_count, plain_index) in counts.items():
+        index = np.where(cond_count == 1, cond_index, plain_index)
+        index[(cond_count == 0) & (plain_count == 0)] = NO_TARIFF
+        index[(cond_count >= 2) | (plain_count >= 2)] = OVERLAP
+        out[key] = index
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# describing times
+
+
+def _runs(mask: Sequence[bool] | BoolArray) -> list[tuple[int, int]]:
+    """``[start, stop)`` index runs where ``mask`` is true."""
+    values = np.asarray(mask, dtype=np.int8)
+    if not values.any():
+        return []
+    edges = np.diff(np.concatenate(([0], values, [0])))
+    starts = np.flatnonzero(edges == 1)
+    stops = np.flatnonzero(edges == -1)
+    return list(zip(starts.tolist(), stops.tolist(), strict=True))
+
+
+def _day_set_text(days: list[int]) -> str:
+    """``[0, 1, 2, 3, 4]`` -> ``'Mon-Fri'``, ``[0, 2]`` -> ``'Mon, Wed'``."""
+    parts: list[str] = []
+    for lo, hi in _runs([d in days for d in range(7)]):
+        if hi - lo == 1:
+            parts.append(WEEKDAY_NAMES[lo])
+        elif hi - lo == 2:
+            parts.append(f"{WEEKDAY_NAMES[lo]}, {WEEKDAY_NAMES[lo + 1]}")
+        else:
+            parts.append(f"{WEEKDAY_NAMES[lo]}-{WEEKDAY_NAMES[hi - 1]}")
+    return ", ".join(parts)
+
+
+def describe_week(cells: BoolArray) -> str:
+    """A week of quarter hours ``[7, 96]`` (Monday first) as text, e.g.
+    ``'Mon-Fri 00:00-07:00, 22:00-24:00; Sat 13:00-24:00; Sun 00:00-24:00'``."""
+    if cells.all():
+        return "all week, 00:00-24:00"
+    by_hours: dict[str, list[int]] = {}
+    for day in range(7):
+        runs = _runs(cells[day])
+        if runs:
+            text = ", ".join(
+                f"{format_minute(lo * 15)}-{format_minute(hi * 15)}" for lo, hi in runs
+            )
+            by_hours.setdefault(text, []).append(day)
+    ordered = sorted(by_hours.items(), key=lambda item: item[1][0])
+    return "; ".join(f"{_day_set_text(days)} {hours}" for hours, days in ordered)
+
+
+def _date_range_text(first: date | None, last: date | None) -> str:
+    if first is None and last is None:
+        return "at every date"
+    if first is None:
+        return f"until {last}"
+    if last is None:
+        return f"from {first} on"
+    if first == last:
+        return f"on {first}"
+    return f"from {first} to {last}"
+
+
+def _local(slot: int, zi: ZoneInfo) -> datetime:
+    return datetime.fromtimestamp(slot * SLOT_SECONDS, UTC).astimezone(zi)
+
+
+def describe_slots(slots: Iterable[int] | IntArray, tz: str | ZoneInfo, *, limit: int = 5) -> str:
+    """Slots as local time ranges with weekday, e.g.
+    ``'Sat 2024-06-01 13:00-24:00, Sun 2024-06-02 00:00-07:00'`` (at most ``limit`` ranges)."""
+    zi = _tz(tz)
+    array = np.unique(np.asarray(list(slots) if not isinstance(slots, np.ndarray) else slots))
+    if not len(array):
+        return "no time"
+    breaks = np.flatnonzero(np.diff(array) != 1) + 1
+    groups = np.split(array, breaks)
+    texts: list[str] = []
+    for group in groups[:limit]:
+        lo = _local(int(group[0]), zi)
+        hi = _local(int(group[-1]) + 1, zi)
+        # split at local midnight so each piece names its day and weekday
+        day = lo.date()
+        while True:
+            last_day = day == (hi - timedelta(seconds=1)).date()
+            begin = lo if day == lo.date() else None
+            start_text = begin.strftime("%H:%M") if begin is not None else "00:00"
+            end_text = hi.strftime("%H:%M") if last_day else "24:00"
+            if last_day and end_text == "00:00":
+                end_text = "24:00"
+            texts.append(f"{WEEKDAY_NAMES[day.weekday()]} {day} {start_text}-{end_text}")
+            if last_day or len(texts) >= limit:
+                break
+            day += timedelta(days=1)
+        if len(texts) >= limit:
+            break
+    more = len(groups) - limit
+    return ", ".join(texts[:limit]) + (f" and {more} more range(s)" if more > 0 else "")
+
+
+# --------------------------------------------------------------------------------------------
+# static checks
+
+
+def _week_cells(tariff: Tariff) -> BoolArray:
+    cells = np.zeros((7, _QUARTERS), dtype=np.bool_)
+    for window in tariff.windows:
+        for day in window.weekdays:
+            cells[day, window.start_minute // 15 : window.end_minute // 15] = True
+    return cells
+
+
+@dataclass
+class _Finding:
+    what: tuple[str, str, tuple[str, ...]]
+    first: date | None
+    last: date | None
+
+
+def _coverage_problems(key: TariffKey, members: list[Tariff]) -> list[Problem]:
+    """Holes and overlaps of one tariff group over all dates and the week."""
+    bounds: set[date] = set()
+    for tariff in members:
+        if tariff.valid_from is not None:
+            bounds.add(tariff.valid_from)
+        if tariff.valid_to is not None:
+            bounds.add(tariff.valid_to + timedelta(days=1))
+    first = None if any(t.valid_from is None for t in members) else min(bounds)
+    last_excl = (
+        None
+        if any(t.valid_to is None for t in members)
+        else max(t.valid_to + timedelta(days=1) for t in members if t.valid_to is not None)
+    )
+    edges: list[date | None] = [first, *sorted(b for b in bounds if b != first and b != last_excl)]
+    edges.append(last_excl)
+    # (kind of finding, week text, tariff ids) -> list of (first day, last day)
+    findings: list[tuple[tuple[str, str, tuple[str, ...]], date | None, date | None]] = []
+    for lo, hi in itertools.pairwise(edges):
+        probe = lo if lo is not None else (hi - timedelta(days=1) if hi is not None else None)
+        valid = [t for t in members if probe is None or t.valid_on(probe)]
+        present = np.ones(7, dtype=np.bool_)
+        if lo is not None and hi is not None and (hi - lo).days < 7:
+            present[:] = False
+            for k in range((hi - lo).days):
+                present[(lo + timedelta(days=k)).weekday()] = True
+        cond = [(t, _week_cells(t)) for t in valid if t.conditional]
+        plain = [t for t in valid if not t.conditional]
+        cond_count = np.zeros((7, _QUARTERS), dtype=np.int64)
+        for _, cells in cond:
+            cond_count += cells
+        live = np.repeat(present[:, None], _QUARTERS, axis=1)
+        hole = live & (cond_count == 0) & (len(plain) == 0)
+        last_day = hi - timedelta(days=1) if hi is not None else None
+        if hole.any():
+            findings.append((("hole", describe_week(hole), ()), lo, last_day))
+        overlap_sets: dict[tuple[str, ...], BoolArray] = {}
+        if len(plain) >= 2:
+            ids = tuple(t.id for t in plain)
+            overlap_sets[ids] = live.copy()
+        if len(cond) >= 2:
+            for day in range(7):
+                for q in range(_QUARTERS):
+                    if live[day, q] and cond_count[day, q] >= 2:
+                        ids = tuple(t.id for t, cells in cond if cells[day, q])
+                        overlap_sets.setdefault(ids, np.zeros((7, _QUARTERS), dtype=np.bool_))[
+                            day, q
+                        ] = True
+        for ids, cells in overlap_sets.items():
+            findings.append((("overlap", describe_week(cells), ids), lo, last_day))
+    # merge findings that continue over adjacent date intervals
+    merged: list[_Finding] = []
+    for what, lo, last_day in findings:
+        for item in merged:
+            if (
+                item.what == what
+                and item.last is not None
+                and lo is not None
+                and item.last + timedelta(days=1) == lo
+            ):
+                item.last = last_day
+                break
+        else:
+            merged.append(_Finding(what, lo, last_day))
+    problems: list[Problem] = []
+    group = key.describe()
+    for item in merged:
+        finding, week, ids = item.what
+        when = f"{week} {_date_range_text(item.first, item.last)}"
+        if finding == "hole":
+            reason = (
+                f"no {group} tariff applies (hole in the tariffs); add a {key.kind.value} "
+                "tariff without time windows (it applies whenever no windowed tariff does), "
+                "or widen a window or a validity"
+            )
+        else:
+            names = " and ".join(f"'{i}'" for i in ids)
+            reason = (
+                f"{group} tariffs {names} both apply (overlap); exactly one tariff of a kind may "
+                "apply at a time: narrow a time window or a validity"
+            )
+        problems.append(Problem(reason, column="tariffs", meter=key.meter, time=when))
+    return problems
+
+
+def tariff_problems(site: Site) -> list[Problem]:
+    """Every problem of the site's tariffs: holes and overlaps per tariff group (named in local
+    time with weekdays, hours and dates), unknown production meters, duplicate ids, a production
+    meter with both ``local`` and ``battery`` tariffs, billed sources without a grid tariff."""
+    problems: list[Problem] = []
+    known = set(site.meter_ids())
+    seen: set[str] = set()
+    for tariff in site.tariffs:
+        if tariff.id in seen:
+            problems.append(
+                Problem(
+                    f"tariff id {tariff.id!r} is used twice; give each tariff its own id",
+                    column="tariffs",
+                )
+            )
+        seen.add(tariff.id)
+        if tariff.meter is not None and tariff.meter not in known:
+            problems.append(
+                Problem(
+                    f"tariff {tariff.id!r} prices the production meter {tariff.meter!r}, which "
+                    "is neither a location nor a virtual meter of this site",
+                    column="tariffs",
+                    meter=tariff.meter,
+                )
+            )
+    kinds_by_meter: dict[str, set[TariffKind]] = {}
+    for tariff in site.tariffs:
+        if tariff.meter is not None and tariff.kind in (TariffKind.LOCAL, TariffKind.BATTERY):
+            kinds_by_meter.setdefault(tariff.meter, set()).add(tariff.kind)
+    for meter, kinds in kinds_by_meter.items():
+        if len(kinds) > 1:
+            problems.append(
+                Problem(
+                    f"production meter {meter!r} has both local and battery tariffs; use one "
+                    "kind per production meter",
+                    column="tariffs",
+                    meter=meter,
+                )
+            )
+    if kinds_by_meter and not any(t.kind is TariffKind.GRID for t in site.tariffs):
+        problems.append(
+            Problem(
+                "local energy is priced but there is no grid tariff: every consumer's grid "
+                "energy needs a price; add a tariff of kind 'grid'",
+                column="tariffs",
+            )
+        )
+    groups: dict[TariffKey, list[Tariff]] = {}
+    for tariff in site.tariffs:
+        groups.setdefault(tariff.key, []).append(tariff)
+    for key, members in groups.items():
+        problems.extend(_coverage_problems(key, members))
+    return problems
+
+
+def contract_problems(site: Site) -> list[Problem]:
+    """Contracts for unknown units and overlapping contracts of one unit (named by days)."""
+    problems: list[Problem] = []
+    units = {unit.id for unit in site.units}
+    by_unit: dict[str, list[Contract]] = {}
+    for contract in site.contracts:
+        if contract.unit not in units:
+            problems.append(
+                Problem(
+                    f"contract of {contract.customer!r} is for the unknown billing unit "
+                    f"{contract.unit!r}",
+                    column="contracts",
+                )
+            )
+        by_unit.setdefault(contract.unit, []).append(contract)
+    for unit, contracts in by_unit.items():
+        ordered = sorted(contracts, key=lambda c: c.start)
+        for before, after in itertools.pairwise(ordered):
+            if before.end is not None and before.end < after.start:
+                continue
+            ends = [d for d in (before.end, after.end) if d is not None]
+            until = f"to {min(ends)}" if ends else "on"
+            problems.append(
+                Problem(
+                    f"contracts of {before.customer!r} and {after.customer!r} for unit "
+                    f"{unit!r} overlap from {after.start} {until}; end the first contract the "
+                    "day before the next one starts",
+                    column="contracts",
+                )
+            )
+    return problems
+
+
+def billing_problems(site: Site) -> list[Problem]:
+    """:func:`tariff_problems`, :func:`contract_problems` and checks of fees and ``[billing]``."""
+    problems = tariff_problems(site) + contract_problems(site)
+    units = {unit.id for unit in site.units}
+    known = set(site.meter_ids())
+    for fee in site.fees:
+        for unit in fee.units:
+            if unit not in units:
+                problems.append(
+                    Problem(
+                        f"fee {fee.id!r} names the unknown billing unit {unit!r}", column="fees"
+                    )
+                )
+    settings = site.billing
+    for unit in settings.static_shares:
+        if unit not in units:
+            problems.append(
+                Problem(f"static share for the unknown billing unit {unit!r}", column="billing")
+            )
+    if settings.allocation == "static" and not settings.static_shares:
+        problems.append(
+            Problem("the static key needs [billing] static_shares per unit", column="billing")
+        )
+    if settings.balance_meter is not None and settings.balance_meter not in known:
+        problems.append(
+            Problem(
+                f"balance meter {settings.balance_meter!r} is not a location of this site",
+                column="billing",
+            )
+        )
+    sources = billing_sources(site)
+    for meter in settings.sources:
+        if meter not in sources:
+            problems.append(
+                Problem(
+                    f"[billing] sources names {meter!r}, which no local or battery tariff prices",
+                    column="billing",
+                    meter=meter,
+                )
+            )
+    try:
+        producer_units(site)
+    except InvalidInput as error:
+        problems.extend(error.problems)
+    if settings.owner is None and site.units:
+        covered = {c.unit for c in site.contracts}
+        open_units = [u.id for u in site.units if u.id not in covered]
+        if open_units:
+            problems.append(
+                Problem(
+                    f"units {', '.join(open_units)} have no contract and [billing] owner is not "
+                    "set: vacancy cannot be billed; set owner = '...' in [billing]",
+                    column="billing",
+                    severity="warning",
+                )
+            )
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# contracts and periods
+
+
+@dataclass(frozen=True)
+class ContractPeriod:
+    """The part of a billing period one customer is billed for one unit (whole local days)."""
+
+    unit: str
+    customer: str
+    first_day: date
+    last_day: date
+    vacancy: bool = False
+    contract: Contract | None = None
+
+    @property
+    def days(self) -> int:
+        return (self.last_day - self.first_day).days + 1
+
+
+def contract_periods(site: Site, first_day: date, last_day: date) -> list[ContractPeriod]:
+    """Per unit (in site order) the contracts and vacancies covering ``first_day`` ..
+    ``last_day``: a tenant change gives two periods split at the local day boundary; days
+    without a contract are vacancy billed to ``[billing] owner``.
+
+    Raises :class:`~lastgang.errors.InvalidInput` for overlapping contracts, or vacancy when no
+    owner is configured.
+    """
+    if last_day < first_day:
+        raise InvalidInput(f"billing period {first_day} to {last_day} ends before it starts")
+    problems = contract_problems(site)
+    out: list[ContractPeriod] = []
+    owner = site.billing.owner
+    for unit in site.units:
+        contracts = sorted((c for c in site.contracts if c.unit == unit.id), key=lambda c: c.start)
+        cursor = first_day
+        pieces: list[ContractPeriod] = []
+        for contract in contracts:
+            lo = max(contract.start, first_day)
+            hi = min(contract.end if contract.end is not None else last_day, last_day)
+            if lo > hi:
+                continue
+            if cursor < lo:
+                pieces.append(
+                    ContractPeriod(unit.id, owner or "", cursor, lo - timedelta(days=1), True)
+                )
+            pieces.append(ContractPeriod(unit.id, contract.customer, lo, hi, False, contract))
+            cursor = hi + timedelta(days=1)
+        if cursor <= last_day:
+            pieces.append(ContractPeriod(unit.id, owner or "", cursor, last_day, True))
+        for piece in pieces:
+            if piece.vacancy and owner is None:
+                problems.append(
+                    Problem(
+                        f"unit {unit.id!r} has no contract from {piece.first_day} to "
+                        f"{piece.last_day} (vacancy) and no [billing] owner is set to bill it; "
+                        "add a contract or set owner in [billing]",
+                        column="contracts",
+                    )
+                )
+        out.extend(pieces)
+    if problems:
+        raise InvalidInput(f"cannot split {first_day} to {last_day} into contracts", problems)
+    return out
+
+
+def producer_units(site: Site) -> dict[str, str]:
+    """Production meter -> the billing unit that lists it (who gets feed-in credits)."""
+    out: dict[str, str] = {}
+    problems: list[Problem] = []
+    meters = {t.meter for t in site.tariffs if t.meter is not None}
+    for unit in site.units:
+        for meter in unit.meters:
+            if meter in meters:
+                if meter in out:
+                    problems.append(
+                        Problem(
+                            f"production meter {meter!r} is listed by units {out[meter]!r} and "
+                            f"{unit.id!r}; list it in one unit only",
+                            column="units",
+                            meter=meter,
+                        )
+                    )
+                else:
+                    out[meter] = unit.id
+    if problems:
+        raise InvalidInput("a production meter belongs to more than one unit", problems)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# bills
+
+
+class LineKind(StrEnum):
+    """What a line of a bill is for."""
+
+    LOCAL = "local"
+    BATTERY = "battery"
+    GRID = "grid"
+    BASE_FEE = "base-fee"
+    FEED_IN = "feed-in"
+    LOCAL_SALES = "local-sales"
+
+
+_ORDER = {kind: k for k, kind in enumerate(LineKind)}
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a bill.
+
+    Energy lines: ``quantity`` kWh (3 decimals, the unrounded ``energy_kwh`` billed to the Wh)
+    x ``price`` per kWh. Base-fee lines: ``quantity`` days of a month of ``days_in_month`` days,
+    ``amount = price x quantity / days_in_month``. Credits (feed-in, local sales) have negative
+    amounts. ``first_day``/``last_day`` are the local days the line covers.
+    """
+
+    kind: LineKind
+    item: str
+    description: str
+    first_day: date
+    last_day: date
+    quantity: Decimal
+    unit: str
+    price: Decimal
+    amount: Decimal
+    vat_rate: Decimal
+    meter: str | None = None
+    days_in_month: int | None = None
+    energy_kwh: float | None = None
+
+
+@dataclass(frozen=True)
+class VatLine:
+    """VAT of one rate: ``vat = round(rate x net)``, net = sum of the rounded line amounts."""
+
+    rate: Decimal
+    net: Decimal
+    vat: Decimal
+
+
+@dataclass(frozen=True)
+class Bill:
+    """What one customer owes for one unit for a contract period (or vacancy)."""
+
+    unit: str
+    customer: str
+    first_day: date
+    last_day: date
+    vacancy: bool
+    lines: tuple[Line, ...]
+    vat: tuple[VatLine, ...]
+    consumption_kwh: float = 0.0
+    local_kwh: float = 0.0
+    grid_kwh: float = 0.0
+    contract: Contract | None = field(default=None, compare=False)
+
+    @property
+    def net(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal(0))
+
+    @property
+    def vat_total(self) -> Decimal:
+        return sum((v.vat for v in self.vat), Decimal(0))
+
+    @property
+    def total(self) -> Decimal:
+        return self.net + self.vat_total
+
+
+def vat_lines(lines: Sequence[Line]) -> tuple[VatLine, ...]:
+    """VAT per rate (highest rate first): rate x sum of net line amounts, rounded half-up."""
+    nets: dict[Decimal, Decimal] = {}
+    for line in lines:
+        nets[line.vat_rate] = nets.get(line.vat_rate, Decimal(0)) + line.amount
+    return tuple(
+        VatLine(rate, net, round_money(rate * net))
+        for rate, net in sorted(nets.items(), key=lambda item: item[0], reverse=True)
+    )
+
+
+def _month_pieces(first: date, last: date) -> list[tuple[date, date, int]]:
+    """``first`` .. ``last`` cut at month ends: (first, last, days in that calendar month)."""
+    out: list[tuple[date, date, int]] = []
+    day = first
+    while day <= last:
+        days_in_month = calendar.monthrange(day.year, day.month)[1]
+        month_end = date(day.year, day.month, days_in_month)
+        end = min(month_end, last)
+        out.append((day, end, days_in_month))
+        day = end + timedelta(days=1)
+    return out
+
+
+def fee_lines(fees: Sequence[Fee], unit: str, first_day: date, last_day: date) -> list[Line]:
+    """Base-fee lines of a unit for ``first_day`` .. ``last_day``: per fee and calendar month,
+    ``amount x days / days of the month`` (days where the fee is valid), rounded half-up."""
+    lines: list[Line] = []
+    for fee in fees:
+        if not fee.applies_to(unit):
+            continue
+        lo = max(first_day, fee.valid_from) if fee.valid_from else first_day
+        hi = min(last_day, fee.valid_to) if fee.valid_to else last_day
+        if lo > hi:
+            continue
+        for start, end, days_in_month in _month_pieces(lo, hi):
+            days = (end - start).days + 1
+            amount = round_money(fee.amount * days / days_in_month)
+            lines.append(
+                Line(
+                    kind=LineKind.BASE_FEE,
+                    item=fee.id,
+                    description=(
+                        f"{fee.label()}, {calendar.month_name[start.month]} {start.year}: "
+                        f"{days}/{days_in_month} days"
+                    ),
+                    first_day=start,
+                    last_day=end,
+                    quantity=Decimal(days),
+                    unit="days",
+                    price=fee.amount,
+                    amount=amount,
+                    vat_rate=fee.vat,
+                    days_in_month=days_in_month,
+                )
+            )
+    return lines
+
+
+@dataclass
+class _PeriodContext:
+    site: Site
+    allocation: Allocation
+    zi: ZoneInfo
+    index: dict[TariffKey, IntArray]
+    days: NDArray[np.generic]
+    problems: list[Problem]
+
+
+def _energy_lines(
+    ctx: _PeriodContext,
+    key: TariffKey,
+    energy: FloatArray,
+    lo: int,
+    hi: int,
+    *,
+    kind: LineKind,
+    sign: int,
+    what: str,
+) -> list[Line]:
+    """Lines of one tariff group for one energy series over allocation columns ``[lo, hi)``."""
+    tariffs = ctx.site.tariffs
+    index = ctx.index.get(key)
+    start = ctx.allocation.start
+    if index is None:
+        if np.any(energy > 0):
+            first = lo + int(np.flatnonzero(energy > 0)[0])
+            ctx.problems.append(
+                Problem(
+                    f"{what} needs a {key.describe()} tariff, but none is configured",
+                    meter=key.meter,
+                    time=describe_slots([start + first], ctx.zi),
+                )
+            )
+        return []
+    part = index[lo:hi]
+    overlap = part == OVERLAP
+    # a hole matters only where there is energy to price; no feed-in tariff means no credit
+    hole = (part == NO_TARIFF) & (energy > 0) & (kind is not LineKind.FEED_IN)
+    for mask, text in ((overlap, "two tariffs apply (overlap)"), (hole, "no tariff applies")):
+        if mask.any():
+            ctx.problems.append(
+                Problem(
+                    f"{what}: {text} in the {key.describe()} tariffs; see `lastgang check`",
+                    meter=key.meter,
+                    time=describe_slots(start + lo + np.flatnonzero(mask), ctx.zi),
+                )
+            )
+    if overlap.any() or hole.any():
+        return []
+    shifted = part + 2
+    quantities = np.bincount(shifted, weights=energy, minlength=len(tariffs) + 2)[2:]
+    present = np.bincount(shifted, minlength=len(tariffs) + 2)[2:]
+    lines: list[Line] = []
+    days = ctx.days[lo:hi]
+    for j in np.flatnonzero(present).tolist():
+        tariff = tariffs[j]
+        where = np.flatnonzero(part == j)
+        energy_kwh = float(quantities[j])
+        quantity = to_decimal_kwh(energy_kwh)
+        amount = round_money(quantity * tariff.price)
+        label = tariff.kind.label if kind is not LineKind.LOCAL_SALES else "Local energy sold"
+        source = f" from {tariff.meter}" if tariff.meter is not None else ""
+        lines.append(
+            Line(
+                kind=kind,
+                item=tariff.id,
+                description=f"{label}{source}, {tariff.label()}",
+                first_day=days[where[0]].item(),
+                last_day=days[where[-1]].item(),
+                quantity=quantity,
+                unit="kWh",
+                price=tariff.price,
+                amount=amount if sign > 0 else -amount,
+                vat_rate=tariff.vat,
+                meter=tariff.meter,
+                energy_kwh=energy_kwh,
+            )
+        )
+    return lines
+
+
+def _source_key(site: Site, meter: str) -> TariffKey:
+    kinds = [
+        t.kind
+        for t in site.tariffs
+        if t.meter == meter and t.kind in (TariffKind.LOCAL, TariffKind.BATTERY)
+    ]
+    return TariffKey(kinds[0] if kinds else TariffKind.LOCAL, meter)
+
+
+def _bill(ctx: _PeriodContext, period: ContractPeriod, producers: dict[str, str]) -> Bill:
+    site, allocation = ctx.site, ctx.allocation
+    start, stop = period_slots(period.first_day, period.last_day, ctx.zi)
+    lo, hi = start - allocation.start, stop - allocation.start
+    lines: list[Line] = []
+    consumption = local_total = grid_total = 0.0
+    who = f"unit {period.unit!r}"
+    if period.unit in allocation.consumers:
+        i = allocation.consumer_index(period.unit)
+        local = allocation.local[i, lo:hi]
+        grid = allocation.grid[i, lo:hi]
+        consumption = float(allocation.consumption[i, lo:hi].sum())
+        local_total = float(local.sum())
+        grid_total = float(grid.sum())
+        for s, meter in enumerate(allocation.sources):
+            key = _source_key(site, meter)
+            kind = LineKind(key.kind.value)
+            energy = local * allocation.source_share[s, lo:hi]
+            lines += _energy_lines(
+                ctx, key, energy, lo, hi, kind=kind, sign=1, what=f"local energy of {who}"
+            )
+        lines += _energy_lines(
+            ctx,
+            TariffKey(TariffKind.GRID, None),
+            grid,
+            lo,
+            hi,
+            kind=LineKind.GRID,
+            sign=1,
+            what=f"grid energy of {who}",
+        )
+    lines += fee_lines(site.fees, period.unit, period.first_day, period.last_day)
+    for s, meter in enumerate(allocation.sources):
+        if producers.get(meter) != period.unit:
+            continue
+        feed_in = TariffKey(TariffKind.FEED_IN, meter)
+        if feed_in in ctx.index:
+            lines += _energy_lines(
+                ctx,
+                feed_in,
+                allocation.surplus[s, lo:hi],
+                lo,
+                hi,
+                kind=LineKind.FEED_IN,
+                sign=-1,
+                what=f"surplus of {meter!r}",
+            )
+        if site.billing.credit_local_sales:
+            lines += _energy_lines(
+                ctx,
+                _source_key(site, meter),
+                allocation.self_consumed[s, lo:hi],
+                lo,
+                hi,
+                kind=LineKind.LOCAL_SALES,
+                sign=-1,
+                what=f"local sales of {meter!r}",
+            )
+    tariff_order = {t.id: k for k, t in enumerate(site.tariffs)}
+    fee_order = {f.id: k for k, f in enumerate(site.fees)}
+    lines.sort(
+        key=lambda line: (
+            _ORDER[line.kind],
+            (fee_order if line.kind is LineKind.BASE_FEE else tariff_order).get(line.item, 0),
+            line.first_day,
+        )
+    )
+    return Bill(
+        unit=period.unit,
+        customer=period.customer,
+        first_day=period.first_day,
+        last_day=period.last_day,
+        vacancy=period.vacancy,
+        lines=tuple(lines),
+        vat=vat_lines(lines),
+        consumption_kwh=consumption,
+        local_kwh=local_total,
+        grid_kwh=grid_total,
+        contract=period.contract,
+    )
+
+
+def price_site(site: Site, allocation: Allocation, first_day: date, last_day: date) -> list[Bill]:
+    """One :class:`Bill` per contract period (and vacancy) of every unit for the local days
+    ``first_day`` .. ``last_day``, from an allocation of exactly that period's slots.
+
+    Consumer units (rows of the allocation) get local lines per source at that source's
+    ``local``/``battery`` tariff and grid lines at the grid tariffs; every unit gets its base
+    fees; the unit listing a production meter gets feed-in credits for its surplus (and credits
+    for local sales with ``[billing] credit_local_sales``).
+
+    Raises :class:`~lastgang.errors.InvalidInput` with every problem found: energy in a slot
+    where no tariff applies or two do (named in local time), overlapping contracts, vacancy
+    without an owner, an allocation that does not match the period.
+    """
+    zi = _tz(site.site.timezone)
+    start, stop = period_slots(first_day, last_day, zi)
+    if allocation.start != start or allocation.stop != stop:
+        raise InvalidInput(
+            f"the allocation covers slots {allocation.start}..{allocation.stop} but "
+            f"{first_day} to {last_day} in {zi.key} is {start}..{stop}; allocate the period "
+            "being billed"
+        )
+    units = {unit.id for unit in site.units}
+    unknown = [c for c in allocation.consumers if c not in units]
+    if unknown:
+        raise InvalidInput(f"the allocation has consumers that are no billing unit: {unknown}")
+    periods = contract_periods(site, first_day, last_day)
+    producers = producer_units(site)
+    slots = np.arange(start, stop, dtype=np.int64)
+    ctx = _PeriodContext(
+        site=site,
+        allocation=allocation,
+        zi=zi,
+        index=tariff_slots(site.tariffs, start, stop, zi),
+        days=local_date_of_slots(slots, zi),
+        problems=[],
+    )
+    bills = [_bill(ctx, period, producers) for period in periods]
+    if ctx.problems:
+        raise InvalidInput(f"cannot price {first_day} to {last_day}", ctx.problems)
+    return bills
