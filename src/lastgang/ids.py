@@ -281,8 +281,14 @@ def _check_country(country: str) -> list[Problem]:
             )
         ]
     if not set(country) <= _UPPER:
+        upper = country.upper()
+        if upper in COUNTRY_CODES:
+            return [Problem(f"country code {country!r}: write it in capital letters ({upper})")]
         return [
-            Problem(f"country code {country!r}: write it in capital letters ({country.upper()})")
+            Problem(
+                f"country code {country!r}: write it in capital letters, and {upper!r} is not an "
+                "ISO 3166-1 alpha-2 code either"
+            )
         ]
     if country not in COUNTRY_CODES:
         hint = _COUNTRY_HINTS.get(country)

@@ -90,6 +90,8 @@ def test_tor_4_1_country_must_be_iso_3166() -> None:
 def test_tor_4_1_country_lowercase_gets_a_hint() -> None:
     (problem,) = reasons("at" + TOR_CANONICAL[2:])
     assert "capital letters (AT)" in problem
+    (problem,) = reasons("xx" + TOR_CANONICAL[2:])
+    assert "capital letters" in problem and "'XX' is not an ISO 3166-1 alpha-2 code" in problem
 
 
 def test_country_list_is_iso_3166_1_alpha_2() -> None:
