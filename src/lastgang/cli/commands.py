@@ -1,3 +1,4 @@
 """Imports every command module so that each registers itself on :data:`lastgang.cli.app`."""
 
+import lastgang.cli.concept  # noqa: F401
 from lastgang.cli import ids  # noqa: F401

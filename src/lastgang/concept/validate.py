@@ -13,7 +13,7 @@ What is checked:
   twice (TOR-4.1: an ID is never reused), IDs that break TOR-4.1, one ID for both directions
   (TOR-4.0);
 - meters: OBIS registers (TOR-4.3), accuracy classes of meters and transformers for their
-  connection (TOR-5.1/A3), transformer ratios for transformer-rated connections (TOR-4.4),
+  connection and transformers where the connection needs them (TOR-5.1/A3),
   installations overlapping at one location or one meter at two places at once (TOR-7.2.1),
   calibration expired or expiring within six months (TOR-6.1);
 - grid billing meters connected in series (TOR-5.4);
@@ -34,7 +34,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from lastgang.concept.formula import FormulaError, Node, parse_formula, references
 from lastgang.concept.model import (
-    Connection,
     Location,
     Meter,
     Role,
@@ -209,14 +208,27 @@ class _Checker:
 
     def unknown_meter(self, meter_id: str) -> str:
         hint = "; the ids are: " + ", ".join(sorted({*self.loc_index, *self.vm_index}))
-        if "-" in meter_id:
-            parts = [p for p in meter_id.split("-") if p]
-            if len(parts) > 1 and any(self.known(p) for p in parts):
-                hint = (
-                    f"; to subtract, put spaces around '-' ('{' - '.join(parts)}'): a hyphen "
-                    "between letters belongs to the id"
-                )
+        split = self.split_ids(meter_id)
+        if split is not None:
+            hint = (
+                f"; to subtract, put spaces around '-' ('{' - '.join(split)}'): a hyphen "
+                "between letters belongs to the id"
+            )
         return f"unknown meter {meter_id!r}: no location or virtual meter has this id{hint}"
+
+    def split_ids(self, text: str) -> list[str] | None:
+        """``text`` cut at hyphens into two or more known ids (``a-b-c`` -> ``a-b``, ``c``)."""
+        parts = text.split("-")
+        best: dict[int, list[str]] = {0: []}  # number of parts consumed -> ids so far
+        for start in range(len(parts)):
+            if start not in best:
+                continue
+            for stop in range(start + 1, len(parts) + 1):
+                candidate = "-".join(parts[start:stop])
+                if self.known(candidate) and stop not in best:
+                    best[stop] = [*best[start], candidate]
+        found = best.get(len(parts))
+        return found if found is not None and len(found) > 1 else None
 
     # --- site ---------------------------------------------------------------------------------
 
@@ -364,7 +376,6 @@ class _Checker:
             for j, meter in enumerate(loc.meters):
                 place = f"locations[{i}].meters[{j}]"
                 self.check_registers(meter, place, loc.id)
-                self.check_transformers(meter, place, loc.id)
                 if accuracy is not None:
                     self.check_accuracy(accuracy, meter, place, loc.id)
                 start = meter.installed_at(self.tz)
@@ -419,33 +430,6 @@ class _Checker:
                     f"{place}.registers[{k}]",
                     loc_id,
                 )
-
-    def check_transformers(self, meter: Meter, place: str, loc_id: str) -> None:
-        if meter.connection is Connection.LV_DIRECT:
-            for name, t in (("ct", meter.ct), ("vt", meter.vt)):
-                if t is not None:
-                    self.warning(
-                        f"meter {meter.key} is connected 'lv-direct' but has a {name.upper()}: "
-                        "set connection = 'lv-ct' (or 'mv'/'hv') so its classes are checked",
-                        f"{place}.{name}",
-                        loc_id,
-                    )
-            return
-        if meter.ct is None:
-            self.warning(
-                f"meter {meter.key} is transformer-rated ({meter.connection.value}) but has no "
-                "current transformer: give ct.ratio, or its values are taken as primary "
-                "(TOR-4.4)",
-                f"{place}.ct",
-                loc_id,
-            )
-        if meter.connection in (Connection.MV, Connection.HV) and meter.vt is None:
-            self.warning(
-                f"meter {meter.key} is connected at {meter.connection.value} but has no voltage "
-                "transformer: give vt.ratio, or its values are taken as primary (TOR-4.4)",
-                f"{place}.vt",
-                loc_id,
-            )
 
     def check_accuracy(self, module: ModuleType, meter: Meter, place: str, loc_id: str) -> None:
         messages: list[str] = list(module.accuracy_problems(meter))
