@@ -253,7 +253,8 @@ def allocate(
     else:
         total_consumption = cons.sum(axis=0)
         share = np.zeros(t)
-        np.divide(available, total_consumption, out=share, where=total_consumption > 0)
+        with np.errstate(over="ignore"):  # a tiny consumption gives inf, capped at 1 below
+            np.divide(available, total_consumption, out=share, where=total_consumption > 0)
         np.minimum(share, 1.0, out=share)
         local = cons * share[None, :]
     grid = np.maximum(cons - local, 0.0)

@@ -17,7 +17,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "WEEKDAY_NAMES",
@@ -138,30 +146,40 @@ class TimeWindow(_Model):
 
     @model_validator(mode="after")
     def _start_before_end(self) -> TimeWindow:
-        if self.start_minute >= self.end_minute:
+        if _minute_of(self.start) >= _minute_of(self.end):
             raise ValueError(
                 f"time window {self.start}-{self.end} is empty or runs past midnight; "
                 "write it as two windows, e.g. 22:00-24:00 and 00:00-06:00"
             )
         return self
 
+    _weekdays: frozenset[int] = PrivateAttr(frozenset())
+    _start_minute: int = PrivateAttr(0)
+    _end_minute: int = PrivateAttr(1440)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._weekdays = parse_weekdays(self.days)
+        self._start_minute = _minute_of(self.start)
+        self._end_minute = _minute_of(self.end)
+
     @property
     def weekdays(self) -> frozenset[int]:
-        return parse_weekdays(self.days)
+        """Weekday numbers of the window, Monday = 0."""
+        return self._weekdays
 
     @property
     def start_minute(self) -> int:
         """Local start in minutes after midnight (inclusive)."""
-        return _minute_of(self.start)
+        return self._start_minute
 
     @property
     def end_minute(self) -> int:
         """Local end in minutes after midnight (exclusive, 1440 = midnight)."""
-        return _minute_of(self.end)
+        return self._end_minute
 
     def contains(self, weekday: int, minute: int) -> bool:
         """Whether a quarter hour starting ``minute`` after local midnight on ``weekday`` is in."""
-        return weekday in self.weekdays and self.start_minute <= minute < self.end_minute
+        return weekday in self._weekdays and self._start_minute <= minute < self._end_minute
 
     def describe(self) -> str:
         days = self.days if isinstance(self.days, str) else ",".join(self.days)

@@ -1,0 +1,88 @@
+"""Rounding of money and billed quantities (lastgang.money), worked by hand."""
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lastgang.money import (
+    format_kwh,
+    format_money,
+    format_price,
+    format_rate,
+    round_money,
+    to_decimal_kwh,
+)
+
+
+def test_round_money_is_half_up_to_the_cent() -> None:
+    """0.125 -> 0.13 (half-even would give 0.12); 2.645 -> 2.65; just below half stays down."""
+    assert round_money(Decimal("0.125")) == Decimal("0.13")
+    assert round_money(Decimal("2.645")) == Decimal("2.65")
+    assert round_money(Decimal("2.6449999")) == Decimal("2.64")
+    assert round_money(Decimal("7")) == Decimal("7.00")
+    assert str(round_money(Decimal("7"))) == "7.00"
+
+
+def test_round_money_credits_round_away_from_zero() -> None:
+    """A credit of -0.005 is -0.01, the mirror of 0.005 -> 0.01; -0.004 is 0.00, never -0.00."""
+    assert round_money(Decimal("-0.005")) == Decimal("-0.01")
+    assert round_money(Decimal("-1.235")) == Decimal("-1.24")
+    assert str(round_money(Decimal("-0.004"))) == "0.00"
+
+
+def test_round_money_refuses_floats_and_nan() -> None:
+    with pytest.raises(TypeError):
+        round_money(0.125)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not a finite number"):
+        round_money(Decimal("NaN"))
+
+
+def test_to_decimal_kwh_reads_the_float_as_written() -> None:
+    """2.0005 is stored as 2.000499999999999989...; read as its text '2.0005' it rounds half-up
+    to 2.001. 0.1 + 0.2 = 0.30000000000000004 bills as 0.300."""
+    assert to_decimal_kwh(2.0005) == Decimal("2.001")
+    assert to_decimal_kwh(0.1 + 0.2) == Decimal("0.300")
+    assert to_decimal_kwh(3.6) == Decimal("3.600")
+    assert to_decimal_kwh(0.0004999) == Decimal("0.000")
+    assert to_decimal_kwh(1234.5675) == Decimal("1234.568")
+    assert str(to_decimal_kwh(-0.0)) == "0.000"
+    assert to_decimal_kwh(1e-20) == Decimal("0.000")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_to_decimal_kwh_refuses_non_finite(bad: float) -> None:
+    with pytest.raises(ValueError, match="not a finite number"):
+        to_decimal_kwh(bad)
+
+
+def test_formatting_helpers() -> None:
+    assert format_kwh(1234.5678) == "1234.568"
+    assert format_kwh(Decimal("2.5")) == "2.500"
+    assert format_kwh(-0.0) == "0.000"
+    assert format_money(Decimal("12.3")) == "12.30"
+    assert format_money(Decimal("12.345"), "EUR") == "12.35 EUR"
+    assert format_price(Decimal("0.2")) == "0.20"
+    assert format_price(Decimal("0.1845")) == "0.1845"
+    assert format_price(Decimal("3")) == "3.00"
+    assert format_rate(Decimal("0.20")) == "20 %"
+    assert format_rate(Decimal("0.1")) == "10 %"
+    assert format_rate(Decimal("0.055")) == "5.5 %"
+    assert format_rate(Decimal("0")) == "0 %"
+
+
+@given(st.decimals(min_value=-(10**9), max_value=10**9, allow_nan=False, places=6))
+def test_round_money_is_within_half_a_cent(value: Decimal) -> None:
+    rounded = round_money(value)
+    assert rounded.as_tuple().exponent == -2
+    assert abs(rounded - value) <= Decimal("0.005")
+    if abs(rounded - value) == Decimal("0.005"):
+        assert abs(rounded) > abs(value)  # ties go away from zero
+
+
+@given(st.floats(min_value=0, max_value=1e9, allow_nan=False))
+def test_to_decimal_kwh_is_within_half_a_wh(value: float) -> None:
+    quantity = to_decimal_kwh(value)
+    assert quantity.as_tuple().exponent == -3
+    assert abs(quantity - Decimal(repr(value))) <= Decimal("0.0005")
