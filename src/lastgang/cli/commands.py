@@ -1,4 +1,5 @@
 """Imports every command module so that each registers itself on :data:`lastgang.cli.app`."""
 
 import lastgang.cli.concept  # noqa: F401
+import lastgang.cli.data as _data  # noqa: F401
 from lastgang.cli import ids  # noqa: F401

@@ -1,0 +1,878 @@
+"""CSV files of meter readings -> column-wise reading rows (``docs/data-formats.md``).
+
+Three kinds, told apart by the header row (UTF-8, comma separated):
+
+- register readings (Zählerstände): ``time,meter,obis,value[,unit][,status]``
+- phase power samples: ``time,meter,l1_kw,l2_kw,l3_kw[,status]``
+- interval values (Lastgang, 15-minute energies): ``end,metering_point,import_kwh,export_kwh
+  [,quality]`` or ``from,to,metering_point,import_kwh,export_kwh[,quality]``
+
+Every timestamp carries its UTC offset. A file is checked whole before anything is stored: every
+problem (bad timestamp, unknown meter or OBIS code, a value that is not a number, a duplicate, a
+reading outside the meter's installed period, times that do not increase) is collected with its
+file, line and column and raised together; a file with any problem is rejected whole.
+
+Parsing is column-wise with polars and numpy: the only Python loops run over the distinct values
+of a column (meters, OBIS codes, units), never over rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from lastgang.concept.model import Location, Meter, Site
+from lastgang.errors import InvalidInput, InvalidObis, InvalidTime, Problem
+from lastgang.ids import is_metering_point_id, parse_metering_point_id
+from lastgang.obis import parse_obis
+from lastgang.profiles.build import meter_period
+from lastgang.profiles.status import status_code
+from lastgang.quality import Quality
+from lastgang.store import (
+    IntervalRows,
+    PhaseRows,
+    ReadingSet,
+    RegisterRows,
+    StatusRows,
+)
+from lastgang.timegrid import SLOT_SECONDS, parse_timestamps, to_epoch
+
+__all__ = [
+    "COLUMNS",
+    "MAX_PROBLEMS_PER_CHECK",
+    "CsvKind",
+    "ParsedFile",
+    "SiteIndex",
+    "detect_kind",
+    "parse_csv_readings",
+]
+
+CsvKind = Literal["registers", "phases", "intervals"]
+
+#: required and optional columns of each kind (interval values: ``end`` or ``from`` + ``to``)
+COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "registers": (("time", "meter", "obis", "value"), ("unit", "status")),
+    "phases": (("time", "meter", "l1_kw", "l2_kw", "l3_kw"), ("status",)),
+    "intervals": (("metering_point", "import_kwh", "export_kwh"), ("end", "from", "to", "quality")),
+}
+
+#: A check that fails on more rows than this reports the first ones and then one summary
+#: problem with the count of the rest (a file with a wrong column would otherwise list millions).
+MAX_PROBLEMS_PER_CHECK = 1000
+
+_UNITS = {"kwh": 1.0, "wh": 0.001}
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+
+@dataclass(frozen=True, eq=False)
+class ParsedFile:
+    """One checked CSV file, ready to be stored."""
+
+    source: str
+    kind: CsvKind
+    rows: int
+    readings: ReadingSet
+    #: meter keys (``manufacturer:serial``) the file has readings of
+    meters: tuple[str, ...] = ()
+    #: location ids the file has readings of
+    locations: tuple[str, ...] = ()
+    #: conversion factors in force per meter key (TOR-7.1, TOR-4.4), archived with the batch
+    factors: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _MeterInfo:
+    key: str
+    location: str
+    meter: Meter
+    lo: int  # installed, epoch seconds (inclusive)
+    hi: int  # removed, epoch seconds (inclusive); a large number while installed
+    registers: frozenset[str]
+
+
+_FOREVER = 2**62
+
+
+class SiteIndex:
+    """The facts of a site that readings are checked against: meters by key and by serial,
+    metering point IDs by location, each meter's installed period and registers."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.tz = site.site.timezone
+        self.meters: dict[str, _MeterInfo] = {}
+        self.by_serial: dict[str, list[str]] = {}
+        self.location_ids: dict[str, Location] = {loc.id: loc for loc in site.locations}
+        self.by_metering_point: dict[str, str] = {}
+        for loc in site.locations:
+            for text in (loc.metering_points.import_, loc.metering_points.export):
+                if text and is_metering_point_id(text):
+                    self.by_metering_point[parse_metering_point_id(text).canonical] = loc.id
+            for meter in loc.meters:
+                registers: set[str] = set()
+                for code in meter.registers:
+                    try:
+                        registers.add(str(parse_obis(code)))
+                    except InvalidObis:
+                        continue
+                lo, hi = _period(meter, self.tz)
+                info = _MeterInfo(meter.key, loc.id, meter, lo, hi, frozenset(registers))
+                self.meters[meter.key] = info
+                self.by_serial.setdefault(meter.serial, []).append(meter.key)
+        self.keys: tuple[str, ...] = tuple(self.meters)
+        self.key_index = {k: i for i, k in enumerate(self.keys)}
+        self.locations: tuple[str, ...] = tuple(self.location_ids)
+        self.location_index = {k: i for i, k in enumerate(self.locations)}
+
+    def factors(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Conversion factors per meter key: CT and VT ratios and the transformer constant."""
+        out: dict[str, dict[str, Any]] = {}
+        for key in keys:
+            meter = self.meters[key].meter
+            constant: Fraction = meter.transformer_constant
+            out[key] = {
+                "ct": None if meter.ct is None else meter.ct.ratio,
+                "vt": None if meter.vt is None else meter.vt.ratio,
+                "constant": str(constant),
+            }
+        return out
+
+    def resolve_location(self, text: str) -> str | None:
+        """A location id for a metering point ID (either form) or a location id."""
+        stripped = text.strip()
+        if stripped in self.location_ids:
+            return stripped
+        if is_metering_point_id(stripped):
+            return self.by_metering_point.get(parse_metering_point_id(stripped).canonical)
+        return None
+
+
+def _period(meter: Meter, tz: str) -> tuple[int, int]:
+    """Installed period ``[installed, removed]`` in epoch seconds, as the profile builder reads
+    it (a date is local midnight; a datetime without offset is legal time of the site)."""
+    try:
+        lo, hi = meter_period(meter, tz)
+    except InvalidTime:
+        removed = meter.removed_at(tz)
+        lo = to_epoch(meter.installed_at(tz))
+        hi = None if removed is None else to_epoch(removed)
+    return lo, _FOREVER if hi is None else hi
+
+
+def detect_kind(header: Sequence[str]) -> CsvKind | None:
+    """The kind of a CSV file from its (normalised) header, None when it is none of them."""
+    names = set(header)
+    if "obis" in names:
+        return "registers"
+    if names & {"l1_kw", "l2_kw", "l3_kw"}:
+        return "phases"
+    if names & {"metering_point", "import_kwh", "export_kwh", "end"}:
+        return "intervals"
+    return None
+
+
+class _Problems:
+    """Problems of one file, capped per check (see :data:`MAX_PROBLEMS_PER_CHECK`)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[Problem] = []
+
+    def file(self, reason: str, line: int | None = None, column: str | None = None) -> None:
+        self.items.append(Problem(reason, file=self.source, line=line, column=column))
+
+    def rows(
+        self,
+        rows: NDArray[np.int64],
+        column: str,
+        reason: str | Sequence[str],
+        *,
+        meters: Sequence[str | None] | None = None,
+        times: Sequence[str | None] | None = None,
+    ) -> None:
+        """One problem per row index (0-based data row; line = row + 2)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        shown = rows[:MAX_PROBLEMS_PER_CHECK].tolist()
+        for i, row in enumerate(shown):
+            self.items.append(
+                Problem(
+                    reason if isinstance(reason, str) else reason[i],
+                    file=self.source,
+                    line=row + 2,
+                    column=column,
+                    meter=None if meters is None else meters[i],
+                    time=None if times is None else times[i],
+                )
+            )
+        if len(rows) > len(shown):
+            first = reason if isinstance(reason, str) else reason[0]
+            self.items.append(
+                Problem(
+                    f"{len(rows) - len(shown)} more line(s) up to line {int(rows[-1]) + 2} with "
+                    f"the same kind of problem ({first})",
+                    file=self.source,
+                    column=column,
+                )
+            )
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lstrip("\ufeff").strip().lower()
+
+
+def _read_table(content: bytes, problems: _Problems) -> pl.DataFrame | None:
+    """All columns as strings; None (with problems) when the file cannot be read as CSV."""
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = content[: exc.start].count(b"\n") + 1
+        problems.file("the file is not UTF-8 text; save it as UTF-8", line=line)
+        return None
+    if not content.strip():
+        problems.file("the file is empty: expected a header row and data rows")
+        return None
+    try:
+        return pl.read_csv(io.BytesIO(content), infer_schema=False, has_header=True, quote_char='"')
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
+        ragged = _ragged_lines(content.decode("utf-8"))
+        if ragged:
+            for line, count, expected in ragged[:MAX_PROBLEMS_PER_CHECK]:
+                problems.file(f"{count} fields, the header has {expected}", line=line)
+        else:
+            problems.file(f"cannot read the file as CSV: {str(exc).splitlines()[0]}")
+        return None
+
+
+def _ragged_lines(text: str) -> list[tuple[int, int, int]]:
+    """(line, fields, expected) of every line with more fields than the header (slow path,
+    only taken after the fast reader refused the file)."""
+    reader = csv.reader(io.StringIO(text))
+    out: list[tuple[int, int, int]] = []
+    expected = -1
+    for row in reader:
+        if expected < 0:
+            expected = len(row)
+            continue
+        if row and len(row) > expected:
+            out.append((reader.line_num, len(row), expected))
+    return out
+
+
+def _strings(df: pl.DataFrame, name: str) -> pl.Series:
+    return df.get_column(name).str.strip_chars()
+
+
+def _numbers(series: pl.Series) -> tuple[FloatArray, BoolArray]:
+    """Numbers of a string column and a mask of cells that are not finite numbers."""
+    values = series.cast(pl.Float64, strict=False).to_numpy()
+    values = np.asarray(values, dtype=np.float64)
+    bad = ~np.isfinite(values)
+    return values, bad
+
+
+def _codes(series: pl.Series, mapping: Mapping[str, int]) -> IntArray:
+    """Map each cell through ``mapping`` (distinct values only), -1 where absent."""
+    codes = series.replace_strict(dict(mapping), default=-1, return_dtype=pl.Int64).fill_null(-1)
+    return np.asarray(codes.to_numpy(), dtype=np.int64)
+
+
+def _order_problems(
+    problems: _Problems,
+    group: IntArray,
+    time: IntArray,
+    valid: BoolArray,
+    column: str,
+    what: str,
+    group_names: Sequence[str],
+    time_texts: pl.Series,
+) -> None:
+    """Duplicates and times that do not increase, per group, in file order."""
+    rows = np.flatnonzero(valid)
+    if len(rows) < 2:
+        return
+    g = group[rows]
+    order = rows[np.lexsort((rows, g))]
+    same = group[order][1:] == group[order][:-1]
+    prev, cur = order[:-1][same], order[1:][same]
+    dup = time[cur] == time[prev]
+    back = time[cur] < time[prev]
+    for mask, text in (
+        (dup, "duplicate: {what} at this time already on line {line}"),
+        (back, "time goes backwards: line {line} has a later {what} (times must increase)"),
+    ):
+        hit, ref = cur[mask], prev[mask]
+        by_line = np.argsort(hit, kind="stable")
+        hit, ref = hit[by_line], ref[by_line]
+        if len(hit):
+            reasons = [text.format(what=what, line=int(r) + 2) for r in ref.tolist()]
+            names = [group_names[int(group[h])] for h in hit[:MAX_PROBLEMS_PER_CHECK].tolist()]
+            stamps = time_texts.gather(hit[:MAX_PROBLEMS_PER_CHECK]).to_list()
+            problems.rows(hit, column, reasons, meters=names, times=stamps)
+
+
+def parse_csv_readings(content: bytes, site: Site | SiteIndex, source: str) -> ParsedFile:
+    """Check and convert one CSV file of readings for ``site``.
+
+    Raises :class:`~lastgang.errors.InvalidInput` listing every problem of the file (file, line,
+    column); nothing of a file with problems is returned."""
+    index = site if isinstance(site, SiteIndex) else SiteIndex(site)
+    problems = _Problems(source)
+    df = _read_table(content, problems)
+    if df is None:
+        raise InvalidInput(f"{source}: rejected ({len(problems.items)} problem(s))", problems.items)
+    df = df.rename({c: _normalise(c) for c in df.columns})
+    kind = detect_kind(df.columns)
+    if kind is None:
+        problems.file(
+            f"header {','.join(df.columns)!r} is not one of the known formats: "
+            "time,meter,obis,value (registers), time,meter,l1_kw,l2_kw,l3_kw (phase powers) or "
+            "end,metering_point,import_kwh,export_kwh (interval values)",
+            line=1,
+        )
+        raise InvalidInput(f"{source}: rejected (unknown format)", problems.items)
+    _check_header(df.columns, kind, problems)
+    if problems:
+        raise InvalidInput(f"{source}: rejected ({len(problems.items)} problem(s))", problems.items)
+    # blank lines come through as rows of nulls; they keep the line numbers right
+    blank = df.select(pl.all_horizontal(pl.all().is_null())).to_series().to_numpy()
+    parser = {"registers": _parse_registers, "phases": _parse_phases, "intervals": _parse_intervals}
+    parsed = parser[kind](df, np.asarray(blank, dtype=bool), index, problems, source)
+    if problems:
+        count = len(problems.items)
+        raise InvalidInput(
+            f"{source}: rejected, nothing imported ({count} problem(s))", problems.items
+        )
+    return parsed
+
+
+def _check_header(columns: Sequence[str], kind: CsvKind, problems: _Problems) -> None:
+    required, optional = COLUMNS[kind]
+    known = set(required) | set(optional)
+    for name in columns:
+        if name not in known:
+            problems.file(
+                f"unknown column {name!r} in a {kind} file; columns are "
+                f"{', '.join(required)} and optionally {', '.join(optional)}",
+                line=1,
+                column=name,
+            )
+    seen: set[str] = set()
+    for name in columns:
+        if name in seen:
+            problems.file(f"column {name!r} appears twice", line=1, column=name)
+        seen.add(name)
+    for name in required:
+        if name not in columns:
+            problems.file(f"required column {name!r} is missing", line=1, column=name)
+    if kind == "intervals":
+        has_end = "end" in columns
+        has_span = "from" in columns or "to" in columns
+        if has_end == has_span:
+            problems.file(
+                "interval values need either an 'end' column (period-end label) or the two "
+                "columns 'from' and 'to'",
+                line=1,
+            )
+        elif has_span and not ("from" in columns and "to" in columns):
+            problems.file("columns 'from' and 'to' go together", line=1)
+
+
+def _times(
+    df: pl.DataFrame, name: str, usable: BoolArray, problems: _Problems
+) -> tuple[IntArray, BoolArray]:
+    texts = _strings(df, name)
+    epochs, bad = parse_timestamps(texts)
+    ok = usable.copy()
+    rows = np.array([i for i, _ in bad], dtype=np.int64)
+    reasons = [r for _, r in bad]
+    keep = usable[rows] if len(rows) else np.zeros(0, dtype=bool)
+    if keep.any():
+        problems.rows(
+            rows[keep], name, [r for r, k in zip(reasons, keep.tolist(), strict=True) if k]
+        )
+    ok[rows] = False
+    return np.asarray(epochs, dtype=np.int64), ok
+
+
+def _missing(
+    df: pl.DataFrame, names: Sequence[str], usable: BoolArray, problems: _Problems
+) -> None:
+    for name in names:
+        empty = df.get_column(name).str.strip_chars().fill_null("").eq("").to_numpy()
+        rows = np.flatnonzero(np.asarray(empty, dtype=bool) & usable)
+        if len(rows):
+            problems.rows(rows, name, f"{name} is empty")
+
+
+def _resolve_meters(
+    df: pl.DataFrame,
+    time: IntArray,
+    ok_time: BoolArray,
+    usable: BoolArray,
+    index: SiteIndex,
+    problems: _Problems,
+) -> IntArray:
+    """Meter index (into ``index.keys``) per row, -1 where unresolved (problems recorded)."""
+    texts = _strings(df, "meter").fill_null("")
+    distinct = [t for t in texts.unique().to_list() if t]
+    direct: dict[str, int] = {}
+    by_location: dict[str, int] = {}
+    unknown: dict[str, str] = {}
+    for text in distinct:
+        if text in index.meters:
+            direct[text] = index.key_index[text]
+        elif is_metering_point_id(text):
+            owner = index.by_metering_point.get(parse_metering_point_id(text).canonical)
+            if owner is None:
+                unknown[text] = (
+                    f"metering point {text} is not in site {index.site.site.id!r}; "
+                    "add it to a location's metering_points"
+                )
+            else:
+                by_location[text] = index.location_index[owner]
+        elif ":" in text:
+            unknown[text] = (
+                f"unknown meter {text!r}: no meter with this manufacturer:serial in the site "
+                "configuration"
+            )
+        else:
+            keys = index.by_serial.get(text, [])
+            if len(keys) == 1:
+                direct[text] = index.key_index[keys[0]]
+            elif keys:
+                unknown[text] = (
+                    f"serial {text!r} is ambiguous ({', '.join(keys)}): write manufacturer:serial"
+                )
+            else:
+                unknown[text] = (
+                    f"unknown meter {text!r}: no meter with this serial number in the site "
+                    "configuration (write the serial, manufacturer:serial or a metering point ID)"
+                )
+    meter = _codes(texts, direct)
+    location = _codes(texts, by_location)
+    for text, reason in unknown.items():
+        rows = np.flatnonzero(texts.eq(text).to_numpy() & usable)
+        problems.rows(rows, "meter", reason)
+    # metering point IDs: the meter installed at that time
+    need = np.flatnonzero((location >= 0) & ok_time & usable)
+    if len(need):
+        found = np.full(len(need), -1, dtype=np.int64)
+        count = np.zeros(len(need), dtype=np.int64)
+        t = time[need]
+        for k, info in enumerate(index.meters.values()):
+            here = (location[need] == index.location_index[info.location]) & (t >= info.lo)
+            here &= t <= info.hi
+            found[here] = k
+            count[here] += 1
+        none, many = need[count == 0], need[count > 1]
+        if len(none):
+            problems.rows(
+                none,
+                "meter",
+                "no meter is installed at this metering point at this time "
+                "(see installed/removed of its meters)",
+                times=texts.gather(none).to_list(),
+            )
+        if len(many):
+            problems.rows(
+                many,
+                "meter",
+                "two meters are installed at this metering point at this instant (meter "
+                "exchange): name the meter by its serial",
+            )
+        meter[need] = np.where(count == 1, found, -1)
+    return meter
+
+
+def _installed_problems(
+    meter: IntArray,
+    time: IntArray,
+    valid: BoolArray,
+    index: SiteIndex,
+    problems: _Problems,
+    time_texts: pl.Series,
+) -> BoolArray:
+    """Rows whose time lies outside the installed period of their meter."""
+    lo = np.array([m.lo for m in index.meters.values()] + [0], dtype=np.int64)
+    hi = np.array([m.hi for m in index.meters.values()] + [0], dtype=np.int64)
+    m = np.where(meter >= 0, meter, len(index.keys))
+    outside = valid & ((time < lo[m]) | (time > hi[m]))
+    rows = np.flatnonzero(outside)
+    if len(rows):
+        shown = rows[:MAX_PROBLEMS_PER_CHECK]
+        reasons = []
+        for r in shown.tolist():
+            info = index.meters[index.keys[int(meter[r])]]
+            removed = info.meter.removed_at(index.tz)
+            until = f" to {removed.isoformat()}" if removed is not None else " on"
+            reasons.append(
+                f"reading outside the installed period of meter {info.key} "
+                f"({info.meter.installed_at(index.tz).isoformat()}{until})"
+            )
+        problems.rows(
+            rows,
+            "time",
+            reasons,
+            meters=[index.keys[int(meter[r])] for r in shown.tolist()],
+            times=time_texts.gather(shown).to_list(),
+        )
+    return outside
+
+
+def _check_status(df: pl.DataFrame, usable: BoolArray, problems: _Problems) -> None:
+    """Status codes must be known (TOR-6.2: a status that affects the values is evaluated)."""
+    if "status" not in df.columns:
+        return
+    texts = _strings(df, "status").fill_null("")
+    for text in texts.unique().to_list():
+        if text and status_code(text) is None:
+            problems.rows(
+                np.flatnonzero(texts.eq(text).to_numpy() & usable),
+                "status",
+                f"unknown status code {text!r} (see docs/data-formats.md for the known codes, "
+                "or write dlms:0x.. for a DLMS status byte)",
+            )
+
+
+def _status_rows(df: pl.DataFrame, meter: IntArray, time: IntArray, index: SiteIndex) -> StatusRows:
+    if "status" not in df.columns:
+        return StatusRows()
+    texts = _strings(df, "status").fill_null("")
+    rows = np.flatnonzero(texts.ne("").to_numpy())
+    if not len(rows):
+        return StatusRows()
+    codes = texts.gather(rows)
+    distinct = sorted(codes.unique().to_list())
+    code = _codes(codes, {c: i for i, c in enumerate(distinct)})
+    used, local = np.unique(meter[rows], return_inverse=True)
+    return StatusRows(
+        meters=tuple(index.keys[int(u)] for u in used),
+        codes=tuple(distinct),
+        meter=local.astype(np.int32),
+        code=code.astype(np.int32),
+        time=time[rows],
+    )
+
+
+def _parse_registers(
+    df: pl.DataFrame, blank: BoolArray, index: SiteIndex, problems: _Problems, source: str
+) -> ParsedFile:
+    usable = ~blank
+    _missing(df, ("time", "meter", "obis", "value"), usable, problems)
+    time, ok_time = _times(df, "time", usable, problems)
+    meter = _resolve_meters(df, time, ok_time, usable, index, problems)
+    # OBIS codes: parse each distinct text once
+    obis_texts = _strings(df, "obis").fill_null("")
+    canonical: dict[str, str] = {}
+    for text in obis_texts.unique().to_list():
+        if not text:
+            continue
+        try:
+            canonical[text] = str(parse_obis(text))
+        except InvalidObis as exc:
+            reason = exc.problems[0].reason if exc.problems else exc.message
+            problems.rows(np.flatnonzero(obis_texts.eq(text).to_numpy() & usable), "obis", reason)
+    registers = tuple(sorted(set(canonical.values())))
+    reg_index = {c: i for i, c in enumerate(registers)}
+    register = _codes(obis_texts, {t: reg_index[c] for t, c in canonical.items()})
+    known = (meter >= 0) & (register >= 0) & usable
+    if known.any():
+        allowed = np.zeros((len(index.keys) + 1, len(registers) + 1), dtype=bool)
+        for i, key in enumerate(index.keys):
+            for c, j in reg_index.items():
+                allowed[i, j] = c in index.meters[key].registers
+        bad = known & ~allowed[meter, register]
+        for r in np.flatnonzero(bad)[:MAX_PROBLEMS_PER_CHECK].tolist():
+            info = index.meters[index.keys[int(meter[r])]]
+            problems.rows(
+                np.array([r]),
+                "obis",
+                f"register {registers[int(register[r])]} is not configured for meter {info.key} "
+                f"(registers: {', '.join(sorted(info.registers))}); add it to the meter's "
+                "registers in the site file",
+                meters=[info.key],
+            )
+        extra = int(bad.sum()) - MAX_PROBLEMS_PER_CHECK
+        if extra > 0:
+            problems.file(f"{extra} more line(s) with registers not configured", column="obis")
+    # values and units
+    value, bad_value = _numbers(_strings(df, "value"))
+    value_text = _strings(df, "value").fill_null("")
+    nonempty = value_text.ne("").to_numpy()
+    rows = np.flatnonzero(bad_value & usable & nonempty)
+    if len(rows):
+        problems.rows(
+            rows,
+            "value",
+            [
+                f"{v!r} is not a number (use '.' as decimal point)"
+                for v in value_text.gather(rows[:MAX_PROBLEMS_PER_CHECK]).to_list()
+            ],
+        )
+    negative = np.flatnonzero((value < 0) & ~bad_value & usable)
+    if len(negative):
+        problems.rows(negative, "value", "a register reading cannot be negative")
+    factor = np.ones(len(df), dtype=np.float64)
+    if "unit" in df.columns:
+        units = _strings(df, "unit").fill_null("")
+        for text in units.unique().to_list():
+            if not text:
+                continue
+            scale = _UNITS.get(text.lower())
+            rows = np.flatnonzero(units.eq(text).to_numpy() & usable)
+            if scale is None:
+                problems.rows(rows, "unit", f"unknown unit {text!r}: use kWh or Wh")
+            else:
+                factor[rows] = scale
+    _check_status(df, usable, problems)
+    valid = usable & ok_time & (meter >= 0)
+    time_texts = _strings(df, "time")
+    _installed_problems(meter, time, valid, index, problems, time_texts)
+    group_names = [f"{k} {r}" for k in index.keys for r in registers] if registers else []
+    group = meter * max(len(registers), 1) + register
+    _order_problems(
+        problems,
+        group,
+        time,
+        valid & (register >= 0),
+        "time",
+        "reading of this register",
+        group_names,
+        time_texts,
+    )
+    if problems:
+        return ParsedFile(source, "registers", int(usable.sum()), ReadingSet())
+    rows = np.flatnonzero(usable)
+    used, local = np.unique(meter[rows], return_inverse=True)
+    keys = tuple(index.keys[int(u)] for u in used)
+    regs = RegisterRows(
+        meters=keys,
+        registers=registers,
+        meter=local.astype(np.int32),
+        register=register[rows].astype(np.int32),
+        time=time[rows],
+        value=value[rows] * factor[rows],
+    )
+    status = _status_rows(df.filter(pl.Series(usable)), meter[rows], time[rows], index)
+    return ParsedFile(
+        source,
+        "registers",
+        len(rows),
+        ReadingSet(registers=regs, status=status),
+        meters=keys,
+        locations=tuple(sorted({index.meters[k].location for k in keys})),
+        factors=index.factors(keys),
+    )
+
+
+def _parse_phases(
+    df: pl.DataFrame, blank: BoolArray, index: SiteIndex, problems: _Problems, source: str
+) -> ParsedFile:
+    usable = ~blank
+    names = ("l1_kw", "l2_kw", "l3_kw")
+    _missing(df, ("time", "meter", *names), usable, problems)
+    time, ok_time = _times(df, "time", usable, problems)
+    meter = _resolve_meters(df, time, ok_time, usable, index, problems)
+    powers: list[FloatArray] = []
+    for name in names:
+        values, bad = _numbers(_strings(df, name))
+        texts = _strings(df, name).fill_null("")
+        rows = np.flatnonzero(bad & usable & texts.ne("").to_numpy())
+        if len(rows):
+            problems.rows(
+                rows,
+                name,
+                [
+                    f"{v!r} is not a number (kW, '.' as decimal point)"
+                    for v in texts.gather(rows[:MAX_PROBLEMS_PER_CHECK]).to_list()
+                ],
+            )
+        powers.append(values)
+    _check_status(df, usable, problems)
+    valid = usable & ok_time & (meter >= 0)
+    time_texts = _strings(df, "time")
+    _installed_problems(meter, time, valid, index, problems, time_texts)
+    _order_problems(
+        problems, meter, time, valid, "time", "sample of this meter", index.keys, time_texts
+    )
+    if problems:
+        return ParsedFile(source, "phases", int(usable.sum()), ReadingSet())
+    rows = np.flatnonzero(usable)
+    used, local = np.unique(meter[rows], return_inverse=True)
+    keys = tuple(index.keys[int(u)] for u in used)
+    phases = PhaseRows(
+        meters=keys,
+        meter=local.astype(np.int32),
+        time=time[rows],
+        l1=powers[0][rows],
+        l2=powers[1][rows],
+        l3=powers[2][rows],
+    )
+    status = _status_rows(df.filter(pl.Series(usable)), meter[rows], time[rows], index)
+    return ParsedFile(
+        source,
+        "phases",
+        len(rows),
+        ReadingSet(phases=phases, status=status),
+        meters=keys,
+        locations=tuple(sorted({index.meters[k].location for k in keys})),
+        factors=index.factors(keys),
+    )
+
+
+def _parse_intervals(
+    df: pl.DataFrame, blank: BoolArray, index: SiteIndex, problems: _Problems, source: str
+) -> ParsedFile:
+    usable = ~blank
+    span = "from" in df.columns
+    time_columns = ("from", "to") if span else ("end",)
+    _missing(df, (*time_columns, "metering_point", "import_kwh", "export_kwh"), usable, problems)
+    if span:
+        begin, ok_begin = _times(df, "from", usable, problems)
+        end, ok_end = _times(df, "to", usable, problems)
+        ok_time = ok_begin & ok_end
+        off = np.flatnonzero(ok_time & (begin % SLOT_SECONDS != 0))
+        if len(off):
+            problems.rows(off, "from", "not the start of a quarter hour (:00, :15, :30, :45)")
+        wrong = np.flatnonzero(
+            ok_time & (begin % SLOT_SECONDS == 0) & (end - begin != SLOT_SECONDS)
+        )
+        if len(wrong):
+            problems.rows(wrong, "to", "a period must last exactly 15 minutes (TOR-4.2)")
+        ok_time &= (begin % SLOT_SECONDS == 0) & (end - begin == SLOT_SECONDS)
+        slot = begin // SLOT_SECONDS
+        time_column = "from"
+    else:
+        end, ok_time = _times(df, "end", usable, problems)
+        off = np.flatnonzero(ok_time & (end % SLOT_SECONDS != 0))
+        if len(off):
+            problems.rows(off, "end", "not the end of a quarter hour (:00, :15, :30, :45)")
+        ok_time &= end % SLOT_SECONDS == 0
+        slot = end // SLOT_SECONDS - 1
+        time_column = "end"
+    # metering points: an ID (either form) of a location, or a location id
+    points = _strings(df, "metering_point").fill_null("")
+    mapping: dict[str, int] = {}
+    for text in points.unique().to_list():
+        if not text:
+            continue
+        owner = index.resolve_location(text)
+        if owner is None:
+            reason = (
+                f"unknown metering point {text!r}: not an ID or location id of site "
+                f"{index.site.site.id!r}"
+            )
+            problems.rows(
+                np.flatnonzero(points.eq(text).to_numpy() & usable), "metering_point", reason
+            )
+        else:
+            mapping[text] = index.location_index[owner]
+    location = _codes(points, mapping)
+    energies: list[FloatArray] = []
+    for name in ("import_kwh", "export_kwh"):
+        values, bad = _numbers(_strings(df, name))
+        texts = _strings(df, name).fill_null("")
+        rows = np.flatnonzero(bad & usable & texts.ne("").to_numpy())
+        if len(rows):
+            problems.rows(
+                rows,
+                name,
+                [
+                    f"{v!r} is not a number (kWh, '.' as decimal point)"
+                    for v in texts.gather(rows[:MAX_PROBLEMS_PER_CHECK]).to_list()
+                ],
+            )
+        negative = np.flatnonzero(usable & ~bad & (values < 0))
+        if len(negative):
+            problems.rows(negative, name, "energy cannot be negative (give import and export)")
+        energies.append(values)
+    quality = np.full(len(df), int(Quality.L1), dtype=np.int8)
+    if "quality" in df.columns:
+        texts = _strings(df, "quality").fill_null("")
+        for text in texts.unique().to_list():
+            rows = np.flatnonzero(texts.eq(text).to_numpy() & usable)
+            key = text.upper()
+            if key in ("", "L1", "L2", "L3"):
+                quality[rows] = int(Quality.L1) if not key else int(Quality[key])
+            else:
+                problems.rows(rows, "quality", f"unknown quality {text!r}: use L1, L2 or L3")
+    # the meter installed in each slot (none if the location has no meter at all)
+    meter = np.full(len(df), -1, dtype=np.int64)
+    valid = usable & ok_time & (location >= 0)
+    time_texts = _strings(df, time_column)
+    slot_begin, slot_end = slot * SLOT_SECONDS, (slot + 1) * SLOT_SECONDS
+    best = np.zeros(len(df), dtype=np.int64)
+    for k, info in enumerate(index.meters.values()):
+        overlap = np.minimum(slot_end, info.hi) - np.maximum(slot_begin, info.lo)
+        here = valid & (location == index.location_index[info.location])
+        here &= (overlap > 0) & (overlap >= best)  # the meter covering more of the slot
+        meter[here] = k
+        best[here] = overlap[here]
+    with_meters = np.array(
+        [bool(index.location_ids[loc].meters) for loc in index.locations] + [False], dtype=bool
+    )
+    orphan = np.flatnonzero(
+        valid & (meter < 0) & with_meters[np.where(location >= 0, location, -1)]
+    )
+    if len(orphan):
+        problems.rows(
+            orphan,
+            time_column,
+            [
+                f"no meter of location {index.locations[int(location[r])]!r} is installed in "
+                "this quarter hour (see installed/removed of its meters)"
+                for r in orphan[:MAX_PROBLEMS_PER_CHECK].tolist()
+            ],
+            times=time_texts.gather(orphan[:MAX_PROBLEMS_PER_CHECK]).to_list(),
+        )
+    _order_problems(
+        problems,
+        location,
+        slot,
+        valid,
+        time_column,
+        "value of this metering point",
+        index.locations,
+        time_texts,
+    )
+    if problems:
+        return ParsedFile(source, "intervals", int(usable.sum()), ReadingSet())
+    rows = np.flatnonzero(usable)
+    used_loc, local_loc = np.unique(location[rows], return_inverse=True)
+    used_meter = np.unique(meter[rows][meter[rows] >= 0])
+    meter_keys = tuple(index.keys[int(u)] for u in used_meter)
+    local_meter = np.where(meter[rows] >= 0, np.searchsorted(used_meter, meter[rows]), -1)
+    intervals = IntervalRows(
+        locations=tuple(index.locations[int(u)] for u in used_loc),
+        meters=meter_keys,
+        location=local_loc.astype(np.int32),
+        meter=local_meter.astype(np.int32),
+        slot=slot[rows],
+        import_kwh=energies[0][rows],
+        export_kwh=energies[1][rows],
+        quality=quality[rows],
+        primary=True,
+    )
+    return ParsedFile(
+        source,
+        "intervals",
+        len(rows),
+        ReadingSet(intervals=intervals),
+        meters=meter_keys,
+        locations=intervals.locations,
+        factors=index.factors(meter_keys),
+    )

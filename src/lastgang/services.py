@@ -1,0 +1,709 @@
+"""Use-cases of lastgang: what the CLI (and later an API) calls. Never SQL here; the store does
+I/O, the core does the rules.
+
+- :func:`apply_site`: check a site configuration and store it as the site's next version.
+- :func:`import_files` / :func:`import_bytes`: archive input files unchanged (TOR-7.1), store
+  their readings and rebuild the load profiles they touch.
+- :func:`build_profiles`: (re)build the 15-minute profiles of locations over a time span from the
+  stored readings: registers, phases and interval values -> profile, substitute values for gaps
+  (Q-2), merged with the stored values (later measurements replace substitutes; replaced values
+  go to the history table).
+- :func:`rebuild_profiles`: replay the site's whole raw archive with the current configuration.
+- :func:`export_profile`: a metering point's profile over local days at a resolution, as CSV.
+
+Every import, apply and rebuild is one store transaction: it happens completely or not at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lastgang.concept.load import load_site, parse_site
+from lastgang.concept.model import Location, Meter, Site
+from lastgang.concept.validate import check_site
+from lastgang.errors import ConceptError, InvalidInput, MeterDataError, Problem
+from lastgang.ids import is_metering_point_id, parse_metering_point_id
+from lastgang.ingest.csv_readings import ParsedFile, SiteIndex, parse_csv_readings
+from lastgang.profiles import (
+    build_location_profile,
+    fill_gaps,
+    intervals_to_profile,
+    merge_measured,
+)
+from lastgang.profiles.readings import MeterReadings
+from lastgang.profiles.types import LoadProfile
+from lastgang.quality import Quality
+from lastgang.store import SiteVersion, Store
+from lastgang.timegrid import (
+    SLOT_SECONDS,
+    aggregate,
+    end_labels,
+    local_days,
+    parse_resolution,
+    period_slots,
+)
+
+__all__ = [
+    "HISTORY_DAYS",
+    "ApplyResult",
+    "FileResult",
+    "ProfileTable",
+    "RebuildResult",
+    "apply_site",
+    "apply_site_text",
+    "build_profiles",
+    "export_profile",
+    "import_bytes",
+    "import_files",
+    "rebuild_profiles",
+    "resolve_target",
+]
+
+#: days of stored profile before and after a rebuilt span handed to substitute values as history
+#: (comparable days are searched 28 days either way, Q-2)
+HISTORY_DAYS = 29
+
+Progress = Callable[[str, int, int], None]
+"""``progress(what, done, total)``: called while a long operation runs."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# site versions
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What :func:`apply_site` stored."""
+
+    version: SiteVersion
+    warnings: tuple[Problem, ...]
+    #: locations whose meter facts differ from the previous version
+    changed_locations: tuple[str, ...]
+    #: the profiles were rebuilt from the archive because meter facts changed
+    rebuilt: RebuildResult | None = None
+
+
+def _metering_points(site: Site) -> dict[str, tuple[str, str]]:
+    """Canonical metering point ID -> (location id, direction) of a site."""
+    out: dict[str, tuple[str, str]] = {}
+    for loc in site.locations:
+        for direction, text in (
+            ("import", loc.metering_points.import_),
+            ("export", loc.metering_points.export),
+        ):
+            if text and is_metering_point_id(text):
+                out[parse_metering_point_id(text).canonical] = (loc.id, direction)
+    return out
+
+
+def _change_from(a: Meter | None, b: Meter | None, tz: str) -> datetime:
+    """First instant from which replacing meter ``a`` by ``b`` (either may be absent) changes
+    anything: the installation, or the earlier removal when only the removal moved."""
+    if a is None or b is None:
+        meter = a if a is not None else b
+        assert meter is not None
+        return meter.installed_at(tz)
+    if a.model_copy(update={"removed": None}) == b.model_copy(update={"removed": None}):
+        ends = [x for x in (a.removed_at(tz), b.removed_at(tz)) if x is not None]
+        return min(ends)
+    return min(a.installed_at(tz), b.installed_at(tz))
+
+
+def _changes(old: Site | None, new: Site) -> tuple[tuple[str, ...], datetime | None]:
+    """Locations whose meters changed, and the first instant a change applies from."""
+    tz = new.site.timezone
+    before: dict[str, dict[str, Meter]] = {}
+    if old is not None:
+        before = {loc.id: {m.key: m for m in loc.meters} for loc in old.locations}
+    after = {loc.id: {m.key: m for m in loc.meters} for loc in new.locations}
+    changed: list[str] = []
+    instants: list[datetime] = []
+    for loc_id in sorted(set(before) | set(after)):
+        old_meters, new_meters = before.get(loc_id, {}), after.get(loc_id, {})
+        touched = False
+        for key in sorted(set(old_meters) | set(new_meters)):
+            a, b = old_meters.get(key), new_meters.get(key)
+            if a is not None and b is not None and a == b:
+                continue
+            touched = True
+            instants.append(_change_from(a, b, tz))
+        if touched:
+            changed.append(loc_id)
+    return tuple(changed), (min(instants).astimezone(UTC) if instants else None)
+
+
+def apply_site(
+    store: Store,
+    path: str | Path,
+    *,
+    now: datetime | None = None,
+    rebuild: bool = True,
+    progress: Progress | None = None,
+) -> ApplyResult:
+    """Load a site TOML file, check it (refused on errors, warnings returned) and store it as the
+    site's next version; see :func:`apply_site_text`."""
+    file = Path(path)
+    load_site(file)  # reports a missing or unreadable file with its own message
+    text = file.read_bytes().decode("utf-8")
+    return apply_site_text(store, text, str(file), now=now, rebuild=rebuild, progress=progress)
+
+
+def apply_site_text(
+    store: Store,
+    text: str,
+    source: str,
+    *,
+    now: datetime | None = None,
+    rebuild: bool = True,
+    progress: Progress | None = None,
+) -> ApplyResult:
+    """Check a site configuration and store it as the site's next version (older versions are
+    kept). Errors of :func:`~lastgang.concept.validate.check_site` refuse it
+    (:class:`~lastgang.errors.ConceptError`); a metering point ID that belongs to another
+    location refuses it (:class:`~lastgang.errors.StoreError`, TOR-4.1).
+
+    A version whose meter facts changed (meters added, removed, exchanged, other transformer
+    ratios, ...) takes effect from the first instant it changes (``effective_from``). When the
+    site already has imported data and ``rebuild`` is set, its profiles are rebuilt from the
+    raw archive with the new configuration in the same transaction."""
+    site = parse_site(text, source)
+    problems = [
+        Problem(
+            p.reason,
+            file=p.file or source,
+            line=p.line,
+            column=p.column,
+            meter=p.meter,
+            time=p.time,
+            severity=p.severity,
+        )
+        for p in check_site(site)
+    ]
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        raise ConceptError(
+            f"{source}: the site configuration has {len(errors)} error(s); nothing was applied",
+            problems,
+        )
+    warnings = tuple(p for p in problems if p.severity == "warning")
+    applied_at = now or _now()
+    site_id = site.site.id
+    with store.transaction():
+        previous: Site | None = None
+        if site_id in store.site_ids():
+            previous = store.site_version(site_id).site
+        changed, effective = _changes(previous, site)
+        version = store.save_site_version(
+            site, text, source, _metering_points(site), applied_at, effective
+        )
+        rebuilt = None
+        if rebuild and previous is not None and changed and store.batches(site_id):
+            rebuilt = rebuild_profiles(store, site_id, now=applied_at, progress=progress)
+    return ApplyResult(version, warnings, changed, rebuilt)
+
+
+# ---------------------------------------------------------------------------------------------
+# imports
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """The outcome of importing one file (a row of the import summary)."""
+
+    file: str
+    kind: str
+    rows: int
+    batch: int
+    #: metering locations with readings in the file
+    metering_points: int
+    #: profile slots (re)built
+    slots: int
+    status: str
+    already_imported: bool = False
+    locations: tuple[str, ...] = ()
+
+
+def _sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def _parse(content: bytes, source: str, index: SiteIndex) -> ParsedFile:
+    """The readings of one input file (CSV for now; other formats plug in here)."""
+    return parse_csv_readings(content, index, source)
+
+
+def import_bytes(
+    store: Store,
+    site_id: str,
+    content: bytes,
+    source: str,
+    *,
+    now: datetime | None = None,
+) -> FileResult:
+    """Import one input given as bytes; see :func:`import_files`."""
+    return _import_many(store, site_id, [(source, content)], now=now, progress=None)[0]
+
+
+def import_files(
+    store: Store,
+    site_id: str,
+    paths: Sequence[str | Path],
+    *,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> list[FileResult]:
+    """Import files of readings into a site.
+
+    All files are read and checked first; if any has a problem, nothing is imported and every
+    problem of every file is raised together (:class:`~lastgang.errors.InvalidInput`). Then each
+    file is imported in its own transaction: its bytes are archived unchanged with their SHA-256
+    and the conversion factors in force (TOR-7.1), its readings stored, and the load profiles of
+    the locations it touches rebuilt over the span it touches. A file whose bytes were imported
+    before is skipped ("already imported, batch N")."""
+    inputs: list[tuple[str, bytes]] = []
+    problems: list[Problem] = []
+    for path in paths:
+        file = Path(path)
+        try:
+            inputs.append((str(file), file.read_bytes()))
+        except FileNotFoundError:
+            problems.append(Problem("no such file: check the path", file=str(file)))
+        except OSError as exc:
+            problems.append(Problem(f"cannot read the file: {exc.strerror}", file=str(file)))
+    if problems:
+        raise InvalidInput(f"{len(problems)} file(s) cannot be read; nothing imported", problems)
+    return _import_many(store, site_id, inputs, now=now, progress=progress)
+
+
+def _import_many(
+    store: Store,
+    site_id: str,
+    inputs: Sequence[tuple[str, bytes]],
+    *,
+    now: datetime | None,
+    progress: Progress | None,
+) -> list[FileResult]:
+    version = store.site_version(site_id)
+    site = version.site
+    index = SiteIndex(site)
+    parsed: list[tuple[str, bytes, str, ParsedFile | None]] = []
+    problems: list[Problem] = []
+    total = len(inputs)
+    seen: dict[str, str] = {}
+    for i, (source, content) in enumerate(inputs):
+        if progress is not None:
+            progress(f"checking {source}", i, total)
+        digest = _sha256(content)
+        if store.find_batch(site_id, digest) is not None or digest in seen:
+            parsed.append((source, content, digest, None))
+            continue
+        seen[digest] = source
+        try:
+            parsed.append((source, content, digest, _parse(content, source, index)))
+        except InvalidInput as exc:
+            problems.extend(exc.problems or (Problem(exc.message, file=source),))
+    if problems:
+        files = len({p.file for p in problems})
+        raise InvalidInput(
+            f"{files} file(s) rejected, nothing imported ({len(problems)} problem(s))", problems
+        )
+    results: list[FileResult] = []
+    for i, (source, content, digest, file) in enumerate(parsed):
+        if progress is not None:
+            progress(f"importing {source}", i, total)
+        existing = store.find_batch(site_id, digest)
+        if existing is not None or file is None:
+            batch = existing.batch if existing is not None else 0
+            results.append(
+                FileResult(
+                    source,
+                    existing.format.removeprefix("csv/") if existing is not None else "",
+                    0,
+                    batch,
+                    0,
+                    0,
+                    f"already imported, batch {batch}",
+                    already_imported=True,
+                )
+            )
+            continue
+        when = now or _now()
+        with store.transaction():
+            info = store.add_batch(
+                site_id,
+                content,
+                digest,
+                source,
+                f"csv/{file.kind}",
+                when,
+                version.version,
+                file.factors,
+            )
+            slots = _store_batch(store, site, info.batch, file, when, history=True)
+        results.append(
+            FileResult(
+                source,
+                file.kind,
+                file.rows,
+                info.batch,
+                len(file.locations),
+                slots,
+                "imported",
+                locations=file.locations,
+            )
+        )
+    if progress is not None:
+        progress("done", total, total)
+    return results
+
+
+def _store_batch(
+    store: Store, site: Site, batch: int, file: ParsedFile, when: datetime, *, history: bool
+) -> int:
+    """Store the readings of one batch and rebuild the profiles they touch. Returns the number
+    of profile slots built."""
+    site_id = site.site.id
+    store.add_readings(site_id, batch, file.readings)
+    try:
+        return _rebuild_touched(store, site, batch, when, history=history)
+    except MeterDataError as exc:
+        raise MeterDataError(
+            f"{file.source}: rejected, nothing imported: the readings do not give a consistent "
+            f"load profile together with the stored ones ({len(exc.problems)} problem(s))",
+            [
+                Problem(
+                    p.reason,
+                    file=p.file or file.source,
+                    line=p.line,
+                    column=p.column,
+                    meter=p.meter,
+                    time=p.time,
+                    severity=p.severity,
+                )
+                for p in exc.problems
+            ],
+        ) from None
+
+
+def _rebuild_touched(store: Store, site: Site, batch: int, when: datetime, *, history: bool) -> int:
+    site_id = site.site.id
+    spans = store.reading_spans(site_id, batch)
+    owner = {m.key: loc.id for loc in site.locations for m in loc.meters}
+    by_location: dict[str, tuple[int, int]] = {}
+    for key, (lo, hi) in spans.items():
+        loc_id = key[1:] if key.startswith("@") else owner.get(key)
+        if loc_id is None:
+            continue
+        old = by_location.get(loc_id)
+        by_location[loc_id] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+    return build_profiles(store, site, by_location, batch=batch, now=when, history=history)
+
+
+# ---------------------------------------------------------------------------------------------
+# profiles
+
+
+def _whole_days(lo: int, hi: int, tz: str) -> tuple[int, int]:
+    """Slots of the whole local days covering the epoch seconds ``[lo, hi]``."""
+    first = lo // SLOT_SECONDS
+    last = max(first + 1, -(-hi // SLOT_SECONDS))
+    days = local_days(first, last, tz)
+    return period_slots(days[0][0], days[-1][0], tz)
+
+
+def _readings_for(
+    store: Store, site_id: str, locations: Sequence[Location], start: int, stop: int
+) -> dict[str, dict[str, MeterReadings]]:
+    """Readings per location (meter key -> readings; interval values of a location without a
+    meter under the location id)."""
+    keys = [m.key for loc in locations for m in loc.meters]
+    by_meter = store.readings(site_id, keys, start * SLOT_SECONDS, stop * SLOT_SECONDS)
+    meterless = store.interval_readings(site_id, [loc.id for loc in locations], start, stop)
+    out: dict[str, dict[str, MeterReadings]] = {}
+    for loc in locations:
+        mine = {m.key: by_meter[m.key] for m in loc.meters if m.key in by_meter}
+        if loc.id in meterless:
+            mine[loc.id] = meterless[loc.id]
+        out[loc.id] = mine
+    return out
+
+
+def build_profiles(
+    store: Store,
+    site: Site,
+    spans: Mapping[str, tuple[int, int]],
+    *,
+    batch: int = 0,
+    now: datetime | None = None,
+    history: bool = True,
+) -> int:
+    """Rebuild the profiles of locations over time spans (``location id -> [first, last]`` in
+    UTC epoch seconds) from the stored readings and store them.
+
+    Each span is widened to whole local days and, where the location's stored profile ends
+    before (or starts after) it, to meet the stored profile, so no gap is left unfilled. The
+    built profile gets substitute values for its gaps (Q-2) and is merged into the stored one
+    (:func:`~lastgang.profiles.merge_measured`: later measurements replace substitutes, a worse
+    value never replaces a better one). Substitute values computed here are recorded with
+    ``batch``, the import that caused them; values that do not change keep their batch.
+    Returns the number of slots stored."""
+    site_id = site.site.id
+    tz = site.site.timezone
+    when = now or _now()
+    extents = store.profile_extent(site_id, list(spans))
+    ranges: dict[str, tuple[int, int]] = {}
+    for loc_id, (lo, hi) in spans.items():
+        start, stop = _whole_days(lo, hi, tz)
+        extent = extents.get(loc_id)
+        if extent is not None:
+            if extent[1] < start:
+                start = extent[1]
+            if extent[0] > stop:
+                stop = extent[0]
+        ranges[loc_id] = (start, stop)
+    # one store round trip per distinct range (a large import touches many locations alike)
+    groups: dict[tuple[int, int], list[str]] = {}
+    for loc_id, rng in ranges.items():
+        groups.setdefault(rng, []).append(loc_id)
+    out: dict[str, LoadProfile] = {}
+    day = 96
+    for (start, stop), loc_ids in groups.items():
+        locations = [site.location(loc_id) for loc_id in loc_ids]
+        readings = _readings_for(store, site_id, locations, start, stop)
+        h_start, h_stop = start - HISTORY_DAYS * day, stop + HISTORY_DAYS * day
+        stored = store.load_profiles(site_id, loc_ids, h_start, h_stop)
+        for loc in locations:
+            around = stored[loc.id]
+            old = around.window(start, stop)
+            past = _blank_inside(around, start, stop)
+            built = _build(loc, readings[loc.id], start, stop, tz, past)
+            filled = fill_gaps(built, tz, slp=loc.standard_load_profile, history=past)
+            merged = merge_measured(old, filled)
+            out[loc.id] = _stamp(merged, old, batch)
+    if out:
+        store.save_profiles(site_id, out, when, history=history)
+    return sum(len(p) for p in out.values())
+
+
+def _build(
+    location: Location,
+    readings: Mapping[str, MeterReadings],
+    start: int,
+    stop: int,
+    tz: str,
+    history: LoadProfile,
+) -> LoadProfile:
+    """The meter-view profile of a location; a location without meters can still have interval
+    values (market data filed under its metering point), taken as they are."""
+    if location.meters or location.id not in readings:
+        return build_location_profile(location, readings, start, stop, tz, history=history)
+    series = readings[location.id].intervals
+    if series is None:
+        return LoadProfile.empty(start, stop)
+    return intervals_to_profile(series, start, stop)
+
+
+def _blank_inside(profile: LoadProfile, start: int, stop: int) -> LoadProfile:
+    """``profile`` with the slots ``[start, stop)`` missing (they are being rebuilt)."""
+    a, b = start - profile.start, stop - profile.start
+    imp, exp = profile.import_kwh.copy(), profile.export_kwh.copy()
+    quality = profile.quality.copy()
+    imp[a:b] = np.nan
+    exp[a:b] = np.nan
+    quality[a:b] = Quality.MISSING
+    return LoadProfile(
+        profile.start, imp, exp, quality, profile.batch, profile.meter, profile.meters
+    )
+
+
+def _stamp(merged: LoadProfile, old: LoadProfile, batch: int) -> LoadProfile:
+    """Give values without a batch (substitutes) the batch that computed them, unless the value
+    is unchanged from the stored one (then it keeps the stored batch)."""
+    if batch == 0:
+        return merged
+    o = old.window(merged.start, merged.stop)
+    unbatched = (merged.batch == 0) & (merged.quality != Quality.MISSING)
+    same = (
+        (merged.quality == o.quality)
+        & _same(merged.import_kwh, o.import_kwh)
+        & _same(merged.export_kwh, o.export_kwh)
+    )
+    stamped = np.where(unbatched, np.where(same, o.batch, batch), merged.batch).astype(np.int64)
+    return LoadProfile(
+        merged.start,
+        merged.import_kwh,
+        merged.export_kwh,
+        merged.quality,
+        stamped,
+        merged.meter,
+        merged.meters,
+    )
+
+
+def _same(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.bool_]:
+    result: NDArray[np.bool_] = (a == b) | (np.isnan(a) & np.isnan(b))
+    return result
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    """What :func:`rebuild_profiles` did."""
+
+    site_id: str
+    batches: int
+    slots: int
+    #: stored values that changed (and went to the history table)
+    changed: int
+
+
+def rebuild_profiles(
+    store: Store,
+    site_id: str,
+    *,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> RebuildResult:
+    """Rebuild every reading and profile of a site from its raw archive with the current site
+    configuration: the archived batches are parsed again and replayed in import order, exactly
+    as they were imported. Values that come out different go to the history table. One
+    transaction: a batch the current configuration refuses refuses the whole rebuild."""
+    site = store.site_version(site_id).site
+    index = SiteIndex(site)
+    when = now or _now()
+    batches = store.batches(site_id)
+    slots = 0
+    with store.transaction():
+        store.begin_rebuild(site_id)
+        problems: list[Problem] = []
+        for i, info in enumerate(batches):
+            if progress is not None:
+                progress(f"batch {info.batch} ({info.source})", i, len(batches))
+            try:
+                file = _parse(store.batch_content(info.batch), info.source, index)
+            except InvalidInput as exc:
+                problems.extend(
+                    Problem(
+                        f"archived batch {info.batch}: {p.reason}",
+                        file=p.file,
+                        line=p.line,
+                        column=p.column,
+                        meter=p.meter,
+                        time=p.time,
+                    )
+                    for p in exc.problems
+                )
+                continue
+            if not problems:
+                slots = _store_batch(store, site, info.batch, file, when, history=False)
+        if problems:
+            raise InvalidInput(
+                f"site {site_id!r}: the current configuration refuses archived data; "
+                "nothing was rebuilt",
+                problems,
+            )
+        changed = store.finish_rebuild(site_id, when)
+    if progress is not None:
+        progress("done", len(batches), len(batches))
+    return RebuildResult(site_id, len(batches), slots, changed)
+
+
+# ---------------------------------------------------------------------------------------------
+# export
+
+
+@dataclass(frozen=True, eq=False)
+class ProfileTable:
+    """A profile over local days at a resolution: one row per period (``end`` label)."""
+
+    site_id: str
+    location_id: str
+    resolution: str
+    end: list[str]
+    import_kwh: NDArray[np.float64]
+    export_kwh: NDArray[np.float64]
+    quality: list[str]
+    boundaries: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def to_csv(self) -> str:
+        """``end,import_kwh,export_kwh,quality``; values unrounded (``repr`` of the float),
+        empty when the period has a missing slot."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["end", "import_kwh", "export_kwh", "quality"])
+        for end, imp, exp, q in zip(
+            self.end, self.import_kwh.tolist(), self.export_kwh.tolist(), self.quality, strict=True
+        ):
+            writer.writerow([end, _number(imp), _number(exp), q])
+        return buffer.getvalue()
+
+
+def _number(value: float) -> str:
+    return "" if value != value else repr(float(value))
+
+
+def resolve_target(site: Site, target: str) -> str:
+    """A location id for a metering point ID (either form) or a location id of ``site``."""
+    index = SiteIndex(site)
+    found = index.resolve_location(target)
+    if found is None:
+        known = ", ".join(loc.id for loc in site.locations)
+        raise InvalidInput(
+            f"{target!r} is neither a metering point ID nor a location of site "
+            f"{site.site.id!r} (locations: {known})",
+            [Problem(f"unknown metering point or location {target!r}")],
+        )
+    return found
+
+
+def export_profile(
+    store: Store,
+    site_id: str,
+    target: str,
+    first_day: date,
+    last_day: date,
+    resolution: str = "15min",
+) -> ProfileTable:
+    """The stored profile of a metering point (ID or location id) over the local days
+    ``first_day`` .. ``last_day`` inclusive, summed to ``resolution`` (``15min``, ``30min``,
+    ``1h``, ``day``, ``month``). A period's quality is the worst of its slots; a period with a
+    missing slot is missing and has no values. Periods are labelled by their END (TOR-4.2)."""
+    site = store.site_version(site_id).site
+    location_id = resolve_target(site, target)
+    tz = site.site.timezone
+    res = parse_resolution(resolution)
+    start, stop = period_slots(first_day, last_day, tz)
+    profile = store.load_profiles(site_id, [location_id], start, stop)[location_id]
+    boundaries, imports = aggregate(profile.import_kwh, start, res, tz)
+    _, exports = aggregate(profile.export_kwh, start, res, tz)
+    if len(profile):
+        worst = np.maximum.reduceat(profile.quality, boundaries[:-1] - start)
+    else:
+        worst = np.zeros(0, dtype=np.int8)
+    missing = worst == Quality.MISSING
+    imports = np.where(missing, np.nan, imports)
+    exports = np.where(missing, np.nan, exports)
+    labels = end_labels(start, stop, tz)
+    ends = [labels[int(b) - start - 1] for b in boundaries[1:]]
+    return ProfileTable(
+        site_id,
+        location_id,
+        res.name,
+        ends,
+        imports,
+        exports,
+        [Quality(int(q)).label for q in worst.tolist()],
+        boundaries,
+    )
