@@ -160,6 +160,22 @@ def _registers(
     return out
 
 
+def _merge_spans(slots: list[RegisterSlots]) -> list[tuple[int, int]]:
+    """The long-reading-period spans of a direction's registers (tariff registers may differ):
+    spans of different registers that overlap are joined; neighbouring spans stay apart, each
+    with its own measured total."""
+    pairs = sorted(
+        {(int(a), int(b)) for s in slots for a, b in zip(s.span_first, s.span_stop, strict=True)}
+    )
+    merged: list[tuple[int, int]] = []
+    for a, b in pairs:
+        if merged and a < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
 def _register_part(
     meter: Meter,
     registers: dict[str, list[RegisterSeries]],
@@ -197,14 +213,8 @@ def _register_part(
         quality = np.max([s.quality for s in slots], axis=0).astype(np.int8)
         batch = slots[0].batch
         per_direction[direction] = (energy, covered, quality, batch)
-        in_span = np.zeros(n + 1, dtype=np.int64)
-        for s in slots:
-            np.add.at(in_span, s.span_first - start, 1)
-            np.add.at(in_span, s.span_stop - start, -1)
-        mask = np.cumsum(in_span[:-1]) > 0
-        edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
-            spans.append((direction, start + int(a), start + int(b), int(batch[b - 1])))
+        for first, last in _merge_spans(slots):
+            spans.append((direction, first, last, int(batch[last - 1 - start])))
     if len(per_direction) != len(registers):
         return None  # a register had errors, reported above
     present = list(per_direction)
@@ -451,26 +461,29 @@ def build_location(
     meter_of[covered_total == 0] = -1
     batch[covered_total == 0] = 0
 
-    totals: list[KnownTotal] = []
+    spans: dict[tuple[int, int, int], dict[str, float | int]] = {}
     for index, part in parts:
         for direction, first, last, span_batch in part.totals:
             a, b = first - start, last - start
             if not complete[a:b].all():
                 continue
             values = imp if direction == "import" else exp
-            total = float(part.imp[a:b].sum() if direction == "import" else part.exp[a:b].sum())
+            own = part.imp if direction == "import" else part.exp
+            entry = spans.setdefault((first, last, index), {"batch": span_batch})
+            entry[direction] = float(own[a:b].sum())
             values[a:b] = np.nan
             quality[a:b] = Quality.MISSING
-            totals.append(
-                KnownTotal(
-                    first,
-                    last,
-                    import_kwh=total if direction == "import" else np.nan,
-                    export_kwh=total if direction == "export" else np.nan,
-                    batch=span_batch,
-                    meter=index,
-                )
-            )
+    totals = [
+        KnownTotal(
+            first,
+            last,
+            import_kwh=float(entry.get("import", np.nan)),
+            export_kwh=float(entry.get("export", np.nan)),
+            batch=int(entry["batch"]),
+            meter=index,
+        )
+        for (first, last, index), entry in sorted(spans.items())
+    ]
     profile = LoadProfile(start, imp, exp, quality, batch, meter_of, keys)
     if totals:
         profile = distribute_totals(
