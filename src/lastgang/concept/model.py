@@ -66,7 +66,16 @@ class Connection(StrEnum):
 
 
 class Role(StrEnum):
-    """What a metering location measures (SM-1)."""
+    """What a metering location or virtual meter measures (SM-1).
+
+    - ``grid``: grid connection and balance meter (Hausanschluss, HAK), a grid billing meter
+      (TOR-5.4)
+    - ``consumer``: apartments, common areas, heating, heat pump, EV charging; billed to units
+    - ``production``: PV, or the virtual production meter of an emergency power unit (SM-3);
+      shows its production as export
+    - ``storage``: a battery with its own meter; import = charging, export = discharging
+    - ``technical``: measured only to compute virtual meters or for monitoring, never billed
+    """
 
     GRID = "grid"  # grid connection / balance meter (Hausanschluss, HAK)
     CONSUMER = "consumer"  # apartments, common areas, heating, heat pump, EV charging
@@ -254,7 +263,15 @@ class VirtualMeter(_Model):
 
 
 class UnitKind(StrEnum):
-    """What a billing unit is (SM-1): it sets the unit's place on an invoice, not its billing."""
+    """What a billing unit is (SM-1); it names the unit on invoices, billing is the same.
+
+    - ``apartment``: a flat (Wohnung, Top)
+    - ``general``: general / common areas (Allgemeinstrom: stairs, lift, cellar)
+    - ``heating``: central heating
+    - ``heat-pump``: a heat pump (Wärmepumpe)
+    - ``ev-charging``: EV charging (Ladestation, wallbox)
+    - ``commercial``: a shop, office or business, or a member of an energy community
+    """
 
     APARTMENT = "apartment"
     GENERAL = "general"
