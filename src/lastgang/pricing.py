@@ -221,36 +221,43 @@ def _local(slot: int, zi: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(slot * SLOT_SECONDS, UTC).astimezone(zi)
 
 
+def _clock(moment: datetime, *, end: bool) -> str:
+    """``HH:MM`` of a local time; ``24:00`` for a midnight that ends a range; with the UTC
+    offset where the wall time alone is ambiguous (the repeated autumn hour, TOR-4.2)."""
+    text = moment.strftime("%H:%M")
+    if end and text == "00:00":
+        return "24:00"
+    if moment.replace(fold=1 - moment.fold).utcoffset() != moment.utcoffset():
+        text += moment.strftime("%z")[:3] + ":" + moment.strftime("%z")[3:]
+    return text
+
+
 def describe_slots(slots: Iterable[int] | IntArray, tz: str | ZoneInfo, *, limit: int = 5) -> str:
-    """Slots as local time ranges with weekday, e.g.
-    ``'Sat 2024-06-01 13:00-24:00, Sun 2024-06-02 00:00-07:00'`` (at most ``limit`` ranges)."""
+    """Slots as local time ranges with weekday, split at local midnight, e.g.
+    ``'Sat 2024-06-01 13:00-24:00, Sun 2024-06-02 00:00-07:00'`` (at most ``limit`` ranges;
+    times in the repeated autumn hour carry their UTC offset)."""
     zi = _tz(tz)
     array = np.unique(np.asarray(list(slots) if not isinstance(slots, np.ndarray) else slots))
     if not len(array):
         return "no time"
-    breaks = np.flatnonzero(np.diff(array) != 1) + 1
-    groups = np.split(array, breaks)
+    groups = np.split(array, np.flatnonzero(np.diff(array) != 1) + 1)
     texts: list[str] = []
-    for group in groups[:limit]:
-        lo = _local(int(group[0]), zi)
-        hi = _local(int(group[-1]) + 1, zi)
-        # split at local midnight so each piece names its day and weekday
-        day = lo.date()
-        while True:
-            last_day = day == (hi - timedelta(seconds=1)).date()
-            begin = lo if day == lo.date() else None
-            start_text = begin.strftime("%H:%M") if begin is not None else "00:00"
-            end_text = hi.strftime("%H:%M") if last_day else "24:00"
-            if last_day and end_text == "00:00":
-                end_text = "24:00"
-            texts.append(f"{WEEKDAY_NAMES[day.weekday()]} {day} {start_text}-{end_text}")
-            if last_day or len(texts) >= limit:
-                break
-            day += timedelta(days=1)
+    used = 0
+    for group in groups:
         if len(texts) >= limit:
             break
-    more = len(groups) - limit
-    return ", ".join(texts[:limit]) + (f" and {more} more range(s)" if more > 0 else "")
+        used += 1
+        lo = _local(int(group[0]), zi)
+        hi = _local(int(group[-1]) + 1, zi)
+        last = (hi - timedelta(microseconds=1)).date()
+        day = lo.date()
+        while day <= last and len(texts) < limit:
+            begin = _clock(lo, end=False) if day == lo.date() else "00:00"
+            finish = _clock(hi, end=True) if day == last else "24:00"
+            texts.append(f"{WEEKDAY_NAMES[day.weekday()]} {day} {begin}-{finish}")
+            day += timedelta(days=1)
+    more = len(groups) - used
+    return ", ".join(texts) + (f" and {more} more range(s)" if more > 0 else "")
 
 
 # --------------------------------------------------------------------------------------------
@@ -796,13 +803,16 @@ def _energy_lines(
         energy_kwh = float(quantities[j])
         quantity = to_decimal_kwh(energy_kwh)
         amount = round_money(quantity * tariff.price)
-        label = tariff.kind.label if kind is not LineKind.LOCAL_SALES else "Local energy sold"
         source = f" from {tariff.meter}" if tariff.meter is not None else ""
+        if kind is LineKind.LOCAL_SALES:
+            description = f"Local energy sold{source} ({tariff.label()})"
+        else:
+            description = tariff.name or f"{tariff.kind.label}{source}"
         lines.append(
             Line(
                 kind=kind,
                 item=tariff.id,
-                description=f"{label}{source}, {tariff.label()}",
+                description=description,
                 first_day=days[where[0]].item(),
                 last_day=days[where[-1]].item(),
                 quantity=quantity,

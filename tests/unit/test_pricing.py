@@ -595,3 +595,74 @@ def test_sm_6_billing_two_halves_gives_the_energy_of_the_whole(seed: int, cut: i
     assert halves.keys() == whole.keys()
     for key, energy in whole.items():
         assert halves[key] == pytest.approx(energy, rel=1e-12, abs=1e-9)
+
+
+# ------------------------------------------------------------------------------------------
+# the worked example of docs/billing.md
+
+
+def _docs_site() -> Site:
+    from pathlib import Path
+
+    from lastgang.concept.load import parse_site
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "billing.md").read_text("utf-8")
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    return parse_site(block, "docs/billing.md")
+
+
+def test_sm_6_worked_example_of_the_billing_docs() -> None:
+    """docs/billing.md section 7, Saturday 2024-06-01, four quarter hours with energy:
+
+    06:45 PV 0 / Top1 0.4 / Top2 0.2 -> all grid, low tariff;
+    10:00 PV 1.5 / 0.5 / 0.5 -> share 1, 0.5 kWh surplus, high;
+    12:45 PV 0.8 / 1.2 / 0.4 -> share 0.5: 0.6 + 0.6 grid, 0.2 + 0.2 grid, high;
+    13:00 PV 0.6 / 0.6 / 0.9 -> share 0.4: 0.24 + 0.36 grid, 0.36 + 0.54 grid, low.
+    Top 1: solar 1.34 x 0.12 = 0.1608 -> 0.16, high 0.6 x 0.30 = 0.18, low 0.76 x 0.20 = 0.152
+    -> 0.15, fee 3.00 / 30 = 0.10; net 0.59, VAT 0.118 -> 0.12, total 0.71.
+    Top 2: 1.06 x 0.12 = 0.1272 -> 0.13, 0.2 x 0.30 = 0.06, 0.74 x 0.20 = 0.148 -> 0.15, 0.10;
+    net 0.44, VAT 0.088 -> 0.09, total 0.53. Roof: feed-in 0.5 x 0.08 = -0.04, no VAT."""
+    site = _docs_site()
+    assert billing_problems(site) == []
+    day = date(2024, 6, 1)
+
+    def at(hour: int, minute: int) -> datetime:
+        return datetime(2024, 6, 1, hour, minute, tzinfo=VIENNA)
+
+    quarters = [at(6, 45), at(10, 0), at(12, 45), at(13, 0)]
+    pv = series(day, day, dict(zip(quarters, [0.0, 1.5, 0.8, 0.6], strict=True)))
+    top1 = series(day, day, dict(zip(quarters, [0.4, 0.5, 1.2, 0.6], strict=True)))
+    top2 = series(day, day, dict(zip(quarters, [0.2, 0.5, 0.4, 0.9], strict=True)))
+    b1, b2, roof = bill(site, day, day, {"top-1": top1, "top-2": top2}, {"pv": pv})
+    assert b1.customer == "Anna Berger" and b2.customer == "Clara Gruber"
+    assert lines_of(b1) == {
+        "solar": (Decimal("1.340"), Decimal("0.16")),
+        "grid-high": (Decimal("0.600"), Decimal("0.18")),
+        "grid-low": (Decimal("0.760"), Decimal("0.15")),
+        "base": (Decimal("1"), Decimal("0.10")),
+    }
+    assert (b1.net, b1.vat_total, b1.total) == (Decimal("0.59"), Decimal("0.12"), Decimal("0.71"))
+    assert lines_of(b2) == {
+        "solar": (Decimal("1.060"), Decimal("0.13")),
+        "grid-high": (Decimal("0.200"), Decimal("0.06")),
+        "grid-low": (Decimal("0.740"), Decimal("0.15")),
+        "base": (Decimal("1"), Decimal("0.10")),
+    }
+    assert (b2.net, b2.vat_total, b2.total) == (Decimal("0.44"), Decimal("0.09"), Decimal("0.53"))
+    assert roof.customer == "Hausverwaltung Lindengasse 5" and roof.vacancy
+    assert lines_of(roof) == {"feed-in": (Decimal("0.500"), Decimal("-0.04"))}
+    assert roof.total == Decimal("-0.04")
+
+
+def test_tor_4_2_time_names_in_the_repeated_autumn_hour_carry_the_offset() -> None:
+    """Sunday 2024-10-27: 02:30-03:00 CEST and 02:15-02:30 CET have the same wall clock; the
+    offset keeps them apart."""
+    from lastgang.pricing import describe_slots
+
+    start, _ = period_slots(date(2024, 10, 27), date(2024, 10, 27), VIENNA)
+    # slot 10 starts 02:30+02:00; slot 13 starts 02:15+01:00 (00:00 + 13 x 15 min - 1 h)
+    text = describe_slots([start + 10, start + 11, start + 13], VIENNA)
+    assert text == (
+        "Sun 2024-10-27 02:30+02:00-02:00+01:00, Sun 2024-10-27 02:15+01:00-02:30+01:00"
+    )
+    assert describe_slots([start + 40], VIENNA) == "Sun 2024-10-27 09:00-09:15"
