@@ -792,25 +792,7 @@ def _energy_data(
         ok = False
     unit, factor = _UNITS.get(uom, ("", 1.0))
 
-    dtf: list[str] = []
-    dtt: list[str] = []
-    mm: list[str] = []
-    bq: list[str] = []
-    lines: list[int] = []
-    for ep in data:
-        if _local(ep.tag) != "EP":
-            continue
-        values = {"DTF": "", "DTT": "", "MM": "", "BQ": ""}
-        for child in ep:
-            name = _local(child.tag)
-            if name in values:
-                values[name] = _text(child)
-        dtf.append(values["DTF"])
-        dtt.append(values["DTT"])
-        mm.append(values["MM"])
-        bq.append(values["BQ"])
-        lines.append(ep.sourceline or 0)
-
+    dtf, dtt, mm, bq, lines = _positions(data)
     n = len(dtf)
     line_arr = np.array(lines, dtype=np.int64)
     if n != declared:
@@ -880,23 +862,51 @@ def _energy_data(
     )
 
 
+def _positions(
+    data: etree._Element,
+) -> tuple[list[str], list[str], list[str], list[str], list[int]]:
+    """The DTF, DTT, MM and BQ texts and the line of every ``EP`` of an ``EnergyData`` block.
+
+    One XPath per field does the work in C; a block where a field is missing in some position
+    (MM before 01.40) is read position by position.
+    """
+    ns = etree.QName(data).namespace or ""
+    ep_tag = f"{{{ns}}}EP"
+    eps = data.findall(ep_tag)
+    lines = [ep.sourceline or 0 for ep in eps]
+    nsmap = {"cr": ns}
+    fields: list[list[str]] = []
+    for name in ("DTF", "DTT", "MM", "BQ"):
+        found = data.xpath(f"cr:EP/cr:{name}/text()", namespaces=nsmap)
+        assert isinstance(found, list)
+        fields.append([str(text).strip() for text in found])
+    if all(len(values) == len(eps) for values in fields):
+        return fields[0], fields[1], fields[2], fields[3], lines
+    columns: dict[str, list[str]] = {"DTF": [], "DTT": [], "MM": [], "BQ": []}
+    for ep in eps:
+        values = dict.fromkeys(columns, "")
+        for child in ep:
+            name = _local(child.tag)
+            if name in values:
+                values[name] = _text(child)
+        for name, column in columns.items():
+            column.append(values[name])
+    return columns["DTF"], columns["DTT"], columns["MM"], columns["BQ"], lines
+
+
 def _quality(mm: list[str], lines: list[int], meter: str, problems: _Problems) -> QualityArray:
+    codes = np.asarray(mm, dtype=np.str_)
     out = np.full(len(mm), int(Quality.L3), dtype=np.int8)
-    missing = 0
-    numeric: dict[str, int] = {}
-    first_line: int | None = None
-    for i, code in enumerate(mm):
-        quality = _QUALITY_CODES.get(code.upper())
-        if quality is not None:
-            out[i] = int(quality)
-            continue
-        first_line = lines[i] if first_line is None else first_line
-        if code == "":
-            missing += 1
-        elif code in _READING_METHOD_CODES:
-            numeric[code] = numeric.get(code, 0) + 1
-        else:  # pragma: no cover - the schema only allows the codes above
-            problems.error(f"MM {code!r} is not a quality code (L1, L2, L3)", lines[i], meter=meter)
+    known = np.zeros(len(mm), dtype=bool)
+    for text, quality in _QUALITY_CODES.items():
+        hit = codes == text
+        out[hit] = int(quality)
+        known |= hit
+    unknown = np.flatnonzero(~known)
+    if not len(unknown):
+        return out
+    first_line = lines[int(unknown[0])]
+    missing = int((codes[unknown] == "").sum())
     if missing:
         problems.warn(
             f"{missing} position(s) carry no MM quality code (allowed before schema 01.40); "
@@ -904,13 +914,21 @@ def _quality(mm: list[str], lines: list[int], meter: str, problems: _Problems) -
             first_line,
             meter=meter,
         )
-    for code, count in sorted(numeric.items()):
-        problems.warn(
-            f"{count} position(s) carry MM {code!r}, a reading-method code (Ableseart), not a "
-            "quality flag L1/L2/L3; they are taken as L3 (not billable)",
-            first_line,
-            meter=meter,
-        )
+    values, counts = np.unique(codes[unknown], return_counts=True)
+    for code, count in zip(values.tolist(), counts.tolist(), strict=True):
+        if code == "":
+            continue
+        if code in _READING_METHOD_CODES:
+            problems.warn(
+                f"{count} position(s) carry MM {code!r}, a reading-method code (Ableseart), not "
+                "a quality flag L1/L2/L3; they are taken as L3 (not billable)",
+                first_line,
+                meter=meter,
+            )
+        else:  # pragma: no cover - the schema only allows the codes above
+            problems.error(
+                f"MM {code!r} is not a quality code (L1, L2, L3)", first_line, meter=meter
+            )
     return out
 
 
