@@ -530,25 +530,25 @@ def _blank_inside(profile: LoadProfile, start: int, stop: int) -> LoadProfile:
 
 
 def _stamp(merged: LoadProfile, old: LoadProfile, batch: int) -> LoadProfile:
-    """Give values without a batch (substitutes) the batch that computed them, unless the value
-    is unchanged from the stored one (then it keeps the stored batch)."""
-    if batch == 0:
-        return merged
+    """Provenance of the merged values: a value equal to the stored one (same energies, same
+    quality) keeps the stored batch and meter (a re-delivery changes nothing); a substitute
+    value computed now gets ``batch``, the import that caused it."""
     o = old.window(merged.start, merged.stop)
-    unbatched = (merged.batch == 0) & (merged.quality != Quality.MISSING)
     same = (
         (merged.quality == o.quality)
         & _same(merged.import_kwh, o.import_kwh)
         & _same(merged.export_kwh, o.export_kwh)
     )
-    stamped = np.where(unbatched, np.where(same, o.batch, batch), merged.batch).astype(np.int64)
+    unbatched = (merged.batch == 0) & (merged.quality != Quality.MISSING)
+    stamped = np.where(unbatched, batch, merged.batch)
+    # merge_measured lists the stored profile's meters first, so its indices stay valid
     return LoadProfile(
         merged.start,
         merged.import_kwh,
         merged.export_kwh,
         merged.quality,
-        stamped,
-        merged.meter,
+        np.where(same, o.batch, stamped).astype(np.int64),
+        np.where(same, o.meter, merged.meter).astype(np.int32),
         merged.meters,
     )
 

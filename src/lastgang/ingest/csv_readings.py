@@ -287,7 +287,7 @@ def _numbers(series: pl.Series) -> tuple[FloatArray, BoolArray]:
 def _codes(series: pl.Series, mapping: Mapping[str, int]) -> IntArray:
     """Map each cell through ``mapping`` (distinct values only), -1 where absent."""
     codes = series.replace_strict(dict(mapping), default=-1, return_dtype=pl.Int64).fill_null(-1)
-    return np.asarray(codes.to_numpy(), dtype=np.int64)
+    return np.array(codes.to_numpy(), dtype=np.int64)  # a writable copy
 
 
 def _order_problems(
@@ -300,23 +300,39 @@ def _order_problems(
     group_names: Sequence[str],
     time_texts: pl.Series,
 ) -> None:
-    """Duplicates and times that do not increase, per group, in file order."""
+    """Duplicates (a group and time seen before) and times that go backwards (earlier than a
+    time on an earlier line of the same group), per group."""
     rows = np.flatnonzero(valid)
     if len(rows) < 2:
         return
-    g = group[rows]
-    order = rows[np.lexsort((rows, g))]
-    same = group[order][1:] == group[order][:-1]
-    prev, cur = order[:-1][same], order[1:][same]
-    dup = time[cur] == time[prev]
-    back = time[cur] < time[prev]
-    for mask, text in (
-        (dup, "duplicate: {what} at this time already on line {line}"),
-        (back, "time goes backwards: line {line} has a later {what} (times must increase)"),
+    g, t = group[rows], time[rows]
+    # duplicates: equal (group, time), the first line is the original
+    by_time = np.lexsort((rows, t, g))
+    equal = (g[by_time][1:] == g[by_time][:-1]) & (t[by_time][1:] == t[by_time][:-1])
+    starts = np.concatenate(([True], ~equal))
+    run_start = np.maximum.accumulate(np.where(starts, np.arange(len(by_time)), 0))
+    dup_rows = rows[by_time][1:][equal]
+    dup_refs = rows[by_time[run_start]][1:][equal]
+    # backwards: earlier than the latest time on an earlier line of the group (file order)
+    by_line = np.lexsort((rows, g))
+    gs, ts, rs = g[by_line], t[by_line], rows[by_line]
+    key = (gs - gs.min()) * (1 << 40) + (ts - ts.min())
+    running = np.maximum.accumulate(key)
+    holder = np.maximum.accumulate(np.where(key >= running, np.arange(len(key)), 0))
+    first_of_group = np.concatenate(([True], gs[1:] != gs[:-1]))
+    dup_mask = np.zeros(len(group), dtype=bool)
+    dup_mask[dup_rows] = True
+    is_dup = dup_mask[rs]
+    prev_max = np.concatenate(([0], running[:-1]))
+    prev_holder = np.concatenate(([0], holder[:-1]))
+    back = ~first_of_group & (key < prev_max) & ~is_dup
+    back_rows, back_refs = rs[back], rs[prev_holder[back]]
+    for hit, ref, text in (
+        (dup_rows, dup_refs, "duplicate: {what} at this time already on line {line}"),
+        (back_rows, back_refs, "time goes backwards: line {line} has a later {what}"),
     ):
-        hit, ref = cur[mask], prev[mask]
-        by_line = np.argsort(hit, kind="stable")
-        hit, ref = hit[by_line], ref[by_line]
+        order = np.argsort(hit, kind="stable")
+        hit, ref = hit[order], ref[order]
         if len(hit):
             reasons = [text.format(what=what, line=int(r) + 2) for r in ref.tolist()]
             names = [group_names[int(group[h])] for h in hit[:MAX_PROBLEMS_PER_CHECK].tolist()]
@@ -352,6 +368,7 @@ def parse_csv_readings(content: bytes, site: Site | SiteIndex, source: str) -> P
     parser = {"registers": _parse_registers, "phases": _parse_phases, "intervals": _parse_intervals}
     parsed = parser[kind](df, np.asarray(blank, dtype=bool), index, problems, source)
     if problems:
+        problems.items.sort(key=lambda p: p.line or 0)
         count = len(problems.items)
         raise InvalidInput(
             f"{source}: rejected, nothing imported ({count} problem(s))", problems.items
@@ -642,7 +659,7 @@ def _parse_registers(
     valid = usable & ok_time & (meter >= 0)
     time_texts = _strings(df, "time")
     _installed_problems(meter, time, valid, index, problems, time_texts)
-    group_names = [f"{k} {r}" for k in index.keys for r in registers] if registers else []
+    group_names = [k for k in index.keys for _ in registers]
     group = meter * max(len(registers), 1) + register
     _order_problems(
         problems,

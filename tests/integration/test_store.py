@@ -1,0 +1,223 @@
+"""The embedded store: profiles column-wise, history, site versions, the metering point ID
+registry (TOR-4.1) and the lock held by another process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lastgang.concept.load import load_site, parse_site
+from lastgang.errors import StoreError
+from lastgang.profiles.types import LoadProfile
+from lastgang.quality import Quality
+from lastgang.services import apply_site, apply_site_text
+from lastgang.store import Store, open_store, resolve_db_path
+from lastgang.store.duckdb_store import DuckDBStore
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+SITE = DATA / "site-basic.toml"
+WHEN = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
+LATER = datetime(2024, 7, 2, 12, 0, tzinfo=UTC)
+L1, L2, L3, MISSING = (int(q) for q in Quality)
+
+
+@pytest.fixture
+def store() -> DuckDBStore:
+    s = DuckDBStore(":memory:")
+    apply_site(s, SITE, now=WHEN)
+    return s
+
+
+def _profile(start: int, values: list[float], quality: list[int], batch: int) -> LoadProfile:
+    imp = np.array(values, dtype=np.float64)
+    exp = np.zeros(len(values))
+    exp[np.isnan(imp)] = np.nan
+    q = np.array(quality, dtype=np.int8)
+    meter = np.where(q == MISSING, -1, 0).astype(np.int32)
+    b = np.where(q == MISSING, 0, batch).astype(np.int64)
+    return LoadProfile(start, imp, exp, q, b, meter, ("SME:22000123",))
+
+
+def test_open_store_is_a_store_and_resolves_its_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LASTGANG_DB", raising=False)
+    assert resolve_db_path(None) == Path("lastgang.duckdb")
+    monkeypatch.setenv("LASTGANG_DB", str(tmp_path / "env.duckdb"))
+    assert resolve_db_path(None) == tmp_path / "env.duckdb"
+    assert resolve_db_path(tmp_path / "x.duckdb") == tmp_path / "x.duckdb"
+    s = open_store()
+    try:
+        assert isinstance(s, Store)
+        assert (tmp_path / "env.duckdb").exists()
+    finally:
+        s.close()
+
+
+def test_profiles_round_trip_with_missing_slots_and_meter_keys(store: DuckDBStore) -> None:
+    p = _profile(1000, [0.25, np.nan, 0.5], [L1, MISSING, L2], batch=7)
+    moved = store.save_profiles("graz-lend-12", {"top2": p}, WHEN)
+    assert moved == 0
+    got = store.load_profiles("graz-lend-12", ["top2", "top1"], 999, 1004)
+    top2 = got["top2"]
+    assert top2.start == 999 and len(top2) == 5
+    np.testing.assert_array_equal(top2.quality, [MISSING, L1, MISSING, L2, MISSING])
+    np.testing.assert_array_equal(top2.import_kwh[[1, 3]], [0.25, 0.5])
+    assert np.isnan(top2.import_kwh[[0, 2, 4]]).all()
+    np.testing.assert_array_equal(top2.batch, [0, 7, 0, 7, 0])
+    assert [top2.meters[m] if m >= 0 else None for m in top2.meter] == [
+        None,
+        "SME:22000123",
+        None,
+        "SME:22000123",
+        None,
+    ]
+    assert (got["top1"].quality == MISSING).all()
+    assert store.profile_extent("graz-lend-12", ["top2", "top1"]) == {"top2": (1000, 1003)}
+
+
+def test_q_2_replaced_values_are_kept_in_the_history(store: DuckDBStore) -> None:
+    substitutes = _profile(2000, [0.3, 0.3, 0.3], [L3, L3, L2], batch=1)
+    store.save_profiles("graz-lend-12", {"top2": substitutes}, WHEN)
+    measured = _profile(2000, [0.3, 0.4, 0.3], [L3, L1, L2], batch=1)
+    moved = store.save_profiles("graz-lend-12", {"top2": measured}, LATER)
+    # only the slot whose value changed goes to the history
+    assert moved == 1
+    history = store.profile_history("graz-lend-12", "top2", 0, 10_000)
+    np.testing.assert_array_equal(history.slot, [2001])
+    np.testing.assert_array_equal(history.import_kwh, [0.3])
+    np.testing.assert_array_equal(history.quality, [L3])
+    assert history.replaced_at == (LATER,)
+    now = store.load_profiles("graz-lend-12", ["top2"], 2000, 2003)["top2"]
+    np.testing.assert_array_equal(now.import_kwh, [0.3, 0.4, 0.3])
+
+
+def test_site_versions_are_kept(store: DuckDBStore) -> None:
+    text = SITE.read_text(encoding="utf-8").replace('name = "Lendplatz 12, Graz"', 'name = "L12"')
+    apply_site_text(store, text, "edited.toml", now=LATER)
+    versions = store.site_versions("graz-lend-12")
+    assert [v.version for v in versions] == [1, 2]
+    assert versions[0].site.site.name == "Lendplatz 12, Graz"
+    assert versions[1].site.site.name == "L12"
+    assert versions[1].text == text
+    assert versions[1].applied_at == LATER
+    # no meter fact changed: the new version changes nothing from any instant
+    assert versions[1].effective_from is None
+    assert store.site_version("graz-lend-12").version == 2
+
+
+def test_meter_change_takes_effect_from_its_date(store: DuckDBStore) -> None:
+    text = SITE.read_text(encoding="utf-8").replace(
+        'serial = "PV0001"\nregisters = ["1-0:1.8.0", "1-0:2.8.0"]\ninstalled = 2023-01-01',
+        'serial = "PV0001"\nregisters = ["1-0:1.8.0", "1-0:2.8.0"]\ninstalled = 2023-01-01\n'
+        "removed = 2024-09-01\n\n[[locations.meters]]\n"
+        'manufacturer = "FRO"\nserial = "PV0002"\ninstalled = 2024-09-01',
+    )
+    result = apply_site_text(store, text, "exchange.toml", now=LATER)
+    assert result.changed_locations == ("pv",)
+    # 2024-09-01 00:00 in Vienna (summer time, UTC+2) is 2024-08-31 22:00 UTC
+    assert result.version.effective_from == datetime(2024, 8, 31, 22, 0, tzinfo=UTC)
+
+
+def test_tor_4_1_metering_point_id_is_never_moved_to_another_location(
+    store: DuckDBStore,
+) -> None:
+    before = store.fingerprint("graz-lend-12")
+    text = SITE.read_text(encoding="utf-8")
+    top2_id = "AT0081000801000000000000000100021"
+    # Top 2 gets a new ID and its old ID is given to the common areas
+    moved = text.replace(top2_id, "AT0081000801000000000000000100099").replace(
+        "AT0081000801000000000000000100031", top2_id
+    )
+    with pytest.raises(StoreError) as caught:
+        apply_site_text(store, moved, "moved.toml", now=LATER)
+    assert caught.value.exit_code == 2
+    assert any(top2_id in p.reason and "'top2'" in p.reason for p in caught.value.problems)
+    assert store.fingerprint("graz-lend-12") == before
+
+
+def test_tor_4_1_metering_point_id_is_never_reused_by_another_site(
+    store: DuckDBStore,
+) -> None:
+    text = (
+        '[site]\nid = "other"\n[[locations]]\nid = "flat"\nrole = "consumer"\n'
+        'metering_points = { import = "AT.008100.08010.00000000000000100001" }\n'
+    )
+    assert parse_site(text, "other.toml").locations[0].id == "flat"
+    with pytest.raises(StoreError) as caught:
+        apply_site_text(store, text, "other.toml", now=LATER)
+    # the dotted form is the same ID as the canonical one of the grid connection
+    assert "AT0081000801000000000000000100001" in str(caught.value)
+    assert "other" not in store.site_ids()
+
+
+def test_a_removed_id_stays_with_its_location(store: DuckDBStore) -> None:
+    text = SITE.read_text(encoding="utf-8")
+    without = text.replace('metering_points = { import = "AT0081000801000000000000000100031" }', "")
+    apply_site_text(store, without, "no-id.toml", now=LATER)
+    registry = store.metering_point_registry()
+    assert registry["AT0081000801000000000000000100031"] == ("graz-lend-12", "general", "import")
+    # giving it back to the same location is fine
+    apply_site_text(store, text, "again.toml", now=LATER)
+    assert len(store.site_versions("graz-lend-12")) == 3
+
+
+def test_unknown_site_is_a_store_error(store: DuckDBStore) -> None:
+    with pytest.raises(StoreError, match="lastgang site apply"):
+        store.site_version("nowhere")
+
+
+_HOLDER = """
+import sys, time
+from lastgang.store import open_store
+store = open_store(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()
+store.close()
+"""
+
+
+def test_second_process_gets_a_clear_lock_message(tmp_path: Path) -> None:
+    path = tmp_path / "locked.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreError) as caught:
+            open_store(path)
+        message = str(caught.value)
+        assert "in use by another lastgang process" in message
+        assert str(holder.pid) in message
+        assert caught.value.exit_code == 2
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(timeout=20)
+    # once the other process is done the store opens
+    open_store(path).close()
+
+
+def test_store_in_a_missing_folder_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        open_store(tmp_path / "no" / "such" / "store.duckdb")
+
+
+def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.duckdb"
+    path.write_text("these are not the tables you are looking for\n", encoding="utf-8")
+    with pytest.raises(StoreError):
+        open_store(path)
+
+
+def test_site_model_survives_the_store(store: DuckDBStore) -> None:
+    assert store.site_version("graz-lend-12").site == load_site(SITE)
