@@ -266,7 +266,8 @@ class DuckDBStore:
             raise StoreError(f"the store {self._path} could not save the changes: {exc}") from None
 
     def _one(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
-        return self._con.execute(sql, list(params)).fetchone()
+        rows = self._con.execute(sql, list(params)).fetchall()  # drained: DuckDB wants that
+        return rows[0] if rows else None
 
     @contextmanager
     def _registered(self, **tables: Mapping[str, Any]) -> Iterator[None]:
