@@ -209,3 +209,14 @@ def test_toml_lines_follow_arrays_of_tables() -> None:
     assert line_of(lines, "locations[1].meters[0].ct") == 19
     assert line_of(lines, "locations[0].metering_points.import") == 7
     assert line_of(lines, None) is None
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_concept_guide_shows_each_example_diagram(name: str) -> None:
+    """docs/concepts.md carries each example's wiring diagram exactly as its README does."""
+    readme = (EXAMPLES / name / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index("```mermaid") :]
+    block = block[: block.index("```\n", 3) + 4]
+    guide = (ROOT / "docs" / "concepts.md").read_text(encoding="utf-8")
+    assert block in guide
+    assert f"examples/{name}/README.md" in guide
