@@ -260,21 +260,27 @@ def distribute_totals(
     shapes = _Shapes(profile, history, tz, slp)
     out = _copy(profile)
     before = {d: getattr(profile, d) for d in _DIRECTIONS}
+    # comparable-day values and the SLP for every slot of the profile that a total covers, once
+    covered = np.zeros(len(profile), dtype=np.bool_)
+    for t in totals:
+        covered[t.first - profile.start : t.stop - profile.start] = True
+    slots = np.flatnonzero(covered).astype(np.int64) + profile.start
+    comparable_all = {d: np.full(len(profile), np.nan) for d in _DIRECTIONS}
+    for d, values in shapes.comparable(slots).items():
+        comparable_all[d][slots - profile.start] = values
+    slp_all = np.full(len(profile), np.nan)
+    slp_all[slots - profile.start] = shapes.slp_shape(slots)
     for t in totals:
         a, b = t.first - profile.start, t.stop - profile.start
-        span = np.arange(t.first, t.stop, dtype=np.int64)
-        comparable: dict[str, FloatArray] | None = None
         filled = False
         for d, total in (("import_kwh", t.import_kwh), ("export_kwh", t.export_kwh)):
             if math.isnan(total):
                 continue
             shape = _short_shape(before[d], a, b)
             if shape is None:
-                if comparable is None:
-                    comparable = shapes.comparable(span)
-                shape = comparable[d]
+                shape = comparable_all[d][a:b]
                 if not np.isfinite(shape).all():
-                    shape = shapes.slp_shape(span)
+                    shape = slp_all[a:b]
             shape_sum = float(shape.sum())
             if shape_sum > 0:
                 out[d][a:b] = shape * (total / shape_sum)
