@@ -29,6 +29,7 @@ Energy is conserved in every slot: ``c_i = a_i + g_i`` and ``P_s = L_s + surplus
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -149,6 +150,11 @@ def _as_matrix(values: ArrayLike, name: str) -> FloatArray:
 def _check_values(
     array: FloatArray, names: Sequence[str], what: str, start: int, problems: list[Problem]
 ) -> None:
+    if array.size == 0:
+        return
+    lowest, highest = float(array.min()), float(array.max())  # NaN propagates into both
+    if math.isfinite(lowest) and lowest >= 0 and math.isfinite(highest):
+        return  # the common case: two cheap reductions, no temporary arrays
     bad_nan = np.isnan(array)
     if bad_nan.any():
         for row in np.flatnonzero(bad_nan.any(axis=1)).tolist():
@@ -257,7 +263,8 @@ def allocate(
             np.divide(available, total_consumption, out=share, where=total_consumption > 0)
         np.minimum(share, 1.0, out=share)
         local = cons * share[None, :]
-    grid = np.maximum(cons - local, 0.0)
+    grid = np.subtract(cons, local)
+    np.maximum(grid, 0.0, out=grid)
 
     handed_out = local.sum(axis=0)
     if source_order is SourceOrder.PRIORITY:

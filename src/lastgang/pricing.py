@@ -67,10 +67,13 @@ __all__ = [
     "contract_periods",
     "contract_problems",
     "describe_slots",
+    "describe_week",
+    "fee_lines",
     "price_site",
     "producer_units",
     "tariff_problems",
     "tariff_slots",
+    "vat_lines",
 ]
 
 IntArray = NDArray[np.int64]
