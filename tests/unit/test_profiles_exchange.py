@@ -11,6 +11,7 @@ import pytest
 from lastgang.concept.model import Location, Meter, Orientation, Role, Transformer
 from lastgang.errors import MeterDataError
 from lastgang.profiles.build import build_location, build_location_profile
+from lastgang.profiles.intervals import intervals_to_profile
 from lastgang.profiles.readings import (
     IntervalSeries,
     MeterReadings,
@@ -325,3 +326,47 @@ def test_tor_4_2_clock_change_days_through_the_location(day: date, slots: int) -
     assert len(profile) == slots
     assert profile.import_kwh.tolist() == [0.5] * slots
     assert (profile.quality == L1).all()
+
+
+# --- interval values --------------------------------------------------------------------------
+
+
+def interval_series(
+    slots: list[int], imp: list[float], exp: list[float], primary: bool = True
+) -> IntervalSeries:
+    n = len(slots)
+    return IntervalSeries(
+        np.array(slots),
+        np.array(imp),
+        np.array(exp),
+        np.full(n, L1, dtype=np.int8),
+        np.arange(n) + 5,
+        primary=primary,
+    )
+
+
+def test_interval_duplicates_are_an_error_naming_the_slot() -> None:
+    series = interval_series([slot(10), slot(10), slot(10, 15)], [1.0, 2.0, 3.0], [0, 0, 0])
+    with pytest.raises(MeterDataError) as info:
+        intervals_to_profile(series, slot(10), slot(11), meter=NEW)
+    (problem,) = info.value.problems
+    assert f"slot {slot(10)} (2024-01-15T10:00Z-10:15Z) is given 2 times" in problem.reason
+    assert problem.meter == NEW
+
+
+def test_interval_values_primary_or_secondary_and_missing_directions() -> None:
+    series = interval_series([slot(10), slot(10, 15)], [1.0, 2.0], [0.5, math.nan])
+    primary = intervals_to_profile(series, slot(10), slot(10, 45), constant=20.0, meter=NEW)
+    assert primary.import_kwh[0] == 1.0 and primary.export_kwh[0] == 0.5  # not scaled
+    # a value without its export direction is missing, so is a slot the series does not name
+    assert primary.quality.tolist() == [L1, MISSING, MISSING]
+    assert math.isnan(primary.import_kwh[1])
+    assert primary.batch.tolist() == [5, 0, 0]
+    assert primary.meters == (NEW,) and primary.meter.tolist() == [0, -1, -1]
+    secondary = intervals_to_profile(
+        interval_series([slot(10)], [1.0], [0.5], primary=False),
+        slot(10),
+        slot(10, 15),
+        constant=20.0,
+    )
+    assert secondary.import_kwh.tolist() == [20.0] and secondary.export_kwh.tolist() == [10.0]
