@@ -46,8 +46,8 @@ def toml_lines(text: str) -> dict[str, int]:
                     counts[base] = index + 1
                     path = f"{base}[{index}]"
                     # a new element resets the arrays nested in it
-                    for key in [k for k in counts if k.startswith(path + ".")]:
-                        del counts[key]
+                    for nested in [k for k in counts if k.startswith(path + ".")]:
+                        del counts[nested]
                 elif not last and dotted in resolved:
                     path = resolved[dotted]
                 else:
