@@ -310,6 +310,15 @@ def test_hdlc_segmented_apdu_is_reassembled() -> None:
     assert telegram.import_kwh == 123.456
 
 
+def test_hdlc_segment_without_its_start_is_skipped() -> None:
+    apdu = _encrypt(_notification(SUMMER), OWN_KEY, OWN_TITLE, 9)
+    info = b"\xe6\xe7\x00" + apdu
+    second = _hdlc_frame(info[60:])
+    result = decode_stream(second + _own_hdlc(SUMMER, counter=10), OWN_KEY)
+    assert [t.frame_counter for t in result.telegrams] == [10]
+    assert any("whose start was not seen" in p.reason for p in result.problems)
+
+
 def test_hdlc_frames_may_share_their_flag() -> None:
     one = _own_hdlc(SUMMER, counter=1)
     two = _own_hdlc(SUMMER, counter=2)

@@ -735,6 +735,12 @@ class StreamDecoder:
                 return None
         elif frame.first:
             self._drop_segments("a new APDU began")
+        elif not pending and frame.payload[:1] not in (b"\xdb", b"\x0f"):
+            self._warn(
+                f"HDLC segment at byte {frame.offset} continues an APDU whose start was not "
+                "seen; skipped"
+            )
+            return None
         self._segments.append(frame)
         if sum(len(f.payload) for f in self._segments) > MAX_APDU:
             self._drop_segments(f"longer than {MAX_APDU} bytes")
