@@ -134,7 +134,7 @@ def _year_table(tz: ZoneInfo, year: int) -> tuple[int, tuple[int, ...], tuple[in
     times: list[int] = []
     offsets: list[int] = []
     t_prev = lo
-    for t in range(lo + 3600, hi, 3600):
+    for t in range(lo + 3600, hi + 1, 3600):  # up to hi: a change in the last hour counts
         current = _offset_at(tz, t)
         if current != previous:
             a, b = t_prev, t  # offset(a) == previous != offset(b)
