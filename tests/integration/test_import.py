@@ -252,6 +252,17 @@ def test_lines_with_too_many_fields_are_named(store: DuckDBStore) -> None:
     assert [p.line for p in caught.value.problems] == [3]
 
 
+def test_blanks_around_cells_and_crlf_line_ends_are_read_like_clean_cells() -> None:
+    clean, messy = new_store(), new_store()
+    import_files(clean, SITE_ID, [HAK], now=WHEN)
+    text = HAK.read_text(encoding="utf-8").replace(",", " , ").replace("\n", "\r\n")
+    result = import_bytes(messy, SITE_ID, text.encode(), "messy.csv", now=WHEN)
+    assert result.rows == 186
+    assert (
+        clean.fingerprint(SITE_ID)["profile_values"] == messy.fingerprint(SITE_ID)["profile_values"]
+    )
+
+
 # --- round trips ----------------------------------------------------------------------------
 
 

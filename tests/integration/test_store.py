@@ -16,7 +16,7 @@ from lastgang.errors import StoreError
 from lastgang.profiles.types import LoadProfile
 from lastgang.quality import Quality
 from lastgang.services import apply_site, apply_site_text
-from lastgang.store import Store, open_store, resolve_db_path
+from lastgang.store import Store, duckdb_store, open_store, resolve_db_path
 from lastgang.store.duckdb_store import DuckDBStore
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -95,6 +95,17 @@ def test_q_2_replaced_values_are_kept_in_the_history(store: DuckDBStore) -> None
     assert history.replaced_at == (LATER,)
     now = store.load_profiles("graz-lend-12", ["top2"], 2000, 2003)["top2"]
     np.testing.assert_array_equal(now.import_kwh, [0.3, 0.4, 0.3])
+
+
+def test_tor_7_1_large_inputs_are_archived_in_chunks_and_come_back_unchanged(
+    store: DuckDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(duckdb_store, "CHUNK_BYTES", 7)
+    content = bytes(range(256)) * 3 + b"\r\n\x00tail"
+    info = store.add_batch("graz-lend-12", content, "f" * 64, "x.bin", "csv/test", WHEN, 1, {})
+    assert store.counts("graz-lend-12")["raw_chunks"] == -(-len(content) // 7)
+    assert store.batch_content(info.batch) == content
+    assert info.size == len(content)
 
 
 def test_site_versions_are_kept(store: DuckDBStore) -> None:

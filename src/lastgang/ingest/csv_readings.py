@@ -134,6 +134,54 @@ class SiteIndex:
         self.key_index = {k: i for i, k in enumerate(self.keys)}
         self.locations: tuple[str, ...] = tuple(self.location_ids)
         self.location_index = {k: i for i, k in enumerate(self.locations)}
+        #: installed period per meter index (plus a last entry for "no meter")
+        self.meter_lo = np.array([m.lo for m in self.meters.values()] + [0], dtype=np.int64)
+        self.meter_hi = np.array([m.hi for m in self.meters.values()] + [0], dtype=np.int64)
+        #: meter indices per location index, in installation order
+        self.meters_at: list[list[int]] = [[] for _ in self.locations]
+        for k, info in enumerate(self.meters.values()):
+            self.meters_at[self.location_index[info.location]].append(k)
+        for ks in self.meters_at:
+            ks.sort(key=lambda k: int(self.meter_lo[k]))
+        #: per location index: its only meter, -1 for several, -2 for none (plus a last -2)
+        self.single_meter = np.array(
+            [ks[0] if len(ks) == 1 else (-1 if ks else -2) for ks in self.meters_at] + [-2],
+            dtype=np.int64,
+        )
+
+    def meter_for(
+        self, location: IntArray, begin: IntArray, end: IntArray
+    ) -> tuple[IntArray, IntArray]:
+        """Per row: the meter of ``location`` installed over the most of ``[begin, end]`` (the
+        later one on a tie; -1 for none) and how many of its meters touch that span. An instant
+        is ``begin == end`` and touches a meter installed at ``[installed, removed]``; a span
+        ``begin < end`` must overlap the installed period."""
+        n = len(location)
+        meter = np.full(n, -1, dtype=np.int64)
+        count = np.zeros(n, dtype=np.int64)
+        loc = np.where(location >= 0, location, len(self.locations))
+        single = self.single_meter[loc]
+        # the common case, one meter at the location: no loop over meters
+        one = np.flatnonzero(single >= 0)
+        if len(one):
+            k = single[one]
+            hit = _touches(begin[one], end[one], self.meter_lo[k], self.meter_hi[k])
+            meter[one[hit]] = k[hit]
+            count[one[hit]] = 1
+        # locations with several meters (exchanges): only their rows, meter by meter
+        for li in np.unique(loc[single == -1]).tolist():
+            rows = np.flatnonzero(loc == li)
+            best = np.full(len(rows), -1, dtype=np.int64)
+            for k in self.meters_at[li]:
+                lo, hi = int(self.meter_lo[k]), int(self.meter_hi[k])
+                b, e = begin[rows], end[rows]
+                hit = _touches(b, e, lo, hi)
+                overlap = np.minimum(e, hi) - np.maximum(b, lo)
+                better = hit & (overlap >= best)
+                meter[rows[better]] = k
+                best[better] = overlap[better]
+                count[rows[hit]] += 1
+        return meter, count
 
     def factors(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Conversion factors per meter key: CT and VT ratios and the transformer constant."""
@@ -156,6 +204,15 @@ class SiteIndex:
         if is_metering_point_id(stripped):
             return self.by_metering_point.get(parse_metering_point_id(stripped).canonical)
         return None
+
+
+def _touches(begin: IntArray, end: IntArray, lo: Any, hi: Any) -> BoolArray:
+    """An instant inside ``[lo, hi]``, or a span ``[begin, end)`` overlapping ``[lo, hi)``."""
+    instant = begin == end
+    result: BoolArray = np.where(
+        instant, (begin >= lo) & (begin <= hi), (np.minimum(end, hi) - np.maximum(begin, lo)) > 0
+    )
+    return result
 
 
 def _period(meter: Meter, tz: str) -> tuple[int, int]:
@@ -236,19 +293,19 @@ def _normalise(name: str) -> str:
 
 def _read_table(content: bytes, problems: _Problems) -> pl.DataFrame | None:
     """All columns as strings; None (with problems) when the file cannot be read as CSV."""
-    try:
-        content.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = content[: exc.start].count(b"\n") + 1
-        problems.file("the file is not UTF-8 text; save it as UTF-8", line=line)
-        return None
-    if not content.strip():
+    if not content or content.isspace():
         problems.file("the file is empty: expected a header row and data rows")
         return None
     try:
         return pl.read_csv(io.BytesIO(content), infer_schema=False, has_header=True, quote_char='"')
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as exc:
-        ragged = _ragged_lines(content.decode("utf-8"))
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            line = content[: bad.start].count(b"\n") + 1
+            problems.file("the file is not UTF-8 text; save it as UTF-8", line=line)
+            return None
+        ragged = _ragged_lines(text)
         if ragged:
             for line, count, expected in ragged[:MAX_PROBLEMS_PER_CHECK]:
                 problems.file(f"{count} fields, the header has {expected}", line=line)
@@ -273,21 +330,42 @@ def _ragged_lines(text: str) -> list[tuple[int, int, int]]:
 
 
 def _strings(df: pl.DataFrame, name: str) -> pl.Series:
-    return df.get_column(name).str.strip_chars()
+    """A column as read. Cells are not stripped as a whole (that would cost a pass over every
+    cell): blanks around a value are removed where each distinct value is interpreted."""
+    return df.get_column(name)
 
 
 def _numbers(series: pl.Series) -> tuple[FloatArray, BoolArray]:
     """Numbers of a string column and a mask of cells that are not finite numbers."""
-    values = series.cast(pl.Float64, strict=False).to_numpy()
-    values = np.asarray(values, dtype=np.float64)
+    values = np.array(series.cast(pl.Float64, strict=False).to_numpy(), dtype=np.float64)
+    retry = np.flatnonzero(np.isnan(values) & series.is_not_null().to_numpy())
+    if len(retry):  # blanks around a number: read again stripped (rare, so only those cells)
+        stripped = series.gather(retry).str.strip_chars().cast(pl.Float64, strict=False)
+        values[retry] = np.asarray(stripped.fill_null(np.nan).to_numpy(), dtype=np.float64)
     bad = ~np.isfinite(values)
     return values, bad
 
 
+def _factorize(series: pl.Series) -> tuple[IntArray, pl.Series] | None:
+    """``(codes, distinct)`` with ``series[i] == distinct[codes[i]]`` (-1 for an empty cell),
+    or None when most values are distinct (then working per distinct value saves nothing)."""
+    distinct = series.drop_nulls().unique()
+    if len(distinct) * 4 > len(series) + 64:
+        return None
+    codes = series.cast(pl.Enum(distinct)).to_physical().cast(pl.Int64).fill_null(-1)
+    return np.array(codes.to_numpy(), dtype=np.int64), distinct
+
+
 def _codes(series: pl.Series, mapping: Mapping[str, int]) -> IntArray:
     """Map each cell through ``mapping`` (distinct values only), -1 where absent."""
-    codes = series.replace_strict(dict(mapping), default=-1, return_dtype=pl.Int64).fill_null(-1)
-    return np.array(codes.to_numpy(), dtype=np.int64)  # a writable copy
+    factors = _factorize(series)
+    if factors is not None:
+        codes, distinct = factors
+        lut = np.array([mapping.get(v, -1) for v in distinct.to_list()] + [-1], dtype=np.int64)
+        result: IntArray = lut[codes]
+        return result
+    mapped = series.replace_strict(dict(mapping), default=-1, return_dtype=pl.Int64).fill_null(-1)
+    return np.array(mapped.to_numpy(), dtype=np.int64)  # a writable copy
 
 
 def _order_problems(
@@ -306,6 +384,11 @@ def _order_problems(
     if len(rows) < 2:
         return
     g, t = group[rows], time[rows]
+    # the usual file: each group in one block of lines with increasing times -> nothing to find
+    change = g[1:] != g[:-1]
+    heads = g[np.concatenate(([0], np.flatnonzero(change) + 1))]
+    if len(np.unique(heads)) == len(heads) and bool((t[1:] > t[:-1])[~change].all()):
+        return
     # duplicates: equal (group, time), the first line is the original
     by_time = np.lexsort((rows, t, g))
     equal = (g[by_time][1:] == g[by_time][:-1]) & (t[by_time][1:] == t[by_time][:-1])
@@ -412,11 +495,22 @@ def _times(
     df: pl.DataFrame, name: str, usable: BoolArray, problems: _Problems
 ) -> tuple[IntArray, BoolArray]:
     texts = _strings(df, name)
-    epochs, bad = parse_timestamps(texts)
-    ok = usable.copy()
+    factors = _factorize(texts)
+    if factors is None:
+        epochs, bad = parse_timestamps(texts)
+    else:
+        # labels repeat across metering points: parse each distinct text once
+        codes, distinct = factors
+        distinct_epochs, distinct_bad = parse_timestamps(distinct)
+        epochs = np.append(distinct_epochs, 0)[codes]
+        reason_of = dict(distinct_bad)
+        where = np.flatnonzero(np.isin(codes, np.array(list(reason_of), dtype=np.int64)))
+        bad = [(int(i), reason_of[int(codes[i])]) for i in where.tolist()]
+    empty = texts.is_null().to_numpy() | texts.eq("").fill_null(True).to_numpy()
+    ok = usable & ~empty
     rows = np.array([i for i, _ in bad], dtype=np.int64)
     reasons = [r for _, r in bad]
-    keep = usable[rows] if len(rows) else np.zeros(0, dtype=bool)
+    keep = ok[rows] if len(rows) else np.zeros(0, dtype=bool)
     if keep.any():
         problems.rows(
             rows[keep], name, [r for r, k in zip(reasons, keep.tolist(), strict=True) if k]
@@ -429,7 +523,8 @@ def _missing(
     df: pl.DataFrame, names: Sequence[str], usable: BoolArray, problems: _Problems
 ) -> None:
     for name in names:
-        empty = df.get_column(name).str.strip_chars().fill_null("").eq("").to_numpy()
+        column = df.get_column(name)
+        empty = column.is_null().to_numpy() | column.eq("").fill_null(True).to_numpy()
         rows = np.flatnonzero(np.asarray(empty, dtype=bool) & usable)
         if len(rows):
             problems.rows(rows, name, f"{name} is empty")
@@ -449,33 +544,36 @@ def _resolve_meters(
     direct: dict[str, int] = {}
     by_location: dict[str, int] = {}
     unknown: dict[str, str] = {}
-    for text in distinct:
-        if text in index.meters:
-            direct[text] = index.key_index[text]
+    for raw in distinct:
+        text = raw.strip()
+        if not text:
+            unknown[raw] = "meter is empty"
+        elif text in index.meters:
+            direct[raw] = index.key_index[text]
         elif is_metering_point_id(text):
             owner = index.by_metering_point.get(parse_metering_point_id(text).canonical)
             if owner is None:
-                unknown[text] = (
+                unknown[raw] = (
                     f"metering point {text} is not in site {index.site.site.id!r}; "
                     "add it to a location's metering_points"
                 )
             else:
-                by_location[text] = index.location_index[owner]
+                by_location[raw] = index.location_index[owner]
         elif ":" in text:
-            unknown[text] = (
+            unknown[raw] = (
                 f"unknown meter {text!r}: no meter with this manufacturer:serial in the site "
                 "configuration"
             )
         else:
             keys = index.by_serial.get(text, [])
             if len(keys) == 1:
-                direct[text] = index.key_index[keys[0]]
+                direct[raw] = index.key_index[keys[0]]
             elif keys:
-                unknown[text] = (
+                unknown[raw] = (
                     f"serial {text!r} is ambiguous ({', '.join(keys)}): write manufacturer:serial"
                 )
             else:
-                unknown[text] = (
+                unknown[raw] = (
                     f"unknown meter {text!r}: no meter with this serial number in the site "
                     "configuration (write the serial, manufacturer:serial or a metering point ID)"
                 )
@@ -487,14 +585,8 @@ def _resolve_meters(
     # metering point IDs: the meter installed at that time
     need = np.flatnonzero((location >= 0) & ok_time & usable)
     if len(need):
-        found = np.full(len(need), -1, dtype=np.int64)
-        count = np.zeros(len(need), dtype=np.int64)
         t = time[need]
-        for k, info in enumerate(index.meters.values()):
-            here = (location[need] == index.location_index[info.location]) & (t >= info.lo)
-            here &= t <= info.hi
-            found[here] = k
-            count[here] += 1
+        found, count = index.meter_for(location[need], t, t)
         none, many = need[count == 0], need[count > 1]
         if len(none):
             problems.rows(
@@ -524,10 +616,8 @@ def _installed_problems(
     time_texts: pl.Series,
 ) -> BoolArray:
     """Rows whose time lies outside the installed period of their meter."""
-    lo = np.array([m.lo for m in index.meters.values()] + [0], dtype=np.int64)
-    hi = np.array([m.hi for m in index.meters.values()] + [0], dtype=np.int64)
     m = np.where(meter >= 0, meter, len(index.keys))
-    outside = valid & ((time < lo[m]) | (time > hi[m]))
+    outside = valid & ((time < index.meter_lo[m]) | (time > index.meter_hi[m]))
     rows = np.flatnonzero(outside)
     if len(rows):
         shown = rows[:MAX_PROBLEMS_PER_CHECK]
@@ -556,7 +646,7 @@ def _check_status(df: pl.DataFrame, usable: BoolArray, problems: _Problems) -> N
         return
     texts = _strings(df, "status").fill_null("")
     for text in texts.unique().to_list():
-        if text and status_code(text) is None:
+        if text.strip() and status_code(text) is None:
             problems.rows(
                 np.flatnonzero(texts.eq(text).to_numpy() & usable),
                 "status",
@@ -569,12 +659,13 @@ def _status_rows(df: pl.DataFrame, meter: IntArray, time: IntArray, index: SiteI
     if "status" not in df.columns:
         return StatusRows()
     texts = _strings(df, "status").fill_null("")
-    rows = np.flatnonzero(texts.ne("").to_numpy())
+    rows = np.flatnonzero(texts.str.strip_chars().ne("").to_numpy())
     if not len(rows):
         return StatusRows()
     codes = texts.gather(rows)
     distinct = sorted(codes.unique().to_list())
     code = _codes(codes, {c: i for i, c in enumerate(distinct)})
+    distinct = [c.strip() for c in distinct]
     used, local = np.unique(meter[rows], return_inverse=True)
     return StatusRows(
         meters=tuple(index.keys[int(u)] for u in used),
@@ -649,7 +740,7 @@ def _parse_registers(
         for text in units.unique().to_list():
             if not text:
                 continue
-            scale = _UNITS.get(text.lower())
+            scale = _UNITS.get(text.strip().lower())
             rows = np.flatnonzero(units.eq(text).to_numpy() & usable)
             if scale is None:
                 problems.rows(rows, "unit", f"unknown unit {text!r}: use kWh or Wh")
@@ -787,7 +878,7 @@ def _parse_intervals(
     for text in points.unique().to_list():
         if not text:
             continue
-        owner = index.resolve_location(text)
+        owner = index.resolve_location(text.strip())
         if owner is None:
             reason = (
                 f"unknown metering point {text!r}: not an ID or location id of site "
@@ -822,26 +913,17 @@ def _parse_intervals(
         texts = _strings(df, "quality").fill_null("")
         for text in texts.unique().to_list():
             rows = np.flatnonzero(texts.eq(text).to_numpy() & usable)
-            key = text.upper()
+            key = text.strip().upper()
             if key in ("", "L1", "L2", "L3"):
                 quality[rows] = int(Quality.L1) if not key else int(Quality[key])
             else:
                 problems.rows(rows, "quality", f"unknown quality {text!r}: use L1, L2 or L3")
     # the meter installed in each slot (none if the location has no meter at all)
-    meter = np.full(len(df), -1, dtype=np.int64)
     valid = usable & ok_time & (location >= 0)
     time_texts = _strings(df, time_column)
-    slot_begin, slot_end = slot * SLOT_SECONDS, (slot + 1) * SLOT_SECONDS
-    best = np.zeros(len(df), dtype=np.int64)
-    for k, info in enumerate(index.meters.values()):
-        overlap = np.minimum(slot_end, info.hi) - np.maximum(slot_begin, info.lo)
-        here = valid & (location == index.location_index[info.location])
-        here &= (overlap > 0) & (overlap >= best)  # the meter covering more of the slot
-        meter[here] = k
-        best[here] = overlap[here]
-    with_meters = np.array(
-        [bool(index.location_ids[loc].meters) for loc in index.locations] + [False], dtype=bool
-    )
+    slot_begin = slot * SLOT_SECONDS
+    meter, _ = index.meter_for(np.where(valid, location, -1), slot_begin, slot_begin + SLOT_SECONDS)
+    with_meters = index.single_meter != -2
     orphan = np.flatnonzero(
         valid & (meter < 0) & with_meters[np.where(location >= 0, location, -1)]
     )

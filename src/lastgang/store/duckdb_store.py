@@ -37,9 +37,12 @@ from lastgang.store import (
     SiteVersion,
 )
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "DuckDBStore"]
+__all__ = ["CHUNK_BYTES", "SCHEMA", "SCHEMA_VERSION", "DuckDBStore"]
 
 SCHEMA_VERSION = 1
+
+#: raw bytes are archived in chunks of this size (no limit on the size of an input file)
+CHUNK_BYTES = 16 * 1024 * 1024
 
 #: The whole schema; ``docs/store.md`` explains every table. Times of readings are UTC epoch
 #: seconds, profile slots are UTC quarter-hour numbers (slot * 900 = epoch seconds of its start).
@@ -81,8 +84,13 @@ CREATE TABLE IF NOT EXISTS raw_batches (
     site_version INTEGER NOT NULL,
     size BIGINT NOT NULL,
     factors VARCHAR NOT NULL,
-    content BLOB NOT NULL,
     UNIQUE (site_id, sha256)
+);
+CREATE TABLE IF NOT EXISTS raw_chunks (
+    batch BIGINT NOT NULL,
+    seq INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (batch, seq)
 );
 CREATE TABLE IF NOT EXISTS register_readings (
     site_id VARCHAR NOT NULL,
@@ -442,7 +450,7 @@ class DuckDBStore:
             assert row is not None
             batch = int(row[0])
             self._con.execute(
-                "INSERT INTO raw_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO raw_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     batch,
                     site_id,
@@ -453,7 +461,14 @@ class DuckDBStore:
                     site_version,
                     len(content),
                     json.dumps(factors, sort_keys=True),
-                    content,
+                ],
+            )
+            view = memoryview(content)
+            self._con.executemany(
+                "INSERT INTO raw_chunks VALUES (?, ?, ?)",
+                [
+                    (batch, seq, bytes(view[offset : offset + CHUNK_BYTES]))
+                    for seq, offset in enumerate(range(0, max(len(content), 1), CHUNK_BYTES))
                 ],
             )
         found = self.find_batch(site_id, sha256)
@@ -468,10 +483,12 @@ class DuckDBStore:
         return [self._batch(r) for r in rows]
 
     def batch_content(self, batch: int) -> bytes:
-        row = self._one("SELECT content FROM raw_batches WHERE batch = ?", [batch])
-        if row is None:
+        rows = self._con.execute(
+            "SELECT data FROM raw_chunks WHERE batch = ? ORDER BY seq", [batch]
+        ).fetchall()
+        if not rows:
             raise StoreError(f"batch {batch} is not in the raw archive of {self._path}")
-        return bytes(row[0])
+        return b"".join(bytes(r[0]) for r in rows)
 
     # -- readings --------------------------------------------------------------------------------
 
@@ -598,51 +615,64 @@ class DuckDBStore:
         phases: dict[str, PhaseSeries] = {}
         intervals: dict[str, IntervalSeries] = {}
         status: dict[str, StatusSeries] = {}
-        with self._registered(mk=self._keys(keys)):
-            reg = self._con.execute(
-                """
-                WITH d AS (
-                    SELECT mk.idx AS m, r.obis, r.time, arg_max(r.value, r.batch) AS value,
-                        max(r.batch) AS batch
-                    FROM register_readings r JOIN mk ON r.meter = mk.name
-                    WHERE r.site_id = $site GROUP BY ALL
-                ), b AS (
-                    SELECT m, obis,
-                        coalesce(max(time) FILTER (WHERE time <= $start), min(time)) AS lo,
-                        coalesce(min(time) FILTER (WHERE time >= $stop), max(time)) AS hi
-                    FROM d GROUP BY ALL
-                )
-                SELECT d.m, d.obis, d.time, d.value, d.batch FROM d JOIN b USING (m, obis)
-                WHERE d.time BETWEEN b.lo AND b.hi ORDER BY d.m, d.obis, d.time
-                """,
-                params,
-            ).fetchnumpy()
-            for (m, obis), sl in _groups(reg["m"], reg["obis"]):
+        obis_names = [
+            r[0]
+            for r in self._con.execute(
+                "SELECT DISTINCT obis FROM register_readings WHERE site_id = ? ORDER BY 1",
+                [site_id],
+            ).fetchall()
+        ]
+        with self._registered(mk=self._keys(keys), ok=self._keys(obis_names)):
+            # register readings: inside the window plus the nearest reading on either side
+            reg = _first_of_runs(
+                self._con.execute(
+                    """
+                    WITH r AS (
+                        SELECT mk.idx AS m, ok.idx AS o, r.time, r.value, r.batch
+                        FROM register_readings r JOIN mk ON r.meter = mk.name
+                        JOIN ok ON r.obis = ok.name WHERE r.site_id = $site
+                    ), b AS (
+                        SELECT m, o,
+                            coalesce(max(time) FILTER (WHERE time <= $start), min(time)) AS lo,
+                            coalesce(min(time) FILTER (WHERE time >= $stop), max(time)) AS hi
+                        FROM r GROUP BY ALL
+                    )
+                    SELECT r.m, r.o, r.time, r.value, r.batch FROM r JOIN b USING (m, o)
+                    WHERE r.time BETWEEN b.lo AND b.hi ORDER BY r.m, r.o, r.time, r.batch DESC
+                    """,
+                    params,
+                ).fetchnumpy(),
+                ("m", "o", "time"),
+            )
+            for (m, o), sl in _groups(reg["m"], reg["o"]):
+                obis = obis_names[o]
                 registers[keys[m]][obis] = RegisterSeries(
                     obis,
                     np.ascontiguousarray(reg["time"][sl], dtype=np.int64),
                     np.ascontiguousarray(reg["value"][sl], dtype=np.float64),
                     np.ascontiguousarray(reg["batch"][sl], dtype=np.int64),
                 )
-            ph = self._con.execute(
-                """
-                WITH d AS (
-                    SELECT mk.idx AS m, p.time,
-                        arg_max(p.l1_kw, p.batch) AS l1, arg_max(p.l2_kw, p.batch) AS l2,
-                        arg_max(p.l3_kw, p.batch) AS l3, max(p.batch) AS batch
-                    FROM phase_samples p JOIN mk ON p.meter = mk.name
-                    WHERE p.site_id = $site GROUP BY ALL
-                ), b AS (
-                    SELECT m,
-                        coalesce(max(time) FILTER (WHERE time <= $start), min(time)) AS lo,
-                        coalesce(min(time) FILTER (WHERE time >= $stop), max(time)) AS hi
-                    FROM d GROUP BY ALL
-                )
-                SELECT d.m, d.time, d.l1, d.l2, d.l3, d.batch FROM d JOIN b USING (m)
-                WHERE d.time BETWEEN b.lo AND b.hi ORDER BY d.m, d.time
-                """,
-                params,
-            ).fetchnumpy()
+            ph = _first_of_runs(
+                self._con.execute(
+                    """
+                    WITH p AS (
+                        SELECT mk.idx AS m, p.time, p.l1_kw AS l1, p.l2_kw AS l2, p.l3_kw AS l3,
+                            p.batch
+                        FROM phase_samples p JOIN mk ON p.meter = mk.name
+                        WHERE p.site_id = $site
+                    ), b AS (
+                        SELECT m,
+                            coalesce(max(time) FILTER (WHERE time <= $start), min(time)) AS lo,
+                            coalesce(min(time) FILTER (WHERE time >= $stop), max(time)) AS hi
+                        FROM p GROUP BY ALL
+                    )
+                    SELECT p.m, p.time, p.l1, p.l2, p.l3, p.batch FROM p JOIN b USING (m)
+                    WHERE p.time BETWEEN b.lo AND b.hi ORDER BY p.m, p.time, p.batch DESC
+                    """,
+                    params,
+                ).fetchnumpy(),
+                ("m", "time"),
+            )
             for (m,), sl in _groups(ph["m"]):
                 phases[keys[m]] = PhaseSeries(
                     np.ascontiguousarray(ph["time"][sl], dtype=np.int64),
@@ -651,20 +681,21 @@ class DuckDBStore:
                     np.ascontiguousarray(ph["l3"][sl], dtype=np.float64),
                     np.ascontiguousarray(ph["batch"][sl], dtype=np.int64),
                 )
-            iv = self._con.execute(
-                """
-                SELECT mk.idx AS m, v.slot,
-                    arg_min(v.import_kwh, (v.quality, -v.batch)) AS i,
-                    arg_min(v.export_kwh, (v.quality, -v.batch)) AS e,
-                    min(v.quality) AS q,
-                    arg_min(v.batch, (v.quality, -v.batch)) AS batch,
-                    bool_and(v.is_primary) AS prim
-                FROM interval_values v JOIN mk ON v.meter = mk.name
-                WHERE v.site_id = $site AND v.slot >= $start // 900 AND v.slot < $stop // 900
-                GROUP BY ALL ORDER BY m, slot
-                """,
-                params,
-            ).fetchnumpy()
+            # interval values: per slot the best quality, then the latest batch
+            iv = _first_of_runs(
+                self._con.execute(
+                    """
+                    SELECT mk.idx AS m, v.slot, v.import_kwh AS i, v.export_kwh AS e,
+                        v.quality AS q, v.batch, v.is_primary AS prim
+                    FROM interval_values v JOIN mk ON v.meter = mk.name
+                    WHERE v.site_id = $site AND v.slot >= $start // 900
+                        AND v.slot < $stop // 900
+                    ORDER BY m, v.slot, v.quality, v.batch DESC
+                    """,
+                    params,
+                ).fetchnumpy(),
+                ("m", "slot"),
+            )
             for (m,), sl in _groups(iv["m"]):
                 intervals[keys[m]] = _interval_series(iv, sl)
             st = self._con.execute(
@@ -701,20 +732,19 @@ class DuckDBStore:
         if not keys:
             return {}
         with self._registered(lk=self._keys(keys)):
-            iv = self._con.execute(
-                """
-                SELECT lk.idx AS m, v.slot,
-                    arg_min(v.import_kwh, (v.quality, -v.batch)) AS i,
-                    arg_min(v.export_kwh, (v.quality, -v.batch)) AS e,
-                    min(v.quality) AS q,
-                    arg_min(v.batch, (v.quality, -v.batch)) AS batch,
-                    bool_and(v.is_primary) AS prim
-                FROM interval_values v JOIN lk ON v.location_id = lk.name
-                WHERE v.site_id = ? AND v.meter IS NULL AND v.slot >= ? AND v.slot < ?
-                GROUP BY ALL ORDER BY m, slot
-                """,
-                [site_id, start_slot, stop_slot],
-            ).fetchnumpy()
+            iv = _first_of_runs(
+                self._con.execute(
+                    """
+                    SELECT lk.idx AS m, v.slot, v.import_kwh AS i, v.export_kwh AS e,
+                        v.quality AS q, v.batch, v.is_primary AS prim
+                    FROM interval_values v JOIN lk ON v.location_id = lk.name
+                    WHERE v.site_id = ? AND v.meter IS NULL AND v.slot >= ? AND v.slot < ?
+                    ORDER BY m, v.slot, v.quality, v.batch DESC
+                    """,
+                    [site_id, start_slot, stop_slot],
+                ).fetchnumpy(),
+                ("m", "slot"),
+            )
         return {
             keys[m]: MeterReadings(keys[m], intervals=_interval_series(iv, sl))
             for (m,), sl in _groups(iv["m"])
@@ -727,8 +757,12 @@ class DuckDBStore:
 
     # -- load profiles ---------------------------------------------------------------------------
 
-    def _stage_profiles(self, profiles: Mapping[str, LoadProfile]) -> None:
-        """Create the temporary table ``staged`` holding ``profiles`` (location, slot, ...)."""
+    @staticmethod
+    def _profile_columns(
+        profiles: Mapping[str, LoadProfile],
+    ) -> tuple[dict[str, NDArray[Any]], dict[str, NDArray[Any]], list[str], list[str]]:
+        """All profiles as one set of columns (location and meter as indices into the returned
+        name lists) and their slot ranges."""
         locations = list(profiles)
         meter_keys = sorted({k for p in profiles.values() for k in p.meters})
         global_index = {k: i for i, k in enumerate(meter_keys)}
@@ -755,25 +789,15 @@ class DuckDBStore:
             k: (np.concatenate(v) if v else np.zeros(0, dtype=dtypes[k])) for k, v in parts.items()
         }
         rng = {k: np.array(v, dtype=np.int64) for k, v in ranges.items()}
-        self._con.execute("DROP TABLE IF EXISTS staged")
-        self._con.execute("DROP TABLE IF EXISTS staged_ranges")
-        with self._registered(
-            src=src, rng=rng, lk=self._keys(locations), mk=self._keys(meter_keys)
-        ):
-            self._con.execute(
-                """
-                CREATE TEMP TABLE staged AS
-                SELECT lk.name AS location_id, src.s AS slot,
-                    nullif(src.i, 'NaN'::DOUBLE) AS import_kwh,
-                    nullif(src.e, 'NaN'::DOUBLE) AS export_kwh,
-                    src.q AS quality, src.b AS batch, mk.name AS meter
-                FROM src JOIN lk ON src.l = lk.idx LEFT JOIN mk ON src.m = mk.idx
-                """
-            )
-            self._con.execute(
-                "CREATE TEMP TABLE staged_ranges AS SELECT lk.name AS location_id, "
-                "rng.a AS start, rng.z AS stop FROM rng JOIN lk ON rng.l = lk.idx"
-            )
+        return src, rng, locations, meter_keys
+
+    _NEW_VALUES = """
+        SELECT lk.name AS location_id, src.s AS slot,
+            nullif(src.i, 'NaN'::DOUBLE) AS import_kwh,
+            nullif(src.e, 'NaN'::DOUBLE) AS export_kwh,
+            src.q AS quality, src.b AS batch, mk.name AS meter
+        FROM src JOIN lk ON src.l = lk.idx LEFT JOIN mk ON src.m = mk.idx
+    """
 
     def save_profiles(
         self,
@@ -787,39 +811,63 @@ class DuckDBStore:
             return 0
         replaced_at = _require_utc(replaced_at)
         moved = 0
-        with self.transaction():
-            self._stage_profiles(profiles)
-            if history:
-                row = self._one(
-                    """
-                    INSERT INTO profile_history
-                    SELECT o.site_id, o.location_id, o.slot, o.import_kwh, o.export_kwh,
-                        o.quality, o.batch, o.meter, ?, n.batch
-                    FROM profile_values o JOIN staged n USING (location_id, slot)
-                    WHERE o.site_id = ? AND (
-                        o.import_kwh IS DISTINCT FROM n.import_kwh
-                        OR o.export_kwh IS DISTINCT FROM n.export_kwh
-                        OR o.quality IS DISTINCT FROM n.quality
-                        OR o.batch IS DISTINCT FROM n.batch
-                        OR o.meter IS DISTINCT FROM n.meter)
-                    """,
-                    [replaced_at, site_id],
-                )
-                moved = int(row[0]) if row else 0
+        src, rng, locations, meter_keys = self._profile_columns(profiles)
+        with (
+            self.transaction(),
+            self._registered(src=src, rng=rng, lk=self._keys(locations), mk=self._keys(meter_keys)),
+        ):
+            self._con.execute("DROP TABLE IF EXISTS staged_ranges")
             self._con.execute(
+                "CREATE TEMP TABLE staged_ranges AS SELECT lk.name AS location_id, "
+                "rng.a AS start, rng.z AS stop FROM rng JOIN lk ON rng.l = lk.idx"
+            )
+            row = self._one(
                 """
-                DELETE FROM profile_values p USING staged_ranges r
-                WHERE p.site_id = ? AND p.location_id = r.location_id
-                    AND p.slot >= r.start AND p.slot < r.stop
+                SELECT count(*) FROM profile_values p JOIN staged_ranges r
+                    ON p.location_id = r.location_id AND p.slot >= r.start AND p.slot < r.stop
+                WHERE p.site_id = ?
                 """,
                 [site_id],
             )
-            self._con.execute(
-                "INSERT INTO profile_values SELECT ?, location_id, slot, import_kwh, export_kwh, "
-                "quality, batch, meter FROM staged ORDER BY location_id, slot",
-                [site_id],
-            )
-            self._con.execute("DROP TABLE staged")
+            if row is not None and row[0]:
+                # values are replaced: compare them with the new ones first
+                self._con.execute("DROP TABLE IF EXISTS staged")
+                self._con.execute(f"CREATE TEMP TABLE staged AS {self._NEW_VALUES}")
+                if history:
+                    row = self._one(
+                        """
+                        INSERT INTO profile_history
+                        SELECT o.site_id, o.location_id, o.slot, o.import_kwh, o.export_kwh,
+                            o.quality, o.batch, o.meter, ?, n.batch
+                        FROM profile_values o JOIN staged n USING (location_id, slot)
+                        WHERE o.site_id = ? AND (
+                            o.import_kwh IS DISTINCT FROM n.import_kwh
+                            OR o.export_kwh IS DISTINCT FROM n.export_kwh
+                            OR o.quality IS DISTINCT FROM n.quality
+                            OR o.batch IS DISTINCT FROM n.batch
+                            OR o.meter IS DISTINCT FROM n.meter)
+                        """,
+                        [replaced_at, site_id],
+                    )
+                    moved = int(row[0]) if row else 0
+                self._con.execute(
+                    """
+                    DELETE FROM profile_values p USING staged_ranges r
+                    WHERE p.site_id = ? AND p.location_id = r.location_id
+                        AND p.slot >= r.start AND p.slot < r.stop
+                    """,
+                    [site_id],
+                )
+                self._con.execute(
+                    "INSERT INTO profile_values SELECT ?, location_id, slot, import_kwh, "
+                    "export_kwh, quality, batch, meter FROM staged",
+                    [site_id],
+                )
+                self._con.execute("DROP TABLE staged")
+            else:
+                self._con.execute(
+                    f"INSERT INTO profile_values SELECT ?, * FROM ({self._NEW_VALUES})", [site_id]
+                )
             self._con.execute("DROP TABLE staged_ranges")
         return moved
 
@@ -947,8 +995,11 @@ class DuckDBStore:
 
     def counts(self, site_id: str | None = None) -> dict[str, int]:
         out: dict[str, int] = {}
-        for table in ("sites", *_SITE_TABLES):
-            sql = f"SELECT count(*) FROM {table}"
+        for table in ("sites", *_SITE_TABLES, "raw_chunks"):
+            source = table
+            if table == "raw_chunks":
+                source = "raw_chunks JOIN raw_batches USING (batch)"
+            sql = f"SELECT count(*) FROM {source}"
             params: list[object] = []
             if site_id is not None:
                 sql += " WHERE site_id = ?"
@@ -961,9 +1012,12 @@ class DuckDBStore:
         """A content hash of every table of a site (order-independent), for tests and audits:
         equal fingerprints mean equal rows."""
         out: dict[str, str] = {}
-        for table in ("sites", *_SITE_TABLES):
+        for table in ("sites", *_SITE_TABLES, "raw_chunks"):
+            source = f"{table} t"
+            if table == "raw_chunks":
+                source = "raw_chunks t JOIN raw_batches b ON t.batch = b.batch"
             row = self._one(
-                f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0)::VARCHAR FROM {table} t "
+                f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0)::VARCHAR FROM {source} "
                 "WHERE site_id = ?",
                 [site_id],
             )
@@ -981,6 +1035,22 @@ def _interval_series(rows: Mapping[str, Any], sl: slice) -> IntervalSeries:
         np.ascontiguousarray(rows["batch"][sl], dtype=np.int64),
         primary=bool(prim.all()) if len(prim) else True,
     )
+
+
+def _first_of_runs(rows: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """Rows sorted by ``keys`` (then by preference): keep the first row of each run of equal
+    keys, i.e. the preferred one where several batches hold a value for the same key."""
+    n = len(rows[keys[0]])
+    if n < 2:
+        return rows
+    new = np.zeros(n, dtype=bool)
+    new[0] = True
+    for key in keys:
+        col = np.asarray(rows[key])
+        new[1:] |= col[1:] != col[:-1]
+    if new.all():
+        return rows
+    return {name: np.asarray(col)[new] for name, col in rows.items()}
 
 
 def _groups(*columns: Any) -> Iterator[tuple[tuple[Any, ...], slice]]:
