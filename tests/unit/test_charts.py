@@ -13,6 +13,7 @@ from lastgang.errors import InvalidInput
 from lastgang.report.charts import (
     MonitoringData,
     _bars,
+    _ticks,
     ratios,
     render_html,
     render_png,
@@ -159,6 +160,21 @@ def test_bars_sum_the_slots_into_local_periods() -> None:
         assert sum(v.sum() for v in bars.production.values()) == pytest.approx(
             data.total_production.sum()
         )
+
+
+def test_tor_4_2_day_axis_is_legal_time_with_period_end_marks() -> None:
+    def marks(day: date) -> list[str]:
+        start, stop = day_slots(day, TZ)
+        zero = np.zeros(stop - start)
+        data = MonitoringData(start, stop, TZ, {"PV": zero}, {"Top 1": zero}, zero, zero, zero)
+        return _ticks(_bars(data, "day"), TZ)[1]
+
+    spring = marks(date(2025, 3, 30))
+    assert spring[:3] == ["00:00", "03:00", "04:00"]  # 02:00 does not exist that night
+    assert spring[-1] == "24:00"  # the last quarter hour of a day ends at 24:00
+    autumn = marks(date(2025, 10, 26))
+    assert autumn[:3] == ["00:00", "02:00+02:00", "02:00+01:00"]  # the repeated hour
+    assert marks(date(2025, 6, 1))[1] == "02:00"
 
 
 @pytest.mark.parametrize("view", ["day", "week", "month", "year"])

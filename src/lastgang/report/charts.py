@@ -378,11 +378,17 @@ def _ticks(bars: _Bars, tz: str) -> tuple[list[float], list[str], str]:
         pos: list[float] = [0.0]
         first = _local_parts(bars.bounds[:1], tz)
         labels = [f"{int(first['hour'][0]):02d}:{int(first['minute'][0]):02d}"]
+        previous = None
         for k, text in enumerate(clocks, start=1):
-            hh, mm = text[:2], text[3:5]
-            if mm == "00" and int(hh) % step == 0:
+            hour, minute = int(text[:2]), int(text[3:5])
+            if minute:
+                continue
+            # every step-th hour, and the hour after the clocks jump (03:00 on the spring day)
+            jumped = previous is not None and hour % 24 != (previous + 1) % 24 and hour > previous
+            if hour % step == 0 or jumped:
                 pos.append(float(k))
                 labels.append(text)
+            previous = hour
         title = "Legal time; each bar is one quarter hour, labelled by its end (TOR-4.2)"
         return pos, labels, title
     parts = _local_parts(bars.bounds[:-1], tz)
