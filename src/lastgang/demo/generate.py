@@ -1159,16 +1159,23 @@ def _write_files(
             if loc.meters and loc.meters[0].inverted:
                 imp, exp = exp, imp
             ends = lo + SLOT_SECONDS * np.arange(1, n + 1, dtype=np.int64)
+            # only quarter hours measured by a meter installed for all of them
+            measured = np.zeros(n, dtype=bool)
+            for meter in loc.meters:
+                begin, end = _meter_window(meter, tz)
+                measured |= (ends - SLOT_SECONDS >= begin) & ((end is None) | (ends <= (end or 0)))
+            ends, imp, exp = ends[measured], imp[measured], exp[measured]
+            m = len(ends)
             interval_frames.append(
                 pl.DataFrame(
                     {
                         "end": _local_text(ends, tz),
-                        "metering_point": [point] * n,
+                        "metering_point": [point] * m,
                         "import_kwh": _numbers(imp, model.interval_decimals),
                         "export_kwh": _numbers(exp, model.interval_decimals),
-                        "quality": ["L1"] * n,
+                        "quality": ["L1"] * m,
                         "_epoch": ends,
-                        "_order": np.full(n, order),
+                        "_order": np.full(m, order),
                         "_month": _month_keys(ends - 1, lo, hi, tz),
                     }
                 )
