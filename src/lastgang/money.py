@@ -23,11 +23,13 @@ from decimal import ROUND_HALF_UP, Decimal
 __all__ = [
     "CENT",
     "KWH_PLACES",
+    "PERCENT_STEP",
     "WH",
     "format_kwh",
     "format_money",
     "format_price",
     "format_rate",
+    "percent",
     "round_money",
     "to_decimal_kwh",
 ]
@@ -38,6 +40,8 @@ CENT = Decimal("0.01")
 KWH_PLACES = 3
 #: one Wh in kWh, the resolution of billed quantities
 WH = Decimal(1).scaleb(-KWH_PLACES)
+#: resolution of a printed percentage (shares of local energy, reconciliation differences)
+PERCENT_STEP = Decimal("0.1")
 
 _ZERO = Decimal(0)
 
@@ -103,3 +107,17 @@ def format_rate(value: Decimal) -> str:
     if percent == percent.to_integral_value():
         percent = percent.quantize(Decimal(1))
     return f"{percent:f} %"
+
+
+def percent(part: float, whole: float) -> Decimal | None:
+    """``part / whole`` in percent with one decimal, half-up (``None`` when ``whole`` is 0 or not
+    finite): shares of local energy and reconciliation differences as printed.
+
+    >>> percent(3.6, 6.0), percent(1, 3), percent(-0.02, 1.0), percent(1.0, 0.0)
+    (Decimal('60.0'), Decimal('33.3'), Decimal('-2.0'), None)
+    """
+    part, whole = float(part), float(whole)
+    if whole == 0 or not math.isfinite(whole) or not math.isfinite(part):
+        return None
+    value = Decimal(repr(part / whole * 100))
+    return _no_negative_zero(value.quantize(PERCENT_STEP, rounding=ROUND_HALF_UP))
