@@ -1,0 +1,938 @@
+"""A billing run of one site for one period, as a pure function (no I/O).
+
+:func:`bill_site_period` takes the site's configuration and the stored load profiles of its
+metering locations and returns a :class:`~lastgang.billing.invoice.Run`:
+
+1. **Concept** (SM-2, SM-3): :func:`~lastgang.concept.evaluate.evaluate_concept` swaps the
+   values of inverted meters and computes the virtual meters per quarter hour, with the worst
+   quality of their inputs (Q-1).
+2. **Inputs of the allocation**: per consumer unit the import of its ``consumer`` meters, per
+   billed source (:func:`~lastgang.allocation.billing_sources`) the export of the production
+   meter (production), and in balance-meter mode the export at the grid connection. A quarter
+   hour without a value counts as 0 kWh; it is named in the invoice's data quality statement and
+   refuses a final run (Q-1).
+3. **Allocation** (SM-5, EC-1) with :func:`~lastgang.allocation.allocate_site` and **pricing**
+   (SM-6) with :func:`~lastgang.pricing.price_site`: one bill per contract period or vacancy.
+4. **Invoices**: lines, VAT, totals, the energy from substitute values, a breakdown by month,
+   the meters and metering point IDs used with their raw batches, and a short explanation.
+5. **Reconciliation** (:func:`reconcile`) and **quality issues** (:func:`quality_issues`).
+
+The run is a draft unless ``status="final"``; a final run raises :class:`FinalRefused` when a
+value it depends on is L3 or missing. Numbering (run, version) and storing are the caller's
+(:mod:`lastgang.billing_service`).
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lastgang.allocation import Allocation, allocate_site, billing_sources, consumer_units
+from lastgang.billing.invoice import (
+    DataQuality,
+    Invoice,
+    InvoiceLine,
+    MeterUsed,
+    MonthRow,
+    QualityIssue,
+    ReconciliationReport,
+    ReconciliationRow,
+    Run,
+    RunStatus,
+    VatAmount,
+    invoice_number,
+    to_jsonable,
+)
+from lastgang.concept.evaluate import ConceptResult, evaluate_concept
+from lastgang.concept.formula import parse_formula, references
+from lastgang.concept.model import BillingUnit, Location, Role, Site, VirtualMeter, to_instant
+from lastgang.concept.tariffs import AllocationKey, TariffKind
+from lastgang.errors import InvalidInput, Problem
+from lastgang.ids import is_metering_point_id, parse_metering_point_id
+from lastgang.money import format_kwh, format_price, percent, to_decimal_kwh
+from lastgang.pricing import Bill, LineKind, price_site, producer_units
+from lastgang.profiles.types import LoadProfile
+from lastgang.quality import Quality
+from lastgang.timegrid import SLOT_SECONDS, end_label, period_slots, to_epoch, zone
+
+__all__ = [
+    "DEFAULT_THRESHOLD_PERCENT",
+    "FinalRefused",
+    "PeriodResult",
+    "Progress",
+    "RunInputs",
+    "bill_site_period",
+    "compute_period",
+    "dependency_locations",
+    "make_run",
+    "quality_issues",
+    "reconcile",
+]
+
+FloatArray = NDArray[np.float64]
+QualityArray = NDArray[np.int8]
+
+Progress = Callable[[str, int, int], None]
+"""``progress(what, done, total)``, called between the stages of a run."""
+
+#: reconciliation differences above this many percent are flagged
+DEFAULT_THRESHOLD_PERCENT = Decimal("1")
+
+_STAGES = 4
+
+
+class FinalRefused(InvalidInput):
+    """A final run was asked for a period that still holds L3 substitute values or missing
+    values (Q-1). ``problems`` names each metering point with its count of quarter hours and the
+    first and last period-end label."""
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What a run read, for its fingerprint (provenance): the site version and the SHA-256 of its
+    TOML text, and the raw batches by number (``{"sha256": ..., "source": ..., ...}``)."""
+
+    site_version: int | None = None
+    site_sha256: str | None = None
+    batches: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class PeriodResult:
+    """The numbers of a site-period before they become invoices.
+
+    ``consumption[M, T]`` (rows = ``allocation.consumers``) and ``production[S, T]`` are the
+    allocation inputs with missing values as 0; ``consumer_quality[M, T]`` is the worst quality
+    of each consumer unit's own meters, ``split_quality[T]`` that of the production and balance
+    meters (they decide the local/grid split); ``source_quality[S, T]`` per source.
+    """
+
+    site: Site
+    first_day: date
+    last_day: date
+    start: int
+    stop: int
+    concept: ConceptResult
+    allocation: Allocation
+    bills: tuple[Bill, ...]
+    consumer_quality: QualityArray
+    source_quality: QualityArray
+    split_quality: QualityArray
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return zone(self.site.site.timezone)
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+
+
+def _nan_to_zero(values: FloatArray) -> FloatArray:
+    out: FloatArray = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    return out
+
+
+def _worst_rows(concept: ConceptResult, ids: Sequence[str]) -> QualityArray:
+    """Worst quality per slot over some rows (L1 when there are none)."""
+    out = np.full(len(concept), Quality.L1, dtype=np.int8)
+    for meter in ids:
+        np.maximum(out, concept.quality[concept.index(meter)], out=out)
+    return out
+
+
+def _unit(site: Site, unit_id: str) -> BillingUnit:
+    for unit in site.units:
+        if unit.id == unit_id:
+            return unit
+    raise KeyError(unit_id)
+
+
+def _consumer_meters(site: Site, unit: BillingUnit) -> list[str]:
+    known = site.meter_ids()
+    return [m for m in unit.meters if m in known and known[m].role is Role.CONSUMER]
+
+
+def _dotted(text: str | None) -> str | None:
+    if not text:
+        return None
+    return parse_metering_point_id(text).dotted if is_metering_point_id(text) else text
+
+
+def _location_ids(location: Location) -> tuple[str, ...]:
+    mp = location.metering_points
+    return tuple(t for t in (_dotted(mp.import_), _dotted(mp.export)) if t)
+
+
+def _metering_points_of(site: Site, meter: str) -> tuple[str, ...]:
+    """Dotted metering point IDs of a location; a virtual meter has the IDs of its real parent
+    (TOR-4.1v)."""
+    item = site.meter_ids().get(meter)
+    if isinstance(item, Location):
+        return _location_ids(item)
+    if isinstance(item, VirtualMeter):
+        parent = site.meter_ids().get(item.parent)
+        if isinstance(parent, Location):
+            return _location_ids(parent)
+    return ()
+
+
+def dependency_locations(site: Site, meters: Iterable[str]) -> list[str]:
+    """The metering locations behind some meters: a location stands for itself, a virtual meter
+    for the locations its formula uses (recursively). In site order, each once."""
+    known = site.meter_ids()
+    found: set[str] = set()
+    seen: set[str] = set()
+    stack = list(meters)
+    while stack:
+        meter = stack.pop()
+        if meter in seen:
+            continue
+        seen.add(meter)
+        item = known.get(meter)
+        if isinstance(item, Location):
+            found.add(meter)
+        elif isinstance(item, VirtualMeter):
+            stack.extend(ref.id for ref in references(parse_formula(item.formula)))
+    return [loc.id for loc in site.locations if loc.id in found]
+
+
+def _billing_meters(site: Site) -> list[str]:
+    """Every meter the invoices depend on: consumer meters of consumer units, billed sources, the
+    balance meter."""
+    meters: list[str] = []
+    for unit_id in consumer_units(site):
+        meters += _consumer_meters(site, _unit(site, unit_id))
+    meters += billing_sources(site)
+    if site.billing.balance_meter is not None:
+        meters.append(site.billing.balance_meter)
+    return list(dict.fromkeys(meters))
+
+
+def _label_range(slots: NDArray[np.int64], tz: ZoneInfo) -> tuple[str, str]:
+    return end_label(int(slots[0]), tz), end_label(int(slots[-1]), tz)
+
+
+def _month_pieces(first: date, last: date) -> list[tuple[date, date]]:
+    out: list[tuple[date, date]] = []
+    day = first
+    while day <= last:
+        end = min(date(day.year, day.month, calendar.monthrange(day.year, day.month)[1]), last)
+        out.append((day, end))
+        day = end + timedelta(days=1)
+    return out
+
+
+def _kwh(value: float) -> Decimal:
+    return to_decimal_kwh(float(value))
+
+
+# --------------------------------------------------------------------------------------------
+# the numbers
+
+
+def compute_period(
+    site: Site,
+    profiles: Mapping[str, LoadProfile],
+    first_day: date,
+    last_day: date,
+    *,
+    progress: Progress | None = None,
+) -> PeriodResult:
+    """Concept, allocation and pricing of ``site`` for the local days ``first_day`` ..
+    ``last_day`` from the stored ``profiles`` (location id -> profile; a location without one is
+    missing). Missing values count as 0 kWh (see :func:`quality_issues`)."""
+    tz = zone(site.site.timezone)
+    start, stop = period_slots(first_day, last_day, tz)
+
+    def step(what: str, done: int) -> None:
+        if progress is not None:
+            progress(what, done, _STAGES)
+
+    step("evaluating the measurement concept", 0)
+    concept = evaluate_concept(site, profiles, start, stop)
+    step("allocating local production", 1)
+    units = consumer_units(site)
+    consumption: dict[str, FloatArray] = {}
+    consumer_quality = np.full((len(units), stop - start), Quality.L1, dtype=np.int8)
+    for i, unit_id in enumerate(units):
+        meters = _consumer_meters(site, _unit(site, unit_id))
+        total = np.zeros(stop - start)
+        for meter in meters:
+            total += _nan_to_zero(concept.import_kwh[concept.index(meter)])
+        consumption[unit_id] = total
+        consumer_quality[i] = _worst_rows(concept, meters)
+    sources = billing_sources(site)
+    production = {s: _nan_to_zero(concept.export_kwh[concept.index(s)]) for s in sources}
+    source_quality = np.full((len(sources), stop - start), Quality.L1, dtype=np.int8)
+    for k, source in enumerate(sources):
+        source_quality[k] = concept.quality[concept.index(source)]
+    balance = site.billing.balance_meter
+    balance_export = None
+    split_meters = list(sources)
+    if balance is not None:
+        balance_export = _nan_to_zero(concept.export_kwh[concept.index(balance)])
+        split_meters.append(balance)
+    allocation = allocate_site(
+        site, consumption, production, balance_export=balance_export, start=start
+    )
+    step("pricing", 2)
+    bills = price_site(site, allocation, first_day, last_day)
+    step("building the invoices", 3)
+    return PeriodResult(
+        site=site,
+        first_day=first_day,
+        last_day=last_day,
+        start=start,
+        stop=stop,
+        concept=concept,
+        allocation=allocation,
+        bills=tuple(bills),
+        consumer_quality=consumer_quality,
+        source_quality=source_quality,
+        split_quality=_worst_rows(concept, split_meters),
+    )
+
+
+def quality_issues(result: PeriodResult) -> list[QualityIssue]:
+    """Metering locations the invoices depend on (:func:`dependency_locations` of the consumer
+    meters, billed sources and balance meter) that hold L3 or missing values in the period: what
+    a final run refuses (Q-1)."""
+    site, concept, tz = result.site, result.concept, result.tz
+    out: list[QualityIssue] = []
+    for loc_id in dependency_locations(site, _billing_meters(site)):
+        q = concept.quality[concept.index(loc_id)]
+        bad = np.flatnonzero(q >= Quality.L3)
+        if not len(bad):
+            continue
+        location = site.location(loc_id)
+        first, last = _label_range(result.start + bad, tz)
+        out.append(
+            QualityIssue(
+                location=loc_id,
+                name=location.name or loc_id,
+                metering_points=_location_ids(location),
+                l3_slots=int(np.count_nonzero(q == Quality.L3)),
+                missing_slots=int(np.count_nonzero(q == Quality.MISSING)),
+                first_label=first,
+                last_label=last,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# reconciliation
+
+
+def reconcile(
+    result: PeriodResult, threshold_percent: Decimal = DEFAULT_THRESHOLD_PERCENT
+) -> ReconciliationReport:
+    """The grid connection (HAK) against the meters behind it, per calendar month.
+
+    - **grid**: the balance meter if one is configured, else every location of role ``grid``:
+      import and export as registered (physical direction);
+    - **consumers**: every meter of role ``consumer`` that a billing unit lists (what is billed
+      as consumption), import;
+    - **production**: every meter of role ``production`` or ``storage`` that is billed as a
+      source or listed by a unit, net (export - import: a unit drawing power counts negative).
+
+    Energy is conserved at the grid connection, so grid import - export should equal consumers -
+    production. The difference in kWh and in percent of the consumers' energy is flagged when
+    its absolute value exceeds ``threshold_percent``: a meter that is not billed, a wrong
+    transformer ratio, an inverted meter that is not marked, or missing data (counted as 0).
+    """
+    site, concept = result.site, result.concept
+    known = site.meter_ids()
+    listed = [m for unit in site.units for m in unit.meters if m in known]
+    if site.billing.balance_meter is not None:
+        grid = [site.billing.balance_meter]
+    else:
+        grid = [loc.id for loc in site.locations if loc.role is Role.GRID]
+    consumers = list(dict.fromkeys(m for m in listed if known[m].role is Role.CONSUMER))
+    producing = (Role.PRODUCTION, Role.STORAGE)
+    producers = list(
+        dict.fromkeys(
+            m
+            for m in [*billing_sources(site), *listed]
+            if m in known and known[m].role in producing
+        )
+    )
+
+    def rows(ids: Sequence[str], what: str) -> FloatArray:
+        if not ids:
+            return np.zeros(len(concept))
+        idx = [concept.index(m) for m in ids]
+        values = getattr(concept, what)[idx]
+        out: FloatArray = _nan_to_zero(values).sum(axis=0)
+        return out
+
+    grid_import = rows(grid, "import_kwh")
+    grid_export = rows(grid, "export_kwh")
+    consumed = rows(consumers, "import_kwh")
+    produced = rows(producers, "export_kwh") - rows(producers, "import_kwh")
+    involved = [concept.index(m) for m in [*grid, *consumers, *producers]]
+    missing: NDArray[np.bool_] = np.zeros(len(concept), dtype=np.bool_)
+    if involved:
+        missing = np.asarray(np.isnan(concept.import_kwh[involved]).any(axis=0), dtype=np.bool_)
+    tz = result.tz
+    out: list[ReconciliationRow] = []
+    if grid:
+        for first, last in _month_pieces(result.first_day, result.last_day):
+            lo, hi = (s - result.start for s in period_slots(first, last, tz))
+            g_imp = float(grid_import[lo:hi].sum())
+            g_exp = float(grid_export[lo:hi].sum())
+            cons = float(consumed[lo:hi].sum())
+            prod = float(produced[lo:hi].sum())
+            diff = (g_imp - g_exp) - (cons - prod)
+            share = percent(diff, cons) if cons > 0 else percent(diff, g_imp)
+            out.append(
+                ReconciliationRow(
+                    month=f"{first:%Y-%m}",
+                    first_day=first,
+                    last_day=last,
+                    grid_import_kwh=_kwh(g_imp),
+                    grid_export_kwh=_kwh(g_exp),
+                    grid_net_kwh=_kwh(g_imp - g_exp),
+                    consumers_kwh=_kwh(cons),
+                    production_kwh=_kwh(prod),
+                    expected_net_kwh=_kwh(cons - prod),
+                    difference_kwh=_kwh(diff),
+                    difference_percent=share,
+                    flagged=share is not None and abs(share) > threshold_percent,
+                    missing_slots=int(np.count_nonzero(missing[lo:hi])),
+                )
+            )
+    note = (
+        "" if grid else "the site has no grid connection meter (role 'grid'): nothing to reconcile"
+    )
+    return ReconciliationReport(
+        threshold_percent=threshold_percent,
+        grid_meters=tuple(grid),
+        consumer_meters=tuple(consumers),
+        production_meters=tuple(producers),
+        rows=tuple(out),
+        note=note,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# invoices
+
+
+_PRICE_UNIT = {"kWh": "/kWh", "days": "/month"}
+
+
+def _line(line: Any, currency: str) -> InvoiceLine:
+    return InvoiceLine(
+        kind=line.kind.value,
+        item=line.item,
+        description=line.description,
+        first_day=line.first_day,
+        last_day=line.last_day,
+        quantity=line.quantity,
+        unit=line.unit,
+        price=line.price,
+        price_unit=f"{currency}{_PRICE_UNIT.get(line.unit, '')}",
+        amount=line.amount,
+        vat_rate=line.vat_rate,
+        meter=line.meter,
+        days_in_month=line.days_in_month,
+        energy_kwh=line.energy_kwh,
+    )
+
+
+def _physical_meters(
+    site: Site, loc_id: str, profile: LoadProfile | None, lo: int, hi: int, start: int
+) -> tuple[str, ...]:
+    """``manufacturer serial`` of the meters that produced the values in ``[lo, hi)``: from the
+    profile's meter index, else the meters the site file has installed in that time."""
+    if profile is not None and profile.meters:
+        idx = np.unique(profile.meter[lo:hi])
+        keys = [profile.meters[i] for i in idx.tolist() if 0 <= i < len(profile.meters)]
+        if keys:
+            return tuple(k.replace(":", " ", 1) for k in keys)
+    location = site.location(loc_id)
+    tz = site.site.timezone
+    begin, end = (start + lo) * SLOT_SECONDS, (start + hi) * SLOT_SECONDS
+    out = []
+    for meter in location.meters:
+        installed = to_epoch(to_instant(meter.installed, tz))
+        removed = meter.removed_at(tz)
+        gone = to_epoch(removed) if removed is not None else None
+        if installed < end and (gone is None or gone > begin):
+            out.append(f"{meter.manufacturer} {meter.serial}")
+    return tuple(out)
+
+
+def _quality_counts(q: QualityArray) -> dict[str, int]:
+    counts = np.bincount(q.astype(np.int64), minlength=5)
+    return {quality.label: int(counts[quality.value]) for quality in Quality}
+
+
+def _meters_used(
+    result: PeriodResult, meters: Sequence[tuple[str, str]], lo: int, hi: int
+) -> tuple[MeterUsed, ...]:
+    site, concept = result.site, result.concept
+    known = site.meter_ids()
+    out: list[MeterUsed] = []
+    for meter, purpose in meters:
+        item = known[meter]
+        q = concept.quality[concept.index(meter), lo:hi]
+        if isinstance(item, VirtualMeter):
+            locations = dependency_locations(site, [meter])
+            batches: set[int] = set()
+            for loc in locations:
+                src = concept.sources.get(loc)
+                if src is not None:
+                    batches.update(np.unique(src.batch[lo:hi]).tolist())
+            out.append(
+                MeterUsed(
+                    id=meter,
+                    name=item.name or meter,
+                    role=item.role.value,
+                    purpose=purpose,
+                    virtual=True,
+                    formula=item.formula,
+                    metering_points=_metering_points_of(site, meter),
+                    physical_meters=(),
+                    batches=tuple(sorted(b for b in batches if b > 0)),
+                    quality_slots=_quality_counts(q),
+                )
+            )
+            continue
+        src = concept.sources.get(meter)
+        batch_ids = () if src is None else np.unique(src.batch[lo:hi]).tolist()
+        out.append(
+            MeterUsed(
+                id=meter,
+                name=item.name or meter,
+                role=item.role.value,
+                purpose=purpose,
+                virtual=False,
+                formula=None,
+                metering_points=_metering_points_of(site, meter),
+                physical_meters=_physical_meters(site, meter, src, lo, hi, result.start),
+                batches=tuple(sorted(int(b) for b in batch_ids if b > 0)),
+                quality_slots=_quality_counts(q),
+            )
+        )
+    return tuple(out)
+
+
+def _windows_text(site: Site, kind: TariffKind, first: date, last: date) -> str:
+    parts = []
+    for tariff in site.tariffs:
+        if tariff.kind is not kind:
+            continue
+        if tariff.valid_to is not None and tariff.valid_to < first:
+            continue
+        if tariff.valid_from is not None and tariff.valid_from > last:
+            continue
+        name = tariff.name or tariff.id
+        price = f"{format_price(tariff.price)} {site.site.currency}/kWh"
+        if tariff.windows:
+            when = ", ".join(w.describe() for w in tariff.windows)
+            parts.append(f"{name} {price} ({when})")
+        else:
+            parts.append(f"{name} {price}")
+    return "; ".join(parts)
+
+
+def _explanation(
+    result: PeriodResult, bill: Bill, unit: BillingUnit, feed_in: float
+) -> tuple[str, ...]:
+    """The "how this was computed" box in words (SM-5, SM-6)."""
+    site = result.site
+    settings = site.billing
+    currency = site.site.currency
+    sources = billing_sources(site)
+    names = site.meter_ids()
+    texts: list[str] = []
+    consumer = bill.unit in result.allocation.consumers
+    if consumer:
+        own = ", ".join(names[m].name or m for m in _consumer_meters(site, unit))
+        texts.append(
+            f"Your consumption is measured every quarter hour by the meter {own}; each value "
+            "is used unrounded."
+        )
+        if sources:
+            produced = " and ".join(names[s].name or s for s in sources)
+            if settings.allocation is AllocationKey.STATIC:
+                texts.append(
+                    f"In every quarter hour the energy produced in the building ({produced}) "
+                    "is shared by fixed shares: each consumer receives its share of the "
+                    "production, at most what it consumed in that quarter hour. The rest of "
+                    "your consumption came from the grid."
+                )
+            else:
+                texts.append(
+                    f"In every quarter hour the energy produced in the building ({produced}) "
+                    "is shared among all consumers in proportion to their consumption: when "
+                    "all consumers together use 10 kWh and 6 kWh are produced, every consumer "
+                    "receives 60 % of its own consumption in that quarter hour as local energy "
+                    "(never more than it consumed). The rest came from the grid."
+                )
+            if settings.balance_meter is not None:
+                texts.append(
+                    "Energy that left the building at the grid connection in the same quarter "
+                    "hour was not used in the building and is not shared."
+                )
+            share = percent(bill.local_kwh, bill.consumption_kwh)
+            local_prices = "; ".join(
+                p
+                for p in (
+                    _windows_text(site, TariffKind.LOCAL, bill.first_day, bill.last_day),
+                    _windows_text(site, TariffKind.BATTERY, bill.first_day, bill.last_day),
+                )
+                if p
+            )
+            if share is not None:
+                texts.append(
+                    f"In this period {share} % of your consumption "
+                    f"({format_kwh(bill.local_kwh)} of {format_kwh(bill.consumption_kwh)} kWh) "
+                    f"was local energy, billed at {local_prices}."
+                )
+        grid_prices = _windows_text(site, TariffKind.GRID, bill.first_day, bill.last_day)
+        if grid_prices:
+            texts.append(
+                f"Grid energy ({format_kwh(bill.grid_kwh)} kWh) is billed at the grid tariff "
+                f"valid in its quarter hour (local time): {grid_prices}; a quarter hour "
+                "belongs to a time window when it starts inside it."
+            )
+    owned = [s for s, u in producer_units(site).items() if u == bill.unit]
+    if owned:
+        texts.append(
+            f"Production of {', '.join(names[s].name or s for s in owned)} that was not used "
+            f"in the building ({format_kwh(feed_in)} kWh) went to the grid and is credited at "
+            "the feed-in tariff where one is configured."
+        )
+    if any(line.kind is LineKind.BASE_FEE for line in bill.lines):
+        texts.append(
+            "The base fee is a monthly amount, charged for the days of each month that this "
+            "invoice covers (days / days of the month)."
+        )
+    texts.append(
+        "Quantities are rounded to the Wh (3 decimals); each amount is quantity x price "
+        f"rounded to the cent ({currency}); VAT is computed per rate on the sum of the net "
+        "amounts."
+    )
+    return tuple(texts)
+
+
+def _quality_statement(energy: float, l2: float, l3: float, missing: int) -> str:
+    substitute = l2 + l3
+    if substitute == 0 and missing == 0:
+        return "All values used for this invoice were measured (quality L1)."
+    parts = []
+    if substitute > 0:
+        parts.append(
+            f"{format_kwh(substitute)} kWh of the {format_kwh(energy)} kWh on this invoice fall "
+            "in quarter hours in which a meter value was a substitute value (Ersatzwert): "
+            f"{format_kwh(l2)} kWh reliable (L2)"
+            + (f" and {format_kwh(l3)} kWh provisional (L3, will be replaced)" if l3 > 0 else "")
+            + "."
+        )
+    else:
+        parts.append("No substitute values were used.")
+    if missing:
+        parts.append(
+            f"{missing} quarter hour(s) had no value at all and were counted as 0 kWh; "
+            "this invoice can only be a draft."
+        )
+    return " ".join(parts)
+
+
+def _invoice(result: PeriodResult, bill: Bill, number: str, status: RunStatus) -> Invoice:
+    site, allocation, tz = result.site, result.allocation, result.tz
+    unit = _unit(site, bill.unit)
+    start, stop = period_slots(bill.first_day, bill.last_day, tz)
+    lo, hi = start - result.start, stop - result.start
+    n = hi - lo
+    consumer = bill.unit in allocation.consumers
+    owned = [
+        s for s, u in producer_units(site).items() if u == bill.unit and s in allocation.sources
+    ]
+    energy = np.zeros(n)
+    local = np.zeros(n)
+    grid = np.zeros(n)
+    quality = np.full(n, Quality.L1, dtype=np.int8)
+    if consumer:
+        i = allocation.consumer_index(bill.unit)
+        energy += allocation.consumption[i, lo:hi]
+        local = allocation.local[i, lo:hi]
+        grid = allocation.grid[i, lo:hi]
+        np.maximum(quality, result.consumer_quality[i, lo:hi], out=quality)
+        np.maximum(quality, result.split_quality[lo:hi], out=quality)
+    surplus = np.zeros(n)
+    for source in owned:
+        s = allocation.source_index(source)
+        energy += allocation.production[s, lo:hi]
+        surplus += allocation.surplus[s, lo:hi]
+        np.maximum(quality, result.source_quality[s, lo:hi], out=quality)
+    l2 = float(energy[quality == Quality.L2].sum())
+    l3 = float(energy[quality == Quality.L3].sum())
+    missing = int(np.count_nonzero(quality == Quality.MISSING))
+    months = []
+    for first, last in _month_pieces(bill.first_day, bill.last_day):
+        a, b = (s - start for s in period_slots(first, last, tz))
+        cons = (
+            float(
+                allocation.consumption[allocation.consumer_index(bill.unit), lo + a : lo + b].sum()
+            )
+            if consumer
+            else 0.0
+        )
+        loc_kwh = float(local[a:b].sum())
+        q = quality[a:b]
+        e = energy[a:b]
+        months.append(
+            MonthRow(
+                month=f"{first:%Y-%m}",
+                first_day=first,
+                last_day=last,
+                consumption_kwh=_kwh(cons),
+                local_kwh=_kwh(loc_kwh),
+                grid_kwh=_kwh(float(grid[a:b].sum())),
+                feed_in_kwh=_kwh(float(surplus[a:b].sum())),
+                substitute_kwh=_kwh(float(e[(q == Quality.L2) | (q == Quality.L3)].sum())),
+                local_share_percent=percent(loc_kwh, cons) if consumer else None,
+            )
+        )
+    used: list[tuple[str, str]] = []
+    if consumer:
+        used += [(m, "your consumption") for m in _consumer_meters(site, unit)]
+    used += [(s, "your production (feed-in)") for s in owned]
+    if consumer:
+        used += [
+            (s, "production shared among the consumers")
+            for s in allocation.sources
+            if s not in owned
+        ]
+        if site.billing.balance_meter is not None:
+            used.append(
+                (site.billing.balance_meter, "grid connection (energy exported is not shared)")
+            )
+    slots = np.arange(start, stop, dtype=np.int64)
+    first_label, last_label = _label_range(slots, tz)
+    currency = site.site.currency
+    lines = tuple(_line(line, currency) for line in bill.lines)
+    return Invoice(
+        number=number,
+        site_id=site.site.id,
+        site_name=site.site.name or site.site.id,
+        issuer=site.billing.owner or site.site.name or site.site.id,
+        timezone=site.site.timezone,
+        currency=currency,
+        unit_id=unit.id,
+        unit_name=unit.name or unit.id,
+        unit_kind=unit.kind.value,
+        customer=bill.customer,
+        vacancy=bill.vacancy,
+        contract_id=None if bill.contract is None else bill.contract.id,
+        first_day=bill.first_day,
+        last_day=bill.last_day,
+        first_label=first_label,
+        last_label=last_label,
+        period_label=f"{first_label} – {last_label}",
+        lines=lines,
+        vat=tuple(VatAmount(v.rate, v.net, v.vat) for v in bill.vat),
+        net=bill.net,
+        vat_total=bill.vat_total,
+        total=bill.total,
+        consumption_kwh=_kwh(bill.consumption_kwh),
+        local_kwh=_kwh(bill.local_kwh),
+        grid_kwh=_kwh(bill.grid_kwh),
+        local_share_percent=percent(bill.local_kwh, bill.consumption_kwh) if consumer else None,
+        explanation=_explanation(result, bill, unit, float(surplus.sum())),
+        months=tuple(months),
+        meters=_meters_used(result, used, lo, hi),
+        quality=DataQuality(
+            energy_kwh=_kwh(float(energy.sum())),
+            substitute_kwh=_kwh(l2 + l3),
+            l2_kwh=_kwh(l2),
+            l3_kwh=_kwh(l3),
+            missing_slots=missing,
+            statement=_quality_statement(float(energy.sum()), l2, l3, missing),
+        ),
+        status=status,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# provenance
+
+
+def _profile_digest(result: PeriodResult) -> str:
+    """SHA-256 over the stored values the run read (import, export, quality, batch per
+    location, in site order)."""
+    digest = hashlib.sha256()
+    for loc in result.site.locations:
+        src = result.concept.sources.get(loc.id)
+        digest.update(loc.id.encode())
+        if src is None:
+            digest.update(b"-")
+            continue
+        for array in (src.import_kwh, src.export_kwh, src.quality, src.batch):
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def _batches_by_location(result: PeriodResult) -> tuple[dict[str, Any], ...]:
+    out = []
+    for loc in result.site.locations:
+        src = result.concept.sources.get(loc.id)
+        batches = [] if src is None else [int(b) for b in np.unique(src.batch) if b > 0]
+        out.append(
+            {
+                "location": loc.id,
+                "metering_points": list(_location_ids(loc)),
+                "batches": batches,
+            }
+        )
+    return tuple(out)
+
+
+def _inputs(result: PeriodResult, inputs: RunInputs, used: set[int]) -> dict[str, Any]:
+    site = result.site
+    tariffs = [
+        {
+            "id": t.id,
+            "kind": t.kind.value,
+            "sha256": hashlib.sha256(t.model_dump_json().encode()).hexdigest(),
+        }
+        for t in site.tariffs
+    ]
+    fees = [
+        {"id": f.id, "sha256": hashlib.sha256(f.model_dump_json().encode()).hexdigest()}
+        for f in site.fees
+    ]
+    batches = []
+    for b in sorted(used):
+        info = dict(inputs.batches.get(b, {}))
+        batches.append({"batch": b, **{k: to_jsonable(v) for k, v in info.items()}})
+    return {
+        "site": site.site.id,
+        "site_version": inputs.site_version,
+        "site_sha256": inputs.site_sha256
+        or hashlib.sha256(site.model_dump_json(by_alias=True).encode()).hexdigest(),
+        "first_day": result.first_day.isoformat(),
+        "last_day": result.last_day.isoformat(),
+        "tariffs": tariffs,
+        "fees": fees,
+        "batches": batches,
+        "profiles_sha256": _profile_digest(result),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# the run
+
+
+def make_run(
+    result: PeriodResult,
+    *,
+    run: int = 1,
+    version: int = 1,
+    status: RunStatus = "draft",
+    created_at: datetime | None = None,
+    threshold_percent: Decimal = DEFAULT_THRESHOLD_PERCENT,
+    inputs: RunInputs | None = None,
+) -> Run:
+    """The :class:`Run` of a computed period: numbered invoices, reconciliation, provenance.
+
+    ``status="final"`` raises :class:`FinalRefused` when a location the invoices depend on holds
+    L3 or missing values, naming each with its metering point IDs, counts and labels.
+    """
+    if status not in ("draft", "final"):
+        raise InvalidInput(f"a run is 'draft' or 'final', not {status!r}")
+    issues = quality_issues(result)
+    if status == "final" and issues:
+        raise FinalRefused(
+            f"{result.first_day} to {result.last_day} cannot be billed final: "
+            f"{len(issues)} metering location(s) still hold L3 substitute values or missing "
+            "values (Q-1); import the measured values, or bill a draft",
+            [
+                Problem(
+                    issue.describe(),
+                    meter=", ".join(issue.metering_points) or issue.location,
+                    time=f"{issue.first_label} – {issue.last_label}",
+                )
+                for issue in issues
+            ],
+        )
+    site = result.site
+    invoices = tuple(
+        _invoice(result, bill, invoice_number(site.site.id, run, version, k + 1), status)
+        for k, bill in enumerate(result.bills)
+    )
+    slots = np.arange(result.start, result.stop, dtype=np.int64)
+    first_label, last_label = _label_range(slots, result.tz)
+    batches = _batches_by_location(result)
+    used = {b for entry in batches for b in entry["batches"]}
+    fingerprint_inputs = _inputs(result, inputs or RunInputs(), used)
+    fingerprint = hashlib.sha256(
+        json.dumps(fingerprint_inputs, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    return Run(
+        site_id=site.site.id,
+        site_name=site.site.name or site.site.id,
+        currency=site.site.currency,
+        run=run,
+        version=version,
+        status=status,
+        created_at=created_at or datetime.now(UTC),
+        first_day=result.first_day,
+        last_day=result.last_day,
+        first_label=first_label,
+        last_label=last_label,
+        period_label=f"{first_label} – {last_label}",
+        slots=result.stop - result.start,
+        invoices=invoices,
+        reconciliation=reconcile(result, threshold_percent),
+        net=sum((i.net for i in invoices), Decimal(0)),
+        vat_total=sum((i.vat_total for i in invoices), Decimal(0)),
+        total=sum((i.total for i in invoices), Decimal(0)),
+        batches=batches,
+        quality_issues=tuple(issues),
+        inputs=fingerprint_inputs,
+        fingerprint=fingerprint,
+    )
+
+
+def bill_site_period(
+    site: Site,
+    profiles: Mapping[str, LoadProfile],
+    first_day: date,
+    last_day: date,
+    *,
+    run: int = 1,
+    version: int = 1,
+    status: RunStatus = "draft",
+    created_at: datetime | None = None,
+    threshold_percent: Decimal = DEFAULT_THRESHOLD_PERCENT,
+    inputs: RunInputs | None = None,
+    progress: Progress | None = None,
+) -> Run:
+    """Bill ``site`` for the local days ``first_day`` .. ``last_day`` from its load profiles:
+    :func:`compute_period` then :func:`make_run`. Pure: the same inputs give the same run."""
+    result = compute_period(site, profiles, first_day, last_day, progress=progress)
+    return make_run(
+        result,
+        run=run,
+        version=version,
+        status=status,
+        created_at=created_at,
+        threshold_percent=threshold_percent,
+        inputs=inputs,
+    )
