@@ -452,3 +452,16 @@ def test_importing_the_same_data_twice_changes_nothing(
     assert after["profile_values"] == before["profile_values"]
     assert after["profile_history"] == before["profile_history"]
     store.close()
+
+
+def test_the_examples_of_the_data_formats_page_import() -> None:
+    page = (DATA.parent.parent / "docs" / "data-formats.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in page.split("```csv\n")[1:]]
+    inputs = [b for b in blocks if not b.startswith("end,import_kwh")]
+    assert len(inputs) == 5
+    for i, block in enumerate(inputs):
+        store = new_store()
+        result = import_bytes(store, SITE_ID, block.encode(), f"example-{i}.csv", now=WHEN)
+        assert result.status == "imported"
+        assert result.rows == len(block.strip().splitlines()) - 1
+        store.close()
