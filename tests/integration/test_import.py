@@ -16,6 +16,7 @@ from lastgang.errors import InvalidInput
 from lastgang.quality import Quality
 from lastgang.services import (
     apply_site,
+    apply_site_text,
     export_profile,
     import_bytes,
     import_files,
@@ -465,3 +466,35 @@ def test_the_examples_of_the_data_formats_page_import() -> None:
         assert result.status == "imported"
         assert result.rows == len(block.strip().splitlines()) - 1
         store.close()
+
+
+def test_tor_4_4_a_corrected_transformer_ratio_rebuilds_the_profiles_keeping_the_history(
+    store: DuckDBStore,
+) -> None:
+    import_files(store, SITE_ID, [HAK], now=WHEN)
+    corrected = SITE.read_text(encoding="utf-8").replace('ratio = "200/5"', 'ratio = "100/5"')
+    later = datetime(2024, 11, 20, tzinfo=UTC)
+    result = apply_site_text(store, corrected, "corrected.toml", now=later)
+    assert result.changed_locations == ("hak",)
+    assert result.rebuilt is not None and result.rebuilt.changed == 92
+    # 25 Wh x 20 = 0.5 kWh per quarter hour now, 92 quarter hours
+    day = export_profile(store, SITE_ID, "hak", date(2024, 3, 31), date(2024, 3, 31), "day")
+    assert day.import_kwh[0] == pytest.approx(46.0, abs=1e-9)
+    start, stop = _day_slots(store, date(2024, 3, 31))
+    history = store.profile_history(SITE_ID, "hak", start, stop)
+    assert len(history) == 92
+    assert float(history.import_kwh.sum()) == pytest.approx(92.0, abs=1e-9)
+    assert set(history.replaced_at) == {later}
+    # the archive still names the factors in force when the file came in
+    assert store.batches(SITE_ID)[0].factors["LGZ:81234567"]["ct"] == "200/5"
+
+
+def test_a_configuration_that_refuses_archived_data_is_not_applied(store: DuckDBStore) -> None:
+    import_files(store, SITE_ID, [HAK], now=WHEN)
+    before = store.fingerprint(SITE_ID)
+    other_meter = SITE.read_text(encoding="utf-8").replace('serial = "81234567"', 'serial = "999"')
+    with pytest.raises(InvalidInput) as caught:
+        apply_site_text(store, other_meter, "wrong.toml", now=WHEN)
+    assert any("81234567" in p.reason for p in caught.value.problems)
+    assert store.fingerprint(SITE_ID) == before
+    assert len(store.site_versions(SITE_ID)) == 1
