@@ -213,25 +213,25 @@ def _segment_bounds(times: IntArray, index: IntArray) -> tuple[IntArray, IntArra
 
 
 def _first_instant(walls: IntArray, tz: ZoneInfo) -> IntArray:
-    """Earliest instant from which the local clock never again shows a time before ``walls``.
+    """First instant at which the local clock reaches (shows or has passed) each wall time.
 
     ``walls`` are local wall-clock times written as seconds from 1970-01-01 00:00 (local). For an
     ordinary time this is simply that time; in a spring gap it is the transition (the clock jumps
-    past the wall time); in the repeated autumn hour it is the first occurrence. So local days
-    and calendar periods are contiguous and never overlap.
+    past the wall time); in the repeated autumn hour it is the first occurrence. The result grows
+    with the wall time, so local days and calendar periods are contiguous and never overlap.
     """
     w = np.asarray(walls, dtype=np.int64)
     if w.size == 0:
         return w.copy()
     times, offsets, first, last, count = _segments_near(w, tz)
-    best = np.full(w.shape, -_BIG, dtype=np.int64)
+    best = np.full(w.shape, _BIG, dtype=np.int64)
     for k in range(count):
         index = np.minimum(first + k, last)
         seg_lo, seg_hi = _segment_bounds(times, index)
-        before = w - offsets[index]  # instants of this segment with t < before show a wall < w
-        candidate = np.minimum(seg_hi, before)
-        ok = (first + k <= last) & (seg_lo < before)
-        best = np.where(ok, np.maximum(best, candidate), best)
+        # instants of this segment from ``w - offset`` on show a wall time of ``w`` or later
+        candidate = np.maximum(seg_lo, w - offsets[index])
+        ok = (first + k <= last) & (candidate < seg_hi)
+        best = np.where(ok, np.minimum(best, candidate), best)
     return best
 
 
@@ -866,9 +866,10 @@ def period_boundaries(
     The first element is always ``start`` (a period cut by the range is kept as a partial
     period), the last is ``stop``; ``len - 1`` periods, none empty. Periods whose length divides
     an hour begin at every instant the local clock shows a multiple of it (the repeated autumn
-    hour has its own quarter hours, half hours and hour). Longer periods (2 h, day, month, ...)
-    are spans of local wall time from midnight: the one holding the repeated hour is longer and
-    the one holding the spring gap shorter.
+    hour has its own quarter hours, half hours and hour). Longer periods (45 min, 2 h, day,
+    month, ...) are spans of local wall time counted from midnight, each beginning the first
+    time the local clock reaches its start: the one holding the repeated hour is longer, the one
+    holding the spring gap shorter.
     """
     if stop < start:
         raise InvalidTime(f"slot range [{start}, {stop}) ends before it starts")

@@ -707,6 +707,11 @@ def test_aggregate_autumn_day_by_hand() -> None:
     bounds, sums = aggregate(values, start, parse_resolution("2h"), VIENNA)
     assert np.diff(bounds).tolist() == [8, 12] + [8] * 10
     assert sums[:3].tolist() == [36.0, 174.0, 196.0]  # 1..8, 9..20, 21..28
+    # 45 min: 00:00, 00:45, 01:30, then 02:15 CEST .. 03:00 CET holds 02:15-02:45 CEST and the
+    # whole repeated hour 02:00-02:59 CET (7 slots), then 3 slots each
+    bounds, sums = aggregate(values, start, parse_resolution("45min"), VIENNA)
+    assert np.diff(bounds).tolist() == [3, 3, 3, 7] + [3] * 28
+    assert sums[3] == 10 + 11 + 12 + 13 + 14 + 15 + 16
 
 
 def test_aggregate_spring_and_normal_day_by_hand() -> None:
@@ -854,6 +859,54 @@ def test_day_and_month_periods_match_local_dates(start: int, n: int, tz: str) ->
     months = [start] + [start + i for i in range(1, n) if dates[i].month != dates[i - 1].month]
     assert period_boundaries(start, start + n, DAY, tz).tolist() == [*days, start + n]
     assert period_boundaries(start, start + n, MONTH, tz).tolist() == [*months, start + n]
+
+
+@given(
+    start=st.integers(min_value=utc_slot(2020, 1, 1), max_value=utc_slot(2030, 1, 1)),
+    n=st.integers(min_value=1, max_value=2000),
+    minutes=st.sampled_from([45, 90, 120, 180, 360, 720]),
+    tz=st.sampled_from([VIENNA, "America/New_York", "Asia/Kolkata"]),
+)
+def test_long_periods_are_spans_of_wall_time(start: int, n: int, minutes: int, tz: str) -> None:
+    """Reference: a period begins at the first slot whose local start reaches its wall-time
+    span (local date, local start minute // length), that is where the running maximum of
+    that key grows; the repeated autumn hour never reaches a new span."""
+    keys = []
+    for s in range(start, start + n):
+        local = reference_local(s, tz)
+        keys.append((local.date(), (local.hour * 60 + local.minute) // minutes))
+    expected = [start]
+    reached = keys[0]
+    for i in range(1, n):
+        if keys[i] > reached:
+            expected.append(start + i)
+            reached = keys[i]
+    bounds = period_boundaries(start, start + n, Resolution(minutes=minutes), tz)
+    assert bounds.tolist() == [*expected, start + n]
+
+
+@pytest.mark.parametrize(
+    "tz", [VIENNA, "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "UTC"]
+)
+@given(slot=st.integers(min_value=utc_slot(2015, 1, 1), max_value=utc_slot(2035, 1, 1)))
+def test_tor_4_2_labels_round_trip_anywhere(tz: str, slot: int) -> None:
+    for style in ("always", "ambiguous"):
+        assert parse_end_label(end_label(slot, tz, offset=style), tz) == slot
+    plain = end_label(slot, tz, offset="never")
+    if end_label(slot, tz, offset="ambiguous") == plain:
+        assert parse_end_label(plain, tz) == slot
+    else:
+        with pytest.raises(InvalidTime, match="ambiguous"):
+            parse_end_label(plain, tz)
+    # the label names the END instant of the slot in local time (zoneinfo reference)
+    end = datetime.fromtimestamp((slot + 1) * 900, ZoneInfo(tz))
+    date_part, clock = end_label(slot, tz, offset="never").split(" ")
+    if clock == "24:00":
+        assert (end.hour, end.minute) == (0, 0)
+        assert date.fromisoformat(date_part) == end.date() - timedelta(days=1)
+    else:
+        assert clock == f"{end.hour:02d}:{end.minute:02d}"
+        assert date.fromisoformat(date_part) == end.date()
 
 
 # ---------------------------------------------------------------------------------------------
