@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lastgang.concept.load import load_site
 from lastgang.errors import InvalidInput
+from lastgang.ingest.csv_readings import parse_csv_readings
 from lastgang.quality import Quality
 from lastgang.services import (
     apply_site,
@@ -234,11 +236,9 @@ def test_interval_csv_problems_are_listed_with_line_and_column(store: DuckDBStor
         ),
     ],
 )
-def test_bad_headers_and_encodings_are_rejected(
-    store: DuckDBStore, content: bytes, reason: str
-) -> None:
+def test_bad_headers_and_encodings_are_rejected(content: bytes, reason: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        import_bytes(store, SITE_ID, content, "odd.csv", now=WHEN)
+        parse_csv_readings(content, load_site(SITE), "odd.csv")
     assert any(reason in p.reason for p in caught.value.problems), caught.value
 
 
