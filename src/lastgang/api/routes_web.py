@@ -1,0 +1,279 @@
+"""The web interface (server-rendered with Jinja2, little JavaScript).
+
+For an operator, per site: data quality per metering point and day (heat map), the monitoring
+chart (SM-4), meters and their exchanges, configuration versions, imports with their jobs and
+problems, billing runs with invoices and the reconciliation, the audit log (administrators).
+For a tenant: the portal of its own unit (contracts, invoices, consumption).
+Every form carries the session's CSRF token; every page is guarded by :mod:`lastgang.api.auth`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from lastgang.api.auth import Need, Principal, guard, visible_sites
+from lastgang.api.deps import app_state, read_store, site_version
+from lastgang.api.problems import ApiProblem
+from lastgang.api.routes_data import MAX_UPLOAD_BYTES, submit_imports
+from lastgang.api.routes_sites import ConfigIn, _apply, check_text, job_out
+from lastgang.api.views import default_days, meter_rows, quality_heat_map
+from lastgang.store import Store
+
+__all__ = ["page", "router"]
+
+router = APIRouter(include_in_schema=False)
+
+StoreDep = Annotated[Store, Depends(read_store)]
+
+#: colour of a heat map cell per worst quality (missing: by completeness, see the template)
+QUALITY_COLOURS = {"L1": "#1a9641", "L2": "#a6d96a", "L3": "#fdae61", "missing": "#d7191c"}
+
+
+def page(
+    request: Request,
+    template: str,
+    who: Principal,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """Render a page with the caller and its CSRF token."""
+    return app_state(request).templates.TemplateResponse(
+        request,
+        template,
+        {"who": who, "csrf_token": who.csrf or "", **context},
+        status_code=status_code,
+    )
+
+
+def _site_context(store: Store, site_id: str, who: Principal, tab: str) -> dict[str, Any]:
+    v = site_version(store, site_id)
+    return {
+        "site": v.site,
+        "site_id": site_id,
+        "version": v,
+        "tab": tab,
+        "may_operate": who.may(Need.OPERATE, site_id),
+        "may_admin": who.may(Need.ADMIN, site_id),
+    }
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(who: Annotated[Principal, Depends(guard(Need.SIGNED_IN))]) -> Response:
+    if who.is_tenant and who.site_id and who.unit_id:
+        return RedirectResponse(f"/sites/{who.site_id}/units/{who.unit_id}", status_code=303)
+    return RedirectResponse("/sites", status_code=303)
+
+
+@router.get("/sites", response_class=HTMLResponse)
+def sites_page(
+    request: Request, store: StoreDep, who: Annotated[Principal, Depends(guard(Need.SIGNED_IN))]
+) -> Response:
+    if who.is_tenant and who.site_id and who.unit_id:
+        return RedirectResponse(f"/sites/{who.site_id}/units/{who.unit_id}", status_code=303)
+    rows = []
+    for site_id in visible_sites(who, store.site_ids()):
+        v = store.site_version(site_id)
+        rows.append(
+            {
+                "id": site_id,
+                "name": v.site.site.name or site_id,
+                "version": v.version,
+                "locations": len(v.site.locations),
+                "units": len(v.site.units),
+                "batches": len(store.batches(site_id)),
+            }
+        )
+    return page(request, "sites.html.j2", who, sites=rows)
+
+
+@router.get("/sites/{site_id}", response_class=HTMLResponse)
+def site_quality_page(
+    site_id: str,
+    request: Request,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.READ))],
+    first: Annotated[date | None, Query(alias="from")] = None,
+    last: Annotated[date | None, Query(alias="to")] = None,
+) -> HTMLResponse:
+    ctx = _site_context(store, site_id, who, "quality")
+    site = ctx["site"]
+    if first is None and last is None:
+        first, last = default_days(store, site)
+    first = first or (last - timedelta(days=30) if last else None)
+    last = last or (first + timedelta(days=30) if first else None)
+    assert first is not None and last is not None
+    if last < first:
+        first, last = last, first
+    heat = quality_heat_map(store, site, first, last)
+    span = (heat.last_day - heat.first_day).days + 1
+    return page(
+        request,
+        "site_quality.html.j2",
+        who,
+        heat=heat,
+        colours=QUALITY_COLOURS,
+        prev_from=heat.first_day - timedelta(days=span),
+        prev_to=heat.first_day - timedelta(days=1),
+        next_from=heat.last_day + timedelta(days=1),
+        next_to=heat.last_day + timedelta(days=span),
+        **ctx,
+    )
+
+
+@router.get("/sites/{site_id}/monitoring", response_class=HTMLResponse)
+def monitoring_page(
+    site_id: str,
+    request: Request,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.READ))],
+    view: Annotated[str, Query(pattern="^(day|week|month|year)$")] = "week",
+    day: Annotated[date | None, Query(alias="date")] = None,
+) -> HTMLResponse:
+    ctx = _site_context(store, site_id, who, "monitoring")
+    if day is None:
+        day = default_days(store, ctx["site"], 1)[1]
+    return page(
+        request,
+        "site_monitoring.html.j2",
+        who,
+        view=view,
+        day=day,
+        data_url=f"/api/v1/sites/{site_id}/charts/monitoring?view={view}&date={day.isoformat()}",
+        **ctx,
+    )
+
+
+@router.get("/sites/{site_id}/meters", response_class=HTMLResponse)
+def meters_page(
+    site_id: str,
+    request: Request,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.READ))],
+) -> HTMLResponse:
+    ctx = _site_context(store, site_id, who, "meters")
+    return page(request, "site_meters.html.j2", who, meters=meter_rows(ctx["site"]), **ctx)
+
+
+@router.get("/sites/{site_id}/versions", response_class=HTMLResponse)
+def versions_page(
+    site_id: str,
+    request: Request,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.READ))],
+    show: int | None = None,
+) -> HTMLResponse:
+    ctx = _site_context(store, site_id, who, "versions")
+    versions = store.site_versions(site_id)
+    shown = next((v for v in versions if v.version == show), versions[-1])
+    return page(
+        request,
+        "site_versions.html.j2",
+        who,
+        versions=list(reversed(versions)),
+        shown=shown,
+        check=None,
+        **ctx,
+    )
+
+
+@router.post("/sites/{site_id}/versions", response_class=HTMLResponse)
+async def versions_apply(
+    site_id: str,
+    request: Request,
+    who: Annotated[Principal, Depends(guard(Need.OPERATE))],
+    file: Annotated[UploadFile, File()],
+    action: Annotated[str, Form(pattern="^(check|apply)$")] = "check",
+) -> Response:
+    state = app_state(request)
+    text = (await file.read(4 * 1024 * 1024)).decode("utf-8", errors="replace")
+    with state.pool.store() as store:
+        ctx = _site_context(store, site_id, who, "versions")
+        versions = store.site_versions(site_id)
+    checked = check_text(text, file.filename or f"{site_id}.toml")
+    if action == "check" or not checked.valid:
+        return page(
+            request,
+            "site_versions.html.j2",
+            who,
+            status_code=200 if checked.valid else 422,
+            versions=list(reversed(versions)),
+            shown=versions[-1],
+            check=checked,
+            **ctx,
+        )
+    from starlette.concurrency import run_in_threadpool
+
+    out = await run_in_threadpool(_apply, state, who, ConfigIn(toml=text), site_id)
+    return RedirectResponse(f"/jobs/{out.id}", status_code=303)
+
+
+@router.get("/sites/{site_id}/imports", response_class=HTMLResponse)
+def imports_page(
+    site_id: str,
+    request: Request,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.READ))],
+) -> HTMLResponse:
+    ctx = _site_context(store, site_id, who, "imports")
+    state = app_state(request)
+    jobs = [job_out(state, j.id) for j in state.accounts.jobs(site_id=site_id, limit=30)]
+    return page(
+        request,
+        "site_imports.html.j2",
+        who,
+        jobs=jobs,
+        batches=list(reversed(store.batches(site_id)))[:100],
+        **ctx,
+    )
+
+
+@router.post("/sites/{site_id}/imports", response_class=HTMLResponse)
+async def imports_upload(
+    site_id: str,
+    request: Request,
+    who: Annotated[Principal, Depends(guard(Need.OPERATE))],
+    files: Annotated[list[UploadFile], File()],
+) -> Response:
+    state = app_state(request)
+    contents: list[tuple[str, bytes]] = []
+    for f in files:
+        if not f.filename:
+            continue
+        data = await f.read(MAX_UPLOAD_BYTES + 1)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise ApiProblem(413, f"{f.filename}: larger than {MAX_UPLOAD_BYTES} bytes: split it")
+        contents.append((f.filename, data))
+    from starlette.concurrency import run_in_threadpool
+
+    jobs = await run_in_threadpool(submit_imports, state, site_id, who, contents)
+    if len(jobs) == 1:
+        return RedirectResponse(f"/jobs/{jobs[0].id}", status_code=303)
+    return RedirectResponse(f"/sites/{site_id}/imports", status_code=303)
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(
+    job_id: int, request: Request, who: Annotated[Principal, Depends(guard(Need.READ))]
+) -> HTMLResponse:
+    state = app_state(request)
+    job = job_out(state, job_id)
+    with state.pool.store() as store:
+        ctx = _site_context(store, job.site_id, who, "imports")
+    problem = (job.result or {}).get("problem") if job.state == "failed" else None
+    return page(request, "job.html.j2", who, job=job, problem=problem, **ctx)
+
+
+@router.get("/sites/{site_id}/audit", response_class=HTMLResponse)
+def audit_page(
+    site_id: str,
+    request: Request,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.ADMIN))],
+) -> HTMLResponse:
+    ctx = _site_context(store, site_id, who, "audit")
+    entries = app_state(request).accounts.audit_log(site_id)
+    return page(request, "audit.html.j2", who, entries=entries, **ctx)
