@@ -113,8 +113,8 @@ class PeriodResult:
 
     ``consumption[M, T]`` (rows = ``allocation.consumers``) and ``production[S, T]`` are the
     allocation inputs with missing values as 0; ``consumer_quality[M, T]`` is the worst quality
-    of each consumer unit's own meters, ``split_quality[T]`` that of the production and balance
-    meters (they decide the local/grid split); ``source_quality[S, T]`` per source.
+    of each consumer unit's own meters, ``split_quality[T]`` the worst quality of what decides
+    the local/grid split of a slot (:func:`_split_quality`); ``source_quality[S, T]`` per source.
     """
 
     site: Site
@@ -237,6 +237,22 @@ def _kwh(value: float) -> Decimal:
     return to_decimal_kwh(float(value))
 
 
+def _split_quality(
+    concept: ConceptResult,
+    split_meters: Sequence[str],
+    consumer_quality: QualityArray,
+    allocation: Allocation,
+) -> QualityArray:
+    """Worst quality per slot of everything the local/grid split depends on: the production
+    meters and the balance meter, and, in slots with production available, every consumer
+    (the share ``available / total consumption`` depends on all of them, SM-5)."""
+    out = _worst_rows(concept, split_meters)
+    if len(consumer_quality):
+        everyone = consumer_quality.max(axis=0)
+        np.maximum(out, np.where(allocation.available > 0, everyone, Quality.L1), out=out)
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # the numbers
 
@@ -300,7 +316,7 @@ def compute_period(
         bills=tuple(bills),
         consumer_quality=consumer_quality,
         source_quality=source_quality,
-        split_quality=_worst_rows(concept, split_meters),
+        split_quality=_split_quality(concept, split_meters, consumer_quality, allocation),
     )
 
 
@@ -647,8 +663,9 @@ def _quality_statement(energy: float, l2: float, l3: float, missing: int) -> str
         parts.append("No substitute values were used.")
     if missing:
         parts.append(
-            f"{missing} quarter hour(s) had no value at all and were counted as 0 kWh; "
-            "this invoice can only be a draft."
+            f"In {missing} quarter hour(s) a meter this invoice depends on had no value at all "
+            "(see the meters below); it was counted as 0 kWh, so this invoice can only be a "
+            "draft."
         )
     return " ".join(parts)
 

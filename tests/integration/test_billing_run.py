@@ -1,0 +1,465 @@
+"""A small site billed through the whole path: site applied to the store, 15-minute values
+imported as CSV, billed, invoice JSON written and the run stored. Numbers worked by hand (SM-5,
+SM-6: tenant change mid-month, prorated base fees, high/low tariff, feed-in); final runs refused
+while L3 or missing values remain (Q-1); versions never overwrite."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from lastgang.billing import FinalRefused
+from lastgang.billing_service import BillResult, bill, list_runs
+from lastgang.errors import InvalidInput, StoreError
+from lastgang.services import apply_site_text, import_bytes
+from lastgang.store.duckdb_store import DuckDBStore
+from lastgang.store.runs import RunStore
+
+VIENNA = ZoneInfo("Europe/Vienna")
+WHEN = datetime(2024, 7, 1, 8, 0, tzinfo=UTC)
+FIRST, LAST = date(2024, 6, 14), date(2024, 6, 17)  # Friday to Monday
+
+HAK = "AT0081000801000000000000000700001"
+TOP1 = "AT0081000801000000000000000700011"
+TOP2 = "AT0081000801000000000000000700021"
+PV = "AT0081000801000000000000000700041"
+
+SITE = f"""
+[site]
+id = "lindengasse-5"
+name = "Lindengasse 5"
+timezone = "Europe/Vienna"
+
+[[locations]]
+id = "hak"
+name = "Grid connection"
+role = "grid"
+metering_points = {{ import = "{HAK}", export = "AT0081000801000000000000000700002" }}
+meters = [{{ manufacturer = "LGZ", serial = "70000001", installed = 2024-01-01 }}]
+
+[[locations]]
+id = "pv"
+name = "PV roof"
+role = "production"
+upstream = "hak"
+metering_points = {{ export = "{PV}" }}
+meters = [{{ manufacturer = "FRO", serial = "PV70041", installed = 2024-01-01 }}]
+
+[[locations]]
+id = "top-1"
+name = "Top 1"
+role = "consumer"
+upstream = "hak"
+metering_points = {{ import = "{TOP1}" }}
+meters = [{{ manufacturer = "ISK", serial = "70011", installed = 2024-01-01 }}]
+
+[[locations]]
+id = "top-2"
+name = "Top 2"
+role = "consumer"
+upstream = "hak"
+metering_points = {{ import = "{TOP2}" }}
+meters = [{{ manufacturer = "ISK", serial = "70021", installed = 2024-01-01 }}]
+
+[[units]]
+id = "top-1"
+name = "Top 1"
+meters = ["top-1"]
+
+[[units]]
+id = "top-2"
+name = "Top 2"
+meters = ["top-2"]
+
+[[units]]
+id = "roof"
+name = "PV operator"
+kind = "commercial"
+meters = ["pv"]
+
+[[tariffs]]
+id = "solar"
+name = "Solar energy"
+kind = "local"
+meter = "pv"
+price = "0.12"
+
+[[tariffs]]
+id = "grid-high"
+name = "Grid energy, high tariff"
+kind = "grid"
+price = "0.30"
+windows = [
+  {{ days = "Mon-Fri", from = "07:00", to = "22:00" }},
+  {{ days = "Sat", from = "07:00", to = "13:00" }},
+]
+
+[[tariffs]]
+id = "grid-low"
+name = "Grid energy, low tariff"
+kind = "grid"
+price = "0.20"
+
+[[tariffs]]
+id = "feed-in"
+name = "Feed-in credit"
+kind = "feed-in"
+meter = "pv"
+price = "0.08"
+vat = "0"
+
+[[fees]]
+id = "base"
+name = "Base fee"
+amount = "3.00"
+units = ["top-1", "top-2"]
+
+[[contracts]]
+unit = "top-1"
+customer = "Anna Berger"
+start = 2023-04-01
+end = 2024-06-15
+
+[[contracts]]
+unit = "top-1"
+customer = "Ben Huber"
+start = 2024-06-16
+
+[[contracts]]
+unit = "top-2"
+customer = "Clara Gruber"
+start = 2022-09-01
+
+[billing]
+owner = "Hausverwaltung Lindengasse 5"
+"""
+
+
+def pv_kwh(local: datetime) -> float:
+    """PV: 0.6 kWh per quarter hour 10:00-12:00, 1.5 kWh 12:00-14:00, nothing otherwise."""
+    if 10 <= local.hour < 12:
+        return 0.6
+    if 12 <= local.hour < 14:
+        return 1.5
+    return 0.0
+
+
+def csv_file(
+    metering_point: str,
+    first: date,
+    last: date,
+    value: Any,
+    *,
+    export: bool = False,
+    quality: Any = None,
+) -> bytes:
+    """Interval values (from, to, metering point, import, export[, quality]) for whole local
+    days; ``value(local_start)`` gives the kWh of a quarter hour."""
+    rows = ["from,to,metering_point,import_kwh,export_kwh" + (",quality" if quality else "")]
+    start = datetime(first.year, first.month, first.day, tzinfo=VIENNA).astimezone(UTC)
+    end = (datetime(last.year, last.month, last.day, tzinfo=VIENNA) + timedelta(days=1)).astimezone(
+        UTC
+    )
+    t = start
+    while t < end:
+        a, b = t.astimezone(VIENNA), (t + timedelta(minutes=15)).astimezone(VIENNA)
+        kwh = value(a)
+        imp, exp = (0.0, kwh) if export else (kwh, 0.0)
+        row = f"{a.isoformat(timespec='minutes')},{b.isoformat(timespec='minutes')},"
+        row += f"{metering_point},{imp},{exp}"
+        if quality:
+            row += f",{quality(a)}"
+        rows.append(row)
+        t += timedelta(minutes=15)
+    return ("\n".join(rows) + "\n").encode()
+
+
+def hak_import(local: datetime) -> float:
+    return max(0.0, 1.0 - pv_kwh(local))
+
+
+def hak_export(local: datetime) -> float:
+    return max(0.0, pv_kwh(local) - 1.0)
+
+
+def hak_file(first: date, last: date) -> bytes:
+    text = csv_file(HAK, first, last, hak_import).decode()
+    # the export column of the HAK: rebuild each row with its export value
+    lines = text.splitlines()
+    out = [lines[0]]
+    for line in lines[1:]:
+        parts = line.split(",")
+        local = datetime.fromisoformat(parts[0])
+        parts[4] = str(hak_export(local))
+        out.append(",".join(parts))
+    return ("\n".join(out) + "\n").encode()
+
+
+def l3_on_saturday_morning(local: datetime) -> str:
+    return "L3" if local.date() == date(2024, 6, 15) and local.hour == 10 else "L1"
+
+
+@pytest.fixture
+def store() -> DuckDBStore:
+    store = DuckDBStore(":memory:")
+    apply_site_text(store, SITE, "lindengasse-5.toml", now=WHEN)
+    return store
+
+
+def load_good_data(store: DuckDBStore) -> None:
+    for name, content in (
+        ("hak.csv", hak_file(FIRST, LAST)),
+        ("pv.csv", csv_file(PV, FIRST, LAST, pv_kwh, export=True)),
+        ("top-1.csv", csv_file(TOP1, FIRST, LAST, lambda _: 0.6)),
+        ("top-2.csv", csv_file(TOP2, FIRST, LAST, lambda _: 0.4)),
+    ):
+        import_bytes(store, "lindengasse-5", content, name, now=WHEN)
+
+
+def run_json(result: BillResult) -> dict[str, Any]:
+    path = result.files[f"{result.run.key}-run.json"]
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def amounts(invoice: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    for line in invoice["lines"]:
+        out[line["item"]] = (line["quantity"], line["amount"])
+    return out
+
+
+def test_sm_5_sm_6_small_site_through_the_store_to_the_invoice_json(
+    store: DuckDBStore, tmp_path: Path
+) -> None:
+    load_good_data(store)
+    result = bill(store, "lindengasse-5", FIRST, LAST, out_dir=tmp_path, now=WHEN, pdf=False)
+    data = run_json(result)
+    assert data["status"] == "draft" and data["run"] == 1 and data["version"] == 1
+    assert data["period_label"] == "2024-06-14 00:15+02:00 – 2024-06-17 24:00+02:00"
+    invoices = data["invoices"]
+    assert [
+        (i["number"], i["unit_id"], i["customer"], i["first_day"], i["last_day"]) for i in invoices
+    ] == [
+        ("lindengasse-5-R1-V1-01", "top-1", "Anna Berger", "2024-06-14", "2024-06-15"),
+        ("lindengasse-5-R1-V1-02", "top-1", "Ben Huber", "2024-06-16", "2024-06-17"),
+        ("lindengasse-5-R1-V1-03", "top-2", "Clara Gruber", "2024-06-14", "2024-06-17"),
+        (
+            "lindengasse-5-R1-V1-04",
+            "roof",
+            "Hausverwaltung Lindengasse 5",
+            "2024-06-14",
+            "2024-06-17",
+        ),
+    ]
+    # Per day (SM-5): 10:00-12:00 PV 0.6 for 1.0 consumed: share 60 %, Top 1 gets 0.36 local
+    # + 0.24 grid, Top 2 0.24 + 0.16; 12:00-14:00 PV 1.5: share 100 %, surplus 0.5; else grid.
+    # Top 1 per day: local 8 x 0.36 + 8 x 0.6 = 7.68; grid 57.6 - 7.68 = 49.92, of it high:
+    #   Fri/Mon (07-22) 44 x 0.6 + 8 x 0.24 = 28.32, Sat (07-13) 12 x 0.6 + 8 x 0.24 = 9.12,
+    #   Sun 0.
+    # Anna (Fri, Sat): solar 15.36, high 28.32 + 9.12 = 37.44, low 21.6 + 40.8 = 62.4.
+    anna, ben, clara, roof = invoices
+    assert amounts(anna) == {
+        "solar": ("15.360", "1.84"),  # 1.8432
+        "grid-high": ("37.440", "11.23"),  # 11.232
+        "grid-low": ("62.400", "12.48"),
+        "base": ("2", "0.20"),  # 3.00 x 2/30 days of June
+    }
+    assert (anna["net"], anna["vat_total"], anna["total"]) == ("25.75", "5.15", "30.90")
+    # Ben (Sun, Mon): solar 15.36, high 0 + 28.32, low 49.92 + 21.6 = 71.52
+    assert amounts(ben) == {
+        "solar": ("15.360", "1.84"),
+        "grid-high": ("28.320", "8.50"),  # 8.496
+        "grid-low": ("71.520", "14.30"),  # 14.304
+        "base": ("2", "0.20"),
+    }
+    assert (ben["net"], ben["vat_total"], ben["total"]) == ("24.84", "4.97", "29.81")
+    # Clara (Top 2, 0.4 per quarter hour, four days): local 4 x (8 x 0.24 + 8 x 0.4) = 20.48;
+    # high Fri/Mon 44 x 0.4 + 8 x 0.16 = 18.88, Sat 12 x 0.4 + 8 x 0.16 = 6.08: 43.84;
+    # low 153.6 - 20.48 - 43.84 = 89.28
+    assert amounts(clara) == {
+        "solar": ("20.480", "2.46"),  # 2.4576
+        "grid-high": ("43.840", "13.15"),  # 13.152
+        "grid-low": ("89.280", "17.86"),  # 17.856
+        "base": ("4", "0.40"),
+    }
+    assert (clara["net"], clara["vat_total"], clara["total"]) == ("33.87", "6.77", "40.64")
+    # the PV operator (no contract: the owner): 4 days x 8 x 0.5 kWh surplus at 0.08, no VAT
+    assert amounts(roof) == {"feed-in": ("16.000", "-1.28")}
+    assert roof["total"] == "-1.28"
+    assert data["total"] == str(
+        Decimal("30.90") + Decimal("29.81") + Decimal("40.64") - Decimal("1.28")
+    )
+    # months, meters, metering point IDs (dotted), batches
+    (june,) = anna["months"]
+    assert (june["consumption_kwh"], june["local_kwh"], june["grid_kwh"]) == (
+        "115.200",
+        "15.360",
+        "99.840",
+    )
+    meters = {m["id"]: m for m in anna["meters"]}
+    assert meters["top-1"]["metering_points"] == ["AT.008100.08010.00000000000000700011"]
+    assert meters["top-1"]["physical_meters"] == ["ISK 70011"]
+    assert meters["top-1"]["batches"] == [3]
+    assert meters["pv"]["batches"] == [2]
+    by_location = {b["location"]: b["batches"] for b in data["batches"]}
+    assert by_location == {"hak": [1], "pv": [2], "top-1": [3], "top-2": [4]}
+    assert [b["batch"] for b in data["inputs"]["batches"]] == [1, 2, 3, 4]
+    assert data["inputs"]["batches"][0]["source"] == "hak.csv"
+    assert data["inputs"]["site_version"] == 1
+    # reconciliation: the HAK registered exactly consumers - production
+    (row,) = data["reconciliation"]["rows"]
+    assert (row["grid_import_kwh"], row["grid_export_kwh"]) == ("332.800", "16.000")
+    assert (row["consumers_kwh"], row["production_kwh"]) == ("384.000", "67.200")
+    assert row["difference_kwh"] == "0.000" and row["flagged"] is False
+    # the CSV of all lines: one row per line, quantities and amounts as billed
+    lines = result.files[f"{result.run.key}-lines.csv"].read_text().splitlines()
+    assert len(lines) == 1 + 4 + 4 + 4 + 1
+    assert lines[1].startswith("lindengasse-5-R1-V1-01,top-1,Anna Berger,local,solar,")
+    summary = json.loads(result.files[f"{result.run.key}-summary.json"].read_text())
+    assert summary["total"] == data["total"]
+    assert "lindengasse-5-R1-V1-01.html" in summary["files"]
+
+
+def test_q_1_final_refused_with_l3_and_missing_then_accepted_after_good_data(
+    store: DuckDBStore, tmp_path: Path
+) -> None:
+    # Top 2 with L3 on Saturday 10:00-11:00; the PV without Monday at all
+    for name, content in (
+        ("hak.csv", hak_file(FIRST, LAST)),
+        ("pv.csv", csv_file(PV, FIRST, LAST - timedelta(days=1), pv_kwh, export=True)),
+        ("top-1.csv", csv_file(TOP1, FIRST, LAST, lambda _: 0.6)),
+        (
+            "top-2.csv",
+            csv_file(TOP2, FIRST, LAST, lambda _: 0.4, quality=l3_on_saturday_morning),
+        ),
+    ):
+        import_bytes(store, "lindengasse-5", content, name, now=WHEN)
+    with pytest.raises(FinalRefused) as caught:
+        bill(store, "lindengasse-5", FIRST, LAST, out_dir=tmp_path / "a", final=True, now=WHEN)
+    problems = {p.meter: p for p in caught.value.problems}
+    assert set(problems) == {
+        "AT.008100.08010.00000000000000700041",
+        "AT.008100.08010.00000000000000700021",
+    }
+    pv = problems["AT.008100.08010.00000000000000700041"]
+    assert "96 quarter hour(s) without a value" in pv.reason
+    assert pv.time == "2024-06-17 00:15+02:00 – 2024-06-17 24:00+02:00"
+    top2 = problems["AT.008100.08010.00000000000000700021"]
+    assert "4 quarter hour(s) with L3" in top2.reason
+    assert top2.time == "2024-06-15 10:15+02:00 – 2024-06-15 11:00+02:00"
+    assert not (tmp_path / "a").exists()  # nothing written
+    assert list_runs(store) == []  # nothing stored
+
+    # a draft of the same data states the substitute energy
+    draft = bill(store, "lindengasse-5", FIRST, LAST, out_dir=tmp_path / "d", now=WHEN, pdf=False)
+    anna, ben, clara, _ = draft.run.invoices
+    # Saturday 10:00-11:00 with PV: the split depends on Top 2's L3 values too
+    assert (anna.quality.l3_kwh, clara.quality.l3_kwh) == (Decimal("2.400"), Decimal("1.600"))
+    assert ben.quality.missing_slots == 96 and anna.quality.missing_slots == 0
+    assert draft.record.status == "draft"
+
+    # the measured values arrive: final accepted, with the hand-worked numbers
+    import_bytes(
+        store,
+        "lindengasse-5",
+        csv_file(PV, LAST, LAST, pv_kwh, export=True),
+        "pv-monday.csv",
+        now=WHEN,
+    )
+    import_bytes(
+        store,
+        "lindengasse-5",
+        csv_file(TOP2, date(2024, 6, 15), date(2024, 6, 15), lambda _: 0.4, quality=lambda _: "L1"),
+        "top-2-measured.csv",
+        now=WHEN,
+    )
+    final = bill(store, "lindengasse-5", FIRST, LAST, out_dir=tmp_path / "f", final=True, now=WHEN)
+    assert final.run.status == "final" and final.record.version == 2
+    assert [i.total for i in final.run.invoices] == [
+        Decimal("30.90"),
+        Decimal("29.81"),
+        Decimal("40.64"),
+        Decimal("-1.28"),
+    ]
+    assert all(i.quality.substitute_kwh == 0 for i in final.run.invoices)
+    assert (tmp_path / "f" / "lindengasse-5-R2-V2-01.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_billing_again_gives_version_2_and_keeps_version_1(
+    store: DuckDBStore, tmp_path: Path
+) -> None:
+    load_good_data(store)
+    first = bill(store, "lindengasse-5", FIRST, LAST, out_dir=tmp_path / "v1", final=True, now=WHEN)
+    runs = RunStore(store)
+    stored_json = runs.run_json(first.record.run)
+    stored_files = {o.name: o.sha256 for o in runs.outputs(first.record.run)}
+    assert set(stored_files) == {p.name for p in first.files.values()}
+    assert json.loads(stored_json)["status"] == "final"
+
+    second = bill(
+        store,
+        "lindengasse-5",
+        FIRST,
+        LAST,
+        out_dir=tmp_path / "v2",
+        final=True,
+        now=WHEN + timedelta(days=1),
+    )
+    assert (second.record.run, second.record.version) == (2, 2)
+    assert second.run.invoices[0].number == "lindengasse-5-R2-V2-01"
+    assert runs.run_json(1) == stored_json
+    assert {o.name: o.sha256 for o in runs.outputs(1)} == stored_files
+    assert second.run.fingerprint == first.run.fingerprint  # the same inputs
+    assert [(r.run, r.version, r.status) for r in list_runs(store, "lindengasse-5")] == [
+        (1, 1, "final"),
+        (2, 2, "final"),
+    ]
+    # another period starts at version 1
+    other = bill(store, "lindengasse-5", FIRST, FIRST, out_dir=tmp_path / "o", now=WHEN, pdf=False)
+    assert (other.record.run, other.record.version) == (3, 1)
+    # a run number or version once stored is refused
+    with pytest.raises(StoreError, match="never replaced"):
+        runs.add(
+            run=1,
+            site_id="x",
+            first_day=FIRST,
+            last_day=LAST,
+            version=9,
+            status="draft",
+            created_at=WHEN,
+            site_version=1,
+            fingerprint="",
+            inputs_json="{}",
+            run_json="{}",
+            invoices=0,
+            currency="EUR",
+            net=Decimal(0),
+            vat=Decimal(0),
+            total=Decimal(0),
+            outputs={},
+        )
+
+
+def test_files_of_a_run_are_never_overwritten(store: DuckDBStore, tmp_path: Path) -> None:
+    load_good_data(store)
+    bill(store, "lindengasse-5", FIRST, LAST, out_dir=tmp_path, now=WHEN, pdf=False)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    # a second run into the same folder has other names (run 2): both sets are there
+    bill(store, "lindengasse-5", FIRST, LAST, out_dir=tmp_path, now=WHEN, pdf=False)
+    after = sorted(p.name for p in tmp_path.iterdir())
+    assert set(before) < set(after)
+    assert len(after) == 2 * len(before)
+
+
+def test_bill_refuses_bad_input(store: DuckDBStore, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="ends before it starts"):
+        bill(store, "lindengasse-5", LAST, FIRST, out_dir=tmp_path)
+    with pytest.raises(StoreError, match="not in the store"):
+        bill(store, "no-such-site", FIRST, LAST, out_dir=tmp_path)
