@@ -1,5 +1,7 @@
 """Imports every command module so that each registers itself on :data:`lastgang.cli.app`."""
 
+import lastgang.cli.billing
 import lastgang.cli.concept  # noqa: F401
 import lastgang.cli.data as _data  # noqa: F401
 from lastgang.cli import ids  # noqa: F401
+from lastgang.cli import serve  # noqa: F401
