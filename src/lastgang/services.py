@@ -32,7 +32,14 @@ from lastgang.concept.model import Location, Meter, Site
 from lastgang.concept.validate import check_site
 from lastgang.errors import ConceptError, InvalidInput, MeterDataError, Problem
 from lastgang.ids import is_metering_point_id, parse_metering_point_id
-from lastgang.ingest.csv_readings import ParsedFile, SiteIndex, parse_csv_readings
+from lastgang.ingest.csv_readings import ParsedFile, SiteIndex
+from lastgang.ingest.dispatch import (
+    ImportOptions,
+    expand_paths,
+    options_from_factors,
+    parse_input,
+)
+from lastgang.ingest.rows import ImportedFile
 from lastgang.profiles import (
     build_location_profile,
     fill_gaps,
@@ -234,15 +241,23 @@ class FileResult:
     status: str
     already_imported: bool = False
     locations: tuple[str, ...] = ()
+    #: what the reader noticed without refusing the file
+    warnings: tuple[Problem, ...] = ()
 
 
 def _sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def _parse(content: bytes, source: str, index: SiteIndex) -> ParsedFile:
-    """The readings of one input file (CSV for now; other formats plug in here)."""
-    return parse_csv_readings(content, index, source)
+def _parse(
+    content: bytes,
+    source: str,
+    index: SiteIndex,
+    format: str = "auto",
+    options: ImportOptions | None = None,
+) -> ImportedFile:
+    """The readings of one input file in ``format`` (see :mod:`lastgang.ingest.dispatch`)."""
+    return parse_input(content, source, index, format, options)
 
 
 def import_bytes(
@@ -252,9 +267,13 @@ def import_bytes(
     source: str,
     *,
     now: datetime | None = None,
+    format: str = "auto",
+    options: ImportOptions | None = None,
 ) -> FileResult:
     """Import one input given as bytes; see :func:`import_files`."""
-    return _import_many(store, site_id, [(source, content)], now=now, progress=None)[0]
+    return _import_many(
+        store, site_id, [(source, content)], now=now, progress=None, format=format, options=options
+    )[0]
 
 
 def import_files(
@@ -264,8 +283,14 @@ def import_files(
     *,
     now: datetime | None = None,
     progress: Progress | None = None,
+    format: str = "auto",
+    options: ImportOptions | None = None,
 ) -> list[FileResult]:
     """Import files of readings into a site.
+
+    ``paths`` are files, folders (read recursively) and zip archives (each member is its own
+    input, ``archive.zip!member``); ``format`` and ``options`` say how to read them
+    (:func:`lastgang.ingest.dispatch.parse_input`).
 
     All files are read and checked first; if any has a problem, nothing is imported and every
     problem of every file is raised together (:class:`~lastgang.errors.InvalidInput`). Then each
@@ -273,19 +298,10 @@ def import_files(
     and the conversion factors in force (TOR-7.1), its readings stored, and the load profiles of
     the locations it touches rebuilt over the span it touches. A file whose bytes were imported
     before is skipped ("already imported, batch N")."""
-    inputs: list[tuple[str, bytes]] = []
-    problems: list[Problem] = []
-    for path in paths:
-        file = Path(path)
-        try:
-            inputs.append((str(file), file.read_bytes()))
-        except FileNotFoundError:
-            problems.append(Problem("no such file: check the path", file=str(file)))
-        except OSError as exc:
-            problems.append(Problem(f"cannot read the file: {exc.strerror}", file=str(file)))
-    if problems:
-        raise InvalidInput(f"{len(problems)} file(s) cannot be read; nothing imported", problems)
-    return _import_many(store, site_id, inputs, now=now, progress=progress)
+    inputs = expand_paths(paths)
+    return _import_many(
+        store, site_id, inputs, now=now, progress=progress, format=format, options=options
+    )
 
 
 def _import_many(
@@ -295,11 +311,13 @@ def _import_many(
     *,
     now: datetime | None,
     progress: Progress | None,
+    format: str = "auto",
+    options: ImportOptions | None = None,
 ) -> list[FileResult]:
     version = store.site_version(site_id)
     site = version.site
     index = SiteIndex(site)
-    parsed: list[tuple[str, bytes, str, ParsedFile | None]] = []
+    parsed: list[tuple[str, bytes, str, ImportedFile | None]] = []
     problems: list[Problem] = []
     total = len(inputs)
     seen: dict[str, str] = {}
@@ -312,7 +330,8 @@ def _import_many(
             continue
         seen[digest] = source
         try:
-            parsed.append((source, content, digest, _parse(content, source, index)))
+            read = _parse(content, source, index, format, options)
+            parsed.append((source, content, digest, read))
         except InvalidInput as exc:
             problems.extend(exc.problems or (Problem(exc.message, file=source),))
     if problems:
@@ -347,7 +366,7 @@ def _import_many(
                 content,
                 digest,
                 source,
-                f"csv/{file.kind}",
+                file.format,
                 when,
                 version.version,
                 file.factors,
@@ -356,13 +375,14 @@ def _import_many(
         results.append(
             FileResult(
                 source,
-                file.kind,
+                file.format.removeprefix("csv/"),
                 file.rows,
                 info.batch,
                 len(file.locations),
                 slots,
                 "imported",
                 locations=file.locations,
+                warnings=file.warnings,
             )
         )
     if progress is not None:
@@ -592,7 +612,13 @@ def rebuild_profiles(
             if progress is not None:
                 progress(f"batch {info.batch} ({info.source})", i, len(batches))
             try:
-                file = _parse(store.batch_content(info.batch), info.source, index)
+                file = _parse(
+                    store.batch_content(info.batch),
+                    info.source,
+                    index,
+                    info.format,
+                    options_from_factors(info.factors),
+                )
             except InvalidInput as exc:
                 problems.extend(
                     Problem(

@@ -251,7 +251,11 @@ def site_versions(
     help=(
         "Import files of meter readings into a site.\n\n"
         "CSV register readings, phase power samples or interval values (see "
-        "docs/data-formats.md). Every file is checked first; a file with any problem is "
+        "docs/data-formats.md), EDA ConsumptionRecord messages (--format eda), smart meter "
+        "telegrams (--format dlms --key HEX), vendor CSV/Excel/Parquet files with a column "
+        "mapping (--format vendor --mapping map.toml) and MQTT captures (--format mqtt); "
+        "folders are read recursively and every member of a zip archive is its own input. "
+        "Every file is checked first; a file with any problem is "
         "rejected whole and nothing is imported, with every problem listed (file, line, "
         "column). The bytes of each file are archived unchanged (TOR-7.1); importing the same "
         "bytes again changes nothing. The load profiles the readings touch are rebuilt."
@@ -259,13 +263,47 @@ def site_versions(
     epilog="Example: [bold]lastgang import --site graz-lend-12 readings/*.csv[/bold]",
 )
 def import_command(
-    files: Annotated[list[Path], typer.Argument(help="CSV files of readings.", metavar="FILE...")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Files, folders or zip archives.", metavar="FILE...")
+    ],
     site: SiteOption,
     db: DbOption = None,
     as_json: JsonOption = False,
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format", help="auto, csv, eda, dlms, vendor, xlsx, parquet or mqtt.", metavar="FMT"
+        ),
+    ] = "auto",
+    key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--key",
+            help="Smart meter key: HEX for every meter, or SYSTEMTITLE=HEX (repeatable).",
+            metavar="KEY",
+        ),
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option("--mapping", help="Vendor column mapping (TOML).", metavar="FILE"),
+    ] = None,
+    map_line: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="One line of a vendor mapping, e.g. 'columns.Bezug = \"top1:import\"' "
+            "(repeatable, after --mapping).",
+            metavar="KEY=VALUE",
+        ),
+    ] = None,
 ) -> None:
+    from lastgang.ingest.dispatch import import_options
+
     with _store(db, as_json) as store, _progress(not as_json) as progress:
-        results = services.import_files(store, site, files, progress=progress)
+        options = import_options(format, key or [], mapping, map_line or [])
+        results = services.import_files(
+            store, site, files, progress=progress, format=format, options=options
+        )
     rows = [
         {
             "file": r.file,
@@ -279,8 +317,12 @@ def import_command(
         for r in results
     ]
     if as_json:
+        for row, result in zip(rows, results, strict=True):
+            if result.warnings:
+                row["warnings"] = [_problem_dict(p) for p in result.warnings]
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
+    _warnings(tuple(p for result in results for p in result.warnings))
     table = Table(title=f"Import into site {escape(site)}")
     for name, justify in (
         ("file", "left"),

@@ -1,0 +1,311 @@
+"""Building blocks shared by the importers of EDA messages, smart meter telegrams, vendor files and
+MQTT captures: resolving metering points and meters of a site, and turning whole arrays of values
+into the column-wise rows the store takes (:class:`~lastgang.store.ReadingSet`).
+
+Every importer returns an :class:`ImportedFile`: a :class:`~lastgang.ingest.csv_readings.ParsedFile`
+that also names the format it was read as (stored with the raw batch) and the options needed to
+read the archived bytes again (a vendor column mapping, smart meter keys). Those options are
+archived with the batch (under :data:`OPTIONS_KEY` of the batch's ``factors``), so ``lastgang
+rebuild`` reads every batch exactly as it was imported (TOR-7.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from lastgang.concept.model import Site
+from lastgang.errors import Problem
+from lastgang.ids import is_metering_point_id, parse_metering_point_id
+from lastgang.ingest.csv_readings import ParsedFile, SiteIndex
+from lastgang.store import IntervalRows, RegisterRows
+from lastgang.timegrid import SLOT_SECONDS
+
+__all__ = [
+    "MAX_PROBLEMS",
+    "OPTIONS_KEY",
+    "ImportedFile",
+    "Problems",
+    "Target",
+    "assign_slot_meters",
+    "build_file",
+    "directions_of",
+    "interval_rows",
+    "metering_points_of",
+    "meters_at",
+    "register_rows",
+    "resolve_target",
+    "time_text",
+]
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+#: key of the batch ``factors`` entry holding the options an archived batch is read with again
+OPTIONS_KEY = "_import"
+
+#: most problems listed per kind of problem of one file (the rest are counted)
+MAX_PROBLEMS = 200
+
+
+@dataclass(frozen=True, eq=False)
+class ImportedFile(ParsedFile):
+    """A checked input file, ready to be stored, with the format it was read as (stored with its
+    raw batch, e.g. ``eda``, ``dlms``, ``vendor/csv``) and warnings that did not stop it."""
+
+    format: str = "csv"
+    warnings: tuple[Problem, ...] = ()
+
+
+class Problems:
+    """Problems of one input, at most :data:`MAX_PROBLEMS` per reason (the rest counted)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[Problem] = []
+        self.warnings: list[Problem] = []
+        self._counts: dict[str, int] = {}
+
+    def add(
+        self,
+        reason: str,
+        *,
+        line: int | None = None,
+        column: str | None = None,
+        meter: str | None = None,
+        time: str | None = None,
+        kind: str | None = None,
+    ) -> None:
+        """Record one error; ``kind`` groups problems for the cap (default: the reason)."""
+        key = kind or reason
+        count = self._counts.get(key, 0) + 1
+        self._counts[key] = count
+        if count <= MAX_PROBLEMS:
+            self.items.append(
+                Problem(reason, file=self.source, line=line, column=column, meter=meter, time=time)
+            )
+
+    def warn(self, reason: str, **where: Any) -> None:
+        self.warnings.append(Problem(reason, file=self.source, severity="warning", **where))
+
+    def summary(self) -> list[Problem]:
+        """Every recorded error plus one line per kind that was cut."""
+        extra = [
+            Problem(
+                f"{count - MAX_PROBLEMS} more problem(s) of the same kind ({key})", file=self.source
+            )
+            for key, count in self._counts.items()
+            if count > MAX_PROBLEMS
+        ]
+        return [*self.items, *extra]
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+def time_text(epoch: int) -> str:
+    """An instant for messages: ISO 8601 in UTC."""
+    return datetime.fromtimestamp(int(epoch), UTC).isoformat()
+
+
+def metering_points_of(site: Site) -> dict[str, tuple[str, str]]:
+    """Canonical metering point ID -> (location id, ``import``/``export``) of a site."""
+    out: dict[str, tuple[str, str]] = {}
+    for loc in site.locations:
+        for direction, text in (
+            ("import", loc.metering_points.import_),
+            ("export", loc.metering_points.export),
+        ):
+            if text and is_metering_point_id(text):
+                out[parse_metering_point_id(text).canonical] = (loc.id, direction)
+    return out
+
+
+def directions_of(site: Site) -> dict[str, frozenset[str]]:
+    """Per location id: the directions it has a metering point ID for."""
+    out: dict[str, set[str]] = {loc.id: set() for loc in site.locations}
+    for loc_id, direction in metering_points_of(site).values():
+        out[loc_id].add(direction)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a name in an input resolves to: a location (and the direction of its metering point
+    when the name was a metering point ID) or one meter (``meter`` key)."""
+
+    location: str
+    direction: str | None = None
+    meter: str | None = None
+
+
+def resolve_target(index: SiteIndex, text: str) -> Target | str:
+    """A metering point ID (either form), a location id, a meter key ``manufacturer:serial`` or a
+    serial number of the site; the reason as text when it is none of them."""
+    name = text.strip()
+    if not name:
+        return "empty metering point or meter"
+    if is_metering_point_id(name):
+        canonical = parse_metering_point_id(name).canonical
+        found = metering_points_of(index.site).get(canonical)
+        if found is None:
+            return (
+                f"metering point {name} is not in site {index.site.site.id!r}; add it to a "
+                "location's metering_points"
+            )
+        return Target(found[0], found[1])
+    if name in index.location_ids:
+        return Target(name)
+    if name in index.meters:
+        return Target(index.meters[name].location, meter=name)
+    keys = index.by_serial.get(name, [])
+    if len(keys) == 1:
+        return Target(index.meters[keys[0]].location, meter=keys[0])
+    if keys:
+        return f"serial {name!r} is ambiguous ({', '.join(keys)}): write manufacturer:serial"
+    return (
+        f"unknown metering point or meter {name!r}: not a metering point ID, location id, "
+        f"manufacturer:serial or serial number of site {index.site.site.id!r}"
+    )
+
+
+def meters_at(index: SiteIndex, location: IntArray, time: IntArray) -> tuple[IntArray, IntArray]:
+    """Per row: the meter (index into ``index.keys``) installed at ``location`` (index into
+    ``index.locations``) at the instant ``time``, and how many are (0: none, 2: an exchange
+    at that very instant)."""
+    found = np.full(len(time), -1, dtype=np.int64)
+    count = np.zeros(len(time), dtype=np.int64)
+    for k, info in enumerate(index.meters.values()):
+        here = (location == index.location_index[info.location]) & (time >= info.lo)
+        here &= time <= info.hi
+        found[here] = k
+        count[here] += 1
+    return found, count
+
+
+def assign_slot_meters(index: SiteIndex, location: IntArray, slot: IntArray) -> IntArray:
+    """Per row: the meter covering the larger part of the slot at the location (the later one
+    on a tie), -1 when none is installed in it."""
+    meter = np.full(len(slot), -1, dtype=np.int64)
+    best = np.zeros(len(slot), dtype=np.int64)
+    begin, end = slot * SLOT_SECONDS, (slot + 1) * SLOT_SECONDS
+    for k, info in enumerate(index.meters.values()):
+        overlap = np.minimum(end, info.hi) - np.maximum(begin, info.lo)
+        here = (location == index.location_index[info.location]) & (overlap > 0)
+        here &= overlap >= best
+        meter[here] = k
+        best[here] = overlap[here]
+    return meter
+
+
+def interval_rows(
+    index: SiteIndex,
+    location: IntArray,
+    slot: IntArray,
+    import_kwh: FloatArray,
+    export_kwh: FloatArray,
+    quality: NDArray[np.int8],
+    problems: Problems,
+    *,
+    lines: Sequence[int | None] | None = None,
+) -> IntervalRows:
+    """Interval values (primary kWh) of locations, each row linked to the meter installed in its
+    slot (TOR-4.1m). A location that has meters but none in a slot is a problem, as in the CSV
+    import; a location without meters takes market data as they are."""
+    meter = assign_slot_meters(index, location, slot)
+    with_meters = np.array(
+        [bool(index.location_ids[loc].meters) for loc in index.locations] + [False], dtype=bool
+    )
+    orphan = np.flatnonzero((meter < 0) & with_meters[location])
+    for r in orphan.tolist():
+        problems.add(
+            f"no meter of location {index.locations[int(location[r])]!r} is installed in this "
+            "quarter hour (see installed/removed of its meters)",
+            line=None if lines is None else lines[r],
+            time=time_text(int(slot[r]) * SLOT_SECONDS),
+            kind="no meter installed",
+        )
+    if not len(slot):
+        return IntervalRows()
+    used_loc, local_loc = np.unique(location, return_inverse=True)
+    used_meter = np.unique(meter[meter >= 0])
+    local_meter = np.where(meter >= 0, np.searchsorted(used_meter, meter), -1)
+    return IntervalRows(
+        locations=tuple(index.locations[int(u)] for u in used_loc),
+        meters=tuple(index.keys[int(u)] for u in used_meter),
+        location=local_loc.astype(np.int32),
+        meter=local_meter.astype(np.int32),
+        slot=np.asarray(slot, dtype=np.int64),
+        import_kwh=np.asarray(import_kwh, dtype=np.float64),
+        export_kwh=np.asarray(export_kwh, dtype=np.float64),
+        quality=np.asarray(quality, dtype=np.int8),
+        primary=True,
+    )
+
+
+def register_rows(
+    index: SiteIndex,
+    meter: IntArray,
+    registers: Sequence[str],
+    register: IntArray,
+    time: IntArray,
+    value: FloatArray,
+) -> RegisterRows:
+    """Register readings (kWh as read) of meters given as indexes into ``index.keys`` and
+    ``registers``; rows are sorted by meter, register and time."""
+    if not len(time):
+        return RegisterRows()
+    order = np.lexsort((time, register, meter))
+    used_m, local_m = np.unique(meter[order], return_inverse=True)
+    used_r, local_r = np.unique(register[order], return_inverse=True)
+    return RegisterRows(
+        meters=tuple(index.keys[int(u)] for u in used_m),
+        registers=tuple(registers[int(u)] for u in used_r),
+        meter=local_m.astype(np.int32),
+        register=local_r.astype(np.int32),
+        time=np.asarray(time[order], dtype=np.int64),
+        value=np.asarray(value[order], dtype=np.float64),
+    )
+
+
+def build_file(
+    source: str,
+    kind: str,
+    format: str,
+    rows: int,
+    readings: Any,
+    index: SiteIndex,
+    *,
+    options: Mapping[str, Any] | None = None,
+    warnings: Sequence[Problem] = (),
+    extra_locations: Sequence[str] = (),
+) -> ImportedFile:
+    """An :class:`ImportedFile` with the meters and locations its readings touch, the
+    conversion factors of those meters (TOR-7.1, TOR-4.4) and the archived read options."""
+    meters: set[str] = set()
+    locations: set[str] = set(extra_locations)
+    for part in (readings.registers, readings.phases, readings.intervals, readings.status):
+        meters.update(k for k in part.meters if k in index.meters)
+    locations.update(index.meters[k].location for k in meters)
+    locations.update(readings.intervals.locations)
+    keys = tuple(sorted(meters))
+    factors: dict[str, Any] = dict(index.factors(keys))
+    if options:
+        factors[OPTIONS_KEY] = dict(options)
+    return ImportedFile(
+        source,
+        kind,  # type: ignore[arg-type]
+        rows,
+        readings,
+        meters=keys,
+        locations=tuple(sorted(locations)),
+        factors=factors,
+        format=format,
+        warnings=tuple(warnings),
+    )
