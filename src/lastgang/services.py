@@ -633,7 +633,7 @@ def rebuild_profiles(
                 )
                 continue
             if not problems:
-                slots = _store_batch(store, site, info.batch, file, when, history=False)
+                slots += _store_batch(store, site, info.batch, file, when, history=False)
         if problems:
             raise InvalidInput(
                 f"site {site_id!r}: the current configuration refuses archived data; "
