@@ -233,17 +233,20 @@ class QualityIssue:
     first_label: str
     last_label: str
 
-    def describe(self) -> str:
+    def counts(self) -> str:
+        """``'4 quarter hour(s) with L3 substitute values and 96 quarter hour(s) without a
+        value'``."""
         parts = []
         if self.l3_slots:
             parts.append(f"{self.l3_slots} quarter hour(s) with L3 substitute values")
         if self.missing_slots:
             parts.append(f"{self.missing_slots} quarter hour(s) without a value")
+        return " and ".join(parts)
+
+    def describe(self) -> str:
+        """The whole issue in one sentence: location, metering point IDs, counts, labels."""
         ids = ", ".join(self.metering_points) or "no metering point ID"
-        return (
-            f"{self.name} ({ids}): {' and '.join(parts)}, "
-            f"from {self.first_label} to {self.last_label}"
-        )
+        return f"{self.name} ({ids}): {self.counts()}, from {self.first_label} to {self.last_label}"
 
 
 @dataclass(frozen=True)

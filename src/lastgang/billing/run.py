@@ -881,7 +881,7 @@ def make_run(
             "values (Q-1); import the measured values, or bill a draft",
             [
                 Problem(
-                    issue.describe(),
+                    f"{issue.name}: {issue.counts()}",
                     meter=", ".join(issue.metering_points) or issue.location,
                     time=f"{issue.first_label} – {issue.last_label}",
                 )

@@ -36,8 +36,8 @@ def _print_run(run: Run, out_dir: Path) -> None:
         title=f"{'Final' if run.status == 'final' else 'DRAFT'} run {run.run}, version "
         f"{run.version}: {escape(run.site_name)}, {run.first_day} to {run.last_day}"
     )
+    table.add_column("invoice", no_wrap=True)
     for name, justify in (
-        ("invoice", "left"),
         ("unit", "left"),
         ("customer", "left"),
         ("days", "left"),
@@ -110,7 +110,8 @@ def _print_run(run: Run, out_dir: Path) -> None:
                 format_kwh(row.production_kwh),
                 format_kwh(row.difference_kwh),
                 f"[red]{pct}[/red]" if row.flagged else pct,
-                "[bold red]FLAGGED[/bold red]" if row.flagged else "ok",
+                ("[bold red]FLAGGED[/bold red]" if row.flagged else "ok")
+                + (f" ({row.missing_slots} missing)" if row.missing_slots else ""),
             )
         console.print(rec)
     elif report.note:
@@ -165,6 +166,10 @@ def bill_command(
             metavar="PCT",
         ),
     ] = "1",
+    pdf: Annotated[
+        bool,
+        typer.Option("--pdf/--no-pdf", help="Write a PDF next to each HTML invoice."),
+    ] = True,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -182,6 +187,7 @@ def bill_command(
             out_dir=out,
             final=final,
             threshold_percent=limit,
+            pdf=pdf,
             progress=progress,
         )
     if as_json:
