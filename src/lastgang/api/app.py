@@ -171,6 +171,7 @@ def create_app(
     app.include_router(routes_sites.router)
     app.include_router(routes_data.router)
     app.include_router(routes_billing.router)
+    app.include_router(routes_billing.pages)
     app.include_router(routes_web.router)
     app.mount("/static/vendor", StaticFiles(directory=str(_PLOTLY)), name="vendor")
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")

@@ -1,16 +1,706 @@
-"""API: billing runs (create, list, show, finalize), invoices (JSON, HTML, PDF), reconciliation,
-a unit's consumption with the local/grid split."""
+"""Billing: runs (create, list, show, finalize), invoices (JSON, HTML, PDF), reconciliation,
+chart data (monitoring, a unit's consumption with its local/grid split), billing units with
+their contracts; the API under ``/api/v1`` and the pages.
+
+Runs are computed by :mod:`lastgang.billing_service` in the job worker and never change once
+stored: finalizing a draft bills the same period again as a final run (its next version; Q-1
+refuses it while a value it needs is L3 or missing). A tenant sees only the final invoices of
+its own unit.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+import re
+import tempfile
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, Field
+
+from lastgang import billing_service
+from lastgang.api.auth import Need, Owner, Principal, guard, register_owner
+from lastgang.api.charts_data import Chart, monitoring_chart, unit_chart
+from lastgang.api.deps import app_state, read_store, site_version
+from lastgang.api.jobs import JobContext
+from lastgang.api.problems import ApiProblem, problem_for_error
+from lastgang.api.routes_sites import JobOut, wait_for_job
 from lastgang.api.state import AppState
+from lastgang.errors import LastgangError, StoreError
+from lastgang.store import Store
+from lastgang.store.runs import RunRecord, RunStore
 
-__all__ = ["router"]
+__all__ = ["pages", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
+pages = APIRouter(include_in_schema=False)
+
+StoreDep = Annotated[Store, Depends(read_store)]
+
+_NUMBER = re.compile(r"^(?P<site>.+)-R(?P<run>[0-9]{1,12})-V(?P<version>[0-9]{1,6})-(?P<n>[0-9]+)$")
+
+
+class RunIn(BaseModel):
+    first_day: date = Field(description="first local day billed")
+    last_day: date = Field(description="last local day billed (inclusive)")
+    final: bool = Field(False, description="a final run (refused while values are L3/missing)")
+
+
+class RunOut(BaseModel):
+    run: int
+    site_id: str
+    first_day: date
+    last_day: date
+    version: int
+    status: str
+    created_at: datetime
+    site_version: int | None
+    fingerprint: str
+    invoices: int
+    currency: str
+    net: Decimal
+    vat: Decimal
+    total: Decimal
+    href: str
+
+
+class InvoiceSummary(BaseModel):
+    number: str
+    run: int
+    status: str
+    unit_id: str
+    unit_name: str
+    customer: str
+    first_day: date
+    last_day: date
+    consumption_kwh: Decimal
+    local_kwh: Decimal
+    grid_kwh: Decimal
+    total: Decimal
+    currency: str
+    href: str
+    html: str
+    pdf: str
+
+
+class RunDetail(RunOut):
+    period: str
+    invoice_list: list[InvoiceSummary]
+    reconciliation: dict[str, Any]
+    quality_issues: list[dict[str, Any]]
+
+
+class SeriesOut(BaseModel):
+    name: str
+    kind: str
+    values: list[float | None]
+
+
+class ChartOut(BaseModel):
+    title: str
+    view: str
+    day: date
+    prev: date
+    next: date
+    unit: str
+    x: list[str]
+    widths: list[int]
+    labels: list[str] = Field(description="period END labels (TOR-4.2)")
+    series: list[SeriesOut]
+    summary: str
+    totals: dict[str, float | None]
+
+
+class ContractOut(BaseModel):
+    id: str | None
+    customer: str
+    start: date
+    end: date | None
+
+
+class UnitOut(BaseModel):
+    site_id: str
+    unit_id: str
+    name: str
+    kind: str
+    contracts: list[ContractOut]
+    invoices: list[InvoiceSummary]
+
+
+# ---------------------------------------------------------------------------------------------
+# reading stored runs
+
+
+def _run_out(r: RunRecord) -> RunOut:
+    return RunOut(
+        run=r.run,
+        site_id=r.site_id,
+        first_day=r.first_day,
+        last_day=r.last_day,
+        version=r.version,
+        status=r.status,
+        created_at=r.created_at,
+        site_version=r.site_version,
+        fingerprint=r.fingerprint,
+        invoices=r.invoices,
+        currency=r.currency,
+        net=r.net,
+        vat=r.vat,
+        total=r.total,
+        href=f"/api/v1/sites/{r.site_id}/runs/{r.run}",
+    )
+
+
+def _record(store: Store, run: int) -> RunRecord | None:
+    try:
+        return RunStore(store).get(run)
+    except StoreError:
+        return None
+
+
+_JSON_CACHE: dict[tuple[str, int], dict[str, Any]] = {}
+
+
+def _run_json(store: Store, record: RunRecord) -> dict[str, Any]:
+    key = (record.fingerprint, record.run)
+    found = _JSON_CACHE.get(key)
+    if found is None:
+        found = json.loads(RunStore(store).run_json(record.run))
+        if len(_JSON_CACHE) > 256:
+            _JSON_CACHE.clear()
+        _JSON_CACHE[key] = found
+    return found
+
+
+def _invoice_summaries(record: RunRecord, data: dict[str, Any]) -> list[InvoiceSummary]:
+    out: list[InvoiceSummary] = []
+    for inv in data.get("invoices", []):
+        base = f"/api/v1/sites/{record.site_id}/invoices/{inv['number']}"
+        out.append(
+            InvoiceSummary(
+                number=inv["number"],
+                run=record.run,
+                status=inv.get("status", record.status),
+                unit_id=inv["unit_id"],
+                unit_name=inv.get("unit_name") or inv["unit_id"],
+                customer=inv.get("customer", ""),
+                first_day=inv["first_day"],
+                last_day=inv["last_day"],
+                consumption_kwh=Decimal(inv["consumption_kwh"]),
+                local_kwh=Decimal(inv["local_kwh"]),
+                grid_kwh=Decimal(inv["grid_kwh"]),
+                total=Decimal(inv["total"]),
+                currency=inv.get("currency", record.currency),
+                href=base,
+                html=f"{base}/html",
+                pdf=f"{base}/pdf",
+            )
+        )
+    return out
+
+
+def _invoice(store: Store, site_id: str, number: str) -> tuple[RunRecord, dict[str, Any]] | None:
+    m = _NUMBER.match(number)
+    if m is None or m["site"] != site_id:
+        return None
+    record = _record(store, int(m["run"]))
+    if record is None or record.site_id != site_id:
+        return None
+    for inv in _run_json(store, record).get("invoices", []):
+        if inv.get("number") == number:
+            return record, inv
+    return None
+
+
+def _run_owner(state: AppState, params: dict[str, str]) -> Owner | None:
+    try:
+        run = int(params["run_id"])
+    except ValueError:
+        return None
+    with state.pool.store() as store:
+        record = _record(store, run)
+    return None if record is None else Owner(record.site_id, None, tenant_visible=False)
+
+
+def _invoice_owner(state: AppState, params: dict[str, str]) -> Owner | None:
+    site_id = params.get("site_id", "")
+    with state.pool.store() as store:
+        found = _invoice(store, site_id, params["invoice_id"])
+    if found is None:
+        return None
+    record, inv = found
+    status = inv.get("status", record.status)
+    return Owner(record.site_id, inv.get("unit_id"), tenant_visible=status == "final")
+
+
+register_owner("run_id", _run_owner)
+register_owner("invoice_id", _invoice_owner)
+
+
+# ---------------------------------------------------------------------------------------------
+# jobs
+
+
+def _bill_job(ctx: JobContext) -> dict[str, Any]:
+    p = ctx.job.params
+    first, last = date.fromisoformat(p["first_day"]), date.fromisoformat(p["last_day"])
+    with tempfile.TemporaryDirectory(prefix="lastgang-run-") as tmp:
+        result = billing_service.bill(
+            ctx.store,
+            ctx.job.site_id,
+            first,
+            last,
+            out_dir=Path(tmp) / "run",
+            final=bool(p.get("final")),
+            progress=ctx.progress,
+        )
+    run = result.record
+    if p.get("finalizes"):
+        ctx.accounts.audit(
+            ctx.job.actor,
+            "finalize",
+            run.site_id,
+            f"run {p['finalizes']}",
+            f"final run {run.run} (version {run.version}) for {first} to {last}, "
+            f"total {run.total} {run.currency}",
+        )
+    else:
+        ctx.accounts.audit(
+            ctx.job.actor,
+            "bill",
+            run.site_id,
+            f"run {run.run}",
+            f"{run.status} for {first} to {last}, {run.invoices} invoice(s)",
+        )
+    return {
+        "run": run.run,
+        "version": run.version,
+        "status": run.status,
+        "invoices": run.invoices,
+        "total": str(run.total),
+        "currency": run.currency,
+        "href": f"/api/v1/sites/{run.site_id}/runs/{run.run}",
+    }
 
 
 def register_jobs(state: AppState) -> None:
-    """Billing jobs (filled in with the billing service)."""
+    state.jobs.register("bill", _bill_job)
+
+
+def submit_run(
+    state: AppState, site_id: str, who: Principal, body: RunIn, finalizes: int | None = None
+) -> JobOut:
+    if body.last_day < body.first_day:
+        raise ApiProblem(
+            422, f"the period ends ({body.last_day}) before it starts ({body.first_day})"
+        )
+    if (body.last_day - body.first_day).days > 3700:
+        raise ApiProblem(422, "a billing period is at most ten years: bill a shorter one")
+    with state.pool.store() as store:
+        site_version(store, site_id)
+    params: dict[str, Any] = {
+        "first_day": body.first_day.isoformat(),
+        "last_day": body.last_day.isoformat(),
+        "final": body.final,
+    }
+    if finalizes is not None:
+        params["finalizes"] = finalizes
+    job = state.jobs.submit("bill", site_id, who.name, params)
+    return wait_for_job(state, job.id, 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# API
+
+
+@router.post(
+    "/sites/{site_id}/runs",
+    response_model=JobOut,
+    status_code=202,
+    summary="Start a billing run for a period (runs in the background; see the job)",
+)
+def create_run(
+    site_id: str,
+    body: RunIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Principal, Depends(guard(Need.OPERATE))],
+) -> JobOut:
+    out = submit_run(app_state(request), site_id, who, body)
+    response.headers["Location"] = out.href
+    return out
+
+
+@router.get("/sites/{site_id}/runs", response_model=list[RunOut], summary="Billing runs")
+def list_runs(
+    site_id: str, store: StoreDep, who: Annotated[Principal, Depends(guard(Need.READ))]
+) -> list[RunOut]:
+    site_version(store, site_id)
+    return [_run_out(r) for r in RunStore(store).runs(site_id)]
+
+
+def _detail(store: Store, record: RunRecord) -> RunDetail:
+    data = _run_json(store, record)
+    return RunDetail(
+        **_run_out(record).model_dump(),
+        period=str(data.get("period_label", "")),
+        invoice_list=_invoice_summaries(record, data),
+        reconciliation=data.get("reconciliation", {}),
+        quality_issues=list(data.get("quality_issues", [])),
+    )
+
+
+@router.get(
+    "/sites/{site_id}/runs/{run_id}",
+    response_model=RunDetail,
+    summary="One run with its invoices, reconciliation and quality issues",
+)
+def get_run(
+    site_id: str,
+    run_id: int,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.READ))],
+) -> RunDetail:
+    record = _record(store, run_id)
+    assert record is not None  # the guard found it
+    return _detail(store, record)
+
+
+@router.post(
+    "/sites/{site_id}/runs/{run_id}/finalize",
+    response_model=JobOut,
+    status_code=202,
+    summary="Bill the run's period again as a final run (its next version)",
+)
+def finalize_run(
+    site_id: str,
+    run_id: int,
+    request: Request,
+    response: Response,
+    who: Annotated[Principal, Depends(guard(Need.OPERATE))],
+) -> JobOut:
+    state = app_state(request)
+    with state.pool.store() as store:
+        record = _record(store, run_id)
+    assert record is not None
+    if record.status == "final":
+        raise ApiProblem(409, f"run {run_id} is final already: nothing to finalize")
+    body = RunIn(first_day=record.first_day, last_day=record.last_day, final=True)
+    out = submit_run(state, site_id, who, body, finalizes=run_id)
+    response.headers["Location"] = out.href
+    return out
+
+
+@router.get(
+    "/sites/{site_id}/runs/{run_id}/reconciliation",
+    summary="The reconciliation of a run: grid connection against the meters behind it",
+)
+def get_reconciliation(
+    site_id: str,
+    run_id: int,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.READ))],
+) -> dict[str, Any]:
+    record = _record(store, run_id)
+    assert record is not None
+    rec: dict[str, Any] = _run_json(store, record).get("reconciliation", {})
+    return rec
+
+
+def _found_invoice(store: Store, site_id: str, invoice_id: str) -> tuple[RunRecord, dict[str, Any]]:
+    found = _invoice(store, site_id, invoice_id)
+    if found is None:
+        raise ApiProblem(404, f"there is no invoice {invoice_id!r} in site {site_id!r}")
+    return found
+
+
+def _output(store: Store, record: RunRecord, name: str) -> bytes:
+    for out in RunStore(store).outputs(record.run):
+        if out.name == name:
+            return out.content
+    raise ApiProblem(404, f"run {record.run} has no file {name}: bill the period again")
+
+
+@router.get(
+    "/sites/{site_id}/invoices/{invoice_id}",
+    summary="An invoice as JSON (every line, the explanation, the data quality)",
+)
+def get_invoice(
+    site_id: str,
+    invoice_id: str,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.UNIT))],
+) -> dict[str, Any]:
+    return _found_invoice(store, site_id, invoice_id)[1]
+
+
+@router.get(
+    "/sites/{site_id}/invoices/{invoice_id}/html",
+    response_class=HTMLResponse,
+    summary="An invoice as HTML (the same page as the PDF)",
+)
+def get_invoice_html(
+    site_id: str,
+    invoice_id: str,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.UNIT))],
+) -> HTMLResponse:
+    record, _ = _found_invoice(store, site_id, invoice_id)
+    return HTMLResponse(_output(store, record, f"{invoice_id}.html").decode("utf-8"))
+
+
+@router.get(
+    "/sites/{site_id}/invoices/{invoice_id}/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+    summary="An invoice as PDF (A4)",
+)
+def get_invoice_pdf(
+    site_id: str,
+    invoice_id: str,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.UNIT))],
+) -> Response:
+    record, _ = _found_invoice(store, site_id, invoice_id)
+    return Response(
+        _output(store, record, f"{invoice_id}.pdf"),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{invoice_id}.pdf"'},
+    )
+
+
+def _chart_out(chart: Chart) -> ChartOut:
+    return ChartOut(
+        title=chart.title,
+        view=chart.view,
+        day=chart.day,
+        prev=chart.prev,
+        next=chart.next,
+        unit=chart.unit,
+        x=chart.x,
+        widths=chart.widths,
+        labels=chart.labels,
+        series=[SeriesOut(name=s.name, kind=s.kind, values=s.values) for s in chart.series],
+        summary=chart.summary,
+        totals=chart.totals,
+    )
+
+
+View = Literal["day", "week", "month", "year"]
+
+
+@router.get(
+    "/sites/{site_id}/charts/monitoring",
+    response_model=ChartOut,
+    summary="Monitoring chart data (SM-4): production, consumption, own draw, grid",
+)
+def monitoring_data(
+    site_id: str,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.READ))],
+    view: Annotated[View, Query()] = "week",
+    day: Annotated[date | None, Query(alias="date")] = None,
+) -> ChartOut:
+    site = site_version(store, site_id).site
+    from lastgang.api.views import default_days
+
+    try:
+        return _chart_out(
+            monitoring_chart(store, site, view, day or default_days(store, site, 1)[1])
+        )
+    except LastgangError as exc:
+        raise problem_for_error(exc) from None
+
+
+def _unit_or_404(store: Store, site_id: str, unit_id: str) -> Any:
+    site = site_version(store, site_id).site
+    unit = next((u for u in site.units if u.id == unit_id), None)
+    if unit is None:
+        raise ApiProblem(404, f"site {site_id!r} has no unit {unit_id!r}")
+    return site, unit
+
+
+@router.get(
+    "/sites/{site_id}/units/{unit_id}/charts/consumption",
+    response_model=ChartOut,
+    summary="A unit's consumption with its local/grid split (SM-5)",
+)
+def unit_consumption(
+    site_id: str,
+    unit_id: str,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.UNIT))],
+    view: Annotated[View, Query()] = "month",
+    day: Annotated[date | None, Query(alias="date")] = None,
+) -> ChartOut:
+    site, _unit = _unit_or_404(store, site_id, unit_id)
+    from lastgang.api.views import default_days
+
+    try:
+        chart = unit_chart(store, site, unit_id, view, day or default_days(store, site, 1)[1])
+    except LastgangError as exc:
+        raise problem_for_error(exc) from None
+    return _chart_out(chart)
+
+
+def unit_view(store: Store, site_id: str, unit_id: str, who: Principal) -> UnitOut:
+    """A unit with its contracts and the invoices the caller may see (a tenant: final only)."""
+    site, unit = _unit_or_404(store, site_id, unit_id)
+    invoices: list[InvoiceSummary] = []
+    for record in RunStore(store).runs(site_id):
+        for inv in _invoice_summaries(record, _run_json(store, record)):
+            if inv.unit_id == unit_id and (not who.is_tenant or inv.status == "final"):
+                invoices.append(inv)
+    return UnitOut(
+        site_id=site_id,
+        unit_id=unit_id,
+        name=unit.name or unit.id,
+        kind=str(unit.kind),
+        contracts=[
+            ContractOut(id=c.id, customer=c.customer, start=c.start, end=c.end)
+            for c in site.contracts
+            if c.unit == unit_id
+        ],
+        invoices=list(reversed(invoices)),
+    )
+
+
+@router.get(
+    "/sites/{site_id}/units/{unit_id}",
+    response_model=UnitOut,
+    summary="A billing unit: its contracts and invoices (a tenant sees final invoices only)",
+)
+def get_unit(
+    site_id: str,
+    unit_id: str,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.UNIT))],
+) -> UnitOut:
+    return unit_view(store, site_id, unit_id, who)
+
+
+# ---------------------------------------------------------------------------------------------
+# pages
+
+
+def _page(request: Request, template: str, who: Principal, **ctx: Any) -> HTMLResponse:
+    from lastgang.api.routes_web import page
+
+    return page(request, template, who, **ctx)
+
+
+def _site_ctx(store: Store, site_id: str, who: Principal, tab: str) -> dict[str, Any]:
+    from lastgang.api.routes_web import _site_context
+
+    return _site_context(store, site_id, who, tab)
+
+
+@pages.get("/sites/{site_id}/runs", response_class=HTMLResponse)
+def runs_page(
+    site_id: str,
+    request: Request,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.READ))],
+) -> HTMLResponse:
+    ctx = _site_ctx(store, site_id, who, "runs")
+    state = app_state(request)
+    from lastgang.api.routes_sites import job_out
+
+    jobs = [
+        job_out(state, j.id)
+        for j in state.accounts.jobs(site_id=site_id, limit=50)
+        if j.kind == "bill"
+    ][:10]
+    runs = list(reversed(RunStore(store).runs(site_id)))
+    return _page(request, "runs.html.j2", who, runs=runs, jobs=jobs, **ctx)
+
+
+@pages.post("/sites/{site_id}/runs", response_class=HTMLResponse)
+def runs_create(
+    site_id: str,
+    request: Request,
+    who: Annotated[Principal, Depends(guard(Need.OPERATE))],
+    first_day: Annotated[date, Form()],
+    last_day: Annotated[date, Form()],
+    status: Annotated[Literal["draft", "final"], Form()] = "draft",
+) -> Response:
+    body = RunIn(first_day=first_day, last_day=last_day, final=status == "final")
+    out = submit_run(app_state(request), site_id, who, body)
+    return RedirectResponse(f"/jobs/{out.id}", status_code=303)
+
+
+@pages.get("/sites/{site_id}/runs/{run_id}", response_class=HTMLResponse)
+def run_page(
+    site_id: str,
+    run_id: int,
+    request: Request,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.READ))],
+) -> HTMLResponse:
+    ctx = _site_ctx(store, site_id, who, "runs")
+    record = _record(store, run_id)
+    assert record is not None
+    return _page(request, "run.html.j2", who, run=_detail(store, record), **ctx)
+
+
+@pages.post("/sites/{site_id}/runs/{run_id}/finalize", response_class=HTMLResponse)
+def run_finalize(
+    site_id: str,
+    run_id: int,
+    request: Request,
+    who: Annotated[Principal, Depends(guard(Need.OPERATE))],
+) -> Response:
+    state = app_state(request)
+    with state.pool.store() as store:
+        record = _record(store, run_id)
+    assert record is not None
+    if record.status == "final":
+        raise ApiProblem(409, f"run {run_id} is final already: nothing to finalize")
+    body = RunIn(first_day=record.first_day, last_day=record.last_day, final=True)
+    out = submit_run(state, site_id, who, body, finalizes=run_id)
+    return RedirectResponse(f"/jobs/{out.id}", status_code=303)
+
+
+@pages.get("/sites/{site_id}/invoices/{invoice_id}", response_class=HTMLResponse)
+def invoice_page(
+    site_id: str,
+    invoice_id: str,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.UNIT))],
+) -> HTMLResponse:
+    record, _ = _found_invoice(store, site_id, invoice_id)
+    return HTMLResponse(_output(store, record, f"{invoice_id}.html").decode("utf-8"))
+
+
+@pages.get("/sites/{site_id}/units/{unit_id}", response_class=HTMLResponse)
+def unit_page(
+    site_id: str,
+    unit_id: str,
+    request: Request,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.UNIT))],
+    view: Annotated[View, Query()] = "month",
+    day: Annotated[date | None, Query(alias="date")] = None,
+) -> HTMLResponse:
+    unit = unit_view(store, site_id, unit_id, who)
+    site = site_version(store, site_id).site
+    from lastgang.api.views import default_days
+
+    day = day or default_days(store, site, 1)[1]
+    return _page(
+        request,
+        "unit.html.j2",
+        who,
+        unit=unit,
+        site=site,
+        site_id=site_id,
+        tab="portal",
+        view=view,
+        day=day,
+        data_url=f"/api/v1/sites/{site_id}/units/{unit_id}/charts/consumption"
+        f"?view={view}&date={day.isoformat()}",
+    )
