@@ -46,7 +46,7 @@ from lastgang.profiles import (
     intervals_to_profile,
     merge_measured,
 )
-from lastgang.profiles.readings import MeterReadings
+from lastgang.profiles.readings import IntervalSeries, MeterReadings
 from lastgang.profiles.types import LoadProfile
 from lastgang.quality import Quality
 from lastgang.store import SiteVersion, Store
@@ -255,9 +255,19 @@ def _parse(
     index: SiteIndex,
     format: str = "auto",
     options: ImportOptions | None = None,
+    store: Store | None = None,
 ) -> ImportedFile:
-    """The readings of one input file in ``format`` (see :mod:`lastgang.ingest.dispatch`)."""
-    return parse_input(content, source, index, format, options)
+    """The readings of one input file in ``format`` (see :mod:`lastgang.ingest.dispatch`);
+    with ``store``, readers that join an input with stored series can read them."""
+    lookup = None
+    if store is not None:
+        site_id = index.site.site.id
+
+        def lookup(keys: Sequence[str], start: int, stop: int) -> dict[str, IntervalSeries]:
+            found = store.readings(site_id, keys, start * SLOT_SECONDS, stop * SLOT_SECONDS)
+            return {k: r.intervals for k, r in found.items() if r.intervals is not None}
+
+    return parse_input(content, source, index, format, options, lookup)
 
 
 def import_bytes(
@@ -361,6 +371,8 @@ def _import_many(
             continue
         when = now or _now()
         with store.transaction():
+            if file.format == "eda":  # joined with stored series just before it is stored
+                file = _parse(content, source, index, file.format, options, store)
             info = store.add_batch(
                 site_id,
                 content,
@@ -422,10 +434,11 @@ def _rebuild_touched(store: Store, site: Site, batch: int, when: datetime, *, hi
     site_id = site.site.id
     spans = store.reading_spans(site_id, batch)
     owner = {m.key: loc.id for loc in site.locations for m in loc.meters}
+    locations = {loc.id for loc in site.locations}
     by_location: dict[str, tuple[int, int]] = {}
     for key, (lo, hi) in spans.items():
         loc_id = key[1:] if key.startswith("@") else owner.get(key)
-        if loc_id is None:
+        if loc_id is None or loc_id not in locations:  # e.g. EDA series kept beside a location
             continue
         old = by_location.get(loc_id)
         by_location[loc_id] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
@@ -618,6 +631,7 @@ def rebuild_profiles(
                     index,
                     info.format,
                     options_from_factors(info.factors),
+                    store,
                 )
             except InvalidInput as exc:
                 problems.extend(

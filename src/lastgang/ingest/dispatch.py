@@ -36,6 +36,7 @@ from typing import Any
 from lastgang.errors import InvalidInput, Problem
 from lastgang.ingest.csv_readings import SiteIndex, detect_kind, parse_csv_readings
 from lastgang.ingest.dlms import KeySpec
+from lastgang.ingest.eda_import import SeriesLookup
 from lastgang.ingest.rows import OPTIONS_KEY, ImportedFile
 
 __all__ = [
@@ -254,9 +255,12 @@ def parse_input(
     index: SiteIndex,
     format: str = "auto",
     options: ImportOptions | None = None,
+    lookup: SeriesLookup | None = None,
 ) -> ImportedFile:
     """Read one input with the reader of ``format`` (``auto``: recognised by content; an
-    archived format such as ``csv/registers`` or ``vendor/xlsx`` is read as it was)."""
+    archived format such as ``csv/registers`` or ``vendor/xlsx`` is read as it was).
+    ``lookup`` reads stored series for readers that join an input with stored data (EDA
+    messages of a prosumer's two metering points); give it when the result is stored."""
     opts = options or ImportOptions()
     fmt = format.split("/", 1)[0] if format else "auto"
     if fmt not in FORMATS:
@@ -281,7 +285,7 @@ def parse_input(
     if fmt == "eda":
         from lastgang.ingest.eda_import import read_eda
 
-        return read_eda(content, source, index)
+        return read_eda(content, source, index, lookup)
     if fmt == "dlms":
         from lastgang.ingest.dlms_import import read_dlms
 

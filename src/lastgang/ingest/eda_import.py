@@ -9,8 +9,9 @@ and maps it onto the site (``docs/format-eda.md``, "Importing"):
   quarter hours (``QH``) and kWh become the location's interval values (primary kWh, quality
   from ``MM``). Consumption must come for the location's import metering point, production for
   its export metering point. The direction the message does not speak about is 0 kWh when the
-  location has no metering point for it, and unknown (NaN) when it has one (its own message
-  delivers it).
+  location has no metering point for it. A location with both (a prosumer) gets its two
+  directions in two messages: each is also kept as an EDA series, and a quarter hour becomes
+  an interval value once both directions are stored (see :func:`read_eda`).
 - Every other series (community codes ``G.01T``, ``G.02``, ``G.03``, ``G.03R``, ``P.01``,
   ``P.01T``, unknown codes, hourly and daily values, reactive energy) is not a measured flow of
   the location. It is stored as an *EDA series* of the location, named
@@ -24,8 +25,12 @@ values move to the history table (Q-2).
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
+from numpy.typing import NDArray
+
+from lastgang.concept.model import Site
 from lastgang.errors import InvalidInput
 from lastgang.ids import is_metering_point_id, parse_metering_point_id
 from lastgang.ingest.csv_readings import SiteIndex
@@ -47,10 +52,25 @@ from lastgang.profiles.readings import IntervalSeries
 from lastgang.store import IntervalRows, ReadingSet, Store
 from lastgang.timegrid import SLOT_SECONDS
 
-__all__ = ["EDA_FORMAT", "FLOW_ROLES", "eda_series", "eda_series_key", "read_eda"]
+__all__ = [
+    "EDA_FORMAT",
+    "FLOW_ROLES",
+    "SERIES_LOCATION_PREFIX",
+    "SeriesLookup",
+    "eda_series",
+    "eda_series_key",
+    "read_eda",
+]
+
+SeriesLookup = Callable[[Sequence[str], int, int], Mapping[str, IntervalSeries]]
+"""``lookup(keys, start_slot, stop_slot)``: stored interval series by key (per slot the best
+quality, then the latest batch), as :meth:`lastgang.store.Store.readings` gives them."""
 
 #: the format name of EDA batches in the raw archive
 EDA_FORMAT = "eda"
+
+#: EDA series are stored under the location id with this prefix (not a location of the site)
+SERIES_LOCATION_PREFIX = "eda:"
 
 #: meter code roles that are measured flows of a location (-> its interval values)
 FLOW_ROLES = {
@@ -90,9 +110,18 @@ def eda_series(
     return None if readings is None else readings.intervals
 
 
-def read_eda(content: bytes, source: str, index: SiteIndex) -> ImportedFile:
+def read_eda(
+    content: bytes, source: str, index: SiteIndex, lookup: SeriesLookup | None = None
+) -> ImportedFile:
     """The readings of one ConsumptionRecord message for the site of ``index``; every problem
-    (of the message itself and of its mapping onto the site) raised together."""
+    (of the message itself and of its mapping onto the site) raised together.
+
+    ``lookup`` reads stored EDA series (see :data:`SeriesLookup`); it joins the two directions
+    of a location with an import and an export metering point, which arrive in two messages:
+    each message's flow is stored as an EDA series too, and the quarter hours for which the
+    other direction is already stored become interval values of the location (the quality is
+    the worse of the two). Without ``lookup`` (a check before importing) no such values come
+    out."""
     record = parse_consumption_record(content, source)
     problems = Problems(source)
     site = index.site
@@ -147,16 +176,23 @@ def read_eda(content: bytes, source: str, index: SiteIndex) -> ImportedFile:
     exports: list[np.ndarray] = []
     qualities: list[np.ndarray] = []
     for direction, series in flow:
-        n = len(series)
         slot = np.asarray(series.start, dtype=np.int64) // SLOT_SECONDS
         quantity = np.asarray(series.quantity, dtype=np.float64)
-        missing = np.nan
+        quality = np.asarray(series.quality, dtype=np.int8)
         other_side = "export" if direction == "import" else "import"
-        filler = np.full(n, missing if other_side in has else 0.0, dtype=np.float64)
+        if other_side in has:
+            # a prosumer: the other direction comes with the message of its own metering
+            # point; this direction is kept as a series and joined with the stored other one
+            other.append(series)
+            slot, quantity, quality, filler = _join_other(
+                slot, quantity, quality, site, location, other_side, lookup
+            )
+        else:
+            filler = np.zeros(len(slot), dtype=np.float64)
         slots.append(slot)
         imports.append(quantity if direction == "import" else filler)
         exports.append(filler if direction == "import" else quantity)
-        qualities.append(np.asarray(series.quality, dtype=np.int8))
+        qualities.append(quality)
     if slots:
         slot_all = np.concatenate(slots)
         flows = interval_rows(
@@ -195,8 +231,11 @@ def _with_series(
     """``flows`` plus the EDA series stored under their own names (not profile meters)."""
     if not series:
         return flows
-    locations = flows.locations if flows.locations else (location,)
-    loc_local = locations.index(location)
+    # kept beside the location (SERIES_LOCATION_PREFIX + id): they are not values of the
+    # location, so storing them rebuilds no profile
+    beside = SERIES_LOCATION_PREFIX + location
+    locations = (*flows.locations, beside)
+    loc_local = len(locations) - 1
     keys = [eda_series_key(metering_point, str(s.meter_code), s.interval) for s in series]
     meters = tuple(dict.fromkeys([*flows.meters, *keys]))
     parts_loc = [flows.location]
@@ -226,4 +265,42 @@ def _with_series(
         export_kwh=np.concatenate(parts_exp).astype(np.float64),
         quality=np.concatenate(parts_q).astype(np.int8),
         primary=True,
+    )
+
+
+def _join_other(
+    slot: NDArray[np.int64],
+    quantity: NDArray[np.float64],
+    quality: NDArray[np.int8],
+    site: Site,
+    location: str,
+    other_side: str,
+    lookup: SeriesLookup | None,
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int8], NDArray[np.float64]]:
+    """The slots of a flow whose other direction is stored, with that direction's values and
+    the worse quality of the two."""
+    empty = (
+        np.zeros(0, dtype=np.int64),
+        np.zeros(0, dtype=np.float64),
+        np.zeros(0, dtype=np.int8),
+        np.zeros(0, dtype=np.float64),
+    )
+    if lookup is None or not len(slot):
+        return empty
+    loc = site.location(location)
+    text = loc.metering_points.export if other_side == "export" else loc.metering_points.import_
+    assert text is not None
+    code = "1-1:2.9.0 G.01" if other_side == "export" else "1-1:1.9.0 G.01"
+    key = eda_series_key(text, code, "QH")
+    stored = lookup([key], int(slot.min()), int(slot.max()) + 1).get(key)
+    if stored is None or not len(stored.slot):
+        return empty
+    values = stored.export_kwh if other_side == "export" else stored.import_kwh
+    pos = np.clip(np.searchsorted(stored.slot, slot), 0, len(stored.slot) - 1)
+    found = stored.slot[pos] == slot
+    return (
+        slot[found],
+        quantity[found],
+        np.maximum(quality[found], stored.quality[pos[found]]).astype(np.int8),
+        np.asarray(values, dtype=np.float64)[pos[found]],
     )

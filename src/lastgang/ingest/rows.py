@@ -293,7 +293,7 @@ def build_file(
     for part in (readings.registers, readings.phases, readings.intervals, readings.status):
         meters.update(k for k in part.meters if k in index.meters)
     locations.update(index.meters[k].location for k in meters)
-    locations.update(readings.intervals.locations)
+    locations.update(x for x in readings.intervals.locations if x in index.location_ids)
     keys = tuple(sorted(meters))
     factors: dict[str, Any] = dict(index.factors(keys))
     if options:
