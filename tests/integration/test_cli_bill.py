@@ -87,6 +87,7 @@ def test_bill_writes_invoices_and_prints_the_summary(tmp_path: Path) -> None:
     names = sorted(p.name for p in out_dir.iterdir())
     assert "lindengasse-5-R1-V1-01.pdf" in names and "lindengasse-5-R1-V1-04.html" in names
     assert "lindengasse-5-R1-V1-lines.csv" in names
+    assert "lindengasse-5-R1-V1-lines.json" in names
     assert "lindengasse-5-R1-V1-reconciliation.csv" in names
     assert "lindengasse-5-R1-V1-summary.json" in names
     assert "lindengasse-5-R1-V1-run.json" in names

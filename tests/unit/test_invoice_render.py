@@ -102,7 +102,7 @@ def _page_texts(html: str) -> list[list[str]]:
     ]
 
 
-def test_sm_4_html_invoice_has_what_a_tenant_needs(draft: Run) -> None:
+def test_html_invoice_has_what_a_tenant_needs(draft: Run) -> None:
     (invoice,) = draft.invoices
     html = render_html(invoice, draft)
     # header: site, customer, unit, invoice number, period with TOR-4.2 labels
@@ -183,6 +183,7 @@ def test_run_files_are_written_once(draft: Run, tmp_path: Path) -> None:
     assert sorted(files) == [
         "render-R1-V1-01.html",
         "render-R1-V1-lines.csv",
+        "render-R1-V1-lines.json",
         "render-R1-V1-reconciliation.csv",
         "render-R1-V1-reconciliation.json",
         "render-R1-V1-run.json",
@@ -191,5 +192,10 @@ def test_run_files_are_written_once(draft: Run, tmp_path: Path) -> None:
     summary = json.loads(files["render-R1-V1-summary.json"].read_text())
     assert summary["status"] == "draft" and summary["total"] == str(draft.total)
     assert len(summary["reconciliation"]["rows"]) == 12
+    lines = json.loads(files["render-R1-V1-lines.json"].read_text())
+    assert tuple(lines[0]) == LINE_COLUMNS
+    assert [r["amount"] for r in lines] == [
+        r["amount"] for r in csv.DictReader(io.StringIO(lines_csv(draft)))
+    ]
     with pytest.raises(InvalidInput, match="never overwritten"):
         write_run_files(draft, tmp_path, pdf=False)

@@ -36,6 +36,7 @@ __all__ = [
     "file_names",
     "invoice_context",
     "lines_csv",
+    "lines_json",
     "reconciliation_csv",
     "reconciliation_json",
     "render_html",
@@ -302,6 +303,35 @@ def lines_csv(run: Run) -> str:
     return _csv(LINE_COLUMNS, rows)
 
 
+def lines_json(run: Run) -> str:
+    """Every line of every invoice of the run as a JSON list, with the columns of
+    :data:`LINE_COLUMNS` (decimals as exact strings, ``energy_kwh`` a number)."""
+    rows = [
+        {
+            "invoice": invoice.number,
+            "unit": invoice.unit_id,
+            "customer": invoice.customer,
+            "kind": line.kind,
+            "item": line.item,
+            "description": line.description,
+            "first_day": line.first_day.isoformat(),
+            "last_day": line.last_day.isoformat(),
+            "quantity": str(line.quantity),
+            "unit_of_quantity": line.unit,
+            "price": str(line.price),
+            "price_unit": line.price_unit,
+            "amount": str(line.amount),
+            "vat_rate": str(line.vat_rate),
+            "meter": line.meter,
+            "energy_kwh": line.energy_kwh,
+            "status": invoice.status,
+        }
+        for invoice in run.invoices
+        for line in invoice.lines
+    ]
+    return _dump(rows)
+
+
 def reconciliation_csv(run: Run) -> str:
     """The reconciliation rows of a run, one per month."""
     rows = [
@@ -366,11 +396,12 @@ def summary(run: Run, files: list[str] | None = None) -> dict[str, Any]:
 
 
 def file_names(run: Run) -> dict[str, str]:
-    """File name per output of a run: ``lines``, ``run``, ``reconciliation-csv``,
+    """File name per output of a run: ``lines``, ``lines-json``, ``run``, ``reconciliation-csv``,
     ``reconciliation-json``, ``summary`` and per invoice ``<number>.html`` / ``.pdf``."""
     key = run.key
     names = {
         "lines": f"{key}-lines.csv",
+        "lines-json": f"{key}-lines.json",
         "run": f"{key}-run.json",
         "reconciliation-csv": f"{key}-reconciliation.csv",
         "reconciliation-json": f"{key}-reconciliation.json",
@@ -425,6 +456,7 @@ def write_run_files(
     if progress is not None:
         progress("writing run files", total, total)
     put(names["lines"], lines_csv(run))
+    put(names["lines-json"], lines_json(run))
     put(names["run"], run_json(run))
     put(names["reconciliation-csv"], reconciliation_csv(run))
     put(names["reconciliation-json"], reconciliation_json(run))
