@@ -468,6 +468,14 @@ def _y_title(bars: _Bars) -> str:
 # PNG (matplotlib)
 
 
+def _fit_y(axis: Any, low: FloatArray, high: FloatArray) -> None:
+    """Y limits that show every bar whole, 0 included, with a margin of 5 %."""
+    lo = min(0.0, float(np.min(low, initial=0.0)))
+    hi = max(0.0, float(np.max(high, initial=0.0)))
+    pad = 0.05 * (hi - lo) or 1.0
+    axis.set_ylim(lo - pad if lo < 0 else 0.0, hi + pad)
+
+
 def render_png(
     data: MonitoringData,
     path: str | Path,
@@ -539,6 +547,9 @@ def render_png(
     )
     handles.append(Patch(facecolor=_IMPORT, label="Import from the grid"))
     handles.append(Patch(facecolor=_EXPORT, label="Export to the grid"))
+    # limits from the data: autoscaling leaves bars that hang below 0 cut off at the frame
+    _fit_y(top, -own, np.maximum(base, used))
+    _fit_y(bottom, -bars.grid_export * s, bars.grid_import * s)
     magnitude = FuncFormatter(lambda v, _pos: f"{abs(v):g}")  # below 0 is a direction
     for axis in (top, bottom):
         axis.axhline(0.0, color="black", linewidth=0.9)
