@@ -167,6 +167,6 @@ def build_world(tmp: Path) -> Iterator[World]:
         yield world
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     yield from build_world(tmp_path_factory.mktemp("web"))

@@ -169,6 +169,10 @@ def problem_response(problem: ApiProblem, instance: str | None = None) -> JSONRe
     )
 
 
+#: tags of the request bodies that are discriminated unions (the JSON push of readings)
+_UNION_TAGS = frozenset({"registers", "phases", "intervals"})
+
+
 def validation_entries(errors: Iterable[Mapping[str, Any]]) -> list[ProblemEntry]:
     """Problem entries for FastAPI/pydantic request validation errors (``loc`` -> pointer)."""
     out: list[ProblemEntry] = []
@@ -176,6 +180,8 @@ def validation_entries(errors: Iterable[Mapping[str, Any]]) -> list[ProblemEntry
         loc = [str(x) for x in err.get("loc", ())]
         where = loc[0] if loc else "request"
         rest = loc[1:]
+        if where == "body" and rest and rest[0] in _UNION_TAGS:
+            rest = rest[1:]  # the tag of a discriminated union is not a place in the body
         pointer = "/" + "/".join(x.replace("~", "~0").replace("/", "~1") for x in rest)
         place = f"{where} {'.'.join(rest)}".strip() if rest else where
         out.append(

@@ -1,0 +1,409 @@
+"""Every route of the API and the pages, with numbers worked out by hand.
+
+The site (tests/api/site.toml, two days from 2024-03-04, Vienna): Top 1 uses 0.2 kWh and Top 2
+0.1 kWh per quarter hour, the PV gives 0.25 kWh per quarter hour from 10:00 to 14:00 (16 quarter
+hours a day), the HAK measures the balance. With the balance meter nothing is exported (0.25 <
+0.3), so the local share in those quarter hours is 0.25 / 0.3 (SM-5): Top 1 gets
+0.2 x 0.25 / 0.3 = 1/6 kWh local per PV quarter hour, 16 x 2 / 6 = 5.333 kWh over two days, out
+of 2 x 96 x 0.2 = 38.4 kWh; grid 38.4 - 5.333 = 33.067 kWh. At 0.15 and 0.25 EUR/kWh:
+0.80 + 8.27 = 9.07 EUR net, 20 % VAT 1.81 EUR, total 10.88 EUR.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from .conftest import FIRST_DAY, MP, SITE, SITE_TOML, World, interval_csv, login, wait_job
+
+
+def _problem(r: object) -> dict:
+    resp = r  # a response
+    assert resp.headers["content-type"].startswith("application/problem+json")  # type: ignore[attr-defined]
+    doc = resp.json()  # type: ignore[attr-defined]
+    assert {"type", "title", "status", "detail"} <= set(doc)
+    assert doc["type"].startswith("urn:lastgang:problem:")
+    return doc
+
+
+def test_health_needs_no_login(world: World) -> None:
+    r = world.new_client().get("/health")
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+
+
+def test_me_and_site_list(world: World) -> None:
+    c = world.new_client()
+    me = c.get("/api/v1/me", headers=world.bearer("read-only")).json()
+    assert me["kind"] == "token" and me["site_id"] == SITE and me["scope"] == "read-only"
+    sites = c.get("/api/v1/sites", headers=world.bearer("read-only")).json()
+    assert [s["id"] for s in sites] == [SITE]
+    assert sites[0]["locations"] == 4 and sites[0]["units"] == 2
+    assert c.get(f"/api/v1/sites/{SITE}", headers=world.bearer("read-only")).json()["name"] == (
+        "Testgasse 1, Wien"
+    )
+
+
+def test_unknown_site_and_address_are_problems(world: World) -> None:
+    c = world.new_client()
+    login(c, "admin")
+    doc = _problem(c.get("/api/v1/sites/nowhere"))
+    assert doc["status"] == 404 and "apply its configuration first" in doc["detail"]
+    doc = _problem(c.get("/api/v1/nothing-here"))
+    assert doc["status"] == 404
+    doc = _problem(c.put("/api/v1/sites"))
+    assert doc["status"] == 405
+    page = c.get("/sites/nowhere")
+    assert page.status_code == 404 and "text/html" in page.headers["content-type"]
+
+
+def test_versions_and_the_applied_text(world: World) -> None:
+    c, h = world.new_client(), world.bearer("read-only")
+    versions = c.get(f"/api/v1/sites/{SITE}/versions", headers=h).json()
+    assert versions[0]["version"] == 1
+    one = c.get(f"/api/v1/sites/{SITE}/versions/1", headers=h).json()
+    assert one["toml"] == SITE_TOML.read_text(encoding="utf-8")
+    assert _problem(c.get(f"/api/v1/sites/{SITE}/versions/99", headers=h))["status"] == 404
+
+
+def test_check_names_every_problem_with_its_place(world: World) -> None:
+    c, h = world.new_client(), world.bearer("operator")
+    ok = c.post(f"/api/v1/sites/{SITE}/check", json={"toml": SITE_TOML.read_text()}, headers=h)
+    assert ok.status_code == 200 and ok.json()["valid"] is True
+    broken = SITE_TOML.read_text().replace('upstream = "hak"', 'upstream = "nowhere"')
+    r = c.post(f"/api/v1/sites/{SITE}/check", json={"toml": broken}, headers=h).json()
+    assert r["valid"] is False
+    # three locations name the unknown upstream: one problem each, each with its place
+    assert len([e for e in r["errors"] if "nowhere" in e["detail"]]) == 3
+    assert all(e["place"] for e in r["errors"])
+    other = SITE_TOML.read_text().replace('id = "webtest"', 'id = "other"')
+    r = c.post(f"/api/v1/sites/{SITE}/check", json={"toml": other}, headers=h)
+    assert _problem(r)["status"] == 422
+
+
+def test_apply_a_version_is_audited_and_a_broken_one_refused(
+    world: World,
+) -> None:
+    c, h = world.new_client(), world.bearer("operator")
+    broken = SITE_TOML.read_text().replace('upstream = "hak"', 'upstream = "nowhere"')
+    r = c.post(f"/api/v1/sites/{SITE}/versions", json={"toml": broken}, headers=h)
+    doc = _problem(r)
+    assert doc["status"] == 422 and doc["type"].endswith("invalid-concept")
+    assert len(doc["errors"]) == 3
+    renamed = SITE_TOML.read_text().replace("Testgasse 1, Wien", "Testgasse 1, 1010 Wien")
+    r = c.post(f"/api/v1/sites/{SITE}/versions", json={"toml": renamed}, headers=h)
+    assert r.status_code == 201, r.text
+    assert r.json()["result"]["version"] == 2
+    audit = c.get(f"/api/v1/sites/{SITE}/audit", headers=world.bearer("admin")).json()
+    applied = [a for a in audit if a["action"] == "apply"]
+    assert applied[0]["subject"] == "version 2" and applied[0]["actor"].startswith("token:")
+    assert c.get(f"/api/v1/sites/{SITE}", headers=h).json()["name"] == "Testgasse 1, 1010 Wien"
+
+
+def test_meters_with_their_periods(world: World) -> None:
+    rows = world.client.get(f"/api/v1/sites/{SITE}/meters", headers=world.bearer("read-only"))
+    meters = {m["location_id"]: m for m in rows.json()}
+    assert set(meters) == {"hak", "pv", "top1", "top2"}
+    assert meters["hak"]["metering_points"] == [MP["hak_import"], MP["hak_export"]]
+    assert meters["top1"]["serial"] == "T10001" and meters["top1"]["removed"] is None
+
+
+def test_a_rejected_upload_lists_every_problem_and_stores_nothing(world: World) -> None:
+    c, h = world.new_client(), world.bearer("operator")
+    before = c.get(f"/api/v1/sites/{SITE}/batches", headers=h).json()
+    bad = (
+        "end,metering_point,import_kwh,export_kwh\n"
+        f"2024-03-06T00:15+01:00,{MP['top1']},0.2,0\n"
+        f"2024-03-06T00:30,{MP['top1']},0.2,0\n"
+        f"2024-03-06T00:45+01:00,{MP['top1']},abc,0\n"
+    ).encode()
+    r = c.post(
+        f"/api/v1/sites/{SITE}/imports", files=[("files", ("bad.csv", bad, "text/csv"))], headers=h
+    )
+    assert r.status_code == 202
+    job = wait_job(c, r.json()[0]["href"], h)
+    assert job["state"] == "failed"
+    problem = job["result"]["problem"]
+    lines = sorted(e["line"] for e in problem["errors"])
+    assert lines == [3, 4]
+    assert all(e["file"] == "bad.csv" for e in problem["errors"])
+    assert c.get(f"/api/v1/sites/{SITE}/batches", headers=h).json() == before
+    empty = c.post(f"/api/v1/sites/{SITE}/imports", files=[], headers=h)
+    assert empty.status_code == 422
+
+
+def test_upload_archives_the_bytes_and_a_second_upload_is_skipped(world: World) -> None:
+    c, h = world.new_client(), world.bearer("operator")
+    batches = c.get(f"/api/v1/sites/{SITE}/batches", headers=h).json()
+    first = next(b for b in batches if b["source"] == "intervals.csv")
+    assert first["sha256"] == hashlib.sha256(interval_csv()).hexdigest()
+    r = c.post(
+        f"/api/v1/sites/{SITE}/imports",
+        files=[("files", ("again.csv", interval_csv(), "text/csv"))],
+        headers=h,
+    )
+    job = wait_job(c, r.json()[0]["href"], h)
+    assert job["state"] == "done" and job["result"]["already_imported"] is True
+    assert job["result"]["batch"] == first["batch"]
+    jobs = c.get(f"/api/v1/sites/{SITE}/jobs", headers=h).json()
+    assert any(j["id"] == job["id"] for j in jobs)
+
+
+def _push(day: str, kwh: float) -> dict:
+    return {
+        "kind": "intervals",
+        "readings": [
+            {"end": f"{day}T00:15+01:00", "metering_point": MP["top2"], "import_kwh": kwh},
+            {"end": f"{day}T00:30+01:00", "metering_point": MP["top2"], "import_kwh": kwh},
+        ],
+    }
+
+
+def test_json_push_is_idempotent(world: World) -> None:
+    c, h = world.new_client(), world.bearer("operator")
+    body = _push("2024-03-08", 0.125)
+    first = c.post(f"/api/v1/sites/{SITE}/readings", json=body, headers=h)
+    assert first.status_code == 201, first.text
+    assert first.json()["rows"] == 2 and first.json()["already_imported"] is False
+    # the same batch again, written differently (key order, spacing): stored once
+    again = json.dumps({"readings": body["readings"], "kind": "intervals"}, indent=3)
+    second = c.post(
+        f"/api/v1/sites/{SITE}/readings",
+        content=again,
+        headers={**h, "content-type": "application/json"},
+    )
+    assert second.status_code == 200, second.text
+    assert second.json()["already_imported"] is True
+    assert second.json()["batch"] == first.json()["batch"]
+    profile = c.get(
+        f"/api/v1/sites/{SITE}/profiles/top2?from=2024-03-08&to=2024-03-08&resolution=15min",
+        headers=h,
+    ).json()
+    assert profile["import_kwh"][:2] == [0.125, 0.125]
+    assert profile["quality"][:2] == ["L1", "L1"]
+
+
+def test_json_push_problems_point_into_the_body(world: World) -> None:
+    c, h = world.new_client(), world.bearer("operator")
+    body = _push("2024-03-09", 0.1)
+    body["readings"][1]["end"] = "2024-03-09T00:30"  # no UTC offset
+    r = c.post(f"/api/v1/sites/{SITE}/readings", json=body, headers=h)
+    doc = _problem(r)
+    assert doc["status"] == 422
+    assert [e["pointer"] for e in doc["errors"]] == ["/readings/1"]
+    body["readings"][0]["import_kwh"] = "lots"
+    doc = _problem(c.post(f"/api/v1/sites/{SITE}/readings", json=body, headers=h))
+    assert doc["errors"][0]["pointer"] == "/readings/0/import_kwh"
+
+
+def test_profile_at_any_resolution_and_as_csv(world: World) -> None:
+    c, h = world.new_client(), world.bearer("read-only")
+    url = f"/api/v1/sites/{SITE}/profiles/top1?from=2024-03-04&to=2024-03-05"
+    day = c.get(url + "&resolution=day", headers=h).json()
+    assert day["end"] == ["2024-03-04 24:00+01:00", "2024-03-05 24:00+01:00"]
+    assert day["import_kwh"] == pytest.approx([19.2, 19.2])
+    hours = c.get(url + "&resolution=1h", headers=h).json()
+    assert len(hours["end"]) == 48 and hours["import_kwh"][0] == pytest.approx(0.8)
+    by_id = c.get(
+        f"/api/v1/sites/{SITE}/profiles/{MP['top1']}?from=2024-03-04&resolution=day", headers=h
+    ).json()
+    assert by_id["location_id"] == "top1" and by_id["import_kwh"] == pytest.approx([19.2])
+    csv_text = c.get(url + "&resolution=day&format=csv", headers=h)
+    assert csv_text.headers["content-type"].startswith("text/csv")
+    assert csv_text.text.splitlines()[0] == "end,import_kwh,export_kwh,quality"
+    assert _problem(c.get(url + "&resolution=fortnight", headers=h))["status"] == 422
+    assert _problem(c.get(f"/api/v1/sites/{SITE}/profiles/attic", headers=h))["status"] == 422
+    swapped = f"/api/v1/sites/{SITE}/profiles/top1?from=2024-03-05&to=2024-03-04"
+    assert _problem(c.get(swapped, headers=h))["status"] == 422
+
+
+def test_quality_heat_map(world: World) -> None:
+    c, h = world.new_client(), world.bearer("read-only")
+    heat = c.get(f"/api/v1/sites/{SITE}/quality?from=2024-03-03&to=2024-03-05", headers=h).json()
+    top1 = next(r for r in heat["rows"] if r["location_id"] == "top1")
+    cells = {cell["day"]: cell for cell in top1["cells"]}
+    assert cells["2024-03-03"] == {
+        "day": "2024-03-03",
+        "worst": "missing",
+        "complete": 0.0,
+        "slots": 96,
+    }
+    assert cells["2024-03-04"]["worst"] == "L1" and cells["2024-03-04"]["complete"] == 1.0
+    # the spring change day has 92 quarter hours (TOR-4.2)
+    spring = c.get(f"/api/v1/sites/{SITE}/quality?from=2024-03-31&to=2024-03-31", headers=h)
+    assert spring.json()["rows"][0]["cells"][0]["slots"] == 92
+
+
+def test_monitoring_chart_data(world: World) -> None:
+    c, h = world.new_client(), world.bearer("read-only")
+    r = c.get(f"/api/v1/sites/{SITE}/charts/monitoring?view=day&date=2024-03-04", headers=h)
+    chart = r.json()
+    assert chart["unit"] == "kW" and len(chart["x"]) == 96
+    series = {s["kind"]: s for s in chart["series"]}
+    # 0.25 kWh per quarter hour = 1 kW from 10:00 to 14:00; consumption 0.3 kWh = 1.2 kW
+    pv = series["production"]["values"]
+    assert pv[40:56] == pytest.approx([1.0] * 16) and pv[39] == 0 and pv[56] == 0
+    assert series["consumption"]["values"][0] == pytest.approx(1.2)
+    assert chart["labels"][0] == "2024-03-04 00:15+01:00"
+    assert chart["prev"] == "2024-03-03" and chart["next"] == "2024-03-05"
+    week = c.get(f"/api/v1/sites/{SITE}/charts/monitoring?view=week&date=2024-03-04", headers=h)
+    assert len(week.json()["x"]) == 7 * 24
+    bad = c.get(f"/api/v1/sites/{SITE}/charts/monitoring?view=decade", headers=h)
+    assert _problem(bad)["status"] == 422
+
+
+def test_unit_consumption_split(world: World) -> None:
+    c = world.new_client()
+    login(c, "tenant1")
+    r = c.get(f"/api/v1/sites/{SITE}/units/top1/charts/consumption?view=month&date=2024-03-04")
+    chart = r.json()
+    assert chart["totals"]["consumption_kwh"] == pytest.approx(38.4)
+    assert chart["totals"]["local_kwh"] == pytest.approx(16 * 2 / 6)
+    assert chart["totals"]["grid_kwh"] == pytest.approx(38.4 - 16 * 2 / 6)
+    local = {s["kind"]: s["values"] for s in chart["series"]}["local"]
+    assert local[3] == pytest.approx(16 / 6)  # 2024-03-04 is the fourth bar
+
+
+def test_runs_invoices_and_reconciliation(world: World) -> None:
+    c, h = world.new_client(), world.bearer("read-only")
+    runs = c.get(f"/api/v1/sites/{SITE}/runs", headers=h).json()
+    assert [(r["run"], r["status"], r["version"]) for r in runs][:2] == [
+        (world.draft_run, "draft", 1),
+        (world.final_run, "final", 2),
+    ]
+    detail = c.get(f"/api/v1/sites/{SITE}/runs/{world.final_run}", headers=h).json()
+    top1 = next(i for i in detail["invoice_list"] if i["unit_id"] == "top1")
+    assert (top1["consumption_kwh"], top1["local_kwh"], top1["grid_kwh"]) == (
+        "38.400",
+        "5.333",
+        "33.067",
+    )
+    inv = c.get(top1["href"], headers=h).json()
+    assert (inv["net"], inv["vat_total"], inv["total"]) == ("9.07", "1.81", "10.88")
+    assert [line["amount"] for line in inv["lines"]] == ["0.80", "8.27"]
+    html = c.get(top1["html"], headers=h)
+    assert html.status_code == 200 and top1["number"] in html.text
+    pdf = c.get(top1["pdf"], headers=h)
+    assert pdf.content.startswith(b"%PDF") and pdf.headers["content-type"] == "application/pdf"
+    rec = c.get(f"/api/v1/sites/{SITE}/runs/{world.final_run}/reconciliation", headers=h).json()
+    # HAK 2 x (96 x 0.3 - 16 x 0.25) = 49.6 kWh = consumers 57.6 - production 8.0
+    row = rec["rows"][0]
+    assert (row["grid_import_kwh"], row["consumers_kwh"], row["production_kwh"]) == (
+        "49.600",
+        "57.600",
+        "8.000",
+    )
+    assert row["flagged"] is False
+    again = c.post(
+        f"/api/v1/sites/{SITE}/runs/{world.final_run}/finalize", headers=world.bearer("operator")
+    )
+    assert _problem(again)["status"] == 409
+    unknown = c.get(f"/api/v1/sites/{SITE}/invoices/{SITE}-R99-V1-01", headers=h)
+    assert _problem(unknown)["status"] == 404
+
+
+def test_billing_a_period_backwards_is_refused(world: World) -> None:
+    body = {"first_day": "2024-03-05", "last_day": "2024-03-04"}
+    r = world.client.post(f"/api/v1/sites/{SITE}/runs", json=body, headers=world.bearer("operator"))
+    assert _problem(r)["status"] == 422
+
+
+def test_unit_with_contracts(world: World) -> None:
+    unit = world.client.get(
+        f"/api/v1/sites/{SITE}/units/top2", headers=world.bearer("read-only")
+    ).json()
+    assert unit["contracts"] == [
+        {"id": None, "customer": "Karl Huber", "start": "2024-01-01", "end": None}
+    ]
+    # operators see the drafts too
+    assert {i["status"] for i in unit["invoices"]} == {"draft", "final"}
+    missing = world.client.get(
+        f"/api/v1/sites/{SITE}/units/attic", headers=world.bearer("read-only")
+    )
+    assert _problem(missing)["status"] == 404
+
+
+def test_audit_names_who_imported_billed_and_finalized(world: World) -> None:
+    audit = world.client.get(f"/api/v1/sites/{SITE}/audit", headers=world.bearer("admin")).json()
+    actions = {(a["action"], a["subject"]) for a in audit}
+    assert ("import", "batch 1") in actions
+    assert ("bill", f"run {world.draft_run}") in actions
+    assert ("finalize", f"run {world.draft_run}") in actions
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        ("/sites", "Testgasse"),
+        (f"/sites/{SITE}", "Data quality and completeness"),
+        (f"/sites/{SITE}?from=2024-03-01&to=2024-03-10", "L3 unreliable substitute"),
+        (f"/sites/{SITE}/monitoring?view=day&date=2024-03-04", "monitoring-chart"),
+        (f"/sites/{SITE}/meters", "T10001"),
+        (f"/sites/{SITE}/versions", "Configuration versions"),
+        (f"/sites/{SITE}/imports", "intervals.csv"),
+        (f"/sites/{SITE}/runs", "Billing runs"),
+        (f"/sites/{SITE}/runs/1", "Reconciliation"),
+        (f"/sites/{SITE}/invoices/{SITE}-R2-V2-01", f"{SITE}-R2-V2-01"),
+        (f"/sites/{SITE}/units/top1", "Anna Berger"),
+        ("/jobs/1", "Job 1"),
+    ],
+)
+def test_pages_for_an_operator(world: World, path: str, text: str) -> None:
+    c = world.new_client()
+    login(c, "operator")
+    r = c.get(path)
+    assert r.status_code == 200, r.text[:500]
+    assert text in r.text
+
+
+def test_pages_use_no_outside_resources(world: World) -> None:
+    c = world.new_client()
+    login(c, "operator")
+    for path in (
+        "/login",
+        f"/sites/{SITE}",
+        f"/sites/{SITE}/monitoring",
+        f"/sites/{SITE}/units/top1",
+    ):
+        body = c.get(path).text
+        assert "http://" not in body.replace("http://www.w3.org", "")
+        assert "https://" not in body
+    assert c.get("/static/vendor/plotly.min.js").status_code == 200
+    assert c.get("/static/app.css").status_code == 200
+
+
+def test_forms_check_apply_upload_and_bill(world: World) -> None:
+    c = world.new_client()
+    csrf = login(c, "operator")
+    r = c.post(
+        f"/sites/{SITE}/versions",
+        data={"csrf_token": csrf, "action": "check"},
+        files={"file": ("site.toml", SITE_TOML.read_bytes(), "text/plain")},
+    )
+    assert r.status_code == 200 and "The configuration is valid" in r.text
+    broken = SITE_TOML.read_bytes().replace(b'upstream = "hak"', b'upstream = "nowhere"')
+    r = c.post(
+        f"/sites/{SITE}/versions",
+        data={"csrf_token": csrf, "action": "apply"},
+        files={"file": ("site.toml", broken, "text/plain")},
+    )
+    assert r.status_code == 422 and "nowhere" in r.text
+    day = interval_csv(FIRST_DAY.replace(day=12), 1)
+    r = c.post(
+        f"/sites/{SITE}/imports",
+        data={"csrf_token": csrf},
+        files=[("files", ("march-12.csv", day, "text/csv"))],
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith("/jobs/")
+    job_id = r.headers["location"].rsplit("/", 1)[1]
+    job = wait_job(c, f"/api/v1/jobs/{job_id}", {})
+    assert job["state"] == "done"
+    assert "imported" in c.get(f"/jobs/{job_id}").text
+    r = c.post(
+        f"/sites/{SITE}/runs",
+        data={"csrf_token": csrf, "first_day": "2024-03-12", "last_day": "2024-03-12"},
+    )
+    assert r.status_code == 303
+    job_id = r.headers["location"].rsplit("/", 1)[1]
+    assert wait_job(c, f"/api/v1/jobs/{job_id}", {})["state"] == "done"
