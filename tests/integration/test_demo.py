@@ -1,0 +1,108 @@
+"""``lastgang demo`` on a short period: every promised output, figures that add up, a fresh start
+on every run, and a foreign folder never touched."""
+
+import csv
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lastgang.cli import app
+from lastgang.cli import commands as _commands  # noqa: F401  (registers the commands)
+from lastgang.cli.demo import MARKER
+
+PNG = b"\x89PNG\r\n\x1a\n"
+PDF = b"%PDF-"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """January and the first day of February 2025: two monthly runs."""
+    out = tmp_path_factory.mktemp("demo") / "demo-output"
+    result = runner.invoke(app, ["demo", "--out", str(out), "--days", "32", "--json"])
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.output)
+
+
+def test_demo_writes_every_promised_output(demo: tuple[Path, dict[str, object]]) -> None:
+    out, summary = demo
+    assert (out / "lastgang.duckdb").is_file()
+    assert (out / "data" / "site.toml").is_file()
+    kinds = {p.name.split("-")[0] for p in (out / "data").glob("*.csv")}
+    assert kinds == {"registers", "phases", "intervals"}
+    # one run per month, each with invoices as PDF and HTML, lines CSV, run JSON, reconciliation
+    assert sorted(p.name for p in (out / "bills").iterdir() if p.is_dir()) == [
+        "2025-01",
+        "2025-02",
+    ]
+    for month in ("2025-01", "2025-02"):
+        folder = out / "bills" / month
+        pdfs, pages = sorted(folder.glob("*.pdf")), sorted(folder.glob("*-0?.html"))
+        assert len(pdfs) == len(pages) == 4  # Top 1, Top 2, general areas, heating
+        assert all(p.read_bytes().startswith(PDF) for p in pdfs)
+        for suffix in ("lines.csv", "run.json", "reconciliation.csv", "reconciliation.json"):
+            assert len(list(folder.glob(f"*-{suffix}"))) == 1, (month, suffix)
+    rec = list(csv.DictReader((out / "bills" / "reconciliation.csv").open(encoding="utf-8")))
+    assert [row["month"] for row in rec] == ["2025-01", "2025-02"]
+    invoices = list(csv.DictReader((out / "bills" / "invoices.csv").open(encoding="utf-8")))
+    assert len(invoices) == 8
+    assert all((out / row["pdf"]).is_file() and (out / row["html"]).is_file() for row in invoices)
+    charts = out / "charts"
+    for name in ("summer-day", "winter-day", "week", "month", "year"):
+        assert (charts / f"{name}.png").read_bytes().startswith(PNG), name
+    page = (charts / "monitoring.html").read_text(encoding="utf-8")
+    assert "Plotly" in page and "<script src=" not in page
+    assert json.loads((out / "summary.json").read_text(encoding="utf-8")) == summary
+    assert (out / MARKER).is_file()
+
+
+def test_demo_figures_add_up(demo: tuple[Path, dict[str, object]]) -> None:
+    _, summary = demo
+    figures = summary["figures"]
+    assert isinstance(figures, dict)
+    assert summary["first_day"] == "2025-01-01" and summary["last_day"] == "2025-02-01"
+    # what the billing units were invoiced equals what the monitoring counts as consumption
+    units = summary["units"]
+    assert isinstance(units, list) and len(units) == 4
+    billed = sum(Decimal(u["consumption_kwh"]) for u in units)
+    assert float(billed) == pytest.approx(figures["consumption_kwh"], abs=0.01)
+    local = sum(Decimal(u["local_kwh"]) for u in units)
+    assert float(local) == pytest.approx(figures["self_consumed_kwh"], abs=0.01)
+    assert figures["self_sufficiency_ratio"] == pytest.approx(
+        figures["self_consumed_kwh"] / figures["consumption_kwh"]
+    )
+    assert figures["self_consumption_ratio"] == pytest.approx(
+        figures["self_consumed_kwh"] / figures["production_kwh"]
+    )
+    # the monthly runs' totals are the units' totals
+    runs = summary["runs"]
+    assert isinstance(runs, list) and [r["status"] for r in runs] == ["final", "final"]
+    assert sum(Decimal(r["total"]) for r in runs) == sum(Decimal(u["total"]) for u in units)
+    # the grid connection balances the building in every month: nothing flagged
+    assert all(r["reconciliation_flagged"] == 0 for r in runs)
+
+
+def test_demo_starts_afresh_and_never_touches_a_foreign_folder(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    first = runner.invoke(app, ["demo", "--out", str(out), "--days", "1", "--no-pdf", "--json"])
+    assert first.exit_code == 0, first.output
+    stale = out / "bills" / "2024-12"
+    stale.mkdir()
+    again = runner.invoke(app, ["demo", "--out", str(out), "--days", "1", "--no-pdf", "--json"])
+    assert again.exit_code == 0, again.output
+    assert not stale.exists()
+    assert json.loads(again.output)["runs"][0]["run"] == 1  # a fresh store
+
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me", encoding="utf-8")
+    refused = runner.invoke(app, ["demo", "--out", str(foreign), "--days", "1"])
+    assert refused.exit_code == 1
+    assert "did not write" in refused.output
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+
+    early = runner.invoke(app, ["demo", "--out", str(tmp_path / "x"), "--year", "2023"])
+    assert early.exit_code == 1 and "--year 2025 or later" in early.output
