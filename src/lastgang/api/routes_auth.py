@@ -71,7 +71,9 @@ def _login_page(
     return response
 
 
-@router.get("/login", response_class=HTMLResponse, summary="The login form")
+@router.get(
+    "/login", response_class=HTMLResponse, include_in_schema=False, summary="The login form"
+)
 def login_form(
     request: Request,
     who: Annotated[Principal, Depends(guard(Need.PUBLIC))],
@@ -80,7 +82,11 @@ def login_form(
     return _login_page(request, None, safe_next(next))
 
 
-@router.post("/login", summary="Sign in with name and password (sets the session cookie)")
+@router.post(
+    "/login",
+    include_in_schema=False,
+    summary="Sign in with name and password (sets the session cookie)",
+)
 async def login(
     request: Request,
     who: Annotated[Principal, Depends(guard(Need.PUBLIC))],
@@ -126,7 +132,7 @@ async def login(
     return done
 
 
-@router.post("/logout", summary="End the session")
+@router.post("/logout", include_in_schema=False, summary="End the session")
 def logout(request: Request, who: Annotated[Principal, Depends(guard(Need.SIGNED_IN))]) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
