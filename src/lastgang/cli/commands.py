@@ -7,3 +7,4 @@ from lastgang.cli import ids  # noqa: F401
 from lastgang.cli import serve  # noqa: F401
 from lastgang.cli import chart  # noqa: F401
 from lastgang.cli import demo  # noqa: F401
+from lastgang.cli import listen  # noqa: F401
