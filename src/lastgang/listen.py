@@ -116,9 +116,7 @@ class BatchBuffer:
         if not self.records:
             return False
         assert self._since is not None
-        return (
-            self.count >= self.max_records or self._clock() - self._since >= self.max_seconds
-        )
+        return self.count >= self.max_records or self._clock() - self._since >= self.max_seconds
 
     def take(self) -> tuple[bytes, list[Callable[[], None]], int]:
         """The batch's bytes, its acknowledgements and record count; the buffer is empty after."""

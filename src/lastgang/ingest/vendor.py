@@ -819,15 +819,18 @@ def read_vendor(
     if decimal is None:
         decimal = _guess_decimal(frame, [s.column for s in series] + [by_role.get("value", "")])
     tz = checked.timezone or index.tz
+    fatal = False
     if layout == "long" and "value" not in by_role:
         problems.add("a long table needs a value column (Wert, value)", line=1)
+        fatal = True
     if layout == "wide" and not series:
         problems.add(
             "no series column: name one (Bezug, Lieferung, an OBIS code, or map it in the "
             'mapping), or set layout = "long" with a value column',
             line=1,
         )
-    if problems:
+        fatal = True
+    if fatal:  # otherwise go on: every problem of the rows is listed too
         raise InvalidInput(
             f"{source}: rejected, nothing imported ({len(problems.items)} problem(s))",
             problems.summary(),
@@ -970,6 +973,8 @@ def read_vendor(
     clash = np.flatnonzero(
         (direction != None) & (mp_direction != None) & (direction != mp_direction)  # noqa: E711
     )
+    if layout == "wide":  # there the metering point names the location, columns directions
+        clash = clash[:0]
     for r in clash.tolist():
         problems.add(
             f"a value of direction {direction[r]} for metering point {target_text[int(r)]}, which "
