@@ -160,7 +160,11 @@ def _warnings(problems: tuple[Problem, ...]) -> None:
         "another location or reused (TOR-4.1). When meters changed and the site already has "
         "data, its profiles are rebuilt from the raw archive (see [bold]lastgang rebuild[/bold])."
     ),
-    epilog="Example: [bold]lastgang site apply site.toml --db data.duckdb[/bold]",
+    epilog=(
+        "Example: [bold]lastgang site apply site.toml --db data.duckdb[/bold]\n\n"
+        "Exit codes: 0 success, 1 invalid configuration, 2 store problem (a metering point ID "
+        "of another location, locked store)."
+    ),
 )
 def site_apply(
     site_file: Annotated[
@@ -213,7 +217,14 @@ def site_apply(
         )
 
 
-@site_app.command("versions", help="List the stored versions of a site configuration.")
+@site_app.command(
+    "versions",
+    help="List the stored versions of a site configuration.",
+    epilog=(
+        "Example: [bold]lastgang site versions emergency-power[/bold]\n\n"
+        "Exit codes: 0 success, 2 store problem (unknown site)."
+    ),
+)
 def site_versions(
     site_id: Annotated[str, typer.Argument(help="The site id.", metavar="ID")],
     db: DbOption = None,
@@ -260,7 +271,11 @@ def site_versions(
         "column). The bytes of each file are archived unchanged (TOR-7.1); importing the same "
         "bytes again changes nothing. The load profiles the readings touch are rebuilt."
     ),
-    epilog="Example: [bold]lastgang import --site graz-lend-12 readings/*.csv[/bold]",
+    epilog=(
+        "Example: [bold]lastgang import --site graz-lend-12 readings/*.csv[/bold]\n\n"
+        "Exit codes: 0 success, 1 a file was refused (nothing imported), 2 store problem "
+        "(unknown site: apply it first with lastgang site apply)."
+    ),
 )
 def import_command(
     files: Annotated[
@@ -346,6 +361,11 @@ def import_command(
         "site configuration (for example after correcting a transformer ratio). Values that "
         "change are kept in the profile history."
     ),
+    epilog=(
+        "Example: [bold]lastgang rebuild --site emergency-power[/bold]\n\n"
+        "Exit codes: 0 success, 1 the configuration refuses archived data (nothing rebuilt), "
+        "2 store problem."
+    ),
 )
 def rebuild_command(site: SiteOption, db: DbOption = None, as_json: JsonOption = False) -> None:
     with _store(db, as_json) as store, _progress(not as_json) as progress:
@@ -387,7 +407,8 @@ def _day(text: str, option: str) -> date:
     ),
     epilog=(
         "Example: [bold]lastgang profile --site graz-lend-12 top1 --from 2024-10-01 "
-        "--to 2024-10-31 --resolution day[/bold]"
+        "--to 2024-10-31 --resolution day[/bold]\n\n"
+        "Exit codes: 0 success, 1 unknown metering point or bad option, 2 store problem."
     ),
 )
 def profile_command(
