@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_OUT ?= demo-output
 
-.PHONY: venv test lint typecheck unit demo bench fmt clean
+.PHONY: venv test test-deps lint typecheck unit demo bench fmt clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,14 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck unit
+# system packages the tests need: a real MQTT broker for tests/integration/test_mqtt.py
+test-deps:
+	@if [ "$$(id -u)" = "0" ]; then \
+		command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || \
+		(apt-get update && apt-get install -y mosquitto); \
+	fi
+
+test: test-deps lint typecheck unit
 
 fmt: $(STAMP)
 	$(BIN)/ruff format src tests bench scripts

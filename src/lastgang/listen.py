@@ -396,6 +396,8 @@ class MqttListener:
         self._index: SiteIndex | None = None
         self._client: Any = None
         self.connected = False
+        #: the broker confirmed the subscriptions (messages published from now on arrive)
+        self.subscribed = False
 
     # -- paho callbacks --------------------------------------------------------------------
 
@@ -406,8 +408,12 @@ class MqttListener:
         self.connected = True
         client.subscribe([(topic, 1) for topic in self.topics])
 
+    def _on_subscribe(self, *args: Any) -> None:
+        self.subscribed = True
+
     def _on_disconnect(self, *args: Any) -> None:
         self.connected = False
+        self.subscribed = False
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         self.stats.received += 1
@@ -452,6 +458,7 @@ class MqttListener:
         )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         client.connect(self.host, self.port, keepalive=30)
         self._client = client

@@ -119,8 +119,7 @@ def listen_command(
     def stop(*_: Any) -> None:
         stopping["now"] = True
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         listener: SerialListener | MqttListener
         if serial_port is not None:
@@ -159,6 +158,9 @@ def listen_command(
     except OSError as exc:
         _err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
         raise typer.Exit(code=2) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     Console().print(
         f"received {stats.received}, archived {stats.archived} in {len(stats.batches)} "
         f"batch(es), acknowledged {stats.acknowledged}, rejected {stats.rejected}"
