@@ -186,6 +186,21 @@ def _sum(values: FloatArray, start: int, res: Resolution, tz: str, scale: float)
     return [None if v != v else round(float(v) * scale, 6) for v in sums.tolist()]
 
 
+#: production colours (SM-4 charts): PV yellow, an emergency power unit or battery green
+_PV = ("#F2B705", "#D9A404", "#F7D154", "#FFE699")
+_UNIT = ("#2E9E4F", "#7CC47F", "#1B6E36", "#A8D5A2")
+
+
+def _colour(site: Site, name: str, k: int) -> str:
+    """Yellow for PV, green for a source that is a virtual meter (emergency power unit) or a
+    storage location."""
+    meters = {item.name or item.id: item for item in site.meter_ids().values()}
+    item = meters.get(name)
+    virtual = item is not None and item.id in {v.id for v in site.virtual_meters}
+    storage = item is not None and item.role is Role.STORAGE
+    return (_UNIT if virtual or storage else _PV)[k % 4]
+
+
 def _check_view(view: str) -> None:
     if view not in _BARS:
         raise InvalidInput(f"unknown view {view!r}: use day, week, month or year")
@@ -200,8 +215,8 @@ def monitoring_chart(store: Store, site: Site, view: str, day: date) -> Chart:
     res, x, widths, labels, _ = _bars(site, view, start, stop)
     scale = 4.0 if view == "day" else 1.0
     series = [
-        Series(name, "production", _sum(v, start, res, tz, scale))
-        for name, v in data.production.items()
+        Series(name, "production", _sum(v, start, res, tz, scale), _colour(site, name, k))
+        for k, (name, v) in enumerate(data.production.items())
     ]
     if np.any(data.unit_own_draw > 0):
         series.append(

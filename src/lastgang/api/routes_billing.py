@@ -96,8 +96,11 @@ class RunDetail(RunOut):
 
 class SeriesOut(BaseModel):
     name: str
-    kind: str
+    kind: str = Field(
+        description="production, own_draw, consumption, grid_import, grid_export, local, grid"
+    )
     values: list[float | None]
+    colour: str | None = None
 
 
 class ChartOut(BaseModel):
@@ -484,7 +487,10 @@ def _chart_out(chart: Chart) -> ChartOut:
         x=chart.x,
         widths=chart.widths,
         labels=chart.labels,
-        series=[SeriesOut(name=s.name, kind=s.kind, values=s.values) for s in chart.series],
+        series=[
+            SeriesOut(name=s.name, kind=s.kind, values=s.values, colour=s.colour)
+            for s in chart.series
+        ],
         summary=chart.summary,
         totals=chart.totals,
     )

@@ -18,9 +18,11 @@ function pollJob() {
         if (p && what) what.textContent = p.what;
       }
     } catch (e) { /* keep polling */ }
-    window.setTimeout(tick, 1000);
+    delay = Math.min(1000, delay * 2);
+    window.setTimeout(tick, delay);
   };
-  window.setTimeout(tick, 500);
+  let delay = 100;
+  window.setTimeout(tick, delay);
 }
 
 const STYLE = {
