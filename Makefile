@@ -26,11 +26,13 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-# system packages the tests need: a real MQTT broker for tests/integration/test_mqtt.py
+# system packages the tests need: a real MQTT broker for tests/integration/test_mqtt.py and
+# Debian's chromium for the browser tests in tests/e2e (never a downloaded browser build)
 test-deps:
 	@if [ "$$(id -u)" = "0" ]; then \
 		command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || \
 		(apt-get update && apt-get install -y mosquitto); \
+		test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium); \
 	fi
 
 test: test-deps lint typecheck unit
