@@ -103,7 +103,8 @@ class Problems:
             for key, count in self._counts.items()
             if count > MAX_PROBLEMS
         ]
-        return [*self.items, *extra]
+        ordered = sorted(self.items, key=lambda p: (p.line is None, p.line or 0))
+        return [*ordered, *extra]
 
     def __bool__(self) -> bool:
         return bool(self.items)

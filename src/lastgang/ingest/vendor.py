@@ -1136,7 +1136,7 @@ def _assemble(
         for i in dup.tolist():
             r, first = iv[order[i]], iv[order[i - 1]]
             problems.add(
-                f"duplicate: a {direction[r]} value of this metering point for this quarter hour "
+                f"duplicate: an {direction[r]} value of this metering point for this quarter hour "
                 f"is already on line {int(lines[row[first]])}",
                 line=int(lines[row[r]]),
                 column=str(column[r]),
