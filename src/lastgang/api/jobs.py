@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -138,12 +137,10 @@ class JobRunner:
             self._finish(job_id)
             return
         self._accounts.set_job_state(job_id, "running")
-        last = [0.0]
 
         def progress(what: str, done: int, total: int) -> None:
             with self._lock:
                 self._progress[job_id] = Progress(what, done, total)
-            last[0] = time.monotonic()
 
         handler = self._handlers[job.kind]
         try:

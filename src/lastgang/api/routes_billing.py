@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from lastgang import billing_service
-from lastgang.api.auth import Need, Owner, Principal, guard, register_owner
+from lastgang.api.auth import Need, Owner, Principal, decide, guard, register_owner
 from lastgang.api.charts_data import Chart, monitoring_chart, unit_chart
 from lastgang.api.deps import app_state, read_store, site_version
 from lastgang.api.jobs import JobContext
@@ -559,7 +559,10 @@ def unit_view(store: Store, site_id: str, unit_id: str, who: Principal) -> UnitO
     invoices: list[InvoiceSummary] = []
     for record in RunStore(store).runs(site_id):
         for inv in _invoice_summaries(record, _run_json(store, record)):
-            if inv.unit_id == unit_id and (not who.is_tenant or inv.status == "final"):
+            visible = decide(
+                who, Need.UNIT, site_id, inv.unit_id, tenant_visible=inv.status == "final"
+            )
+            if inv.unit_id == unit_id and visible:
                 invoices.append(inv)
     return UnitOut(
         site_id=site_id,

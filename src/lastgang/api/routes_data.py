@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from lastgang import services
 from lastgang.api.auth import Need, Principal, guard
@@ -222,7 +223,7 @@ async def upload(
         if len(data) > MAX_UPLOAD_BYTES:
             raise ApiProblem(413, f"{f.filename}: larger than {MAX_UPLOAD_BYTES} bytes: split it")
         contents.append((f.filename or "upload.csv", data))
-    return submit_imports(state, site_id, who, contents)
+    return await run_in_threadpool(submit_imports, state, site_id, who, contents)
 
 
 def submit_imports(

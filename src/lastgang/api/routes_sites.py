@@ -12,12 +12,12 @@ from lastgang import services
 from lastgang.api.auth import Need, Owner, Principal, guard, register_owner, visible_sites
 from lastgang.api.deps import app_state, read_store, site_version
 from lastgang.api.jobs import JobContext
-from lastgang.api.problems import ApiProblem, ProblemEntry, entry_of, problem_for_error
+from lastgang.api.problems import ApiProblem, ProblemEntry, entry_of
 from lastgang.api.state import AppState
 from lastgang.api.views import meter_rows
 from lastgang.concept.load import parse_site
 from lastgang.concept.validate import check_site
-from lastgang.errors import ConceptError, LastgangError
+from lastgang.errors import ConceptError
 from lastgang.store import Store
 
 __all__ = ["JobOut", "job_out", "router", "wait_for_job"]
@@ -428,7 +428,3 @@ register_owner("job_id", _job_owner)
 
 def register_jobs(state: AppState) -> None:
     state.jobs.register("apply", _apply_job)
-
-
-def lastgang_error(exc: LastgangError) -> ApiProblem:
-    return problem_for_error(exc)
