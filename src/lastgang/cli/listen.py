@@ -41,10 +41,11 @@ def _fail(exc: LastgangError) -> typer.Exit:
         "with QoS 1 and acknowledged only after their batch is stored."
     ),
     epilog=(
-        "Examples: [bold]lastgang listen --site home --serial /dev/ttyUSB0 --key "
-        "36C66639E48A8CA4D6BC8B282A793BBB[/bold]   "
+        "Examples:\n\n[bold]lastgang listen --site home --serial /dev/ttyUSB0 --key "
+        "36C66639E48A8CA4D6BC8B282A793BBB[/bold]\n\n"
         "[bold]lastgang listen --site home --mqtt mqtt://localhost:1883 --topic "
-        "'tele/+/SENSOR'[/bold]"
+        "'tele/+/SENSOR'[/bold]\n\n"
+        "Exit codes: 0 stopped, 1 invalid input, 2 store problem."
     ),
 )
 def listen_command(

@@ -52,7 +52,14 @@ def _fail(exc: LastgangError) -> typer.Exit:
     return typer.Exit(code=exc.exit_code)
 
 
-@app.command("serve")
+@app.command(
+    "serve",
+    epilog=(
+        "Example: [bold]lastgang serve --port 8000 --db data.duckdb[/bold] (then open "
+        "http://127.0.0.1:8000; stop it with Ctrl+C)\n\n"
+        "Exit codes: 0 stopped, 2 store problem (for example in use by another process)."
+    ),
+)
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -100,7 +107,14 @@ def _password(from_stdin: bool) -> str:
     return first
 
 
-@user_app.command("add")
+@user_app.command(
+    "add",
+    epilog=(
+        "Example: [bold]lastgang user add anna --role tenant --site emergency-power "
+        "--unit top-1[/bold]\n\n"
+        "Exit codes: 0 success, 1 invalid input, 2 store problem."
+    ),
+)
 def user_add(
     name: Annotated[str, typer.Argument(help="The login name.")],
     role: Annotated[
@@ -158,7 +172,14 @@ def user_add(
     _out.print(f"user {user.name} added: {user.role.value}{where}{unit_text}", highlight=False)
 
 
-@token_app.command("create")
+@token_app.command(
+    "create",
+    epilog=(
+        "Example: [bold]lastgang token create --site emergency-power --scope read-only "
+        "--label 'monthly export'[/bold]\n\n"
+        "Exit codes: 0 success, 1 invalid input, 2 store problem."
+    ),
+)
 def token_create(
     site: Annotated[str, typer.Option("--site", help="The site the token is for.", metavar="ID")],
     scope: Annotated[
