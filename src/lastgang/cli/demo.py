@@ -25,8 +25,10 @@ removed first; a folder with other content is never touched.
 from __future__ import annotations
 
 import calendar
+import csv
+import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -57,6 +59,23 @@ DEFAULT_OUT = Path("demo-output")
 DEFAULT_YEAR = 2025
 #: the file that marks a folder as written by the demo (so a rerun may clear it)
 MARKER = ".lastgang-demo"
+#: columns of ``OUT/bills/invoices.csv``: one row per invoice of every monthly run
+INVOICE_COLUMNS = (
+    "month",
+    "invoice",
+    "unit",
+    "customer",
+    "status",
+    "consumption_kwh",
+    "local_kwh",
+    "grid_kwh",
+    "net",
+    "vat",
+    "total",
+    "currency",
+    "pdf",
+    "html",
+)
 #: what a rerun removes from a marked folder
 _OWNED = ("data", "bills", "charts", "summary.json", "lastgang.duckdb", "lastgang.duckdb.wal")
 
@@ -297,10 +316,7 @@ def run_demo(
         runs: list[dict[str, Any]] = []
         units: dict[tuple[str, str], UnitTotal] = {}
         reconciliation: list[str] = []
-        invoice_rows: list[str] = [
-            "month,invoice,unit,customer,status,consumption_kwh,local_kwh,grid_kwh,net,vat,"
-            "total,currency,pdf,html"
-        ]
+        invoice_rows: list[list[object]] = []
         currency = site.site.currency
         for k, (first, last) in enumerate(months):
             report(f"billing {first:%Y-%m} (PDF and HTML invoices)", k, len(months))
@@ -342,30 +358,27 @@ def run_demo(
                 total.total += inv.total
                 pdf_file = folder / f"{inv.number}.pdf"
                 invoice_rows.append(
-                    ",".join(
-                        _csv_cell(v)
-                        for v in (
-                            f"{first:%Y-%m}",
-                            inv.number,
-                            inv.unit_name,
-                            inv.customer,
-                            run.status,
-                            inv.consumption_kwh,
-                            inv.local_kwh,
-                            inv.grid_kwh,
-                            inv.net,
-                            inv.vat_total,
-                            inv.total,
-                            run.currency,
-                            pdf_file.relative_to(out_dir) if pdf_file.exists() else "",
-                            (folder / f"{inv.number}.html").relative_to(out_dir),
-                        )
-                    )
+                    [
+                        f"{first:%Y-%m}",
+                        inv.number,
+                        inv.unit_name,
+                        inv.customer,
+                        run.status,
+                        inv.consumption_kwh,
+                        inv.local_kwh,
+                        inv.grid_kwh,
+                        inv.net,
+                        inv.vat_total,
+                        inv.total,
+                        run.currency,
+                        pdf_file.relative_to(out_dir) if pdf_file.exists() else "",
+                        (folder / f"{inv.number}.html").relative_to(out_dir),
+                    ]
                 )
         report("billing done", len(months), len(months))
         bills = out_dir / "bills"
         (bills / "reconciliation.csv").write_text("\n".join(reconciliation) + "\n", "utf-8")
-        (bills / "invoices.csv").write_text("\n".join(invoice_rows) + "\n", "utf-8")
+        _write_csv(bills / "invoices.csv", INVOICE_COLUMNS, invoice_rows)
 
         announce("drawing the monitoring graphics", None)
         profiles = store.load_profiles(site_id, [loc.id for loc in site.locations], start, stop)
@@ -399,19 +412,17 @@ def run_demo(
             "summary": out_dir / "summary.json",
         },
     )
-    import json
-
     (out_dir / "summary.json").write_text(
         json.dumps(summary(result), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
     return result
 
 
-def _csv_cell(value: object) -> str:
-    text = str(value)
-    if any(c in text for c in ',"\n'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
+def _write_csv(path: Path, header: Sequence[str], rows: list[list[object]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
 
 
 def summary(result: DemoResult) -> dict[str, Any]:
