@@ -107,11 +107,6 @@ def next_step(exc: LastgangError) -> str | None:
     """What to do next after ``exc``, where its message does not say it already."""
     text = exc.message.lower()
     name = type(exc).__name__
-    if name == "FinalRefused":
-        return (
-            "import the missing or better values and bill again, or leave out --final to bill "
-            "a draft"
-        )
     if name == "ConceptError" and "lastgang check" not in text:
         return "see every problem with its line: lastgang check SITE.toml"
     return None
