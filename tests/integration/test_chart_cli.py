@@ -73,7 +73,7 @@ def test_chart_html_works_offline(
     assert not re.search(r"<script[^>]*\ssrc=|<link[^>]*\shref=", page)
 
 
-def test_sm4_chart_totals_equal_the_physical_truth(
+def test_sm_4_chart_totals_equal_the_physical_truth(
     store_with_data: tuple[Path, GeneratedData], tmp_path: Path
 ) -> None:
     db, truth = store_with_data

@@ -58,7 +58,7 @@ def _four_quarter_hours() -> tuple[int, dict[str, LoadProfile]]:
     return start, profiles
 
 
-def test_sm4_monitoring_of_the_emergency_power_example() -> None:
+def test_sm_4_monitoring_of_the_emergency_power_example() -> None:
     site = load_site(EXAMPLE)
     start, profiles = _four_quarter_hours()
     data = site_monitoring(site, profiles, start, start + 4)
