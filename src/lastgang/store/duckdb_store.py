@@ -30,12 +30,14 @@ from lastgang.profiles.readings import (
     StatusSeries,
 )
 from lastgang.profiles.types import LoadProfile
+from lastgang.quality import Quality
 from lastgang.store import (
     BatchInfo,
     ProfileHistory,
     ReadingSet,
     SiteVersion,
 )
+from lastgang.store._arrow import arrow_chunks
 
 __all__ = ["CHUNK_BYTES", "SCHEMA", "SCHEMA_VERSION", "DuckDBStore"]
 
@@ -875,51 +877,69 @@ class DuckDBStore:
         self, site_id: str, location_ids: Sequence[str], start: int, stop: int
     ) -> dict[str, LoadProfile]:
         keys = list(dict.fromkeys(location_ids))
-        out = {k: LoadProfile.empty(start, stop) for k in keys}
         if not keys or stop <= start:
-            return out
-        names = [
-            r[0]
-            for r in self._con.execute(
-                "SELECT DISTINCT meter FROM profile_values WHERE site_id = ? "
-                "AND meter IS NOT NULL ORDER BY meter",
-                [site_id],
+            return {k: LoadProfile.empty(start, stop) for k in keys}
+        n = stop - start
+        shape = (len(keys), n)
+        imp = np.full(shape, np.nan)
+        exp = np.full(shape, np.nan)
+        quality = np.full(shape, Quality.MISSING, dtype=np.int8)
+        batch = np.zeros(shape, dtype=np.int64)
+        meter = np.full(shape, -1, dtype=np.int32)
+        params = {"site": site_id, "start": start, "stop": stop}
+        where = "site_id = $site AND slot >= $start AND slot < $stop"
+        with self.transaction(), self._unordered():  # one snapshot for both statements
+            # Which meters each location has in the window, and DuckDB's hash of every location
+            # id and meter key: the value rows carry those hashes instead of the strings, which
+            # DuckDB computes once per distinct string and which need no join (bench/README.md).
+            pairs = self._con.execute(
+                f"SELECT location_id, meter, hash(location_id), hash(meter) FROM "
+                f"(SELECT DISTINCT location_id, meter FROM profile_values WHERE {where})",
+                params,
             ).fetchall()
-        ]
-        with self._registered(lk=self._keys(keys), mk=self._keys(names)):
-            rows = self._con.execute(
-                """
-                SELECT lk.idx AS l, p.slot, coalesce(p.import_kwh, 'NaN'::DOUBLE) AS i,
-                    coalesce(p.export_kwh, 'NaN'::DOUBLE) AS e, p.quality AS q, p.batch AS b,
-                    coalesce(mk.idx, -1)::INTEGER AS m
-                FROM profile_values p JOIN lk ON p.location_id = lk.name
-                LEFT JOIN mk ON p.meter = mk.name
-                WHERE p.site_id = ? AND p.slot >= ? AND p.slot < ?
-                ORDER BY l, p.slot
+            index = _HashIndex(keys, pairs)
+            targets = {"i": imp, "e": exp, "q": quality, "b": batch, "m": meter}
+            relation = self._con.sql(
+                f"""
+                SELECT hash(location_id) AS hl, hash(meter) AS hm,
+                    (slot - $start)::INTEGER AS t,
+                    coalesce(import_kwh, 'NaN'::DOUBLE) AS i,
+                    coalesce(export_kwh, 'NaN'::DOUBLE) AS e,
+                    quality AS q, batch AS b
+                FROM profile_values WHERE {where}
                 """,
-                [site_id, start, stop],
-            ).fetchnumpy()
-        for (li,), sl in _groups(rows["l"]):
-            p = out[keys[li]]
-            idx = rows["slot"][sl] - start
-            p.import_kwh[idx] = rows["i"][sl]
-            p.export_kwh[idx] = rows["e"][sl]
-            p.quality[idx] = rows["q"][sl]
-            p.batch[idx] = rows["b"][sl]
-            global_meter = np.asarray(rows["m"][sl], dtype=np.int32)
-            used = np.unique(global_meter[global_meter >= 0])
-            local = np.searchsorted(used, global_meter).astype(np.int32)
-            p.meter[idx] = np.where(global_meter >= 0, local, -1)
-            out[keys[li]] = LoadProfile(
-                p.start,
-                p.import_kwh,
-                p.export_kwh,
-                p.quality,
-                p.batch,
-                p.meter,
-                tuple(names[int(g)] for g in used),
+                params=params,
+            )
+            for chunk in arrow_chunks(relation):
+                index.scatter(chunk, targets)
+        out: dict[str, LoadProfile] = {}
+        for k, key in enumerate(keys):
+            mine = index.meters[k]
+            if len(mine) == 1:
+                np.subtract(meter[k] >= 0, 1, out=meter[k], casting="unsafe")  # g -> 0, -1 -> -1
+            elif len(mine) > 1:
+                lut = np.full(len(index.names) + 1, -1, dtype=np.int32)
+                lut[np.asarray(mine) + 1] = np.arange(len(mine), dtype=np.int32)
+                meter[k] = lut[meter[k] + 1]
+            out[key] = LoadProfile(
+                start,
+                imp[k],
+                exp[k],
+                quality[k],
+                batch[k],
+                meter[k],
+                tuple(index.names[g] for g in mine),
             )
         return out
+
+    @contextmanager
+    def _unordered(self) -> Iterator[None]:
+        """Results in any order (DuckDB then produces them in parallel without reordering)."""
+        self._con.execute("SET preserve_insertion_order = false")
+        try:
+            yield
+        finally:
+            self._con.execute("RESET preserve_insertion_order")
 
     def profile_extent(
         self, site_id: str, location_ids: Sequence[str]
@@ -1023,6 +1043,72 @@ class DuckDBStore:
             )
             out[table] = f"{row[0]}:{row[1]}" if row else ""
         return out
+
+
+class _HashIndex:
+    """Rows of :meth:`DuckDBStore.load_profiles` by DuckDB's hash of their location id and meter
+    key: which row of the result (``-1``: a location not asked for) and which meter (index into
+    the sorted ``names``, ``-1``: none) a hash stands for."""
+
+    def __init__(self, keys: Sequence[str], pairs: Sequence[tuple[Any, ...]]) -> None:
+        self.names: list[str] = sorted({m for _, m, _, _ in pairs if m is not None})
+        row = {k: i for i, k in enumerate(keys)}
+        meter = {m: g for g, m in enumerate(self.names)}
+        self.location: dict[int, int] = {}
+        self.meter: dict[int, int] = {}
+        found: dict[int, str | None] = {}
+        used: list[set[int]] = [set() for _ in keys]
+        for loc, m, h_loc, h_meter in pairs:
+            self.location[h_loc] = row.get(loc, -1)
+            self.meter[h_meter] = -1 if m is None else meter[m]
+            if found.setdefault(h_loc, loc) != loc or found.setdefault(h_meter, m) != m:
+                raise StoreError(
+                    f"cannot read the profiles of the store: location {loc!r} or meter {m!r} "
+                    "has the same hash as another name in it (about one chance in 10^12); "
+                    "give that location or meter another id"
+                )
+            if loc in row and m is not None:
+                used[row[loc]].add(meter[m])
+        self.meters: list[list[int]] = [sorted(u) for u in used]
+        self._loc_keys = np.array(sorted(self.location), dtype=np.uint64)
+        self._loc_rows = np.array([self.location[h] for h in sorted(self.location)], np.int64)
+        self._meter_keys = np.array(sorted(self.meter), dtype=np.uint64)
+        self._meter_ids = np.array([self.meter[h] for h in sorted(self.meter)], np.int32)
+
+    def scatter(self, chunk: Mapping[str, NDArray[Any]], targets: Mapping[str, Any]) -> None:
+        """Write one chunk (``hl``, ``hm``, ``t`` and the value columns ``i e q b``) into the 2-D
+        arrays of ``targets`` (``m`` gets the meter index). Runs of rows of one location and
+        meter in consecutive slots (the usual order of a table) are copied as slices."""
+        hl, hm, t = chunk["hl"], chunk["hm"], chunk["t"]
+        count = len(t)
+        if not count:
+            return
+        views = {name: array.reshape(-1) for name, array in targets.items()}
+        width = next(iter(targets.values())).shape[1]
+        change = (hl[1:] != hl[:-1]) | (hm[1:] != hm[:-1]) | (np.diff(t) != 1)
+        breaks = np.flatnonzero(change) + 1
+        if len(breaks) * 64 < count:
+            bounds = [0, *breaks.tolist(), count]
+            heads = bounds[:-1]
+            rows = [self.location[h] for h in hl[heads].tolist()]
+            ids = [self.meter[h] for h in hm[heads].tolist()]
+            firsts = t[heads].tolist()
+            for a, b, row, meter_id, first in zip(
+                heads, bounds[1:], rows, ids, firsts, strict=True
+            ):
+                if row < 0:
+                    continue
+                cells = slice(row * width + first, row * width + first + b - a)
+                for name in ("i", "e", "q", "b"):
+                    views[name][cells] = chunk[name][a:b]
+                views["m"][cells] = meter_id
+            return
+        where = self._loc_rows[np.searchsorted(self._loc_keys, hl)]
+        keep = where >= 0
+        flat = where[keep] * width + t[keep]
+        for name in ("i", "e", "q", "b"):
+            views[name][flat] = chunk[name][keep]
+        views["m"][flat] = self._meter_ids[np.searchsorted(self._meter_keys, hm[keep])]
 
 
 def _interval_series(rows: Mapping[str, Any], sl: slice) -> IntervalSeries:
