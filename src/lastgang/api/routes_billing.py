@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -699,7 +699,10 @@ def unit_page(
     site = site_version(store, site_id).site
     from lastgang.api.views import default_days
 
-    day = day or default_days(store, site, 1)[1]
+    if day is None:
+        last = default_days(store, site, 1)[1]
+        # a month that has only just begun shows little: show the one before
+        day = last.replace(day=1) - timedelta(days=1) if last.day <= 3 else last
     return _page(
         request,
         "unit.html.j2",

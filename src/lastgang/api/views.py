@@ -123,13 +123,27 @@ class MeterRow:
     connection: str
     accuracy_class: str
     transformer: str | None
+    #: "exchanged for SERIAL" / "replaced SERIAL" when the location had a meter exchange
+    exchange: str | None = None
+
+
+def _when(value: object) -> str:
+    """A meter's installed/removed value as a person reads it (date, or local time)."""
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return text.replace("T", " ").replace(":00+", " +").replace(":00-", " -")
 
 
 def meter_rows(site: Site) -> list[MeterRow]:
     out: list[MeterRow] = []
     for loc in site.locations:
         mps = tuple(x for x in (loc.metering_points.import_, loc.metering_points.export) if x)
-        for m in loc.meters:
+        meters = list(loc.meters)
+        for k, m in enumerate(meters):
+            notes = []
+            if k > 0:
+                notes.append(f"replaced {meters[k - 1].serial}")
+            if k + 1 < len(meters):
+                notes.append(f"exchanged for {meters[k + 1].serial}")
             ratio = " x ".join(
                 f"{name} {t.ratio}" for name, t in (("CT", m.ct), ("VT", m.vt)) if t is not None
             )
@@ -141,12 +155,13 @@ def meter_rows(site: Site) -> list[MeterRow]:
                     mps,
                     m.manufacturer,
                     m.serial,
-                    m.installed.isoformat(),
-                    None if m.removed is None else m.removed.isoformat(),
+                    _when(m.installed),
+                    None if m.removed is None else _when(m.removed),
                     str(m.orientation),
                     str(m.connection),
                     m.accuracy_class,
                     ratio or None,
+                    "; ".join(notes) or None,
                 )
             )
     return out
