@@ -148,8 +148,17 @@ class Archiver:
         self.options = options
         self.reject_dir = Path(reject_dir) if reject_dir is not None else None
 
-    def site_index(self) -> SiteIndex:
-        store = open_store(self.db)
+    def site_index(self, wait: float = 10.0) -> SiteIndex:
+        """The site's facts; waits up to ``wait`` seconds for a store another process holds."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                store = open_store(self.db)
+                break
+            except StoreError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
         try:
             return SiteIndex(store.site_version(self.site_id).site)
         finally:

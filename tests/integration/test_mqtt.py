@@ -354,3 +354,62 @@ def test_cli_listen_mqtt_for_a_bounded_time(broker: int, db: Path) -> None:
     assert "received 1, archived 1" in result.output
     assert _registers(db) == [300.0]
     _publish(broker, [(topic, b"")], retain=True)  # clear the retained message
+
+
+def test_listener_process_killed_with_sigkill_loses_nothing_acknowledged(
+    broker: int, db: Path
+) -> None:
+    """The real thing: `lastgang listen` in its own process, killed with SIGKILL while two
+    messages wait in its batch."""
+    import signal
+    import sys
+
+    url = f"mqtt://127.0.0.1:{broker}"
+    # the session (client id and subscription) exists at the broker before anything is sent
+    session = MqttListener(url, [TOPIC], "home", db=db, client_id="lg-test-sigkill")
+    session.connect()
+    _until(session, lambda: session.subscribed, 5)
+    session.abort()
+    _publish(broker, _quarter_hours(datetime(2024, 8, 1, 0, 0), 6, 500.0))
+    args = [
+        sys.executable,
+        "-c",
+        "from lastgang.cli import main; main()",
+        "listen",
+        "--site",
+        "home",
+        "--mqtt",
+        url,
+        "--topic",
+        TOPIC,
+        "--batch",
+        "4",
+        "--interval",
+        "600",
+        "--client-id",
+        "lg-test-sigkill",
+        "--db",
+        str(db),
+    ]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert process.stderr is not None
+        lines: list[bytes] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            lines.append(line)
+            if line.startswith(b"batch ") or not line:
+                break
+        # the first batch is stored and acknowledged; the other two wait for the next batch
+        assert lines[-1].startswith(b"batch 1: 4 record(s)"), lines
+        time.sleep(0.5)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    assert _registers(db) == [500.0, 500.25, 500.5, 500.75]
+    # the same session again: the two that were not acknowledged come back
+    again = MqttListener(url, [TOPIC], "home", db=db, client_id="lg-test-sigkill")
+    stats = again.run(duration=15, should_stop=lambda: len(again.buffer) >= 2)
+    assert stats.received == 2
+    assert _registers(db) == [500.0 + 0.25 * i for i in range(6)]

@@ -7,7 +7,9 @@ a bad option), 2 the store refused (unknown site, locked store at the start).
 
 from __future__ import annotations
 
+import logging
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -121,6 +123,12 @@ def listen_command(
         stopping["now"] = True
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # one line per stored batch on stderr ("batch 12: 100 record(s), imported")
+    progress = logging.StreamHandler(sys.stderr)
+    progress.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("lastgang.listen")
+    logger.addHandler(progress)
+    logger.setLevel(logging.INFO)
     try:
         listener: SerialListener | MqttListener
         if serial_port is not None:
@@ -162,6 +170,7 @@ def listen_command(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        logger.removeHandler(progress)
     Console().print(
         f"received {stats.received}, archived {stats.archived} in {len(stats.batches)} "
         f"batch(es), acknowledged {stats.acknowledged}, rejected {stats.rejected}"
