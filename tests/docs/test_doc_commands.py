@@ -20,8 +20,9 @@ when the page is rendered):
   to ``NAME`` in the folder, so a page that shows a file and then uses it is run as shown.
 
 ``lastgang serve`` and ``lastgang listen`` keep running until stopped; of them only
-``--help`` is run. ``lastgang demo`` runs once per distinct command line and test session;
-later pages get a copy of its output folder (the demo is deterministic).
+``--help`` is run. ``LASTGANG_PASSWORD`` is set, so ``lastgang user add`` does not ask.
+``lastgang demo`` runs once per distinct command line and test session; later pages get a copy
+of its output folder (the demo is deterministic).
 """
 
 from __future__ import annotations
@@ -197,6 +198,7 @@ def test_every_documented_command_runs(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LASTGANG_DB", str(tmp_path / "lastgang.duckdb"))
     monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setenv("LASTGANG_PASSWORD", "correct-horse-battery-staple")
     name = page.relative_to(ROOT)
     for block in parse_blocks(page.read_text(encoding="utf-8")):
         if block.file is not None:
