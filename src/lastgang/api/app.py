@@ -35,7 +35,7 @@ from lastgang.api.problems import (
     validation_entries,
 )
 from lastgang.api.state import AppState, StorePool
-from lastgang.errors import LastgangError
+from lastgang.errors import LastgangError, StoreError
 from lastgang.store import open_store, resolve_db_path
 
 __all__ = ["API_VERSION", "WEB", "create_app"]
@@ -83,6 +83,11 @@ def create_app(
     ``./lastgang.duckdb``). Raises :class:`~lastgang.errors.StoreError` when another process
     holds the store."""
     path = resolve_db_path(store_path)
+    if str(path) == ":memory:":
+        raise StoreError(
+            "the web application needs a store file (its worker and readers share it): "
+            "name one with --db PATH"
+        )
     first = open_store(path)
     try:
         accounts = open_accounts(path)
