@@ -484,7 +484,8 @@ class MqttListener:
         while not (should_stop is not None and should_stop()):
             if end is not None and self._clock() >= end:
                 break
-            client.loop(timeout=0.1)
+            if client.loop(timeout=0.1) != 0:
+                self._reconnect(client)
             if self.buffer.due():
                 _flush(self.buffer, self.archiver, self.url, self.stats)
         _flush(self.buffer, self.archiver, self.url, self.stats)
@@ -493,6 +494,16 @@ class MqttListener:
         client.loop(timeout=0.1)
         self._client = None
         return self.stats
+
+    def _reconnect(self, client: Any) -> None:
+        """The connection was lost: connect again after a pause (the broker kept the session,
+        so what was not acknowledged is delivered again)."""
+        log.warning("MQTT connection to %s lost; connecting again", self.url)
+        time.sleep(1.0)
+        try:
+            client.reconnect()
+        except OSError as exc:
+            log.warning("cannot connect to %s: %s", self.url, exc)
 
     def step(self, timeout: float = 0.1) -> None:
         """One round of the network loop and a flush when the batch is due (for embedding)."""
