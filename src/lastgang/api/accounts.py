@@ -440,7 +440,7 @@ class Accounts:
                 "UPDATE web_jobs SET state = ?, finished_at = ?, result = ? WHERE id = ?",
                 [state, finished, None if result is None else json.dumps(result), job_id],
             )
-            if state == "done":  # the input is in the raw archive now
+            if state in ("done", "failed"):  # archived now, or refused: not needed again
                 con.execute("UPDATE web_jobs SET payload = NULL WHERE id = ?", [job_id])
 
     def job(self, job_id: int) -> JobRecord | None:

@@ -9,6 +9,7 @@ pages show the same text on an error page, and send a caller who is not signed i
 
 from __future__ import annotations
 
+import atexit
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -182,6 +183,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
     _openapi_patch(app)
     runner.start()
+    atexit.register(state.close)  # an app whose lifespan never ran still lets go of the store
     if accounts.user_count() == 0:
         log.warning("no user yet: %s", first_admin_hint(path))
     return app
