@@ -507,10 +507,11 @@ def parse_consumption_record(data: bytes, source: str) -> ConsumptionRecord:
     if not raw.strip():
         problems.error("the file is empty: expected an ebUtilities ConsumptionRecord XML message")
         problems.raise_if_errors(f"{source} is not a ConsumptionRecord")
+    parser = _input_parser()
     try:
-        root = etree.fromstring(raw, _input_parser())
+        root = etree.fromstring(raw, parser)
     except etree.XMLSyntaxError as exc:
-        entries = list(exc.error_log) or []
+        entries = list(parser.error_log) or []  # this parse's errors only (exc's log is global)
         if entries:
             for entry in entries:
                 problems.error(f"not well-formed XML: {entry.message}", entry.line or None)
