@@ -547,8 +547,11 @@ def contract_periods(site: Site, first_day: date, last_day: date) -> list[Contra
     problems = contract_problems(site)
     out: list[ContractPeriod] = []
     owner = site.billing.owner
+    by_unit: dict[str, list[Contract]] = {}
+    for contract in site.contracts:
+        by_unit.setdefault(contract.unit, []).append(contract)
     for unit in site.units:
-        contracts = sorted((c for c in site.contracts if c.unit == unit.id), key=lambda c: c.start)
+        contracts = sorted(by_unit.get(unit.id, []), key=lambda c: c.start)
         cursor = first_day
         pieces: list[ContractPeriod] = []
         for contract in contracts:
@@ -752,6 +755,15 @@ class _PeriodContext:
     index: dict[TariffKey, IntArray]
     days: NDArray[np.generic]
     problems: list[Problem]
+    #: energy per tariff of a consumer's lines, computed for all consumers at once
+    #: (:func:`_consumer_quantities`): (unit, lo, hi) -> tariff group -> energy per tariff
+    quantities: dict[tuple[str, int, int], dict[TariffKey, FloatArray]] = field(
+        default_factory=dict
+    )
+    #: (tariff group, lo, hi) -> the tariffs applying in the columns with their first and last day
+    layouts: dict[tuple[TariffKey, int, int], list[tuple[int, date, date]]] = field(
+        default_factory=dict
+    )
 
 
 def _energy_lines(
@@ -796,13 +808,43 @@ def _energy_lines(
     if overlap.any() or hole.any():
         return []
     shifted = part + 2
-    quantities = np.bincount(shifted, weights=energy, minlength=len(tariffs) + 2)[2:]
-    present = np.bincount(shifted, minlength=len(tariffs) + 2)[2:]
+    sums = np.bincount(shifted, weights=energy, minlength=len(tariffs) + 2)[2:]
+    quantities = np.asarray(sums, dtype=np.float64)
+    return _tariff_lines(ctx, key, quantities, lo, hi, kind=kind, sign=sign)
+
+
+def _layout(ctx: _PeriodContext, key: TariffKey, lo: int, hi: int) -> list[tuple[int, date, date]]:
+    """The tariffs of a group that apply in the columns ``[lo, hi)`` (ascending), each with the
+    first and last local day it applies; the same for every unit billed for those columns."""
+    found = ctx.layouts.get((key, lo, hi))
+    if found is None:
+        part = ctx.index[key][lo:hi]
+        days = ctx.days[lo:hi]
+        present = np.bincount(part + 2, minlength=len(ctx.site.tariffs) + 2)[2:]
+        found = []
+        for j in np.flatnonzero(present).tolist():
+            where = np.flatnonzero(part == j)
+            found.append((j, days[where[0]].item(), days[where[-1]].item()))
+        ctx.layouts[(key, lo, hi)] = found
+    return found
+
+
+def _tariff_lines(
+    ctx: _PeriodContext,
+    key: TariffKey,
+    quantities: FloatArray,
+    lo: int,
+    hi: int,
+    *,
+    kind: LineKind,
+    sign: int,
+) -> list[Line]:
+    """One line per tariff of the group that applies in ``[lo, hi)``, billing
+    ``quantities[j]`` kWh at tariff ``j``."""
+    tariffs = ctx.site.tariffs
     lines: list[Line] = []
-    days = ctx.days[lo:hi]
-    for j in np.flatnonzero(present).tolist():
+    for j, first_day, last_day in _layout(ctx, key, lo, hi):
         tariff = tariffs[j]
-        where = np.flatnonzero(part == j)
         energy_kwh = float(quantities[j])
         quantity = to_decimal_kwh(energy_kwh)
         amount = round_money(quantity * tariff.price)
@@ -816,8 +858,8 @@ def _energy_lines(
                 kind=kind,
                 item=tariff.id,
                 description=description,
-                first_day=days[where[0]].item(),
-                last_day=days[where[-1]].item(),
+                first_day=first_day,
+                last_day=last_day,
                 quantity=quantity,
                 unit="kWh",
                 price=tariff.price,
@@ -828,6 +870,72 @@ def _energy_lines(
             )
         )
     return lines
+
+
+def _consumer_quantities(
+    ctx: _PeriodContext, periods: Sequence[ContractPeriod]
+) -> dict[tuple[str, int, int], dict[TariffKey, FloatArray]]:
+    """The energy per tariff of the consumers' local and grid lines, for every consumer billed
+    for the same columns ``[lo, hi)`` at once.
+
+    A line's energy is the sum over its slots of the consumer's local energy times the source's
+    share (or of its grid energy): a product of the consumers' ``[M, T]`` array with one weight
+    column per tariff (the share where the tariff applies, else 0). One matrix product instead of
+    one pass per consumer, source and tariff (``bench/README.md``). Tariff groups with no tariff,
+    a hole or an overlap in the columns are left out: :func:`_energy_lines` reports those."""
+    allocation = ctx.allocation
+    n_tariffs = len(ctx.site.tariffs)
+    groups: dict[tuple[int, int], list[str]] = {}
+    for period in periods:
+        if period.unit in allocation.consumers:
+            start, stop = period_slots(period.first_day, period.last_day, ctx.zi)
+            lo, hi = start - allocation.start, stop - allocation.start
+            groups.setdefault((lo, hi), []).append(period.unit)
+    grid_key = TariffKey(TariffKind.GRID, None)
+    out: dict[tuple[str, int, int], dict[TariffKey, FloatArray]] = {}
+    for (lo, hi), units in groups.items():
+        local_cols: list[tuple[TariffKey, int, FloatArray]] = []
+        for s, meter in enumerate(allocation.sources):
+            key = _source_key(ctx.site, meter)
+            part = _clean(ctx, key, lo, hi)
+            if part is not None:
+                share = allocation.source_share[s, lo:hi]
+                for j, _, _ in _layout(ctx, key, lo, hi):
+                    local_cols.append((key, j, np.where(part == j, share, 0.0)))
+        grid_cols: list[tuple[TariffKey, int, FloatArray]] = []
+        part = _clean(ctx, grid_key, lo, hi)
+        if part is not None:
+            for j, _, _ in _layout(ctx, grid_key, lo, hi):
+                grid_cols.append((grid_key, j, (part == j).astype(np.float64)))
+        rows = [allocation.consumer_index(u) for u in units]
+        found: dict[str, dict[TariffKey, FloatArray]] = {u: {} for u in units}
+        for matrix, cols in ((allocation.local, local_cols), (allocation.grid, grid_cols)):
+            if not cols:
+                continue
+            weights = np.stack([w for _, _, w in cols], axis=1)
+            if 2 * len(rows) > matrix.shape[0]:  # most consumers: all rows, no copy
+                energy = (matrix[:, lo:hi] @ weights)[rows]
+            else:
+                energy = matrix[rows, lo:hi] @ weights
+            for r, unit in enumerate(units):
+                mine = found[unit]
+                for c, (key, j, _) in enumerate(cols):
+                    if key not in mine:
+                        mine[key] = np.zeros(n_tariffs)
+                    mine[key][j] = energy[r, c]
+        for unit in units:
+            out[(unit, lo, hi)] = found[unit]
+    return out
+
+
+def _clean(ctx: _PeriodContext, key: TariffKey, lo: int, hi: int) -> IntArray | None:
+    """The tariff index of a group over ``[lo, hi)`` when exactly one tariff applies in every
+    column (no hole, no overlap), else None."""
+    index = ctx.index.get(key)
+    if index is None:
+        return None
+    part = index[lo:hi]
+    return part if not len(part) or part.min() >= 0 else None
 
 
 def _source_key(site: Site, meter: str) -> TariffKey:
@@ -853,23 +961,33 @@ def _bill(ctx: _PeriodContext, period: ContractPeriod, producers: dict[str, str]
         consumption = float(allocation.consumption[i, lo:hi].sum())
         local_total = float(local.sum())
         grid_total = float(grid.sum())
+        known = ctx.quantities.get((period.unit, lo, hi), {})
         for s, meter in enumerate(allocation.sources):
             key = _source_key(site, meter)
             kind = LineKind(key.kind.value)
+            if key in known:
+                lines += _tariff_lines(ctx, key, known[key], lo, hi, kind=kind, sign=1)
+                continue
             energy = local * allocation.source_share[s, lo:hi]
             lines += _energy_lines(
                 ctx, key, energy, lo, hi, kind=kind, sign=1, what=f"local energy of {who}"
             )
-        lines += _energy_lines(
-            ctx,
-            TariffKey(TariffKind.GRID, None),
-            grid,
-            lo,
-            hi,
-            kind=LineKind.GRID,
-            sign=1,
-            what=f"grid energy of {who}",
-        )
+        grid_key = TariffKey(TariffKind.GRID, None)
+        if grid_key in known:
+            lines += _tariff_lines(
+                ctx, grid_key, known[grid_key], lo, hi, kind=LineKind.GRID, sign=1
+            )
+        else:
+            lines += _energy_lines(
+                ctx,
+                grid_key,
+                grid,
+                lo,
+                hi,
+                kind=LineKind.GRID,
+                sign=1,
+                what=f"grid energy of {who}",
+            )
     lines += fee_lines(site.fees, period.unit, period.first_day, period.last_day)
     for s, meter in enumerate(allocation.sources):
         if producers.get(meter) != period.unit:
@@ -957,6 +1075,7 @@ def price_site(site: Site, allocation: Allocation, first_day: date, last_day: da
         days=local_date_of_slots(slots, zi),
         problems=[],
     )
+    ctx.quantities = _consumer_quantities(ctx, periods)
     bills = [_bill(ctx, period, producers) for period in periods]
     if ctx.problems:
         raise InvalidInput(f"cannot price {first_day} to {last_day}", ctx.problems)

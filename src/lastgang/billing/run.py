@@ -25,10 +25,11 @@ value it depends on is L3 or missing. Numbering (run, version) and storing are t
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -151,18 +152,71 @@ def _worst_rows(concept: ConceptResult, ids: Sequence[str]) -> QualityArray:
     return out
 
 
-def _unit(site: Site, unit_id: str) -> BillingUnit:
+@dataclass(frozen=True)
+class _SiteFacts:
+    """Lookups every unit and invoice of a run asks for, built once per site (a run over 1,000
+    units would otherwise rebuild them a million times; see ``bench/README.md``). Read only."""
+
+    site: Site
+    meter_ids: dict[str, Location | VirtualMeter]
+    units: dict[str, BillingUnit]
+    sources: tuple[str, ...]
+
+    @functools.cached_property
+    def producers(self) -> dict[str, str]:
+        """:func:`~lastgang.pricing.producer_units` (raises as it does)."""
+        return producer_units(self.site)
+
+
+_FACTS: dict[int, _SiteFacts] = {}
+
+
+def _facts(site: Site) -> _SiteFacts:
+    found = _FACTS.get(id(site))
+    if found is not None and found.site is site:
+        return found
+    units: dict[str, BillingUnit] = {}
     for unit in site.units:
-        if unit.id == unit_id:
-            return unit
-    raise KeyError(unit_id)
+        units.setdefault(unit.id, unit)
+    facts = _SiteFacts(site, site.meter_ids(), units, billing_sources(site))
+    if len(_FACTS) >= 8:
+        _FACTS.clear()
+    _FACTS[id(site)] = facts
+    return facts
+
+
+@functools.lru_cache(maxsize=4096)
+def _period_slots(first: date, last: date, tz: ZoneInfo) -> tuple[int, int]:
+    return period_slots(first, last, tz)
+
+
+def _distinct(values: NDArray[Any]) -> list[int]:
+    """The distinct values of an integer array, ascending, taken where the array changes (batch
+    and meter numbers come in long runs) instead of sorting every value."""
+    if not len(values):
+        return []
+    heads = values[np.flatnonzero(values[1:] != values[:-1]) + 1]
+    return sorted({int(values[0]), *heads.tolist()})
+
+
+def _rows(matrix: NDArray[Any], idx: Sequence[int]) -> NDArray[Any]:
+    """``matrix[idx]``, as a view without copying when the rows are consecutive (as the
+    consumers of a site usually are: a site-year of 1,000 of them is 280 MB)."""
+    if idx and list(idx) == list(range(idx[0], idx[0] + len(idx))):
+        return matrix[idx[0] : idx[0] + len(idx)]
+    return matrix[list(idx)]
+
+
+def _unit(site: Site, unit_id: str) -> BillingUnit:
+    return _facts(site).units[unit_id]
 
 
 def _consumer_meters(site: Site, unit: BillingUnit) -> list[str]:
-    known = site.meter_ids()
+    known = _facts(site).meter_ids
     return [m for m in unit.meters if m in known and known[m].role is Role.CONSUMER]
 
 
+@functools.lru_cache(maxsize=65536)
 def _dotted(text: str | None) -> str | None:
     if not text:
         return None
@@ -177,11 +231,12 @@ def _location_ids(location: Location) -> tuple[str, ...]:
 def _metering_points_of(site: Site, meter: str) -> tuple[str, ...]:
     """Dotted metering point IDs of a location; a virtual meter has the IDs of its real parent
     (TOR-4.1v)."""
-    item = site.meter_ids().get(meter)
+    known = _facts(site).meter_ids
+    item = known.get(meter)
     if isinstance(item, Location):
         return _location_ids(item)
     if isinstance(item, VirtualMeter):
-        parent = site.meter_ids().get(item.parent)
+        parent = known.get(item.parent)
         if isinstance(parent, Location):
             return _location_ids(parent)
     return ()
@@ -190,7 +245,7 @@ def _metering_points_of(site: Site, meter: str) -> tuple[str, ...]:
 def dependency_locations(site: Site, meters: Iterable[str]) -> list[str]:
     """The metering locations behind some meters: a location stands for itself, a virtual meter
     for the locations its formula uses (recursively). In site order, each once."""
-    known = site.meter_ids()
+    known = _facts(site).meter_ids
     found: set[str] = set()
     seen: set[str] = set()
     stack = list(meters)
@@ -213,7 +268,7 @@ def _billing_meters(site: Site) -> list[str]:
     meters: list[str] = []
     for unit_id in consumer_units(site):
         meters += _consumer_meters(site, _unit(site, unit_id))
-    meters += billing_sources(site)
+    meters += _facts(site).sources
     if site.billing.balance_meter is not None:
         meters.append(site.billing.balance_meter)
     return list(dict.fromkeys(meters))
@@ -221,6 +276,12 @@ def _billing_meters(site: Site) -> list[str]:
 
 def _label_range(slots: NDArray[np.int64], tz: ZoneInfo) -> tuple[str, str]:
     return end_label(int(slots[0]), tz), end_label(int(slots[-1]), tz)
+
+
+@functools.lru_cache(maxsize=4096)
+def _period_labels(start: int, stop: int, tz: ZoneInfo) -> tuple[str, str]:
+    """Labels of the first and last slot of ``[start, stop)`` (the same for most invoices)."""
+    return _label_range(np.arange(start, stop, dtype=np.int64), tz)
 
 
 def _month_pieces(first: date, last: date) -> list[tuple[date, date]]:
@@ -369,7 +430,7 @@ def reconcile(
     transformer ratio, an inverted meter that is not marked, or missing data (counted as 0).
     """
     site, concept = result.site, result.concept
-    known = site.meter_ids()
+    known = _facts(site).meter_ids
     listed = [m for unit in site.units for m in unit.meters if m in known]
     if site.billing.balance_meter is not None:
         grid = [site.billing.balance_meter]
@@ -379,18 +440,18 @@ def reconcile(
     producing = (Role.PRODUCTION, Role.STORAGE)
     producers = list(
         dict.fromkeys(
-            m
-            for m in [*billing_sources(site), *listed]
-            if m in known and known[m].role in producing
+            m for m in [*_facts(site).sources, *listed] if m in known and known[m].role in producing
         )
     )
 
     def rows(ids: Sequence[str], what: str) -> FloatArray:
         if not ids:
             return np.zeros(len(concept))
-        idx = [concept.index(m) for m in ids]
-        values = getattr(concept, what)[idx]
-        out: FloatArray = _nan_to_zero(values).sum(axis=0)
+        values = _rows(getattr(concept, what), [concept.index(m) for m in ids])
+        out: FloatArray = values.sum(axis=0)
+        bad = ~np.isfinite(out)
+        if bad.any():  # missing values count as 0: add those columns up again without them
+            out[bad] = _nan_to_zero(values[:, bad]).sum(axis=0)
         return out
 
     grid_import = rows(grid, "import_kwh")
@@ -400,12 +461,14 @@ def reconcile(
     involved = [concept.index(m) for m in [*grid, *consumers, *producers]]
     missing: NDArray[np.bool_] = np.zeros(len(concept), dtype=np.bool_)
     if involved:
-        missing = np.asarray(np.isnan(concept.import_kwh[involved]).any(axis=0), dtype=np.bool_)
+        missing = np.asarray(
+            np.isnan(_rows(concept.import_kwh, sorted(set(involved)))).any(axis=0), dtype=np.bool_
+        )
     tz = result.tz
     out: list[ReconciliationRow] = []
     if grid:
         for first, last in _month_pieces(result.first_day, result.last_day):
-            lo, hi = (s - result.start for s in period_slots(first, last, tz))
+            lo, hi = (s - result.start for s in _period_slots(first, last, tz))
             g_imp = float(grid_import[lo:hi].sum())
             g_exp = float(grid_export[lo:hi].sum())
             cons = float(consumed[lo:hi].sum())
@@ -474,8 +537,8 @@ def _physical_meters(
     """``manufacturer serial`` of the meters that produced the values in ``[lo, hi)``: from the
     profile's meter index, else the meters the site file has installed in that time."""
     if profile is not None and profile.meters:
-        idx = np.unique(profile.meter[lo:hi])
-        keys = [profile.meters[i] for i in idx.tolist() if 0 <= i < len(profile.meters)]
+        idx = _distinct(profile.meter[lo:hi])
+        keys = [profile.meters[i] for i in idx if 0 <= i < len(profile.meters)]
         if keys:
             return tuple(k.replace(":", " ", 1) for k in keys)
     location = site.location(loc_id)
@@ -497,53 +560,63 @@ def _quality_counts(q: QualityArray) -> dict[str, int]:
 
 
 def _meters_used(
-    result: PeriodResult, meters: Sequence[tuple[str, str]], lo: int, hi: int
+    result: PeriodResult,
+    meters: Sequence[tuple[str, str]],
+    lo: int,
+    hi: int,
+    cache: dict[tuple[str, int, int], MeterUsed] | None = None,
 ) -> tuple[MeterUsed, ...]:
-    site, concept = result.site, result.concept
-    known = site.meter_ids()
+    """The meters of an invoice over the columns ``[lo, hi)``. ``cache`` keeps each meter's
+    entry per period for the next invoice (every consumer's invoice lists the same sources)."""
+    found = {} if cache is None else cache
     out: list[MeterUsed] = []
     for meter, purpose in meters:
-        item = known[meter]
-        q = concept.quality[concept.index(meter), lo:hi]
-        if isinstance(item, VirtualMeter):
-            locations = dependency_locations(site, [meter])
-            batches: set[int] = set()
-            for loc in locations:
-                src = concept.sources.get(loc)
-                if src is not None:
-                    batches.update(np.unique(src.batch[lo:hi]).tolist())
-            out.append(
-                MeterUsed(
-                    id=meter,
-                    name=item.name or meter,
-                    role=item.role.value,
-                    purpose=purpose,
-                    virtual=True,
-                    formula=item.formula,
-                    metering_points=_metering_points_of(site, meter),
-                    physical_meters=(),
-                    batches=tuple(sorted(b for b in batches if b > 0)),
-                    quality_slots=_quality_counts(q),
-                )
-            )
-            continue
-        src = concept.sources.get(meter)
-        batch_ids = () if src is None else np.unique(src.batch[lo:hi]).tolist()
-        out.append(
-            MeterUsed(
-                id=meter,
-                name=item.name or meter,
-                role=item.role.value,
-                purpose=purpose,
-                virtual=False,
-                formula=None,
-                metering_points=_metering_points_of(site, meter),
-                physical_meters=_physical_meters(site, meter, src, lo, hi, result.start),
-                batches=tuple(sorted(int(b) for b in batch_ids if b > 0)),
-                quality_slots=_quality_counts(q),
-            )
-        )
+        entry = found.get((meter, lo, hi))
+        if entry is None:
+            entry = _meter_used(result, meter, lo, hi)
+            found[(meter, lo, hi)] = entry
+        out.append(replace(entry, purpose=purpose))
     return tuple(out)
+
+
+def _meter_used(result: PeriodResult, meter: str, lo: int, hi: int) -> MeterUsed:
+    """One meter of an invoice over the columns ``[lo, hi)`` (``purpose`` left empty)."""
+    site, concept = result.site, result.concept
+    item = _facts(site).meter_ids[meter]
+    q = concept.quality[concept.index(meter), lo:hi]
+    if isinstance(item, VirtualMeter):
+        locations = dependency_locations(site, [meter])
+        batches: set[int] = set()
+        for loc in locations:
+            src = concept.sources.get(loc)
+            if src is not None:
+                batches.update(_distinct(src.batch[lo:hi]))
+        return MeterUsed(
+            id=meter,
+            name=item.name or meter,
+            role=item.role.value,
+            purpose="",
+            virtual=True,
+            formula=item.formula,
+            metering_points=_metering_points_of(site, meter),
+            physical_meters=(),
+            batches=tuple(sorted(b for b in batches if b > 0)),
+            quality_slots=_quality_counts(q),
+        )
+    src = concept.sources.get(meter)
+    batch_ids = [] if src is None else _distinct(src.batch[lo:hi])
+    return MeterUsed(
+        id=meter,
+        name=item.name or meter,
+        role=item.role.value,
+        purpose="",
+        virtual=False,
+        formula=None,
+        metering_points=_metering_points_of(site, meter),
+        physical_meters=_physical_meters(site, meter, src, lo, hi, result.start),
+        batches=tuple(sorted(int(b) for b in batch_ids if b > 0)),
+        quality_slots=_quality_counts(q),
+    )
 
 
 def _windows_text(site: Site, kind: TariffKind, first: date, last: date) -> str:
@@ -572,8 +645,8 @@ def _explanation(
     site = result.site
     settings = site.billing
     currency = site.site.currency
-    sources = billing_sources(site)
-    names = site.meter_ids()
+    sources = _facts(site).sources
+    names = _facts(site).meter_ids
     texts: list[str] = []
     consumer = bill.unit in result.allocation.consumers
     if consumer:
@@ -626,7 +699,7 @@ def _explanation(
                 f"valid in its quarter hour (local time): {grid_prices}; a quarter hour "
                 "belongs to a time window when it starts inside it."
             )
-    owned = [s for s, u in producer_units(site).items() if u == bill.unit]
+    owned = [s for s, u in _facts(site).producers.items() if u == bill.unit]
     if owned:
         texts.append(
             f"Production of {', '.join(names[s].name or s for s in owned)} that was not used "
@@ -670,49 +743,62 @@ def _quality_statement(energy: float, l2: float, l3: float, missing: int) -> str
     return " ".join(parts)
 
 
-def _invoice(result: PeriodResult, bill: Bill, number: str, status: RunStatus) -> Invoice:
+def _invoice(
+    result: PeriodResult,
+    bill: Bill,
+    number: str,
+    status: RunStatus,
+    cache: dict[tuple[str, int, int], MeterUsed] | None = None,
+) -> Invoice:
     site, allocation, tz = result.site, result.allocation, result.tz
     unit = _unit(site, bill.unit)
-    start, stop = period_slots(bill.first_day, bill.last_day, tz)
+    start, stop = _period_slots(bill.first_day, bill.last_day, tz)
     lo, hi = start - result.start, stop - result.start
     n = hi - lo
     consumer = bill.unit in allocation.consumers
     owned = [
-        s for s, u in producer_units(site).items() if u == bill.unit and s in allocation.sources
+        s for s, u in _facts(site).producers.items() if u == bill.unit and s in allocation.sources
     ]
-    energy = np.zeros(n)
-    local = np.zeros(n)
-    grid = np.zeros(n)
-    quality = np.full(n, Quality.L1, dtype=np.int8)
-    if consumer:
-        i = allocation.consumer_index(bill.unit)
-        energy += allocation.consumption[i, lo:hi]
+    # Sums that are 0 by construction (no owned source, no substitute value) are not computed;
+    # every other sum is the same numpy operation on the same values as always.
+    i = allocation.consumer_index(bill.unit) if consumer else -1
+    if consumer and not owned:
+        energy = allocation.consumption[i, lo:hi]  # a view: 0 + x is x
         local = allocation.local[i, lo:hi]
         grid = allocation.grid[i, lo:hi]
-        np.maximum(quality, result.consumer_quality[i, lo:hi], out=quality)
-        np.maximum(quality, result.split_quality[lo:hi], out=quality)
-    surplus = np.zeros(n)
-    for source in owned:
-        s = allocation.source_index(source)
-        energy += allocation.production[s, lo:hi]
-        surplus += allocation.surplus[s, lo:hi]
-        np.maximum(quality, result.source_quality[s, lo:hi], out=quality)
-    l2 = float(energy[quality == Quality.L2].sum())
-    l3 = float(energy[quality == Quality.L3].sum())
-    missing = int(np.count_nonzero(quality == Quality.MISSING))
+        quality = np.maximum(result.consumer_quality[i, lo:hi], result.split_quality[lo:hi])
+        surplus: FloatArray | None = None
+    else:
+        energy = np.zeros(n)
+        local = np.zeros(n)
+        grid = np.zeros(n)
+        quality = np.full(n, Quality.L1, dtype=np.int8)
+        if consumer:
+            energy += allocation.consumption[i, lo:hi]
+            local = allocation.local[i, lo:hi]
+            grid = allocation.grid[i, lo:hi]
+            np.maximum(quality, result.consumer_quality[i, lo:hi], out=quality)
+            np.maximum(quality, result.split_quality[lo:hi], out=quality)
+        surplus = np.zeros(n)
+        for source in owned:
+            s = allocation.source_index(source)
+            energy += allocation.production[s, lo:hi]
+            surplus += allocation.surplus[s, lo:hi]
+            np.maximum(quality, result.source_quality[s, lo:hi], out=quality)
+    counts = np.bincount(quality.astype(np.intp), minlength=5) if n else np.zeros(5, np.intp)
+    l2 = float(energy[quality == Quality.L2].sum()) if counts[Quality.L2] else 0.0
+    l3 = float(energy[quality == Quality.L3].sum()) if counts[Quality.L3] else 0.0
+    missing = int(counts[Quality.MISSING])
+    substitutes = bool(counts[Quality.L2] or counts[Quality.L3])
     months = []
     for first, last in _month_pieces(bill.first_day, bill.last_day):
-        a, b = (s - start for s in period_slots(first, last, tz))
-        cons = (
-            float(
-                allocation.consumption[allocation.consumer_index(bill.unit), lo + a : lo + b].sum()
-            )
-            if consumer
-            else 0.0
-        )
+        a, b = (s - start for s in _period_slots(first, last, tz))
+        cons = float(allocation.consumption[i, lo + a : lo + b].sum()) if consumer else 0.0
         loc_kwh = float(local[a:b].sum())
-        q = quality[a:b]
-        e = energy[a:b]
+        substitute = 0.0
+        if substitutes:
+            q = quality[a:b]
+            substitute = float(energy[a:b][(q == Quality.L2) | (q == Quality.L3)].sum())
         months.append(
             MonthRow(
                 month=f"{first:%Y-%m}",
@@ -721,8 +807,8 @@ def _invoice(result: PeriodResult, bill: Bill, number: str, status: RunStatus) -
                 consumption_kwh=_kwh(cons),
                 local_kwh=_kwh(loc_kwh),
                 grid_kwh=_kwh(float(grid[a:b].sum())),
-                feed_in_kwh=_kwh(float(surplus[a:b].sum())),
-                substitute_kwh=_kwh(float(e[(q == Quality.L2) | (q == Quality.L3)].sum())),
+                feed_in_kwh=_kwh(0.0 if surplus is None else float(surplus[a:b].sum())),
+                substitute_kwh=_kwh(substitute),
                 local_share_percent=percent(loc_kwh, cons) if consumer else None,
             )
         )
@@ -740,8 +826,7 @@ def _invoice(result: PeriodResult, bill: Bill, number: str, status: RunStatus) -
             used.append(
                 (site.billing.balance_meter, "grid connection (energy exported is not shared)")
             )
-    slots = np.arange(start, stop, dtype=np.int64)
-    first_label, last_label = _label_range(slots, tz)
+    first_label, last_label = _period_labels(start, stop, tz)
     currency = site.site.currency
     lines = tuple(_line(line, currency) for line in bill.lines)
     return Invoice(
@@ -771,9 +856,11 @@ def _invoice(result: PeriodResult, bill: Bill, number: str, status: RunStatus) -
         local_kwh=_kwh(bill.local_kwh),
         grid_kwh=_kwh(bill.grid_kwh),
         local_share_percent=percent(bill.local_kwh, bill.consumption_kwh) if consumer else None,
-        explanation=_explanation(result, bill, unit, float(surplus.sum())),
+        explanation=_explanation(
+            result, bill, unit, 0.0 if surplus is None else float(surplus.sum())
+        ),
         months=tuple(months),
-        meters=_meters_used(result, used, lo, hi),
+        meters=_meters_used(result, used, lo, hi, cache),
         quality=DataQuality(
             energy_kwh=_kwh(float(energy.sum())),
             substitute_kwh=_kwh(l2 + l3),
@@ -809,7 +896,7 @@ def _batches_by_location(result: PeriodResult) -> tuple[dict[str, Any], ...]:
     out = []
     for loc in result.site.locations:
         src = result.concept.sources.get(loc.id)
-        batches = [] if src is None else [int(b) for b in np.unique(src.batch) if b > 0]
+        batches = [] if src is None else [b for b in _distinct(src.batch) if b > 0]
         out.append(
             {
                 "location": loc.id,
@@ -889,8 +976,9 @@ def make_run(
             ],
         )
     site = result.site
+    cache: dict[tuple[str, int, int], MeterUsed] = {}
     invoices = tuple(
-        _invoice(result, bill, invoice_number(site.site.id, run, version, k + 1), status)
+        _invoice(result, bill, invoice_number(site.site.id, run, version, k + 1), status, cache)
         for k, bill in enumerate(result.bills)
     )
     slots = np.arange(result.start, result.stop, dtype=np.int64)

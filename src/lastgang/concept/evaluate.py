@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -81,10 +82,16 @@ class ConceptResult:
 
     def index(self, meter_id: str) -> int:
         """Row of a location or virtual meter id; ``KeyError`` if there is none."""
-        try:
-            return self.ids.index(meter_id)
-        except ValueError:
-            raise KeyError(meter_id) from None
+        return self._rows[meter_id]
+
+    @cached_property
+    def _rows(self) -> dict[str, int]:
+        """Row by id (the first row of a repeated id), built once: ``index`` is called for
+        every unit and invoice of a run."""
+        rows: dict[str, int] = {}
+        for m, meter_id in enumerate(self.ids):
+            rows.setdefault(meter_id, m)
+        return rows
 
     def profile(self, meter_id: str) -> LoadProfile:
         """One row as a :class:`LoadProfile` (physical direction)."""
@@ -144,6 +151,8 @@ def physical_profile(
 ) -> LoadProfile:
     """``profile`` in the physical direction: import and export swapped in every slot that an
     inverted meter produced (SM-2). Swapping twice gives the original."""
+    if not any(meter.inverted for meter in location.meters):
+        return profile  # no inverted meter: nothing to swap (the common case, no per-slot work)
     mask = inverted_slots(location, profile, timezone)
     if not mask.any():
         return profile
@@ -216,7 +225,8 @@ def evaluate_concept(
         stored = profiles.get(loc.id)
         if stored is None:
             continue
-        window = stored.window(start, stop)
+        same = (stored.start, stored.stop) == (start, stop)
+        window = stored if same else stored.window(start, stop)  # no copy of a whole profile
         sources[loc.id] = window
         physical = physical_profile(loc, window, tz)
         imp[m] = physical.import_kwh
