@@ -29,6 +29,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -294,8 +295,12 @@ def _month_pieces(first: date, last: date) -> list[tuple[date, date]]:
     return out
 
 
+_ZERO_KWH = to_decimal_kwh(0.0)
+
+
 def _kwh(value: float) -> Decimal:
-    return to_decimal_kwh(float(value))
+    value = float(value)
+    return _ZERO_KWH if value == 0 else to_decimal_kwh(value)  # many month sums are 0
 
 
 def _split_quality(
@@ -342,9 +347,11 @@ def compute_period(
     units = consumer_units(site)
     consumption: dict[str, FloatArray] = {}
     consumer_quality = np.full((len(units), stop - start), Quality.L1, dtype=np.int8)
+    # one [units, slots] array (rows handed over as views: allocate_site takes it as it is)
+    totals = np.zeros((len(units), stop - start))
     for i, unit_id in enumerate(units):
         meters = _consumer_meters(site, _unit(site, unit_id))
-        total = np.zeros(stop - start)
+        total = totals[i]
         for meter in meters:
             total += _nan_to_zero(concept.import_kwh[concept.index(meter)])
         consumption[unit_id] = total
@@ -564,18 +571,20 @@ def _meters_used(
     meters: Sequence[tuple[str, str]],
     lo: int,
     hi: int,
-    cache: dict[tuple[str, int, int], MeterUsed] | None = None,
+    cache: dict[tuple[str, str, int, int], MeterUsed] | None = None,
 ) -> tuple[MeterUsed, ...]:
     """The meters of an invoice over the columns ``[lo, hi)``. ``cache`` keeps each meter's
     entry per period for the next invoice (every consumer's invoice lists the same sources)."""
     found = {} if cache is None else cache
     out: list[MeterUsed] = []
     for meter, purpose in meters:
-        entry = found.get((meter, lo, hi))
+        entry = found.get((meter, purpose, lo, hi))
         if entry is None:
-            entry = _meter_used(result, meter, lo, hi)
-            found[(meter, lo, hi)] = entry
-        out.append(replace(entry, purpose=purpose))
+            plain = found.get((meter, "", lo, hi))
+            if plain is None:
+                plain = found[(meter, "", lo, hi)] = _meter_used(result, meter, lo, hi)
+            entry = found[(meter, purpose, lo, hi)] = replace(plain, purpose=purpose)
+        out.append(entry)
     return tuple(out)
 
 
@@ -620,6 +629,19 @@ def _meter_used(result: PeriodResult, meter: str, lo: int, hi: int) -> MeterUsed
 
 
 def _windows_text(site: Site, kind: TariffKind, first: date, last: date) -> str:
+    key = (id(site), kind, first, last)
+    found = _WINDOWS.get(key)
+    if found is None or found[0] is not site:
+        if len(_WINDOWS) >= 1024:
+            _WINDOWS.clear()
+        found = _WINDOWS[key] = (site, _describe_windows(site, kind, first, last))
+    return found[1]
+
+
+_WINDOWS: dict[tuple[int, TariffKind, date, date], tuple[Site, str]] = {}
+
+
+def _describe_windows(site: Site, kind: TariffKind, first: date, last: date) -> str:
     parts = []
     for tariff in site.tariffs:
         if tariff.kind is not kind:
@@ -748,7 +770,7 @@ def _invoice(
     bill: Bill,
     number: str,
     status: RunStatus,
-    cache: dict[tuple[str, int, int], MeterUsed] | None = None,
+    cache: dict[tuple[str, str, int, int], MeterUsed] | None = None,
 ) -> Invoice:
     site, allocation, tz = result.site, result.allocation, result.tz
     unit = _unit(site, bill.unit)
@@ -789,16 +811,20 @@ def _invoice(
     l2 = float(energy[quality == Quality.L2].sum()) if counts[Quality.L2] else 0.0
     l3 = float(energy[quality == Quality.L3].sum()) if counts[Quality.L3] else 0.0
     missing = int(counts[Quality.MISSING])
-    substitutes = bool(counts[Quality.L2] or counts[Quality.L3])
+    substitute_at = (
+        np.flatnonzero((quality == Quality.L2) | (quality == Quality.L3))
+        if counts[Quality.L2] or counts[Quality.L3]
+        else np.zeros(0, dtype=np.intp)
+    )
     months = []
     for first, last in _month_pieces(bill.first_day, bill.last_day):
         a, b = (s - start for s in _period_slots(first, last, tz))
         cons = float(allocation.consumption[i, lo + a : lo + b].sum()) if consumer else 0.0
         loc_kwh = float(local[a:b].sum())
         substitute = 0.0
-        if substitutes:
-            q = quality[a:b]
-            substitute = float(energy[a:b][(q == Quality.L2) | (q == Quality.L3)].sum())
+        k0, k1 = np.searchsorted(substitute_at, (a, b)).tolist()
+        if k1 > k0:  # the same values in the same order as energy[a:b][mask]
+            substitute = float(energy[substitute_at[k0:k1]].sum())
         months.append(
             MonthRow(
                 month=f"{first:%Y-%m}",
@@ -907,7 +933,9 @@ def _batches_by_location(result: PeriodResult) -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
-def _inputs(result: PeriodResult, inputs: RunInputs, used: set[int]) -> dict[str, Any]:
+def _inputs(
+    result: PeriodResult, inputs: RunInputs, used: set[int], profiles_sha256: str | None = None
+) -> dict[str, Any]:
     site = result.site
     tariffs = [
         {
@@ -935,7 +963,7 @@ def _inputs(result: PeriodResult, inputs: RunInputs, used: set[int]) -> dict[str
         "tariffs": tariffs,
         "fees": fees,
         "batches": batches,
-        "profiles_sha256": _profile_digest(result),
+        "profiles_sha256": profiles_sha256 or _profile_digest(result),
     }
 
 
@@ -976,16 +1004,21 @@ def make_run(
             ],
         )
     site = result.site
-    cache: dict[tuple[str, int, int], MeterUsed] = {}
-    invoices = tuple(
-        _invoice(result, bill, invoice_number(site.site.id, run, version, k + 1), status, cache)
-        for k, bill in enumerate(result.bills)
-    )
+    cache: dict[tuple[str, str, int, int], MeterUsed] = {}
+    # SHA-256 over the profiles (a site-year of 1,000 metering points: 900 MB) runs on another
+    # core while the invoices are built (hashlib releases the GIL); the same digest as inline
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        profiles_sha256 = pool.submit(_profile_digest, result)
+        invoices = tuple(
+            _invoice(result, bill, invoice_number(site.site.id, run, version, k + 1), status, cache)
+            for k, bill in enumerate(result.bills)
+        )
+        digest = profiles_sha256.result()
     slots = np.arange(result.start, result.stop, dtype=np.int64)
     first_label, last_label = _label_range(slots, result.tz)
     batches = _batches_by_location(result)
     used = {b for entry in batches for b in entry["batches"]}
-    fingerprint_inputs = _inputs(result, inputs or RunInputs(), used)
+    fingerprint_inputs = _inputs(result, inputs or RunInputs(), used, digest)
     fingerprint = hashlib.sha256(
         json.dumps(fingerprint_inputs, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()

@@ -214,9 +214,10 @@ def evaluate_concept(
     tz = ZoneInfo(site.site.timezone)
     n_loc, n_vm, n = len(site.locations), len(site.virtual_meters), stop - start
     rows = n_loc + n_vm
-    imp = np.full((rows, n), np.nan)
-    exp = np.full((rows, n), np.nan)
-    quality = np.full((rows, n), Quality.MISSING, dtype=np.int8)
+    # every row is written below (a location without a profile as missing), so no fill first
+    imp = np.empty((rows, n))
+    exp = np.empty((rows, n))
+    quality = np.empty((rows, n), dtype=np.int8)
     index: dict[str, int] = {}
     sources: dict[str, LoadProfile] = {}
 
@@ -224,6 +225,9 @@ def evaluate_concept(
         index.setdefault(loc.id, m)
         stored = profiles.get(loc.id)
         if stored is None:
+            imp[m] = np.nan
+            exp[m] = np.nan
+            quality[m] = Quality.MISSING
             continue
         same = (stored.start, stored.stop) == (start, stop)
         window = stored if same else stored.window(start, stop)  # no copy of a whole profile
