@@ -28,6 +28,7 @@ import calendar
 import functools
 import hashlib
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -208,6 +209,22 @@ def _rows(matrix: NDArray[Any], idx: Sequence[int]) -> NDArray[Any]:
     return matrix[list(idx)]
 
 
+def _consumer_rows(concept: ConceptResult, unit_meters: Sequence[list[str]]) -> FloatArray | None:
+    """The consumption of units with one meter each whose rows follow each other in the concept
+    and hold no missing value: those rows themselves (``+ 0.0`` in place, as adding them to 0
+    gives), without a copy of the whole block. None otherwise."""
+    if not unit_meters or any(len(meters) != 1 for meters in unit_meters):
+        return None
+    rows = [concept.index(meters[0]) for meters in unit_meters]
+    if rows != list(range(rows[0], rows[0] + len(rows))):
+        return None
+    block = concept.import_kwh[rows[0] : rows[0] + len(rows)]
+    if not (math.isfinite(float(block.min())) and math.isfinite(float(block.max()))):
+        return None  # missing values count as 0: sum them the general way
+    block += 0.0  # -0.0 -> 0.0, as 0.0 + x
+    return block
+
+
 def _unit(site: Site, unit_id: str) -> BillingUnit:
     return _facts(site).units[unit_id]
 
@@ -347,14 +364,16 @@ def compute_period(
     units = consumer_units(site)
     consumption: dict[str, FloatArray] = {}
     consumer_quality = np.full((len(units), stop - start), Quality.L1, dtype=np.int8)
+    unit_meters = [_consumer_meters(site, _unit(site, unit_id)) for unit_id in units]
     # one [units, slots] array (rows handed over as views: allocate_site takes it as it is)
-    totals = np.zeros((len(units), stop - start))
-    for i, unit_id in enumerate(units):
-        meters = _consumer_meters(site, _unit(site, unit_id))
-        total = totals[i]
-        for meter in meters:
-            total += _nan_to_zero(concept.import_kwh[concept.index(meter)])
-        consumption[unit_id] = total
+    totals = _consumer_rows(concept, unit_meters)
+    if totals is None:
+        totals = np.zeros((len(units), stop - start))
+        for i, meters in enumerate(unit_meters):
+            for meter in meters:
+                totals[i] += _nan_to_zero(concept.import_kwh[concept.index(meter)])
+    for i, (unit_id, meters) in enumerate(zip(units, unit_meters, strict=True)):
+        consumption[unit_id] = totals[i]
         consumer_quality[i] = _worst_rows(concept, meters)
     sources = billing_sources(site)
     production = {s: _nan_to_zero(concept.export_kwh[concept.index(s)]) for s in sources}
