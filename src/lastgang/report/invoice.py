@@ -17,7 +17,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Mapping
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
@@ -41,6 +44,7 @@ __all__ = [
     "reconciliation_json",
     "render_html",
     "render_pdf",
+    "render_pdfs",
     "run_json",
     "summary",
     "write_run_files",
@@ -221,6 +225,30 @@ def render_pdf(html: str) -> bytes:
 
     pdf: bytes = weasyprint.HTML(string=html).write_pdf()
     return pdf
+
+
+#: invoices from which a run's PDFs are rendered by several processes: a worker needs about a
+#: second to start (Python, WeasyPrint, fonts) and a page of layout about 0.3-0.5 s
+PARALLEL_FROM = 12
+
+
+def _warm_up() -> None:
+    render_pdf("<p>.</p>")
+
+
+def render_pdfs(pages: Sequence[str], *, workers: int | None = None) -> Iterator[bytes]:
+    """PDFs of HTML invoices, in order. From :data:`PARALLEL_FROM` pages on (or when ``workers``
+    is given) they are rendered by a pool of processes, one per core: WeasyPrint's layout is
+    pure Python, so threads would not help (``bench/README.md``). The workers are started
+    fresh (``spawn``), never forked from a process that holds a store connection."""
+    count = workers if workers is not None else min(os.cpu_count() or 1, len(pages) // 4)
+    if count < 2 or (workers is None and len(pages) < PARALLEL_FROM):
+        for html in pages:
+            yield render_pdf(html)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(count, mp_context=context, initializer=_warm_up) as pool:
+        yield from pool.map(render_pdf, pages)
 
 
 # --------------------------------------------------------------------------------------------
@@ -446,13 +474,18 @@ def write_run_files(
         written[name] = path
 
     total = len(run.invoices)
+    pages = []
     for k, invoice in enumerate(run.invoices):
-        if progress is not None:
+        if progress is not None and not pdf:
             progress(f"rendering invoice {invoice.number}", k, total)
         html = render_html(invoice, run)
         put(f"{invoice.number}.html", html)
-        if pdf:
-            put(f"{invoice.number}.pdf", render_pdf(html))
+        pages.append(html)
+    if pdf:
+        for k, (invoice, document) in enumerate(zip(run.invoices, render_pdfs(pages), strict=True)):
+            if progress is not None:
+                progress(f"rendering invoice {invoice.number}", k, total)
+            put(f"{invoice.number}.pdf", document)
     if progress is not None:
         progress("writing run files", total, total)
     put(names["lines"], lines_csv(run))
