@@ -24,14 +24,14 @@ directions, virtual meters) and the allocation of local production
 A quarter hour in which a shown input is missing (``NaN`` in the concept) stays ``NaN`` in the
 output: the chart shades its period and leaves it out of the totals and ratios.
 
-:func:`site_monitoring` evaluates the concept and allocates for load profiles; it is what
-``lastgang chart``, ``lastgang demo`` and the web app's monitoring page call
-(:func:`load_monitoring` reads the profiles from a store first).
+:func:`site_monitoring` evaluates the concept and allocates for load profiles;
+:func:`load_monitoring` (``lastgang chart``) and :func:`stored_concept` (the web app's charts)
+read the profiles from a store first; ``lastgang demo`` calls :func:`site_monitoring`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -57,6 +57,8 @@ __all__ = [
     "site_allocation",
     "site_monitoring",
     "source_name",
+    "stored_concept",
+    "unit_consumption",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -87,6 +89,15 @@ def _consumer_meters(site: Site, unit_id: str) -> list[str]:
     roles = {item.id: item.role for item in site.meter_ids().values()}
     unit = next(u for u in site.units if u.id == unit_id)
     return [m for m in unit.meters if roles.get(m) is Role.CONSUMER]
+
+
+def unit_consumption(site: Site, concept: ConceptResult, unit_id: str) -> FloatArray:
+    """What a billing unit used per slot: the import of its ``consumer`` meters, ``NaN`` where
+    one of them has no value (zeros for a unit without consumer meters)."""
+    total = np.zeros(len(concept))
+    for meter in _consumer_meters(site, unit_id):
+        total = total + concept.import_kwh[concept.index(meter)]
+    return total
 
 
 def _zero_nan(values: FloatArray) -> FloatArray:
@@ -135,11 +146,23 @@ def _unique(names: list[str], ids: list[str]) -> list[str]:
     ]
 
 
-def monitoring_data(site: Site, concept: ConceptResult, allocation: Allocation) -> MonitoringData:
+def monitoring_data(
+    site: Site,
+    concept: ConceptResult,
+    allocation: Allocation,
+    *,
+    source_label: Callable[[str], str] = source_name,
+) -> MonitoringData:
     """The monitoring view (SM-4) of an evaluated concept and its allocation over the same
-    slots. See the module documentation for what each series is."""
+    slots. See the module documentation for what each series is.
+
+    ``source_label`` turns a production meter's name into its key in ``production``: by default
+    :func:`source_name`, for a legend that says "Production:" itself. Keys are in the order of
+    :func:`monitoring_sources`."""
     n = len(concept)
-    if allocation.start != concept.start or allocation.slots != n:
+    # an allocation of nothing (no consuming unit, no billed source) has no slots to compare
+    allocated = bool(allocation.consumers or allocation.sources)
+    if allocated and (allocation.start != concept.start or allocation.slots != n):
         raise InvalidInput(
             f"the allocation covers slots [{allocation.start}, {allocation.stop}), the concept "
             f"[{concept.start}, {concept.stop}): compute both for the same period"
@@ -149,7 +172,7 @@ def monitoring_data(site: Site, concept: ConceptResult, allocation: Allocation) 
     names = dict(zip(concept.ids, concept.names or concept.ids, strict=True))
     production = dict(
         zip(
-            _unique([source_name(names[s]) for s in sources], sources),
+            _unique([source_label(names[s]) for s in sources], sources),
             (concept.export_kwh[r].copy() for r in source_rows),
             strict=True,
         )
@@ -162,10 +185,9 @@ def monitoring_data(site: Site, concept: ConceptResult, allocation: Allocation) 
         unit_ids,
         strict=True,
     ):
-        total = np.zeros(n)
-        for meter in _consumer_meters(site, unit_id) if unit_id in units else []:
-            total = total + concept.import_kwh[concept.index(meter)]
-        consumption[name] = total
+        consumption[name] = (
+            unit_consumption(site, concept, unit_id) if unit_id in units else np.zeros(n)
+        )
 
     grid = grid_meter(site)
     if grid is not None:
@@ -223,5 +245,12 @@ def load_monitoring(
         )
     site = store.site_version(site_id).site
     start, stop = period_slots(first_day, last_day, site.site.timezone)
-    profiles = store.load_profiles(site_id, [loc.id for loc in site.locations], start, stop)
-    return site, site_monitoring(site, profiles, start, stop)
+    concept = stored_concept(store, site, start, stop)
+    return site, monitoring_data(site, concept, site_allocation(site, concept))
+
+
+def stored_concept(store: Store, site: Site, start: int, stop: int) -> ConceptResult:
+    """The measurement concept of ``site`` evaluated over the load profiles of its locations in
+    ``store`` for the slots ``[start, stop)``."""
+    profiles = store.load_profiles(site.site.id, [loc.id for loc in site.locations], start, stop)
+    return evaluate_concept(site, profiles, start, stop)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lastgang.concept.evaluate import evaluate_concept
-from lastgang.concept.load import load_site
+from lastgang.concept.load import load_site, parse_site
 from lastgang.errors import InvalidInput
 from lastgang.monitoring import (
     grid_meter,
@@ -114,3 +114,44 @@ def test_source_names_drop_the_word_the_legend_adds() -> None:
     )
     assert source_name("PV roof") == "PV roof"
     assert source_name("Production ()") == "Production ()"
+
+
+MONITORING_ONLY = """
+[site]
+id = "watch"
+name = "PV on a shed, no billing"
+timezone = "Europe/Vienna"
+
+[[locations]]
+id = "hak"
+name = "Grid connection"
+role = "grid"
+
+[locations.metering_points]
+import = "AT0010000012000000000000000000001"
+export = "AT0010000012000000000000000000002"
+
+[[locations]]
+id = "pv"
+name = "PV shed"
+role = "production"
+upstream = "hak"
+metering_points = { export = "AT0010000012000000000000000000003" }
+"""
+
+
+def test_sm_4_monitoring_of_a_site_without_units_or_billed_sources() -> None:
+    """Nothing to allocate: the production meter is shown (no tariff bills it), nothing is
+    self-consumed, and the chart covers the period all the same."""
+    site = parse_site(MONITORING_ONLY)
+    start, _ = day_slots(date(2025, 6, 2), "Europe/Vienna")
+    profiles = {
+        "hak": _profile(start, [0.0, 0.0], [0.4, 0.1]),
+        "pv": _profile(start, [0.0, 0.0], [0.4, 0.1]),
+    }
+    data = site_monitoring(site, profiles, start, start + 2)
+    assert list(data.production) == ["PV shed"]
+    np.testing.assert_allclose(data.production["PV shed"], [0.4, 0.1])
+    assert data.consumption == {}
+    np.testing.assert_allclose(data.grid_export, [0.4, 0.1])
+    np.testing.assert_allclose(data.self_consumed, [0.0, 0.0])

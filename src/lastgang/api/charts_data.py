@@ -1,11 +1,11 @@
 """Chart data for the pages: the monitoring chart of a site (SM-4) and the consumption of one
 billing unit with its local/grid split (SM-5), for a day, week, month or year.
 
-The numbers come from the pure core: the stored profiles go through the measurement concept
-(:func:`~lastgang.concept.evaluate.evaluate_concept`: inverted meters swapped, virtual meters
-evaluated) and the allocation of the site's ``[billing]`` rule
-(:func:`~lastgang.allocation.allocate_site`); this module only sums them to the bars of the view
-(:func:`~lastgang.timegrid.aggregate`: local calendar periods, 92/96/100 quarter hours a day).
+The numbers come from :mod:`lastgang.monitoring`, the same as ``lastgang chart`` draws: the stored
+profiles go through the measurement concept (inverted meters swapped, virtual meters evaluated)
+and the allocation of the site's ``[billing]`` rule with the inputs a billing run uses; this
+module only sums them to the bars of the view (:func:`~lastgang.timegrid.aggregate`: local
+calendar periods, 92/96/100 quarter hours a day).
 A day is drawn in kW (average power of each quarter hour = kWh x 4), longer views in kWh.
 """
 
@@ -18,11 +18,17 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from lastgang.allocation import allocate_site, billing_sources, consumer_units
-from lastgang.concept.evaluate import ConceptResult, evaluate_concept
+from lastgang.allocation import consumer_units
 from lastgang.concept.model import Role, Site
 from lastgang.errors import InvalidInput
-from lastgang.report.charts import MonitoringData, ratios, view_bounds
+from lastgang.monitoring import (
+    monitoring_data,
+    monitoring_sources,
+    site_allocation,
+    stored_concept,
+    unit_consumption,
+)
+from lastgang.report.charts import ratios, view_bounds
 from lastgang.store import Store
 from lastgang.timegrid import (
     DAY,
@@ -84,87 +90,6 @@ def _step(view: str, day: date) -> tuple[date, date]:
     )
 
 
-def _concept(store: Store, site: Site, start: int, stop: int) -> ConceptResult:
-    ids = [loc.id for loc in site.locations]
-    profiles = store.load_profiles(site.site.id, ids, start, stop)
-    return evaluate_concept(site, profiles, start, stop)
-
-
-def _row(concept: ConceptResult, meter: str, what: str) -> FloatArray:
-    arr = concept.import_kwh if what == "import" else concept.export_kwh
-    out: FloatArray = arr[concept.index(meter)].astype(np.float64)
-    return out
-
-
-def _zero_nan(values: FloatArray) -> FloatArray:
-    out: FloatArray = np.nan_to_num(values, nan=0.0)
-    return out
-
-
-def _consumer_meters(site: Site, unit_id: str) -> list[str]:
-    roles = {item.id: item.role for item in site.meter_ids().values()}
-    unit = next(u for u in site.units if u.id == unit_id)
-    return [m for m in unit.meters if roles.get(m) is Role.CONSUMER]
-
-
-def _unit_consumption(site: Site, concept: ConceptResult) -> dict[str, FloatArray]:
-    n = len(concept)
-    out: dict[str, FloatArray] = {}
-    for unit_id in consumer_units(site):
-        total = np.zeros(n)
-        for meter in _consumer_meters(site, unit_id):
-            total = total + _row(concept, meter, "import")
-        out[unit_id] = total
-    return out
-
-
-def _allocation_inputs(
-    site: Site, concept: ConceptResult
-) -> tuple[dict[str, FloatArray], dict[str, FloatArray], FloatArray | None]:
-    consumption = {k: _zero_nan(v) for k, v in _unit_consumption(site, concept).items()}
-    production = {s: _zero_nan(_row(concept, s, "export")) for s in billing_sources(site)}
-    balance = site.billing.balance_meter
-    balance_export = None if balance is None else _zero_nan(_row(concept, balance, "export"))
-    return consumption, production, balance_export
-
-
-def monitoring_data(store: Store, site: Site, start: int, stop: int) -> MonitoringData:
-    """What the monitoring chart shows for ``[start, stop)`` (see
-    :class:`~lastgang.report.charts.MonitoringData`)."""
-    concept = _concept(store, site, start, stop)
-    n = stop - start
-    names = dict(zip(concept.ids, concept.names or concept.ids, strict=False))
-    unit_names = {u.id: u.name or u.id for u in site.units}
-    consumption_raw = _unit_consumption(site, concept)
-    consumption, production, balance_export = _allocation_inputs(site, concept)
-    self_consumed = np.zeros(n)
-    if production and consumption:
-        alloc = allocate_site(
-            site, consumption, production, balance_export=balance_export, start=start
-        )
-        self_consumed = alloc.local.sum(axis=0)
-    grid = [loc.id for loc in site.locations if loc.role is Role.GRID]
-    grid_import = np.zeros(n)
-    grid_export = np.zeros(n)
-    for g in grid:
-        grid_import = grid_import + _row(concept, g, "import")
-        grid_export = grid_export + _row(concept, g, "export")
-    own_draw = np.zeros(n)
-    for s in billing_sources(site):
-        own_draw = own_draw + _zero_nan(_row(concept, s, "import"))
-    return MonitoringData(
-        start=start,
-        stop=stop,
-        tz=site.site.timezone,
-        production={names.get(s, s): _row(concept, s, "export") for s in billing_sources(site)},
-        consumption={unit_names[k]: v for k, v in consumption_raw.items()},
-        grid_import=grid_import,
-        grid_export=grid_export,
-        self_consumed=self_consumed,
-        unit_own_draw=own_draw,
-    )
-
-
 def _bars(
     site: Site, view: str, start: int, stop: int
 ) -> tuple[Resolution, list[str], list[int], list[str], NDArray[np.int64]]:
@@ -191,11 +116,10 @@ _PV = ("#F2B705", "#D9A404", "#F7D154", "#FFE699")
 _UNIT = ("#2E9E4F", "#7CC47F", "#1B6E36", "#A8D5A2")
 
 
-def _colour(site: Site, name: str, k: int) -> str:
+def _colour(site: Site, source: str, k: int) -> str:
     """Yellow for PV, green for a source that is a virtual meter (emergency power unit) or a
     storage location."""
-    meters = {item.name or item.id: item for item in site.meter_ids().values()}
-    item = meters.get(name)
+    item = site.meter_ids().get(source)
     virtual = item is not None and item.id in {v.id for v in site.virtual_meters}
     storage = item is not None and item.role is Role.STORAGE
     return (_UNIT if virtual or storage else _PV)[k % 4]
@@ -211,12 +135,16 @@ def monitoring_chart(store: Store, site: Site, view: str, day: date) -> Chart:
     _check_view(view)
     tz = site.site.timezone
     start, stop = view_bounds(view, day, tz)  # type: ignore[arg-type]
-    data = monitoring_data(store, site, start, stop)
+    concept = stored_concept(store, site, start, stop)
+    # the legend names a source as the site file does (the page adds no "Production:")
+    data = monitoring_data(site, concept, site_allocation(site, concept), source_label=str)
     res, x, widths, labels, _ = _bars(site, view, start, stop)
     scale = 4.0 if view == "day" else 1.0
     series = [
-        Series(name, "production", _sum(v, start, res, tz, scale), _colour(site, name, k))
-        for k, (name, v) in enumerate(data.production.items())
+        Series(name, "production", _sum(v, start, res, tz, scale), _colour(site, source, k))
+        for k, (source, (name, v)) in enumerate(
+            zip(monitoring_sources(site), data.production.items(), strict=True)
+        )
     ]
     if np.any(data.unit_own_draw > 0):
         series.append(
@@ -285,24 +213,16 @@ def unit_chart(store: Store, site: Site, unit_id: str, view: str, day: date) -> 
     _check_view(view)
     tz = site.site.timezone
     start, stop = view_bounds(view, day, tz)  # type: ignore[arg-type]
-    concept = _concept(store, site, start, stop)
-    consumption, production, balance_export = _allocation_inputs(site, concept)
+    concept = stored_concept(store, site, start, stop)
+    if unit_id not in consumer_units(site):
+        raise InvalidInput(f"unit {unit_id!r} has no consumer meter: there is nothing to chart")
     res, x, widths, labels, _ = _bars(site, view, start, stop)
     scale = 4.0 if view == "day" else 1.0
-    raw = _unit_consumption(site, concept).get(unit_id)
-    if raw is None:
-        raise InvalidInput(f"unit {unit_id!r} has no consumer meter: there is nothing to chart")
-    missing = np.isnan(raw)
-    if production:
-        alloc = allocate_site(
-            site, consumption, production, balance_export=balance_export, start=start
-        )
-        i = alloc.consumer_index(unit_id)
-        local = np.where(missing, np.nan, alloc.local[i])
-        grid = np.where(missing, np.nan, alloc.grid[i])
-    else:
-        local = np.where(missing, np.nan, 0.0)
-        grid = raw
+    missing = np.isnan(unit_consumption(site, concept, unit_id))
+    alloc = site_allocation(site, concept)
+    i = alloc.consumer_index(unit_id)
+    local = np.where(missing, np.nan, alloc.local[i])
+    grid = np.where(missing, np.nan, alloc.grid[i])
     local_sum = float(np.nansum(local))
     grid_sum = float(np.nansum(grid))
     used = local_sum + grid_sum
