@@ -300,23 +300,32 @@ def allocate(
 
 
 def _stack(rows: Sequence[FloatArray]) -> FloatArray:
-    """``np.vstack(rows)``; rows that are the consecutive rows of one 2-D array are that array
-    itself, not a copy (a site-year of 1,000 consumers is 280 MB)."""
-    base = rows[0].base if rows and rows[0].ndim == 1 else None
+    """``np.vstack(rows)``; rows that are consecutive rows of one C-contiguous 2-D float array
+    come back as a view of those rows, not a copy (a site-year of 1,000 consumers is 280 MB)."""
+    first = rows[0] if rows else None
+    base = first.base if first is not None and first.ndim == 1 else None
     if (
-        isinstance(base, np.ndarray)
+        first is not None
+        and isinstance(base, np.ndarray)
         and base.ndim == 2
         and base.dtype == np.float64
         and base.flags.c_contiguous
-        and base.shape == (len(rows), rows[0].shape[0])
-        and all(
-            row.base is base
-            and row.shape == rows[0].shape
-            and row.ctypes.data == base.ctypes.data + k * base.strides[0]
-            for k, row in enumerate(rows)
-        )
+        and first.shape == (base.shape[1],)
     ):
-        return base
+        offset, rest = divmod(first.ctypes.data - base.ctypes.data, base.strides[0])
+        if (
+            rest == 0
+            and offset >= 0
+            and offset + len(rows) <= base.shape[0]
+            and all(
+                row.base is base
+                and row.shape == first.shape
+                and row.ctypes.data == first.ctypes.data + k * base.strides[0]
+                for k, row in enumerate(rows)
+            )
+        ):
+            view: FloatArray = base[offset : offset + len(rows)]
+            return view
     stacked: FloatArray = np.vstack(rows)
     return stacked
 

@@ -22,6 +22,7 @@ amounts of that rate, rounded half-up; total = sum of the rounded lines + VAT.
 from __future__ import annotations
 
 import calendar
+import functools
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -712,6 +713,11 @@ def _month_pieces(first: date, last: date) -> list[tuple[date, date, int]]:
     return out
 
 
+@functools.lru_cache(maxsize=16)
+def _month_name(month: int) -> str:
+    return calendar.month_name[month]  # formatted anew on every access otherwise
+
+
 def fee_lines(fees: Sequence[Fee], unit: str, first_day: date, last_day: date) -> list[Line]:
     """Base-fee lines of a unit for ``first_day`` .. ``last_day``: per fee and calendar month,
     ``amount x days / days of the month`` (days where the fee is valid), rounded half-up."""
@@ -731,7 +737,7 @@ def fee_lines(fees: Sequence[Fee], unit: str, first_day: date, last_day: date) -
                     kind=LineKind.BASE_FEE,
                     item=fee.id,
                     description=(
-                        f"{fee.label()}, {calendar.month_name[start.month]} {start.year}: "
+                        f"{fee.label()}, {_month_name(start.month)} {start.year}: "
                         f"{days}/{days_in_month} days"
                     ),
                     first_day=start,

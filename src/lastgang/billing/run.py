@@ -30,7 +30,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -131,6 +131,9 @@ class PeriodResult:
     consumer_quality: QualityArray
     source_quality: QualityArray
     split_quality: QualityArray
+    #: :func:`_profile_digest` of the run's inputs, computed on another core from the moment
+    #: the concept is evaluated (None: computed when the run is made)
+    profiles_sha256: Future[str] | None = field(default=None, repr=False)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -360,6 +363,12 @@ def compute_period(
 
     step("evaluating the measurement concept", 0)
     concept = evaluate_concept(site, profiles, start, stop)
+    # SHA-256 over the profiles read (900 MB for a site-year of 1,000 metering points) runs on
+    # another core while allocation, pricing and the invoices are computed: hashlib releases
+    # the GIL, and make_run takes the digest when it needs it
+    hasher = ThreadPoolExecutor(max_workers=1)
+    digest = hasher.submit(_digest_of, site, concept)
+    hasher.shutdown(wait=False)
     step("allocating local production", 1)
     units = consumer_units(site)
     consumption: dict[str, FloatArray] = {}
@@ -404,6 +413,7 @@ def compute_period(
         consumer_quality=consumer_quality,
         source_quality=source_quality,
         split_quality=_split_quality(concept, split_meters, consumer_quality, allocation),
+        profiles_sha256=digest,
     )
 
 
@@ -925,9 +935,13 @@ def _invoice(
 def _profile_digest(result: PeriodResult) -> str:
     """SHA-256 over the stored values the run read (import, export, quality, batch per
     location, in site order)."""
+    return _digest_of(result.site, result.concept)
+
+
+def _digest_of(site: Site, concept: ConceptResult) -> str:
     digest = hashlib.sha256()
-    for loc in result.site.locations:
-        src = result.concept.sources.get(loc.id)
+    for loc in site.locations:
+        src = concept.sources.get(loc.id)
         digest.update(loc.id.encode())
         if src is None:
             digest.update(b"-")
@@ -1024,15 +1038,15 @@ def make_run(
         )
     site = result.site
     cache: dict[tuple[str, str, int, int], MeterUsed] = {}
-    # SHA-256 over the profiles (a site-year of 1,000 metering points: 900 MB) runs on another
-    # core while the invoices are built (hashlib releases the GIL); the same digest as inline
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        profiles_sha256 = pool.submit(_profile_digest, result)
-        invoices = tuple(
-            _invoice(result, bill, invoice_number(site.site.id, run, version, k + 1), status, cache)
-            for k, bill in enumerate(result.bills)
-        )
-        digest = profiles_sha256.result()
+    invoices = tuple(
+        _invoice(result, bill, invoice_number(site.site.id, run, version, k + 1), status, cache)
+        for k, bill in enumerate(result.bills)
+    )
+    digest = (
+        result.profiles_sha256.result()
+        if result.profiles_sha256 is not None
+        else _profile_digest(result)
+    )
     slots = np.arange(result.start, result.stop, dtype=np.int64)
     first_label, last_label = _label_range(slots, result.tz)
     batches = _batches_by_location(result)
