@@ -770,6 +770,11 @@ class _PeriodContext:
     layouts: dict[tuple[TariffKey, int, int], list[tuple[int, date, date]]] = field(
         default_factory=dict
     )
+    #: tariff group of each source, slots of each period, fee lines of each (fees, period):
+    #: the same for every unit billed, computed once per run
+    keys: dict[str, TariffKey] = field(default_factory=dict)
+    slots: dict[tuple[date, date], tuple[int, int]] = field(default_factory=dict)
+    fees: dict[tuple[tuple[int, ...], date, date], list[Line]] = field(default_factory=dict)
 
 
 def _energy_lines(
@@ -878,6 +883,24 @@ def _tariff_lines(
     return lines
 
 
+def _slots(ctx: _PeriodContext, period: ContractPeriod) -> tuple[int, int]:
+    key = (period.first_day, period.last_day)
+    found = ctx.slots.get(key)
+    if found is None:
+        found = ctx.slots[key] = period_slots(period.first_day, period.last_day, ctx.zi)
+    return found
+
+
+def _fee_lines(ctx: _PeriodContext, period: ContractPeriod) -> list[Line]:
+    """:func:`fee_lines` of a period; units with the same fees and days share them."""
+    fees = [fee for fee in ctx.site.fees if fee.applies_to(period.unit)]
+    key = (tuple(id(fee) for fee in fees), period.first_day, period.last_day)
+    found = ctx.fees.get(key)
+    if found is None:
+        found = ctx.fees[key] = fee_lines(fees, period.unit, period.first_day, period.last_day)
+    return list(found)
+
+
 def _consumer_quantities(
     ctx: _PeriodContext, periods: Sequence[ContractPeriod]
 ) -> dict[tuple[str, int, int], dict[TariffKey, FloatArray]]:
@@ -894,7 +917,7 @@ def _consumer_quantities(
     groups: dict[tuple[int, int], list[str]] = {}
     for period in periods:
         if period.unit in allocation.consumers:
-            start, stop = period_slots(period.first_day, period.last_day, ctx.zi)
+            start, stop = _slots(ctx, period)
             lo, hi = start - allocation.start, stop - allocation.start
             groups.setdefault((lo, hi), []).append(period.unit)
     grid_key = TariffKey(TariffKind.GRID, None)
@@ -902,7 +925,7 @@ def _consumer_quantities(
     for (lo, hi), units in groups.items():
         local_cols: list[tuple[TariffKey, int, FloatArray]] = []
         for s, meter in enumerate(allocation.sources):
-            key = _source_key(ctx.site, meter)
+            key = _source_key(ctx.site, meter, ctx.keys)
             part = _clean(ctx, key, lo, hi)
             if part is not None:
                 share = allocation.source_share[s, lo:hi]
@@ -944,7 +967,12 @@ def _clean(ctx: _PeriodContext, key: TariffKey, lo: int, hi: int) -> IntArray | 
     return part if not len(part) or part.min() >= 0 else None
 
 
-def _source_key(site: Site, meter: str) -> TariffKey:
+def _source_key(site: Site, meter: str, cache: dict[str, TariffKey] | None = None) -> TariffKey:
+    if cache is not None:
+        found = cache.get(meter)
+        if found is None:
+            found = cache[meter] = _source_key(site, meter)
+        return found
     kinds = [
         t.kind
         for t in site.tariffs
@@ -955,7 +983,7 @@ def _source_key(site: Site, meter: str) -> TariffKey:
 
 def _bill(ctx: _PeriodContext, period: ContractPeriod, producers: dict[str, str]) -> Bill:
     site, allocation = ctx.site, ctx.allocation
-    start, stop = period_slots(period.first_day, period.last_day, ctx.zi)
+    start, stop = _slots(ctx, period)
     lo, hi = start - allocation.start, stop - allocation.start
     lines: list[Line] = []
     consumption = local_total = grid_total = 0.0
@@ -969,7 +997,7 @@ def _bill(ctx: _PeriodContext, period: ContractPeriod, producers: dict[str, str]
         grid_total = float(grid.sum())
         known = ctx.quantities.get((period.unit, lo, hi), {})
         for s, meter in enumerate(allocation.sources):
-            key = _source_key(site, meter)
+            key = _source_key(site, meter, ctx.keys)
             kind = LineKind(key.kind.value)
             if key in known:
                 lines += _tariff_lines(ctx, key, known[key], lo, hi, kind=kind, sign=1)
@@ -994,7 +1022,7 @@ def _bill(ctx: _PeriodContext, period: ContractPeriod, producers: dict[str, str]
                 sign=1,
                 what=f"grid energy of {who}",
             )
-    lines += fee_lines(site.fees, period.unit, period.first_day, period.last_day)
+    lines += _fee_lines(ctx, period)
     for s, meter in enumerate(allocation.sources):
         if producers.get(meter) != period.unit:
             continue
@@ -1013,7 +1041,7 @@ def _bill(ctx: _PeriodContext, period: ContractPeriod, producers: dict[str, str]
         if site.billing.credit_local_sales:
             lines += _energy_lines(
                 ctx,
-                _source_key(site, meter),
+                _source_key(site, meter, ctx.keys),
                 allocation.self_consumed[s, lo:hi],
                 lo,
                 hi,
