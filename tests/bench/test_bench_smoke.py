@@ -1,0 +1,71 @@
+"""The benchmark script runs at its smallest size and writes well-formed results.
+
+Timings are never asserted: this only checks that ``bench/run.py`` works end to end (every case
+at M = 10 metering points, a week of data, one run each) and that ``results.json`` and
+``results.md`` have the shape the docs rely on.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES = {"import-csv", "import-parquet", "registers", "billing", "invoices", "pdf", "reference"}
+
+
+@pytest.mark.slow
+def test_bench_runs_its_smallest_size_and_writes_results(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run.py"),
+            "--sizes",
+            "10",
+            "--repeats",
+            "1",
+            "--days",
+            "7",
+            "--reference-days",
+            "7",
+            "--pdf-sample",
+            "2",
+            "--out",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert data["sizes"] == [10]
+    assert {"cpu", "cores", "memory_gib", "python", "libraries"} <= set(data["machine"])
+    cases = {c["case"]: c for c in data["cases"]}
+    assert CASES | {"prepare"} <= set(cases)
+    assert not [c for c in data["cases"] if "error" in c]
+    for name in CASES - {"reference", "pdf"}:
+        assert cases[name]["seconds"] > 0 and cases[name]["runs"] == 1
+        assert cases[name]["peak_increase_bytes"] >= 0
+    assert cases["billing"]["values"] == 10 * 7 * 96
+    assert cases["billing"]["invoices"] > 0
+    assert set(cases["billing"]["parts"]) == {
+        "store read",
+        "concept, allocation, pricing",
+        "invoice data",
+    }
+    assert cases["pdf"]["pdfs_ok"]
+    # the engine's bills equal the naive reference's on the smallest site
+    assert cases["reference"]["equal"], cases["reference"]["differences"]
+    markdown = (out / "results.md").read_text(encoding="utf-8")
+    for heading in ("# Benchmark results", "## Import", "## Billing", "## The reference"):
+        assert heading in markdown
+    assert "| M |" in markdown
