@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from collections.abc import Callable
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from lastgang import billing_service
 from lastgang.api.auth import Need, Owner, Principal, decide, guard, register_owner
@@ -30,6 +32,8 @@ from lastgang.api.jobs import JobContext
 from lastgang.api.problems import ApiProblem, problem_for_error
 from lastgang.api.routes_sites import JobOut, wait_for_job
 from lastgang.api.state import AppState
+from lastgang.api.views import default_days
+from lastgang.concept.model import Site
 from lastgang.errors import LastgangError, StoreError
 from lastgang.store import Store
 from lastgang.store.runs import RunRecord, RunStore
@@ -95,6 +99,8 @@ class RunDetail(RunOut):
 
 
 class SeriesOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     name: str
     kind: str = Field(
         description="production, own_draw, consumption, grid_import, grid_export, local, grid"
@@ -104,6 +110,8 @@ class SeriesOut(BaseModel):
 
 
 class ChartOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     title: str
     view: str
     day: date
@@ -139,23 +147,7 @@ class UnitOut(BaseModel):
 
 
 def _run_out(r: RunRecord) -> RunOut:
-    return RunOut(
-        run=r.run,
-        site_id=r.site_id,
-        first_day=r.first_day,
-        last_day=r.last_day,
-        version=r.version,
-        status=r.status,
-        created_at=r.created_at,
-        site_version=r.site_version,
-        fingerprint=r.fingerprint,
-        invoices=r.invoices,
-        currency=r.currency,
-        net=r.net,
-        vat=r.vat,
-        total=r.total,
-        href=f"/api/v1/sites/{r.site_id}/runs/{r.run}",
-    )
+    return RunOut(**asdict(r), href=f"/api/v1/sites/{r.site_id}/runs/{r.run}")
 
 
 def _record(store: Store, run: int) -> RunRecord | None:
@@ -163,6 +155,13 @@ def _record(store: Store, run: int) -> RunRecord | None:
         return RunStore(store).get(run)
     except StoreError:
         return None
+
+
+def _guarded_run(store: Store, run: int) -> RunRecord:
+    """A run the route's guard has found already (its owner lookup answers 404 for others)."""
+    record = _record(store, run)
+    assert record is not None  # the guard found it
+    return record
 
 
 _JSON_CACHE: dict[tuple[str, int], dict[str, Any]] = {}
@@ -294,6 +293,16 @@ def register_jobs(state: AppState) -> None:
     state.jobs.register("bill", _bill_job)
 
 
+def _finalize(state: AppState, site_id: str, who: Principal, run_id: int) -> JobOut:
+    """Bill a draft run's period again as a final run; 409 for a run that is final already."""
+    with state.pool.store() as store:
+        record = _guarded_run(store, run_id)
+    if record.status == "final":
+        raise ApiProblem(409, f"run {run_id} is final already: nothing to finalize")
+    body = RunIn(first_day=record.first_day, last_day=record.last_day, final=True)
+    return submit_run(state, site_id, who, body, finalizes=run_id)
+
+
 def submit_run(
     state: AppState, site_id: str, who: Principal, body: RunIn, finalizes: int | None = None
 ) -> JobOut:
@@ -368,9 +377,7 @@ def get_run(
     store: StoreDep,
     who: Annotated[Principal, Depends(guard(Need.READ))],
 ) -> RunDetail:
-    record = _record(store, run_id)
-    assert record is not None  # the guard found it
-    return _detail(store, record)
+    return _detail(store, _guarded_run(store, run_id))
 
 
 @router.post(
@@ -386,14 +393,7 @@ def finalize_run(
     response: Response,
     who: Annotated[Principal, Depends(guard(Need.OPERATE))],
 ) -> JobOut:
-    state = app_state(request)
-    with state.pool.store() as store:
-        record = _record(store, run_id)
-    assert record is not None
-    if record.status == "final":
-        raise ApiProblem(409, f"run {run_id} is final already: nothing to finalize")
-    body = RunIn(first_day=record.first_day, last_day=record.last_day, final=True)
-    out = submit_run(state, site_id, who, body, finalizes=run_id)
+    out = _finalize(app_state(request), site_id, who, run_id)
     response.headers["Location"] = out.href
     return out
 
@@ -408,9 +408,7 @@ def get_reconciliation(
     store: StoreDep,
     who: Annotated[Principal, Depends(guard(Need.READ))],
 ) -> dict[str, Any]:
-    record = _record(store, run_id)
-    assert record is not None
-    rec: dict[str, Any] = _run_json(store, record).get("reconciliation", {})
+    rec: dict[str, Any] = _run_json(store, _guarded_run(store, run_id)).get("reconciliation", {})
     return rec
 
 
@@ -426,6 +424,12 @@ def _output(store: Store, record: RunRecord, name: str) -> bytes:
         if out.name == name:
             return out.content
     raise ApiProblem(404, f"run {record.run} has no file {name}: bill the period again")
+
+
+def _invoice_html(store: Store, site_id: str, invoice_id: str) -> HTMLResponse:
+    """The invoice page as the run stored it (the same page as the PDF)."""
+    record, _ = _found_invoice(store, site_id, invoice_id)
+    return HTMLResponse(_output(store, record, f"{invoice_id}.html").decode("utf-8"))
 
 
 @router.get(
@@ -452,8 +456,7 @@ def get_invoice_html(
     store: StoreDep,
     who: Annotated[Principal, Depends(guard(Need.UNIT))],
 ) -> HTMLResponse:
-    record, _ = _found_invoice(store, site_id, invoice_id)
-    return HTMLResponse(_output(store, record, f"{invoice_id}.html").decode("utf-8"))
+    return _invoice_html(store, site_id, invoice_id)
 
 
 @router.get(
@@ -476,24 +479,14 @@ def get_invoice_pdf(
     )
 
 
-def _chart_out(chart: Chart) -> ChartOut:
-    return ChartOut(
-        title=chart.title,
-        view=chart.view,
-        day=chart.day,
-        prev=chart.prev,
-        next=chart.next,
-        unit=chart.unit,
-        x=chart.x,
-        widths=chart.widths,
-        labels=chart.labels,
-        series=[
-            SeriesOut(name=s.name, kind=s.kind, values=s.values, colour=s.colour)
-            for s in chart.series
-        ],
-        summary=chart.summary,
-        totals=chart.totals,
-    )
+def _chart_out(
+    store: Store, site: Site, day: date | None, draw: Callable[[date], Chart]
+) -> ChartOut:
+    """A chart for ``day`` (default: the last day with data), a core error as its problem."""
+    try:
+        return ChartOut.model_validate(draw(day or default_days(store, site, 1)[1]))
+    except LastgangError as exc:
+        raise problem_for_error(exc) from None
 
 
 View = Literal["day", "week", "month", "year"]
@@ -512,14 +505,7 @@ def monitoring_data(
     day: Annotated[date | None, Query(alias="date")] = None,
 ) -> ChartOut:
     site = site_version(store, site_id).site
-    from lastgang.api.views import default_days
-
-    try:
-        return _chart_out(
-            monitoring_chart(store, site, view, day or default_days(store, site, 1)[1])
-        )
-    except LastgangError as exc:
-        raise problem_for_error(exc) from None
+    return _chart_out(store, site, day, lambda d: monitoring_chart(store, site, view, d))
 
 
 def _unit_or_404(store: Store, site_id: str, unit_id: str) -> Any:
@@ -544,13 +530,7 @@ def unit_consumption(
     day: Annotated[date | None, Query(alias="date")] = None,
 ) -> ChartOut:
     site, _unit = _unit_or_404(store, site_id, unit_id)
-    from lastgang.api.views import default_days
-
-    try:
-        chart = unit_chart(store, site, unit_id, view, day or default_days(store, site, 1)[1])
-    except LastgangError as exc:
-        raise problem_for_error(exc) from None
-    return _chart_out(chart)
+    return _chart_out(store, site, day, lambda d: unit_chart(store, site, unit_id, view, d))
 
 
 def unit_view(store: Store, site_id: str, unit_id: str, who: Principal) -> UnitOut:
@@ -651,9 +631,9 @@ def run_page(
     who: Annotated[Principal, Depends(guard(Need.READ))],
 ) -> HTMLResponse:
     ctx = _site_ctx(store, site_id, who, "runs")
-    record = _record(store, run_id)
-    assert record is not None
-    return _page(request, "run.html.j2", who, run=_detail(store, record), **ctx)
+    return _page(
+        request, "run.html.j2", who, run=_detail(store, _guarded_run(store, run_id)), **ctx
+    )
 
 
 @pages.post("/sites/{site_id}/runs/{run_id}/finalize", response_class=HTMLResponse)
@@ -663,14 +643,7 @@ def run_finalize(
     request: Request,
     who: Annotated[Principal, Depends(guard(Need.OPERATE))],
 ) -> Response:
-    state = app_state(request)
-    with state.pool.store() as store:
-        record = _record(store, run_id)
-    assert record is not None
-    if record.status == "final":
-        raise ApiProblem(409, f"run {run_id} is final already: nothing to finalize")
-    body = RunIn(first_day=record.first_day, last_day=record.last_day, final=True)
-    out = submit_run(state, site_id, who, body, finalizes=run_id)
+    out = _finalize(app_state(request), site_id, who, run_id)
     return RedirectResponse(f"/jobs/{out.id}", status_code=303)
 
 
@@ -681,8 +654,7 @@ def invoice_page(
     store: StoreDep,
     who: Annotated[Principal, Depends(guard(Need.UNIT))],
 ) -> HTMLResponse:
-    record, _ = _found_invoice(store, site_id, invoice_id)
-    return HTMLResponse(_output(store, record, f"{invoice_id}.html").decode("utf-8"))
+    return _invoice_html(store, site_id, invoice_id)
 
 
 @pages.get("/sites/{site_id}/units/{unit_id}", response_class=HTMLResponse)
@@ -697,8 +669,6 @@ def unit_page(
 ) -> HTMLResponse:
     unit = unit_view(store, site_id, unit_id, who)
     site = site_version(store, site_id).site
-    from lastgang.api.views import default_days
-
     if day is None:
         last = default_days(store, site, 1)[1]
         # a month that has only just begun shows little: show the one before

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from lastgang import services
@@ -134,6 +134,8 @@ class PushOut(ImportOut):
 
 
 class BatchOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     batch: int
     sha256: str
     source: str
@@ -154,6 +156,8 @@ class ProfileOut(BaseModel):
 
 
 class HeatCellOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     day: date
     worst: str
     complete: float
@@ -161,6 +165,8 @@ class HeatCellOut(BaseModel):
 
 
 class HeatRowOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     location_id: str
     name: str
     metering_points: list[str]
@@ -168,6 +174,8 @@ class HeatRowOut(BaseModel):
 
 
 class HeatMapOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     site_id: str
     first_day: date
     last_day: date
@@ -287,18 +295,7 @@ def list_batches(
     site_id: str, store: StoreDep, who: Annotated[Principal, Depends(guard(Need.READ))]
 ) -> list[BatchOut]:
     site_version(store, site_id)
-    return [
-        BatchOut(
-            batch=b.batch,
-            sha256=b.sha256,
-            source=b.source,
-            format=b.format,
-            imported_at=b.imported_at,
-            size=b.size,
-            site_version=b.site_version,
-        )
-        for b in store.batches(site_id)
-    ]
+    return [BatchOut.model_validate(b) for b in store.batches(site_id)]
 
 
 def _days(first: date | None, last: date | None, default: tuple[date, date]) -> tuple[date, date]:
@@ -366,21 +363,4 @@ def get_quality(
 ) -> HeatMapOut:
     site = site_version(store, site_id).site
     a, b = _days(first, last, default_days(store, site))
-    heat = quality_heat_map(store, site, a, b)
-    return HeatMapOut(
-        site_id=site_id,
-        first_day=heat.first_day,
-        last_day=heat.last_day,
-        rows=[
-            HeatRowOut(
-                location_id=r.location_id,
-                name=r.name,
-                metering_points=list(r.metering_points),
-                cells=[
-                    HeatCellOut(day=c.day, worst=c.worst, complete=c.complete, slots=c.slots)
-                    for c in r.cells
-                ],
-            )
-            for r in heat.rows
-        ],
-    )
+    return HeatMapOut.model_validate(quality_heat_map(store, site, a, b))

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from lastgang import services
 from lastgang.api.auth import Need, Owner, Principal, guard, register_owner, visible_sites
@@ -48,6 +48,8 @@ class SiteSummary(BaseModel):
 
 
 class VersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     site_id: str
     version: int
     source: str
@@ -71,6 +73,8 @@ class CheckOut(BaseModel):
 
 
 class MeterOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     location_id: str
     location_name: str
     role: str
@@ -100,6 +104,8 @@ class JobOut(BaseModel):
 
 
 class AuditOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     at: datetime
     actor: str
@@ -159,16 +165,7 @@ def list_versions(
     site_id: str, store: StoreDep, who: Annotated[Principal, Depends(guard(Need.READ))]
 ) -> list[VersionOut]:
     site_version(store, site_id)
-    return [
-        VersionOut(
-            site_id=v.site_id,
-            version=v.version,
-            source=v.source,
-            applied_at=v.applied_at,
-            effective_from=v.effective_from,
-        )
-        for v in store.site_versions(site_id)
-    ]
+    return [VersionOut.model_validate(v) for v in store.site_versions(site_id)]
 
 
 @router.get(
@@ -183,14 +180,7 @@ def get_version(
     who: Annotated[Principal, Depends(guard(Need.READ))],
 ) -> VersionText:
     v = site_version(store, site_id, version)
-    return VersionText(
-        site_id=v.site_id,
-        version=v.version,
-        source=v.source,
-        applied_at=v.applied_at,
-        effective_from=v.effective_from,
-        toml=v.text,
-    )
+    return VersionText(**VersionOut.model_validate(v).model_dump(), toml=v.text)
 
 
 def check_text(text: str, source: str) -> CheckOut:
@@ -359,23 +349,7 @@ def list_meters(
     site_id: str, store: StoreDep, who: Annotated[Principal, Depends(guard(Need.READ))]
 ) -> list[MeterOut]:
     site = site_version(store, site_id).site
-    return [
-        MeterOut(
-            location_id=r.location_id,
-            location_name=r.location_name,
-            role=r.role,
-            metering_points=list(r.metering_points),
-            manufacturer=r.manufacturer,
-            serial=r.serial,
-            installed=r.installed,
-            removed=r.removed,
-            orientation=r.orientation,
-            connection=r.connection,
-            accuracy_class=r.accuracy_class,
-            transformer=r.transformer,
-        )
-        for r in meter_rows(site)
-    ]
+    return [MeterOut.model_validate(r) for r in meter_rows(site)]
 
 
 @router.get("/sites/{site_id}/jobs", response_model=list[JobOut], summary="Jobs of a site")
@@ -401,18 +375,7 @@ def get_job(
 def audit_log(
     site_id: str, request: Request, who: Annotated[Principal, Depends(guard(Need.ADMIN))]
 ) -> list[AuditOut]:
-    return [
-        AuditOut(
-            id=e.id,
-            at=e.at,
-            actor=e.actor,
-            action=e.action,
-            site_id=e.site_id,
-            subject=e.subject,
-            detail=e.detail,
-        )
-        for e in app_state(request).accounts.audit_log(site_id)
-    ]
+    return [AuditOut.model_validate(e) for e in app_state(request).accounts.audit_log(site_id)]
 
 
 def _job_owner(state: AppState, params: dict[str, str]) -> Owner | None:
