@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -90,25 +89,66 @@ def _step(view: str, day: date) -> tuple[date, date]:
     )
 
 
-def _bars(
-    site: Site, view: str, start: int, stop: int
-) -> tuple[Resolution, list[str], list[int], list[str], NDArray[np.int64]]:
-    res = _BARS[view]
-    tz = zone(site.site.timezone)
-    bounds, _ = aggregate(np.zeros(stop - start), start, res, tz)
-    labels_all = end_labels(start, stop, tz)
-    x = [
-        datetime.fromtimestamp(int(b) * 900, UTC).astimezone(tz).strftime("%Y-%m-%d %H:%M")
-        for b in bounds[:-1].tolist()
-    ]
-    widths = [int(w) * 900_000 for w in np.diff(bounds).tolist()]
-    labels = [labels_all[int(b) - start - 1] for b in bounds[1:].tolist()]
-    return res, x, widths, labels, bounds
+@dataclass(frozen=True)
+class _Bars:
+    """The bars of a view: the slots ``[start, stop)`` of the day, week, month or year that
+    holds ``day`` in the site's time zone, summed to quarter hours (in kW), hours, days or
+    months."""
 
+    view: str
+    day: date
+    tz: str
+    start: int
+    stop: int
+    res: Resolution
+    x: list[str]
+    widths: list[int]
+    labels: list[str]
 
-def _sum(values: FloatArray, start: int, res: Resolution, tz: str, scale: float) -> list[Any]:
-    _, sums = aggregate(values, start, res, zone(tz))
-    return [None if v != v else round(float(v) * scale, 6) for v in sums.tolist()]
+    @classmethod
+    def of(cls, site: Site, view: str, day: date) -> _Bars:
+        if view not in _BARS:
+            raise InvalidInput(f"unknown view {view!r}: use day, week, month or year")
+        tz = site.site.timezone
+        start, stop = view_bounds(view, day, tz)  # type: ignore[arg-type]
+        res, local = _BARS[view], zone(tz)
+        bounds, _ = aggregate(np.zeros(stop - start), start, res, local)
+        labels_all = end_labels(start, stop, local)
+        x = [
+            datetime.fromtimestamp(int(b) * 900, UTC).astimezone(local).strftime("%Y-%m-%d %H:%M")
+            for b in bounds[:-1].tolist()
+        ]
+        widths = [int(w) * 900_000 for w in np.diff(bounds).tolist()]
+        labels = [labels_all[int(b) - start - 1] for b in bounds[1:].tolist()]
+        return cls(view, day, tz, start, stop, res, x, widths, labels)
+
+    def values(self, kwh: FloatArray, *, below: bool = False) -> list[float | None]:
+        """One value a bar (kW in the day view: kWh x 4), negated ``below`` the 0 line; a bar
+        with a missing quarter hour is ``None``."""
+        _, sums = aggregate(kwh, self.start, self.res, zone(self.tz))
+        scale = 4.0 if self.view == "day" else 1.0
+        out = [None if v != v else round(float(v) * scale, 6) for v in sums.tolist()]
+        return [None if v is None else -v for v in out] if below else out
+
+    def chart(
+        self, name: str, series: list[Series], summary: str, totals: dict[str, float | None]
+    ) -> Chart:
+        prev, nxt = _step(self.view, self.day)
+        labels = self.labels
+        return Chart(
+            title=f"{name}: {labels[0] if labels else ''} – {labels[-1] if labels else ''}",
+            view=self.view,
+            day=self.day,
+            prev=prev,
+            next=nxt,
+            unit="kW" if self.view == "day" else "kWh",
+            x=self.x,
+            widths=self.widths,
+            labels=labels,
+            series=series,
+            summary=summary,
+            totals=totals,
+        )
 
 
 #: production colours (SM-4 charts): PV yellow, an emergency power unit or battery green
@@ -125,23 +165,14 @@ def _colour(site: Site, source: str, k: int) -> str:
     return (_UNIT if virtual or storage else _PV)[k % 4]
 
 
-def _check_view(view: str) -> None:
-    if view not in _BARS:
-        raise InvalidInput(f"unknown view {view!r}: use day, week, month or year")
-
-
 def monitoring_chart(store: Store, site: Site, view: str, day: date) -> Chart:
     """The monitoring chart of a site (SM-4) for the view holding ``day``."""
-    _check_view(view)
-    tz = site.site.timezone
-    start, stop = view_bounds(view, day, tz)  # type: ignore[arg-type]
-    concept = stored_concept(store, site, start, stop)
+    bars = _Bars.of(site, view, day)
+    concept = stored_concept(store, site, bars.start, bars.stop)
     # the legend names a source as the site file does (the page adds no "Production:")
     data = monitoring_data(site, concept, site_allocation(site, concept), source_label=str)
-    res, x, widths, labels, _ = _bars(site, view, start, stop)
-    scale = 4.0 if view == "day" else 1.0
     series = [
-        Series(name, "production", _sum(v, start, res, tz, scale), _colour(site, source, k))
+        Series(name, "production", bars.values(v), _colour(site, source, k))
         for k, (source, (name, v)) in enumerate(
             zip(monitoring_sources(site), data.production.items(), strict=True)
         )
@@ -151,45 +182,19 @@ def monitoring_chart(store: Store, site: Site, view: str, day: date) -> Chart:
             Series(
                 "Own draw of the emergency power unit",
                 "own_draw",
-                [
-                    None if v is None else -v
-                    for v in _sum(data.unit_own_draw, start, res, tz, scale)
-                ],
+                bars.values(data.unit_own_draw, below=True),
             )
         )
-    total = np.zeros(stop - start)
+    total = np.zeros(bars.stop - bars.start)
     for v in data.consumption.values():
         total = total + v
-    series.append(
-        Series("Consumption (all units)", "consumption", _sum(total, start, res, tz, scale))
-    )
-    series.append(
-        Series("From the grid", "grid_import", _sum(data.grid_import, start, res, tz, scale))
-    )
-    series.append(
-        Series(
-            "To the grid",
-            "grid_export",
-            [None if v is None else -v for v in _sum(data.grid_export, start, res, tz, scale)],
-        )
-    )
+    series += [
+        Series("Consumption (all units)", "consumption", bars.values(total)),
+        Series("From the grid", "grid_import", bars.values(data.grid_import)),
+        Series("To the grid", "grid_export", bars.values(data.grid_export, below=True)),
+    ]
     r = ratios(data)
-    prev, nxt = _step(view, day)
-    return Chart(
-        title=f"{site.site.name or site.site.id}: {labels[0] if labels else ''} – "
-        f"{labels[-1] if labels else ''}",
-        view=view,
-        day=day,
-        prev=prev,
-        next=nxt,
-        unit="kW" if view == "day" else "kWh",
-        x=x,
-        widths=widths,
-        labels=labels,
-        series=series,
-        summary=_summary(r),
-        totals=r,
-    )
+    return bars.chart(site.site.name or site.site.id, series, _summary(r), r)
 
 
 def _pct(value: float | None) -> str:
@@ -210,14 +215,10 @@ def _summary(r: dict[str, float | None]) -> str:
 
 def unit_chart(store: Store, site: Site, unit_id: str, view: str, day: date) -> Chart:
     """The consumption of one billing unit with its local/grid split (SM-5)."""
-    _check_view(view)
-    tz = site.site.timezone
-    start, stop = view_bounds(view, day, tz)  # type: ignore[arg-type]
-    concept = stored_concept(store, site, start, stop)
+    bars = _Bars.of(site, view, day)
+    concept = stored_concept(store, site, bars.start, bars.stop)
     if unit_id not in consumer_units(site):
         raise InvalidInput(f"unit {unit_id!r} has no consumer meter: there is nothing to chart")
-    res, x, widths, labels, _ = _bars(site, view, start, stop)
-    scale = 4.0 if view == "day" else 1.0
     missing = np.isnan(unit_consumption(site, concept, unit_id))
     alloc = site_allocation(site, concept)
     i = alloc.consumer_index(unit_id)
@@ -227,25 +228,15 @@ def unit_chart(store: Store, site: Site, unit_id: str, view: str, day: date) -> 
     grid_sum = float(np.nansum(grid))
     used = local_sum + grid_sum
     share = None if used == 0 else local_sum / used
-    prev, nxt = _step(view, day)
-    return Chart(
-        title=f"{next(u.name or u.id for u in site.units if u.id == unit_id)}: "
-        f"{labels[0] if labels else ''} – {labels[-1] if labels else ''}",
-        view=view,
-        day=day,
-        prev=prev,
-        next=nxt,
-        unit="kW" if view == "day" else "kWh",
-        x=x,
-        widths=widths,
-        labels=labels,
-        series=[
-            Series("Local (solar/battery)", "local", _sum(local, start, res, tz, scale)),
-            Series("Grid", "grid", _sum(grid, start, res, tz, scale)),
+    return bars.chart(
+        next(u.name or u.id for u in site.units if u.id == unit_id),
+        [
+            Series("Local (solar/battery)", "local", bars.values(local)),
+            Series("Grid", "grid", bars.values(grid)),
         ],
-        summary=(
+        (
             f"Consumption {used:,.1f} kWh: local {local_sum:,.1f} kWh ({_pct(share)}), "
             f"grid {grid_sum:,.1f} kWh"
         ),
-        totals={"consumption_kwh": used, "local_kwh": local_sum, "grid_kwh": grid_sum},
+        {"consumption_kwh": used, "local_kwh": local_sum, "grid_kwh": grid_sum},
     )
