@@ -212,6 +212,12 @@ class DuckDBStore:
     def location(self) -> str:
         return self._path
 
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection of the store, for tables kept beside its own in the same file
+        and transactions (billing runs: :mod:`lastgang.store.runs`)."""
+        return self._con
+
     def close(self) -> None:
         self._con.close()
 

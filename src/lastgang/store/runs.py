@@ -22,8 +22,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import duckdb
+
 from lastgang.errors import StoreError
 from lastgang.store import Store
+from lastgang.store.duckdb_store import DuckDBStore
 
 __all__ = ["RUNS_SCHEMA", "RunOutput", "RunRecord", "RunStore"]
 
@@ -91,14 +94,13 @@ class RunOutput:
     content: bytes
 
 
-def _connection(store: Store) -> Any:
+def _connection(store: Store) -> duckdb.DuckDBPyConnection:
     """The DuckDB connection of the embedded store (runs share its file and transactions)."""
-    con = getattr(store, "_con", None)
-    if con is None:
+    if not isinstance(store, DuckDBStore):
         raise StoreError(
             f"the store {store.location} cannot hold billing runs (not the embedded store)"
         )
-    return con
+    return store.connection
 
 
 class RunStore:
