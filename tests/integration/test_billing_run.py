@@ -417,6 +417,10 @@ def test_billing_again_gives_version_2_and_keeps_version_1(
     assert runs.run_json(1) == stored_json
     assert {o.name: o.sha256 for o in runs.outputs(1)} == stored_files
     assert second.run.fingerprint == first.run.fingerprint  # the same inputs
+    # the fingerprinted inputs are kept as they were billed
+    assert runs.inputs_json(2) == runs.inputs_json(1) != "{}"
+    with pytest.raises(StoreError, match="no billing run 99"):
+        runs.inputs_json(99)
     assert [(r.run, r.version, r.status) for r in list_runs(store, "lindengasse-5")] == [
         (1, 1, "final"),
         (2, 2, "final"),

@@ -246,21 +246,20 @@ class RunStore:
             raise StoreError(f"there is no billing run {run} in the store {self._store.location}")
         return self._record(rows[0])
 
-    def run_json(self, run: int) -> str:
-        """The run's JSON exactly as stored."""
+    def _text(self, run: int, column: str) -> str:
         self.get(run)
         rows = self._con.execute(
-            "SELECT run_json FROM billing_runs WHERE run = ?", [run]
+            f"SELECT {column} FROM billing_runs WHERE run = ?", [run]
         ).fetchall()
         return str(rows[0][0])
 
+    def run_json(self, run: int) -> str:
+        """The run's JSON exactly as stored."""
+        return self._text(run, "run_json")
+
     def inputs_json(self, run: int) -> str:
         """The fingerprinted inputs of the run (JSON) exactly as stored."""
-        self.get(run)
-        rows = self._con.execute(
-            "SELECT inputs_json FROM billing_runs WHERE run = ?", [run]
-        ).fetchall()
-        return str(rows[0][0])
+        return self._text(run, "inputs_json")
 
     def outputs(self, run: int) -> list[RunOutput]:
         """The files of a run, by name."""
