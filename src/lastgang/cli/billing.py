@@ -9,7 +9,6 @@ store refused (unknown site, locked file).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -21,12 +20,20 @@ from rich.table import Table
 from lastgang import billing_service
 from lastgang.billing.invoice import Run
 from lastgang.cli import app
-from lastgang.cli.data import DbOption, JsonOption, SiteOption, _day, _fail, _progress, _store
+from lastgang.cli._common import (
+    DbOption,
+    JsonOption,
+    SiteOption,
+    echo_json,
+    err_console,
+    fail,
+    parse_day,
+    progress_bar,
+    store_session,
+)
 from lastgang.errors import LastgangError
 from lastgang.money import format_kwh, format_money
 from lastgang.report.invoice import summary
-
-_err = Console(stderr=True)
 
 
 def _print_run(run: Run, out_dir: Path) -> None:
@@ -117,7 +124,9 @@ def _print_run(run: Run, out_dir: Path) -> None:
     elif report.note:
         console.print(f"reconciliation: {escape(report.note)}")
     for issue in run.quality_issues:
-        _err.print(f"[yellow]not final-ready:[/yellow] {escape(issue.describe())}", highlight=False)
+        err_console().print(
+            f"[yellow]not final-ready:[/yellow] {escape(issue.describe())}", highlight=False
+        )
     status = "final" if run.status == "final" else "[bold red]DRAFT[/bold red]"
     console.print(
         f"{status} run {run.run} (version {run.version}) stored; files in "
@@ -173,12 +182,12 @@ def bill_command(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    first_day, last_day = _day(first, "--from"), _day(last, "--to")
+    first_day, last_day = parse_day(first, "--from"), parse_day(last, "--to")
     try:
         limit = billing_service.parse_threshold(threshold)
     except LastgangError as exc:
-        raise _fail(exc, as_json) from None
-    with _store(db, as_json) as store, _progress(not as_json) as progress:
+        raise fail(exc, as_json) from None
+    with store_session(db, as_json) as store, progress_bar(not as_json) as progress:
         result = billing_service.bill(
             store,
             site,
@@ -193,7 +202,7 @@ def bill_command(
     if as_json:
         data = summary(result.run, sorted(p.name for p in result.files.values()))
         data["out_dir"] = str(result.out_dir)
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        echo_json(data)
         return
     _print_run(result.run, result.out_dir)
 
@@ -213,7 +222,7 @@ def runs_command(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    with _store(db, as_json) as store:
+    with store_session(db, as_json) as store:
         records = billing_service.list_runs(store, site)
     rows = [
         {
@@ -234,7 +243,7 @@ def runs_command(
         for r in records
     ]
     if as_json:
-        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        echo_json(rows)
         return
     if not rows:
         Console().print(
