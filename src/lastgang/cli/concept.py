@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lastgang.cli import app
+from lastgang.cli._common import problem_dict
 from lastgang.concept.load import load_site
 from lastgang.concept.validate import check_site
 from lastgang.errors import LastgangError, Problem
@@ -77,14 +78,11 @@ def line_of(lines: dict[str, int], column: str | None) -> int | None:
 
 
 def _problem_dict(p: Problem) -> dict[str, object]:
-    return {
-        "severity": p.severity,
-        "file": p.file,
-        "line": p.line,
-        "column": p.column,
-        "meter": p.meter,
-        "message": p.reason,
-    }
+    """A problem of a site file as JSON: :func:`problem_dict` without ``time`` (a site file's
+    problems have no time)."""
+    out = problem_dict(p)
+    del out["time"]
+    return out
 
 
 def _parse_period(text: str) -> tuple[date, date]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -17,8 +19,9 @@ import typer
 from rich.console import Console
 
 from lastgang.cli import app
+from lastgang.cli._common import DbOption
 from lastgang.errors import LastgangError
-from lastgang.store import DB_ENV, open_store, resolve_db_path
+from lastgang.store import Store, open_store, resolve_db_path
 
 __all__ = ["serve", "token_create", "user_add"]
 
@@ -34,22 +37,27 @@ app.add_typer(token_app, name="token")
 _out = Console()
 _err = Console(stderr=True)
 
-DbOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--db",
-        help=f"The store file (default: ${DB_ENV}, else ./lastgang.duckdb).",
-        metavar="PATH",
-        show_default=False,
-    ),
-]
-
 
 def _fail(exc: LastgangError) -> typer.Exit:
     _err.print(f"[red]error:[/red] {exc.message}", highlight=False, markup=True)
     for p in exc.problems:
         _err.print(f"  {p}", highlight=False, markup=False)
     return typer.Exit(code=exc.exit_code)
+
+
+@contextmanager
+def _store(db: Path | None) -> Iterator[tuple[Path, Store]]:
+    """The store file and the store opened on it (closed at the end); a lastgang error inside
+    is printed and becomes its exit code."""
+    path = resolve_db_path(db)
+    try:
+        store = open_store(path)
+        try:
+            yield path, store
+        finally:
+            store.close()
+    except LastgangError as exc:
+        raise _fail(exc) from None
 
 
 @app.command(
@@ -138,35 +146,23 @@ def user_add(
     if role not in {r.value for r in Role}:
         _err.print(f"error: unknown role {role!r}: use admin, operator or tenant")
         raise typer.Exit(code=1)
-    path = resolve_db_path(db)
-    try:
-        store = open_store(path)
-        try:
-            known = store.site_ids()
-            if site is not None and unit is not None and site in known:
-                units = [u.id for u in store.site_version(site).site.units]
-                if unit not in units:
-                    _err.print(
-                        f"error: site {site!r} has no unit {unit!r} (units: {', '.join(units)})"
-                    )
-                    raise typer.Exit(code=1)
-            accounts = open_accounts(path)
-            try:
-                user = accounts.add_user(
-                    name,
-                    _password(password_stdin),
-                    Role(role),
-                    site_id=site,
-                    unit_id=unit,
-                    known_sites=known,
-                )
-                accounts.audit("cli", "user add", site, f"user {name}", f"role {role}")
-            finally:
-                accounts.close()
-        finally:
-            store.close()
-    except LastgangError as exc:
-        raise _fail(exc) from None
+    with _store(db) as (path, store):
+        known = store.site_ids()
+        if site is not None and unit is not None and site in known:
+            units = [u.id for u in store.site_version(site).site.units]
+            if unit not in units:
+                _err.print(f"error: site {site!r} has no unit {unit!r} (units: {', '.join(units)})")
+                raise typer.Exit(code=1)
+        with closing(open_accounts(path)) as accounts:
+            user = accounts.add_user(
+                name,
+                _password(password_stdin),
+                Role(role),
+                site_id=site,
+                unit_id=unit,
+                known_sites=known,
+            )
+            accounts.audit("cli", "user add", site, f"user {name}", f"role {role}")
     where = f" on site {user.site_id}" if user.site_id else ""
     unit_text = f", unit {user.unit_id}" if user.unit_id else ""
     _out.print(f"user {user.name} added: {user.role.value}{where}{unit_text}", highlight=False)
@@ -200,24 +196,14 @@ def token_create(
     if scope not in {s.value for s in Scope}:
         _err.print(f"error: unknown scope {scope!r}: use admin, operator or read-only")
         raise typer.Exit(code=1)
-    path = resolve_db_path(db)
-    try:
-        store = open_store(path)
-        try:
-            if site not in store.site_ids():
-                known = ", ".join(store.site_ids()) or "none yet"
-                _err.print(f"error: unknown site {site!r} (sites: {known})")
-                raise typer.Exit(code=1)
-            accounts = open_accounts(path)
-            try:
-                secret, token = accounts.create_token(site, Scope(scope), days=expires, label=label)
-                accounts.audit("cli", "token create", site, f"token {token.token_id}", scope)
-            finally:
-                accounts.close()
-        finally:
-            store.close()
-    except LastgangError as exc:
-        raise _fail(exc) from None
+    with _store(db) as (path, store):
+        if site not in store.site_ids():
+            known = ", ".join(store.site_ids()) or "none yet"
+            _err.print(f"error: unknown site {site!r} (sites: {known})")
+            raise typer.Exit(code=1)
+        with closing(open_accounts(path)) as accounts:
+            secret, token = accounts.create_token(site, Scope(scope), days=expires, label=label)
+            accounts.audit("cli", "token create", site, f"token {token.token_id}", scope)
     until = token.expires_at.strftime("%Y-%m-%d %H:%M UTC") if token.expires_at else "no expiry"
     _err.print(
         f"token {token.token_id} for site {site}, scope {scope}, {until}. "
