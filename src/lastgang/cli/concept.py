@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import replace
 from datetime import date
@@ -15,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lastgang.cli import app
-from lastgang.cli._common import problem_dict
+from lastgang.cli._common import echo_json, problem_dict
 from lastgang.concept.load import load_site
 from lastgang.concept.validate import check_site
 from lastgang.errors import LastgangError, Problem
@@ -160,7 +159,7 @@ def check(
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
     if as_json:
-        typer.echo(json.dumps([_problem_dict(p) for p in problems], indent=2, ensure_ascii=False))
+        echo_json([_problem_dict(p) for p in problems])
     else:
         console = Console()
         if problems:

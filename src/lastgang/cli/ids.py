@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, TypedDict
 
 import typer
@@ -11,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lastgang.cli import app
+from lastgang.cli._common import echo_json
 from lastgang.ids import check_metering_point_id, parse_metering_point_id
 
 id_app = typer.Typer(
@@ -84,7 +84,7 @@ def check(
 ) -> None:
     results = check_ids(ids)
     if as_json:
-        typer.echo(json.dumps(results, indent=2, ensure_ascii=False))
+        echo_json(results)
     else:
         table = Table(title="Metering point IDs (TOR-4.1)")
         # Columns fold (never crop) when the terminal is too narrow to show the IDs whole.
