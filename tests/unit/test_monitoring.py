@@ -1,12 +1,15 @@
 """The monitoring view (SM-4) from a concept evaluation and an allocation, with hand-worked
-quarter hours of the emergency power example (SM-3)."""
+quarter hours of the emergency power example (SM-3); the web app's chart data shows the same
+view."""
 
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from lastgang.api.charts_data import monitoring_chart, unit_chart
 from lastgang.concept.evaluate import evaluate_concept
 from lastgang.concept.load import load_site, parse_site
 from lastgang.errors import InvalidInput
@@ -24,6 +27,7 @@ from lastgang.report.charts import ratios
 from lastgang.timegrid import day_slots
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "emergency-power" / "site.toml"
+WEBTEST = Path(__file__).parents[2] / "tests" / "api" / "site.toml"
 NAN = float("nan")
 
 
@@ -155,3 +159,80 @@ def test_sm_4_monitoring_of_a_site_without_units_or_billed_sources() -> None:
     assert data.consumption == {}
     np.testing.assert_allclose(data.grid_export, [0.4, 0.1])
     np.testing.assert_allclose(data.self_consumed, [0.0, 0.0])
+
+
+class ProfileStore:
+    """The one method of a store the web charts read: load profiles, missing outside the
+    data."""
+
+    def __init__(self, profiles: dict[str, LoadProfile]) -> None:
+        self.profiles = profiles
+
+    def load_profiles(
+        self, site_id: str, location_ids: Sequence[str], start: int, stop: int
+    ) -> dict[str, LoadProfile]:
+        empty = LoadProfile.empty(start, stop)
+        return {
+            i: self.profiles[i].window(start, stop) if i in self.profiles else empty
+            for i in location_ids
+        }
+
+
+def test_sm_4_web_monitoring_chart_of_the_emergency_power_example() -> None:
+    """The four quarter hours from local midnight, the rest of the day without values."""
+    site = load_site(EXAMPLE)
+    store = ProfileStore(_four_quarter_hours()[1])
+    chart = monitoring_chart(store, site, "day", date(2025, 6, 2))  # type: ignore[arg-type]
+    series = {s.kind: s for s in chart.series}
+    production = series["production"]
+    # the page names the source as the site file does, green for the emergency power unit
+    assert production.name == "Production (emergency power unit and PV)"
+    assert production.colour == "#2E9E4F"
+    # kW = kWh x 4: 2.0 kWh -> 8 kW, 3.0 kWh -> 12 kW
+    assert production.values[:4] == pytest.approx([8.0, 0.0, 0.0, 12.0])
+    # the unit's 0.3 kWh own draw below 0 (1.2 kW); a quarter hour without values stays empty,
+    # as the production does
+    assert series["own_draw"].values[:4] == pytest.approx([0.0, -1.2, -1.2, 0.0])
+    assert series["own_draw"].values[4] is None and production.values[4] is None
+    # quarter hour 2 and the 92 without values are left out of the totals
+    totals = chart.totals
+    assert totals["missing_slots"] == 93
+    assert totals["production_kwh"] == pytest.approx(5.0)
+    assert totals["consumption_kwh"] == pytest.approx(2.0 + 1.0 + 1.5)
+    assert totals["unit_own_draw_kwh"] == pytest.approx(0.3)
+    assert totals["self_consumed_kwh"] == pytest.approx(3.5)
+    assert totals["self_consumption_ratio"] == pytest.approx(3.5 / 5.0)
+
+
+def test_sm_5_web_unit_chart_of_the_emergency_power_example() -> None:
+    site = load_site(EXAMPLE)
+    store = ProfileStore(_four_quarter_hours()[1])
+    chart = unit_chart(store, site, "top-1", "day", date(2025, 6, 2))  # type: ignore[arg-type]
+    series = {s.kind: s.values for s in chart.series}
+    # 0: 2.0 kWh for 2.0 kWh of consumption, all local; 1, 2: nothing produced;
+    # 3: 3.0 kWh - 1.5 kWh HAK export for 1.5 kWh of consumption, all local
+    assert series["local"][:4] == pytest.approx([1.2 * 4, 0.0, 0.0, 1.0 * 4])
+    assert series["grid"][:4] == pytest.approx([0.0, 0.5 * 4, 0.5 * 4, 0.0])
+    assert chart.totals == pytest.approx(
+        {"consumption_kwh": 3.2, "local_kwh": 2.2, "grid_kwh": 1.0}
+    )
+
+
+def test_sm_4_a_pv_inverters_standby_is_no_own_draw_of_an_emergency_power_unit() -> None:
+    """PV roof with 0.002 kWh of standby import per quarter hour: the site has no emergency
+    power unit, so the web chart shows no own draw (as ``lastgang chart`` does)."""
+    site = load_site(WEBTEST)
+    start, _ = day_slots(date(2025, 6, 2), "Europe/Vienna")
+    n = 96
+    store = ProfileStore(
+        {
+            "hak": _profile(start, [0.3] * n, [0.0] * n),
+            "pv": _profile(start, [0.002] * n, [0.0] * n),
+            "top1": _profile(start, [0.2] * n, [0.0] * n),
+            "top2": _profile(start, [0.1] * n, [0.0] * n),
+        }
+    )
+    chart = monitoring_chart(store, site, "day", date(2025, 6, 2))  # type: ignore[arg-type]
+    assert "own_draw" not in {s.kind for s in chart.series}
+    assert chart.totals["unit_own_draw_kwh"] == 0.0
+    assert chart.totals["consumption_kwh"] == pytest.approx(96 * 0.3)
