@@ -36,6 +36,13 @@ def run(*args: str | Path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def bill(db: Path, *args: str | Path, days: tuple[date, date] = (FIRST, LAST)) -> tuple[int, str]:
+    """``lastgang bill`` of the site lindengasse-5 in the store ``db`` (default: the whole test
+    period), with further options ``args``."""
+    first, last = (d.isoformat() for d in days)
+    return run("bill", "--site", "lindengasse-5", "--from", first, "--to", last, "--db", db, *args)
+
+
 def store_with(tmp_path: Path, *, good: bool) -> Path:
     db = tmp_path / "store.duckdb"
     site = tmp_path / "site.toml"
@@ -68,7 +75,7 @@ def good_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_bill_writes_invoices_and_prints_the_summary(tmp_path: Path) -> None:
     db = store_with(tmp_path, good=True)
     out_dir = tmp_path / "bills"
-    code, out = run("bill", "--site", "lindengasse-5", *PERIOD, "--db", db, "--out", out_dir)
+    code, out = bill(db, "--out", out_dir)
     assert code == 0, out
     assert "DRAFT run 1, version 1" in out
     for text in (
@@ -95,20 +102,7 @@ def test_bill_writes_invoices_and_prints_the_summary(tmp_path: Path) -> None:
 
 def test_bill_json_then_final_then_runs(tmp_path: Path) -> None:
     db = store_with(tmp_path, good=True)
-    code, out = run(
-        "bill",
-        "--site",
-        "lindengasse-5",
-        *PERIOD,
-        "--db",
-        db,
-        "--out",
-        tmp_path / "a",
-        "--json",
-        "--threshold",
-        "0.5",
-        "--no-pdf",
-    )
+    code, out = bill(db, "--out", tmp_path / "a", "--json", "--threshold", "0.5", "--no-pdf")
     assert code == 0, out
     summary = json.loads(out)
     assert (summary["run"], summary["version"], summary["status"]) == (1, 1, "draft")
@@ -116,19 +110,7 @@ def test_bill_json_then_final_then_runs(tmp_path: Path) -> None:
     assert summary["reconciliation"]["threshold_percent"] == "0.5"
     assert [i["total"] for i in summary["invoices"]] == ["30.90", "29.81", "40.64", "-1.28"]
     assert summary["out_dir"] == str(tmp_path / "a")
-    code, out = run(
-        "bill",
-        "--site",
-        "lindengasse-5",
-        *PERIOD,
-        "--db",
-        db,
-        "--out",
-        tmp_path / "b",
-        "--final",
-        "--json",
-        "--no-pdf",
-    )
+    code, out = bill(db, "--out", tmp_path / "b", "--final", "--json", "--no-pdf")
     assert code == 0, out
     assert json.loads(out)["status"] == "final" and json.loads(out)["version"] == 2
     code, out = run("runs", "--db", db, "--json")
@@ -146,35 +128,14 @@ def test_bill_json_then_final_then_runs(tmp_path: Path) -> None:
 
 def test_bill_final_refused_lists_metering_points_with_exit_1(tmp_path: Path) -> None:
     db = store_with(tmp_path, good=False)
-    code, out = run(
-        "bill",
-        "--site",
-        "lindengasse-5",
-        *PERIOD,
-        "--db",
-        db,
-        "--out",
-        tmp_path / "f",
-        "--final",
-    )
+    code, out = bill(db, "--out", tmp_path / "f", "--final")
     assert code == 1
     assert "cannot be billed final" in out
     assert "AT.008100.08010.00000000000000700041" in out and "96 quarter hour(s)" in out
     assert "AT.008100.08010.00000000000000700021" in out and "4 quarter hour(s) with L3" in out
     assert "2024-06-15 10:15+02:00" in out
     assert not (tmp_path / "f").exists()
-    code, out = run(
-        "bill",
-        "--site",
-        "lindengasse-5",
-        *PERIOD,
-        "--db",
-        db,
-        "--out",
-        tmp_path / "f",
-        "--final",
-        "--json",
-    )
+    code, out = bill(db, "--out", tmp_path / "f", "--final", "--json")
     assert code == 1
     payload = json.loads(out)
     assert payload["exit_code"] == 1 and len(payload["problems"]) == 2
@@ -198,23 +159,9 @@ def test_bill_exit_codes_for_bad_input_and_the_store(tmp_path: Path, good_db: Pa
     )
     assert code == 2 or code == 1  # click reports a bad parameter with its own code
     assert "ISO date" in out
-    code, out = run(
-        "bill", "--site", "lindengasse-5", *PERIOD, "--db", good_db, "--threshold", "lots"
-    )
+    code, out = bill(good_db, "--threshold", "lots")
     assert code == 1 and "threshold" in out
-    code, out = run(
-        "bill",
-        "--site",
-        "lindengasse-5",
-        "--from",
-        LAST.isoformat(),
-        "--to",
-        FIRST.isoformat(),
-        "--db",
-        good_db,
-        "--out",
-        tmp_path,
-    )
+    code, out = bill(good_db, "--out", tmp_path, days=(LAST, FIRST))
     assert code == 1 and "ends before it starts" in out
     code, out = run("runs", "--site", "nope", "--db", good_db)
     assert code == 2
@@ -224,20 +171,8 @@ def test_bill_default_folder_is_named_after_the_run(
     tmp_path: Path, good_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    day = date(2024, 6, 16).isoformat()
-    code, out = run(
-        "bill",
-        "--site",
-        "lindengasse-5",
-        "--from",
-        day,
-        "--to",
-        day,
-        "--db",
-        good_db,
-        "--json",
-        "--no-pdf",
-    )
+    day = date(2024, 6, 16)
+    code, out = bill(good_db, "--json", "--no-pdf", days=(day, day))
     assert code == 0, out
     summary = json.loads(out)
     key = f"lindengasse-5-R{summary['run']}-V{summary['version']}"
