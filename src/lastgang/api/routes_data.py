@@ -30,7 +30,7 @@ from lastgang.api.views import default_days, quality_heat_map
 from lastgang.errors import LastgangError
 from lastgang.store import Store
 
-__all__ = ["MAX_UPLOAD_BYTES", "canonical_csv", "router"]
+__all__ = ["MAX_UPLOAD_BYTES", "canonical_csv", "read_uploads", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["data"])
 
@@ -224,14 +224,25 @@ async def upload(
     files: Annotated[list[UploadFile], File(description="CSV files of readings")],
     who: Annotated[Principal, Depends(guard(Need.OPERATE))],
 ) -> list[JobOut]:
-    state = app_state(request)
+    contents = await read_uploads(files)
+    return await run_in_threadpool(submit_imports, app_state(request), site_id, who, contents)
+
+
+async def read_uploads(
+    files: list[UploadFile], *, skip_unnamed: bool = False
+) -> list[tuple[str, bytes]]:
+    """Name and bytes of every uploaded file, a 413 problem for one over
+    :data:`MAX_UPLOAD_BYTES`. A file without a name is ``upload.csv``, or left out with
+    ``skip_unnamed`` (a page's form sends its file field even when nothing was chosen)."""
     contents: list[tuple[str, bytes]] = []
     for f in files:
+        if skip_unnamed and not f.filename:
+            continue
         data = await f.read(MAX_UPLOAD_BYTES + 1)
         if len(data) > MAX_UPLOAD_BYTES:
             raise ApiProblem(413, f"{f.filename}: larger than {MAX_UPLOAD_BYTES} bytes: split it")
         contents.append((f.filename or "upload.csv", data))
-    return await run_in_threadpool(submit_imports, state, site_id, who, contents)
+    return contents
 
 
 def submit_imports(

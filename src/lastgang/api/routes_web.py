@@ -14,11 +14,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from lastgang.api.auth import Need, Principal, guard, visible_sites
 from lastgang.api.deps import app_state, read_store, site_version
-from lastgang.api.problems import ApiProblem
-from lastgang.api.routes_data import MAX_UPLOAD_BYTES, submit_imports
+from lastgang.api.routes_data import read_uploads, submit_imports
 from lastgang.api.routes_sites import ConfigIn, _apply, check_text, job_out
 from lastgang.api.views import default_days, meter_rows, quality_heat_map
 from lastgang.store import Store
@@ -205,8 +205,6 @@ async def versions_apply(
             check=checked,
             **ctx,
         )
-    from starlette.concurrency import run_in_threadpool
-
     out = await run_in_threadpool(_apply, state, who, ConfigIn(toml=text), site_id)
     return RedirectResponse(f"/jobs/{out.id}", status_code=303)
 
@@ -238,18 +236,8 @@ async def imports_upload(
     who: Annotated[Principal, Depends(guard(Need.OPERATE))],
     files: Annotated[list[UploadFile], File()],
 ) -> Response:
-    state = app_state(request)
-    contents: list[tuple[str, bytes]] = []
-    for f in files:
-        if not f.filename:
-            continue
-        data = await f.read(MAX_UPLOAD_BYTES + 1)
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise ApiProblem(413, f"{f.filename}: larger than {MAX_UPLOAD_BYTES} bytes: split it")
-        contents.append((f.filename, data))
-    from starlette.concurrency import run_in_threadpool
-
-    jobs = await run_in_threadpool(submit_imports, state, site_id, who, contents)
+    contents = await read_uploads(files, skip_unnamed=True)
+    jobs = await run_in_threadpool(submit_imports, app_state(request), site_id, who, contents)
     if len(jobs) == 1:
         return RedirectResponse(f"/jobs/{jobs[0].id}", status_code=303)
     return RedirectResponse(f"/sites/{site_id}/imports", status_code=303)
