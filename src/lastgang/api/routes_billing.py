@@ -30,7 +30,8 @@ from lastgang.api.charts_data import Chart, monitoring_chart, unit_chart
 from lastgang.api.deps import app_state, read_store, site_version
 from lastgang.api.jobs import JobContext
 from lastgang.api.problems import ApiProblem, problem_for_error
-from lastgang.api.routes_sites import JobOut, wait_for_job
+from lastgang.api.routes_sites import JobOut, job_out, wait_for_job
+from lastgang.api.routes_web import page, site_context
 from lastgang.api.state import AppState
 from lastgang.api.views import default_days
 from lastgang.concept.model import Site
@@ -576,18 +577,6 @@ def get_unit(
 # pages
 
 
-def _page(request: Request, template: str, who: Principal, **ctx: Any) -> HTMLResponse:
-    from lastgang.api.routes_web import page
-
-    return page(request, template, who, **ctx)
-
-
-def _site_ctx(store: Store, site_id: str, who: Principal, tab: str) -> dict[str, Any]:
-    from lastgang.api.routes_web import _site_context
-
-    return _site_context(store, site_id, who, tab)
-
-
 @pages.get("/sites/{site_id}/runs", response_class=HTMLResponse)
 def runs_page(
     site_id: str,
@@ -595,17 +584,15 @@ def runs_page(
     store: StoreDep,
     who: Annotated[Principal, Depends(guard(Need.READ))],
 ) -> HTMLResponse:
-    ctx = _site_ctx(store, site_id, who, "runs")
+    ctx = site_context(store, site_id, who, "runs")
     state = app_state(request)
-    from lastgang.api.routes_sites import job_out
-
     jobs = [
         job_out(state, j.id)
         for j in state.accounts.jobs(site_id=site_id, limit=50)
         if j.kind == "bill"
     ][:10]
     runs = list(reversed(RunStore(store).runs(site_id)))
-    return _page(request, "runs.html.j2", who, runs=runs, jobs=jobs, **ctx)
+    return page(request, "runs.html.j2", who, runs=runs, jobs=jobs, **ctx)
 
 
 @pages.post("/sites/{site_id}/runs", response_class=HTMLResponse)
@@ -630,10 +617,8 @@ def run_page(
     store: StoreDep,
     who: Annotated[Principal, Depends(guard(Need.READ))],
 ) -> HTMLResponse:
-    ctx = _site_ctx(store, site_id, who, "runs")
-    return _page(
-        request, "run.html.j2", who, run=_detail(store, _guarded_run(store, run_id)), **ctx
-    )
+    ctx = site_context(store, site_id, who, "runs")
+    return page(request, "run.html.j2", who, run=_detail(store, _guarded_run(store, run_id)), **ctx)
 
 
 @pages.post("/sites/{site_id}/runs/{run_id}/finalize", response_class=HTMLResponse)
@@ -673,7 +658,7 @@ def unit_page(
         last = default_days(store, site, 1)[1]
         # a month that has only just begun shows little: show the one before
         day = last.replace(day=1) - timedelta(days=1) if last.day <= 3 else last
-    return _page(
+    return page(
         request,
         "unit.html.j2",
         who,

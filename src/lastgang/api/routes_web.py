@@ -23,7 +23,7 @@ from lastgang.api.routes_sites import ConfigIn, _apply, check_text, job_out
 from lastgang.api.views import default_days, meter_rows, quality_heat_map
 from lastgang.store import Store
 
-__all__ = ["page", "router"]
+__all__ = ["page", "router", "site_context"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -49,7 +49,9 @@ def page(
     )
 
 
-def _site_context(store: Store, site_id: str, who: Principal, tab: str) -> dict[str, Any]:
+def site_context(store: Store, site_id: str, who: Principal, tab: str) -> dict[str, Any]:
+    """What every page of a site shows around its content: the site, its version, the open tab
+    and what the caller may do there."""
     v = site_version(store, site_id)
     return {
         "site": v.site,
@@ -99,7 +101,7 @@ def site_quality_page(
     first: Annotated[date | None, Query(alias="from")] = None,
     last: Annotated[date | None, Query(alias="to")] = None,
 ) -> HTMLResponse:
-    ctx = _site_context(store, site_id, who, "quality")
+    ctx = site_context(store, site_id, who, "quality")
     site = ctx["site"]
     if first is None and last is None:
         first, last = default_days(store, site)
@@ -133,7 +135,7 @@ def monitoring_page(
     view: Annotated[str, Query(pattern="^(day|week|month|year)$")] = "week",
     day: Annotated[date | None, Query(alias="date")] = None,
 ) -> HTMLResponse:
-    ctx = _site_context(store, site_id, who, "monitoring")
+    ctx = site_context(store, site_id, who, "monitoring")
     if day is None:
         day = default_days(store, ctx["site"], 1)[1]
     return page(
@@ -154,7 +156,7 @@ def meters_page(
     store: StoreDep,
     who: Annotated[Principal, Depends(guard(Need.READ))],
 ) -> HTMLResponse:
-    ctx = _site_context(store, site_id, who, "meters")
+    ctx = site_context(store, site_id, who, "meters")
     return page(request, "site_meters.html.j2", who, meters=meter_rows(ctx["site"]), **ctx)
 
 
@@ -166,7 +168,7 @@ def versions_page(
     who: Annotated[Principal, Depends(guard(Need.READ))],
     show: int | None = None,
 ) -> HTMLResponse:
-    ctx = _site_context(store, site_id, who, "versions")
+    ctx = site_context(store, site_id, who, "versions")
     versions = store.site_versions(site_id)
     shown = next((v for v in versions if v.version == show), versions[-1])
     return page(
@@ -191,7 +193,7 @@ async def versions_apply(
     state = app_state(request)
     text = (await file.read(4 * 1024 * 1024)).decode("utf-8", errors="replace")
     with state.pool.store() as store:
-        ctx = _site_context(store, site_id, who, "versions")
+        ctx = site_context(store, site_id, who, "versions")
         versions = store.site_versions(site_id)
     checked = check_text(text, file.filename or f"{site_id}.toml")
     if action == "check" or not checked.valid:
@@ -216,7 +218,7 @@ def imports_page(
     store: StoreDep,
     who: Annotated[Principal, Depends(guard(Need.READ))],
 ) -> HTMLResponse:
-    ctx = _site_context(store, site_id, who, "imports")
+    ctx = site_context(store, site_id, who, "imports")
     state = app_state(request)
     jobs = [job_out(state, j.id) for j in state.accounts.jobs(site_id=site_id, limit=30)]
     return page(
@@ -250,7 +252,7 @@ def job_page(
     state = app_state(request)
     job = job_out(state, job_id)
     with state.pool.store() as store:
-        ctx = _site_context(store, job.site_id, who, "imports")
+        ctx = site_context(store, job.site_id, who, "imports")
     problem = (job.result or {}).get("problem") if job.state == "failed" else None
     return page(request, "job.html.j2", who, job=job, problem=problem, **ctx)
 
@@ -262,6 +264,6 @@ def audit_page(
     store: StoreDep,
     who: Annotated[Principal, Depends(guard(Need.ADMIN))],
 ) -> HTMLResponse:
-    ctx = _site_context(store, site_id, who, "audit")
+    ctx = site_context(store, site_id, who, "audit")
     entries = app_state(request).accounts.audit_log(site_id)
     return page(request, "audit.html.j2", who, entries=entries, **ctx)
