@@ -195,13 +195,20 @@ def assign_slot_meters(index: SiteIndex, location: IntArray, slot: IntArray) -> 
     on a tie), -1 when none is installed in it."""
     meter = np.full(len(slot), -1, dtype=np.int64)
     best = np.zeros(len(slot), dtype=np.int64)
-    begin, end = slot * SLOT_SECONDS, (slot + 1) * SLOT_SECONDS
+    # each meter looks only at the rows of its location (rows grouped by location once), not at
+    # every row: a file of 1,000 metering points would otherwise cost 1,000 passes over it
+    order = np.argsort(location, kind="stable")
+    grouped = location[order]
     for k, info in enumerate(index.meters.values()):
+        code = index.location_index[info.location]
+        a, b = np.searchsorted(grouped, (code, code + 1)).tolist()
+        rows = order[a:b]
+        here_slot = slot[rows]
+        begin, end = here_slot * SLOT_SECONDS, (here_slot + 1) * SLOT_SECONDS
         overlap = np.minimum(end, info.hi) - np.maximum(begin, info.lo)
-        here = (location == index.location_index[info.location]) & (overlap > 0)
-        here &= overlap >= best
-        meter[here] = k
-        best[here] = overlap[here]
+        here = (overlap > 0) & (overlap >= best[rows])
+        meter[rows[here]] = k
+        best[rows[here]] = overlap[here]
     return meter
 
 

@@ -1128,7 +1128,7 @@ def _assemble(
                 kind="negative energy",
             )
         slot = start // SLOT_SECONDS
-        is_import = np.asarray([d == "import" for d in direction[iv]], dtype=bool)
+        is_import = np.asarray(direction[iv] == "import", dtype=bool)
         # duplicates: (location, slot, direction) twice
         key = (loc[iv] * 2 + (~is_import).astype(np.int64)) * (1 << 40) + (slot - slot.min())
         order = np.lexsort((row[iv], key))
@@ -1151,12 +1151,16 @@ def _assemble(
         u_loc[inverse] = loc[iv]
         u_slot = np.zeros(m, dtype=np.int64)
         u_slot[inverse] = slot
-        fill_import = np.array(
-            [np.nan if "import" in has[index.locations[int(x)]] else 0.0 for x in u_loc]
-        )
-        fill_export = np.array(
-            [np.nan if "export" in has[index.locations[int(x)]] else 0.0 for x in u_loc]
-        )
+        # a direction the location measures starts missing, the other is 0 (per location,
+        # then spread over the rows)
+        present = np.unique(u_loc).tolist()
+        lut_import = np.zeros(max(present, default=0) + 1)
+        lut_export = np.zeros(max(present, default=0) + 1)
+        for x in present:
+            lut_import[x] = np.nan if "import" in has[index.locations[int(x)]] else 0.0
+            lut_export[x] = np.nan if "export" in has[index.locations[int(x)]] else 0.0
+        fill_import = lut_import[u_loc]
+        fill_export = lut_export[u_loc]
         imp = fill_import.astype(np.float64)
         exp = fill_export.astype(np.float64)
         imp[inverse[is_import]] = value[iv][is_import]
