@@ -794,12 +794,55 @@ def _quality_statement(energy: float, l2: float, l3: float, missing: int) -> str
     return " ".join(parts)
 
 
+@dataclass(frozen=True, eq=False)
+class _MonthSums:
+    """Consumption, local and grid energy of every consumer per month of one period
+    (``[consumers, months]``): row sums of the same slices an invoice would sum one by one (numpy
+    sums a row of a 2-D array exactly as that row alone), taken once for all the invoices of a
+    period that most consumers share."""
+
+    consumption: FloatArray
+    local: FloatArray
+    grid: FloatArray
+
+
+def _month_sums(result: PeriodResult) -> dict[tuple[int, int], _MonthSums]:
+    allocation, tz = result.allocation, result.tz
+    owners = set(_facts(result.site).producers.values())
+    periods: dict[tuple[date, date], int] = {}
+    for bill in result.bills:
+        if bill.unit in allocation.consumers and bill.unit not in owners:
+            key = (bill.first_day, bill.last_day)
+            periods[key] = periods.get(key, 0) + 1
+    out: dict[tuple[int, int], _MonthSums] = {}
+    for (first_day, last_day), count in periods.items():
+        if count < max(8, len(allocation.consumers) // 4):
+            continue  # a few invoices: summing their own rows is cheaper
+        start, stop = _period_slots(first_day, last_day, tz)
+        lo, hi = start - result.start, stop - result.start
+        columns: list[tuple[int, int]] = []
+        for first, last in _month_pieces(first_day, last_day):
+            a, b = (s - result.start for s in _period_slots(first, last, tz))
+            columns.append((a, b))
+
+        def per_month(matrix: FloatArray, columns: list[tuple[int, int]] = columns) -> FloatArray:
+            return np.stack([matrix[:, a:b].sum(axis=1) for a, b in columns], axis=1)
+
+        out[(lo, hi)] = _MonthSums(
+            per_month(allocation.consumption),
+            per_month(allocation.local),
+            per_month(allocation.grid),
+        )
+    return out
+
+
 def _invoice(
     result: PeriodResult,
     bill: Bill,
     number: str,
     status: RunStatus,
     cache: dict[tuple[str, str, int, int], MeterUsed] | None = None,
+    sums: Mapping[tuple[int, int], _MonthSums] | None = None,
 ) -> Invoice:
     site, allocation, tz = result.site, result.allocation, result.tz
     unit = _unit(site, bill.unit)
@@ -845,11 +888,17 @@ def _invoice(
         if counts[Quality.L2] or counts[Quality.L3]
         else np.zeros(0, dtype=np.intp)
     )
+    block = None if sums is None or not consumer or owned else sums.get((lo, hi))
     months = []
-    for first, last in _month_pieces(bill.first_day, bill.last_day):
+    for k, (first, last) in enumerate(_month_pieces(bill.first_day, bill.last_day)):
         a, b = (s - start for s in _period_slots(first, last, tz))
-        cons = float(allocation.consumption[i, lo + a : lo + b].sum()) if consumer else 0.0
-        loc_kwh = float(local[a:b].sum())
+        if block is not None:  # the same sums, taken for all consumers at once
+            cons, loc_kwh = float(block.consumption[i, k]), float(block.local[i, k])
+            grid_kwh = float(block.grid[i, k])
+        else:
+            cons = float(allocation.consumption[i, lo + a : lo + b].sum()) if consumer else 0.0
+            loc_kwh = float(local[a:b].sum())
+            grid_kwh = float(grid[a:b].sum())
         substitute = 0.0
         k0, k1 = np.searchsorted(substitute_at, (a, b)).tolist()
         if k1 > k0:  # the same values in the same order as energy[a:b][mask]
@@ -861,7 +910,7 @@ def _invoice(
                 last_day=last,
                 consumption_kwh=_kwh(cons),
                 local_kwh=_kwh(loc_kwh),
-                grid_kwh=_kwh(float(grid[a:b].sum())),
+                grid_kwh=_kwh(grid_kwh),
                 feed_in_kwh=_kwh(0.0 if surplus is None else float(surplus[a:b].sum())),
                 substitute_kwh=_kwh(substitute),
                 local_share_percent=percent(loc_kwh, cons) if consumer else None,
@@ -1038,8 +1087,11 @@ def make_run(
         )
     site = result.site
     cache: dict[tuple[str, str, int, int], MeterUsed] = {}
+    sums = _month_sums(result)
     invoices = tuple(
-        _invoice(result, bill, invoice_number(site.site.id, run, version, k + 1), status, cache)
+        _invoice(
+            result, bill, invoice_number(site.site.id, run, version, k + 1), status, cache, sums
+        )
         for k, bill in enumerate(result.bills)
     )
     digest = (

@@ -1,0 +1,92 @@
+"""Invoices of many consumers take their monthly sums from one pass over all consumers; they
+must be exactly the invoices built one consumer at a time."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from lastgang.billing.invoice import invoice_number
+from lastgang.billing.run import _invoice, _month_sums, compute_period
+from lastgang.concept.model import Site
+from lastgang.profiles.types import LoadProfile
+from lastgang.quality import Quality
+from lastgang.timegrid import period_slots
+
+TZ = "Europe/Vienna"
+UNITS = 12
+
+
+def _site() -> Site:
+    locations: list[dict[str, Any]] = [
+        {"id": "hak", "role": "grid"},
+        {"id": "pv", "role": "production"},
+    ]
+    units: list[dict[str, Any]] = [{"id": "owner", "kind": "commercial", "meters": ["pv"]}]
+    contracts: list[dict[str, Any]] = [{"unit": "owner", "customer": "O", "start": "2020-01-01"}]
+    for i in range(UNITS):
+        locations.append({"id": f"c{i}", "role": "consumer"})
+        units.append({"id": f"u{i}", "meters": [f"c{i}"]})
+        if i == 3:  # a tenant change: two shorter periods beside the shared one
+            contracts += [
+                {"unit": "u3", "customer": "A", "start": "2020-01-01", "end": "2024-02-10"},
+                {"unit": "u3", "customer": "B", "start": "2024-02-11"},
+            ]
+        else:
+            contracts.append({"unit": f"u{i}", "customer": f"T{i}", "start": "2020-01-01"})
+    return Site.model_validate(
+        {
+            "site": {"id": "sums", "timezone": TZ},
+            "locations": locations,
+            "units": units,
+            "tariffs": [
+                {"id": "grid", "kind": "grid", "price": "0.25"},
+                {"id": "solar", "kind": "local", "meter": "pv", "price": "0.12"},
+                {"id": "feed", "kind": "feed-in", "meter": "pv", "price": "0.07", "vat": "0"},
+            ],
+            "contracts": contracts,
+            "billing": {"owner": "O", "balance_meter": "hak"},
+        }
+    )
+
+
+def test_month_sums_of_all_consumers_give_the_same_invoices() -> None:
+    site = _site()
+    first, last = date(2024, 1, 20), date(2024, 4, 10)  # four months, the spring clock change
+    start, stop = period_slots(first, last, TZ)
+    rng = np.random.default_rng(7)
+    profiles = {}
+    for loc in site.locations:
+        imp = rng.random(stop - start) * 0.7
+        exp = rng.random(stop - start) * 2.0 if loc.id == "pv" else np.zeros(stop - start)
+        quality = np.full(stop - start, Quality.L1, dtype=np.int8)
+        quality[100:104] = Quality.L2
+        profiles[loc.id] = LoadProfile(start, imp, exp, quality)
+    result = compute_period(site, profiles, first, last)
+    sums = _month_sums(result)
+    assert list(sums) == [(0, stop - start)]  # the consumers' shared period, summed once
+    block = sums[(0, stop - start)]
+    months = [
+        period_slots(a, b, TZ)
+        for a, b in (
+            (date(2024, 1, 20), date(2024, 1, 31)),
+            (date(2024, 2, 1), date(2024, 2, 29)),
+            (date(2024, 3, 1), date(2024, 3, 31)),
+            (date(2024, 4, 1), date(2024, 4, 10)),
+        )
+    ]
+    a = result.allocation
+    for i in range(len(a.consumers)):
+        for k, (m0, m1) in enumerate(months):
+            cols = slice(m0 - start, m1 - start)
+            # bit for bit the sums an invoice takes of its own row
+            assert block.consumption[i, k] == a.consumption[i, cols].sum()
+            assert block.local[i, k] == a.local[i, cols].sum()
+            assert block.grid[i, k] == a.grid[i, cols].sum()
+    for k, bill in enumerate(result.bills):
+        number = invoice_number(site.site.id, 1, 1, k + 1)
+        alone = _invoice(result, bill, number, "draft", {}, None)
+        shared = _invoice(result, bill, number, "draft", {}, sums)
+        assert shared == alone
