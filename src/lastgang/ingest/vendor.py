@@ -932,8 +932,14 @@ def read_vendor(
     loc = np.full(len(row), -1, dtype=np.int64)
     meter = np.full(len(row), -1, dtype=np.int64)
     mp_direction = np.full(len(row), None, dtype=object)
+    # the rows of every distinct target in one grouping (not one pass over all rows per target)
+    groups = pl.DataFrame({"t": target_text}).with_row_index("r").group_by("t").agg(pl.col("r"))
+    rows_of = {
+        t: np.sort(np.asarray(r.to_numpy(), dtype=np.int64))
+        for t, r in zip(groups.get_column("t").to_list(), groups.get_column("r"), strict=True)
+    }
     for text in target_text.unique().to_list():
-        rows = np.flatnonzero(target_text.eq_missing(text).to_numpy())
+        rows = rows_of[text]
         if text is None:
             if len(index.locations) == 1:
                 loc[rows] = 0
