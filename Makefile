@@ -31,8 +31,8 @@ unit: $(STAMP)
 test-deps:
 	@if [ "$$(id -u)" = "0" ]; then \
 		command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || \
-		(apt-get update && apt-get install -y mosquitto); \
-		test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium); \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto); \
+		test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium); \
 	fi
 
 test: test-deps lint typecheck unit
