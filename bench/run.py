@@ -32,6 +32,9 @@ import harness
 
 HERE = Path(__file__).resolve().parent
 CASES = HERE / "cases.py"
+DOCS = HERE.parent / "docs" / "performance.md"
+#: docs/performance.md shows the results between these two lines (rewritten by each run)
+BEGIN, END = "<!-- results: begin -->", "<!-- results: end -->"
 
 #: targets of the billing step, the import and the PDF rendering (issue text, bench/README.md)
 TARGETS = {
@@ -68,6 +71,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--register-max", type=int, default=100, help="largest M with register readings"
     )
     parser.add_argument(
+        "--parquet-max",
+        type=int,
+        default=100,
+        help="largest M whose Parquet file is imported (the vendor reader needs 24 GB at 1,000)",
+    )
+    parser.add_argument(
         "--budget",
         type=float,
         default=90.0,
@@ -78,6 +87,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--reference-days", type=int, default=365, help="days the reference implementation bills"
     )
     parser.add_argument("--only", default="", help="comma-separated cases (default: all)")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        default=None,
+        help="page whose results section is rewritten (default: docs/performance.md when the "
+        "results go to bench/)",
+    )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per case")
     return parser.parse_args(argv)
 
@@ -104,6 +120,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         str(args.reference_days),
         "--budget",
         str(args.budget),
+        "--parquet-max",
+        str(args.parquet_max),
     ]
     results: list[dict[str, Any]] = []
     try:
@@ -153,6 +171,21 @@ def _brief(result: dict[str, Any]) -> str:
     return f"{seconds:.3f} s{rate}"
 
 
+def _update_docs(page: Path, results: str) -> None:
+    """Put the results (one heading level down) between the markers of ``page``."""
+    text = page.read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        return
+    body = "\n".join(
+        "#" + line if line.startswith("#") else line
+        for line in results.splitlines()
+        if not line.startswith("# ")
+    ).strip()
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    page.write_text(f"{head}{BEGIN}\n{body}\n{END}{tail}", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     from report import write_results
 
@@ -162,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "results.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     write_results(data, args.out / "results.md")
     _log(f"wrote {args.out / 'results.md'} and results.json in {data['total_seconds']:.0f} s")
+    docs = args.docs or (DOCS if args.out.resolve() == HERE and DOCS.exists() else None)
+    if docs is not None:
+        _update_docs(docs, (args.out / "results.md").read_text(encoding="utf-8"))
+        _log(f"updated the results in {docs}")
     failed = [r for r in data["cases"] if "error" in r]
     return 1 if failed else 0
 
