@@ -33,6 +33,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -95,16 +96,22 @@ class Allocation:
         return width
 
     def consumer_index(self, consumer: str) -> int:
-        try:
-            return self.consumers.index(consumer)
-        except ValueError:
-            raise KeyError(consumer) from None
+        return self._rows[0][consumer]
 
     def source_index(self, source: str) -> int:
-        try:
-            return self.sources.index(source)
-        except ValueError:
-            raise KeyError(source) from None
+        return self._rows[1][source]
+
+    @cached_property
+    def _rows(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Row of each consumer and source (the first of a repeated name), built once: every
+        bill and invoice of a run asks for its row."""
+        consumers: dict[str, int] = {}
+        for i, name in enumerate(self.consumers):
+            consumers.setdefault(name, i)
+        sources: dict[str, int] = {}
+        for k, name in enumerate(self.sources):
+            sources.setdefault(name, k)
+        return consumers, sources
 
     def local_from(self, source: int | str) -> FloatArray:
         """Local energy ``[M, T]`` every consumer received from one source."""

@@ -577,7 +577,8 @@ def _physical_meters(
         keys = [profile.meters[i] for i in idx if 0 <= i < len(profile.meters)]
         if keys:
             return tuple(k.replace(":", " ", 1) for k in keys)
-    location = site.location(loc_id)
+    location = _facts(site).meter_ids[loc_id]
+    assert isinstance(location, Location)
     tz = site.site.timezone
     begin, end = (start + lo) * SLOT_SECONDS, (start + hi) * SLOT_SECONDS
     out = []
