@@ -10,13 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import playwright.sync_api as playwright_api
 import pytest
 
 from .conftest import CHROMIUM, PASSWORD, SITE, Server, interval_csv, prepare_store
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
 if not Path(CHROMIUM).exists():  # pragma: no cover - the Makefile's test-deps installs it
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing in CI: `make test` installs it (test-deps)")
     pytest.skip(f"{CHROMIUM} is missing: run `make test-deps`", allow_module_level=True)
 
 ARGS = [

@@ -163,6 +163,8 @@ def _free_port() -> int:
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     binary = _mosquitto_binary()
     if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("mosquitto is missing in CI: `make test` installs it (test-deps)")
         pytest.skip(
             "mosquitto is not installed and cannot be installed here (needs apt-get as root); "
             "run `make test-deps`"
