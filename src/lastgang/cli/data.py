@@ -26,8 +26,9 @@ from rich.table import Table
 
 from lastgang import services
 from lastgang.cli import app
+from lastgang.cli._common import DbOption, JsonOption, SiteOption
 from lastgang.errors import LastgangError, Problem
-from lastgang.store import DB_ENV, Store, open_store, resolve_db_path
+from lastgang.store import Store, open_store, resolve_db_path
 
 site_app = typer.Typer(
     name="site",
@@ -36,18 +37,6 @@ site_app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(site_app, name="site")
-
-DbOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--db",
-        help=f"The store file (default: ${DB_ENV}, else ./lastgang.duckdb).",
-        metavar="PATH",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-SiteOption = Annotated[str, typer.Option("--site", help="The site id.", metavar="ID")]
 
 _err = Console(stderr=True)
 
