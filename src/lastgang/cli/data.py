@@ -26,7 +26,7 @@ from rich.table import Table
 
 from lastgang import services
 from lastgang.cli import app
-from lastgang.cli._common import DbOption, JsonOption, SiteOption
+from lastgang.cli._common import DbOption, JsonOption, SiteOption, problem_dict
 from lastgang.errors import LastgangError, Problem
 from lastgang.store import Store, open_store, resolve_db_path
 
@@ -39,18 +39,6 @@ site_app = typer.Typer(
 app.add_typer(site_app, name="site")
 
 _err = Console(stderr=True)
-
-
-def _problem_dict(p: Problem) -> dict[str, object]:
-    return {
-        "severity": p.severity,
-        "file": p.file,
-        "line": p.line,
-        "column": p.column,
-        "meter": p.meter,
-        "time": p.time,
-        "message": p.reason,
-    }
 
 
 def _with_toml_lines(problems: tuple[Problem, ...]) -> list[Problem]:
@@ -78,7 +66,7 @@ def _fail(exc: LastgangError, as_json: bool) -> typer.Exit:
         payload = {
             "error": exc.message,
             "exit_code": exc.exit_code,
-            "problems": [_problem_dict(p) for p in problems],
+            "problems": [problem_dict(p) for p in problems],
         }
         typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
@@ -178,7 +166,7 @@ def site_apply(
                 None if version.effective_from is None else version.effective_from.isoformat()
             ),
             "changed_locations": list(result.changed_locations),
-            "warnings": [_problem_dict(p) for p in _with_toml_lines(result.warnings)],
+            "warnings": [problem_dict(p) for p in _with_toml_lines(result.warnings)],
             "rebuilt": None
             if result.rebuilt is None
             else {"batches": result.rebuilt.batches, "changed_values": result.rebuilt.changed},
@@ -323,7 +311,7 @@ def import_command(
     if as_json:
         for row, result in zip(rows, results, strict=True):
             if result.warnings:
-                row["warnings"] = [_problem_dict(p) for p in result.warnings]
+                row["warnings"] = [problem_dict(p) for p in result.warnings]
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     _warnings(tuple(p for result in results for p in result.warnings))
