@@ -247,8 +247,14 @@ def test_monitoring_chart_data(world: World) -> None:
     assert series["consumption"]["values"][0] == pytest.approx(1.2)
     assert chart["labels"][0] == "2024-03-04 00:15+01:00"
     assert chart["prev"] == "2024-03-03" and chart["next"] == "2024-03-05"
+    # the title names the local day; the last bar ends at midnight (closes the step line)
+    assert chart["title"].endswith(": 2024-03-04")
+    assert chart["x"][0] == "2024-03-04 00:00" and chart["end"] == "2024-03-05 00:00"
     week = c.get(f"/api/v1/sites/{SITE}/charts/monitoring?view=week&date=2024-03-04", headers=h)
     assert len(week.json()["x"]) == 7 * 24
+    # 2024-03-04 is a Monday: the week runs Monday to Sunday
+    assert week.json()["title"].endswith(": 2024-03-04 – 2024-03-10")
+    assert week.json()["end"] == "2024-03-11 00:00"
     bad = c.get(f"/api/v1/sites/{SITE}/charts/monitoring?view=decade", headers=h)
     assert _problem(bad)["status"] == 422
 

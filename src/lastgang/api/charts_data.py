@@ -67,6 +67,8 @@ class Chart:
     x: list[str]
     #: width of each bar in milliseconds
     widths: list[int]
+    #: local wall time where the last bar ends (ISO, no offset: closes a step line)
+    end: str
     #: period END label of each bar (TOR-4.2)
     labels: list[str]
     series: list[Series]
@@ -135,8 +137,13 @@ class _Bars:
     ) -> Chart:
         prev, nxt = _step(self.view, self.day)
         labels = self.labels
+        local = zone(self.tz)
+        first = datetime.fromtimestamp(self.start * 900, UTC).astimezone(local)
+        last = datetime.fromtimestamp((self.stop - 1) * 900, UTC).astimezone(local).date()
+        # the whole local days the chart shows, by date (a day is named by its date)
+        days = f"{first.date()}" if first.date() == last else f"{first.date()} – {last}"
         return Chart(
-            title=f"{name}: {labels[0] if labels else ''} – {labels[-1] if labels else ''}",
+            title=f"{name}: {days}",
             view=self.view,
             day=self.day,
             prev=prev,
@@ -144,6 +151,9 @@ class _Bars:
             unit="kW" if self.view == "day" else "kWh",
             x=self.x,
             widths=self.widths,
+            end=datetime.fromtimestamp(self.stop * 900, UTC)
+            .astimezone(local)
+            .strftime("%Y-%m-%d %H:%M"),
             labels=labels,
             series=series,
             summary=summary,

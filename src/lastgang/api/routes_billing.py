@@ -121,6 +121,7 @@ class ChartOut(BaseModel):
     unit: str
     x: list[str]
     widths: list[int]
+    end: str = Field(description="local wall time where the last bar ends")
     labels: list[str] = Field(description="period END labels (TOR-4.2)")
     series: list[SeriesOut]
     summary: str

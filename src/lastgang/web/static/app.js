@@ -35,6 +35,13 @@ const STYLE = {
   grid_export: { type: "bar", marker: { color: "#2C7FB8" }, yaxis: "y2", xaxis: "x2" },
 };
 
+// legal-time tick labels by zoom: hours within a day, days within a month, months beyond
+const TICKS = [
+  { dtickrange: [null, 86399999], value: "%H:%M" },
+  { dtickrange: [86400000, 1209600000], value: "%a %d %b" },
+  { dtickrange: ["M1", null], value: "%b %Y" },
+];
+
 function drawChart(el, data) {
   const twoPanels = data.series.some((s) => s.kind === "grid_import" || s.kind === "grid_export");
   const traces = data.series.map((s) => {
@@ -46,18 +53,23 @@ function drawChart(el, data) {
     if (s.colour) trace.marker = Object.assign({}, trace.marker || {}, { color: s.colour });
     if (!twoPanels) { delete trace.xaxis; delete trace.yaxis; }
     trace.offset = 0; trace.width = data.widths;
-    if (trace.type !== "bar") { delete trace.offset; delete trace.width; }
+    if (trace.type !== "bar") {
+      delete trace.offset; delete trace.width;
+      // a step line holds each value over its whole bar: one more point where the last bar ends
+      if (s.values.length) { trace.x = data.x.concat([data.end]); trace.y = s.values.concat([s.values[s.values.length - 1]]); trace.customdata = data.labels.concat([data.labels[data.labels.length - 1]]); }
+    }
     return trace;
   });
   const layout = {
     barmode: "relative", bargap: 0, hovermode: "x unified",
     margin: { l: 60, r: 20, t: 30, b: 40 }, legend: { orientation: "h", y: -0.12 },
-    xaxis: { type: "date", anchor: "y" },
+    xaxis: { type: "date", anchor: "y", nticks: 13, automargin: true, tickformatstops: TICKS,
+      showticklabels: !twoPanels, range: data.x.length ? [data.x[0], data.end] : undefined },
     yaxis: { title: { text: data.unit }, zeroline: true, zerolinewidth: 2, domain: twoPanels ? [0.38, 1] : [0, 1] },
     title: { text: data.title, font: { size: 15 } },
   };
   if (twoPanels) {
-    layout.xaxis2 = { type: "date", anchor: "y2", matches: "x" };
+    layout.xaxis2 = { type: "date", anchor: "y2", matches: "x", nticks: 13, automargin: true, tickformatstops: TICKS };
     layout.yaxis2 = { title: { text: "grid " + data.unit }, domain: [0, 0.28], zeroline: true, zerolinewidth: 2 };
   }
   window.Plotly.newPlot(el, traces, layout, { displaylogo: false, responsive: true });
