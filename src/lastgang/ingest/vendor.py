@@ -31,7 +31,7 @@ from __future__ import annotations
 import io
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -46,10 +46,10 @@ from lastgang.ingest.csv_readings import SiteIndex
 from lastgang.ingest.rows import (
     ImportedFile,
     Problems,
-    Target,
     build_file,
     directions_of,
     interval_rows,
+    metering_points_of,
     meters_at,
     register_rows,
     resolve_target,
@@ -72,6 +72,17 @@ __all__ = [
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
+#: codes into a list of distinct texts (targets, registers, columns), -1 for none
+CodeArray = NDArray[np.int32]
+#: a direction per value: _IMPORT, _EXPORT or _NONE
+DirArray = NDArray[np.int8]
+
+_NONE, _IMPORT, _EXPORT = -1, 0, 1
+_DIRECTION_CODE: dict[str | None, int] = {None: _NONE, "import": _IMPORT, "export": _EXPORT}
+_DIRECTION_NAME = ("import", "export")
+#: pairs of (location, slot) are numbered in a table while it has at most this many entries
+#: per value (a sort otherwise)
+_DENSE_ROWS = 8
 
 #: keys of a mapping file besides ``columns`` (see ``docs/format-vendor.md``)
 MAPPING_KEYS = (
@@ -665,28 +676,99 @@ def _occurrence(group: IntArray, walls: IntArray, valid: BoolArray) -> IntArray:
     return out
 
 
-def _localise(walls: IntArray, fold: IntArray, tz: str) -> tuple[IntArray, BoolArray]:
-    """UTC epoch seconds of wall times in ``tz``: ``fold`` 0 the first (summer-time) instant of
-    a repeated wall time, 1 the second. Not ok where the wall time does not exist."""
-    frame = pl.DataFrame(
-        {
-            "t": pl.Series(walls * 1000, dtype=pl.Int64).cast(pl.Datetime("ms")),
-            "a": np.where(fold > 0, "latest", "earliest"),
-        }
-    )
-    out = frame.select(
-        pl.col("t")
-        .dt.replace_time_zone(tz, ambiguous=pl.col("a"), non_existent="null")
+def _hours(walls: IntArray) -> tuple[IntArray, IntArray]:
+    """The distinct wall-clock hours (ascending) of wall times and each time's index among
+    them."""
+    hours = walls // 3600
+    if not len(hours):
+        return hours, hours
+    low = int(hours.min())
+    span = int(hours.max()) - low + 1
+    if span > 4 * len(hours) + 1_000_000:  # sparse: a sort is cheaper than a table
+        distinct, inverse = np.unique(hours, return_inverse=True)
+        return distinct, inverse.astype(np.int64)
+    present = np.zeros(span, dtype=bool)
+    present[hours - low] = True
+    rank = np.cumsum(present, dtype=np.int64) - 1
+    return np.flatnonzero(present) + low, rank[hours - low]
+
+
+def _replace_zone(walls: IntArray, tz: str, ambiguous: str) -> tuple[IntArray, BoolArray]:
+    """polars' reading of wall times in ``tz`` (``earliest``/``latest`` instant of a repeated
+    wall time); not ok where the wall time does not exist."""
+    out = (
+        pl.Series(walls * 1000, dtype=pl.Int64)
+        .cast(pl.Datetime("ms"))
+        .dt.replace_time_zone(tz, ambiguous=ambiguous, non_existent="null")  # type: ignore[arg-type]
         .dt.epoch("s")
-    ).to_series()
-    ok = np.asarray(out.is_not_null().to_numpy(), dtype=bool)
-    return np.asarray(out.fill_null(0).to_numpy(), dtype=np.int64), ok
+    )
+    ok = np.array(out.is_not_null().to_numpy(), dtype=bool)
+    return np.array(out.fill_null(0).to_numpy(), dtype=np.int64), ok
+
+
+def _localise(walls: IntArray, group: IntArray | None, tz: str) -> tuple[IntArray, BoolArray]:
+    """UTC epoch seconds of wall times in ``tz``. A repeated wall time is the first (summer-time)
+    instant at its first occurrence in its series (``group``, file order) and the second at any
+    later one (``group`` None: always the first). Not ok where the wall time does not exist.
+
+    The zone is asked per distinct hour, not per row: an hour with the same offset at its start
+    and end for both readings of a repeated time is the wall time minus that offset; only the
+    rows of the other hours (the clock changes) are read one by one."""
+    utc = np.zeros(len(walls), dtype=np.int64)
+    ok = np.zeros(len(walls), dtype=bool)
+    if not len(walls):
+        return utc, ok
+    distinct, inverse = _hours(walls)
+    probes = np.concatenate((distinct * 3600, distinct * 3600 + 3599))
+    early, early_ok = _replace_zone(probes, tz, "earliest")
+    late, late_ok = _replace_zone(probes, tz, "latest")
+    offset = probes - early
+    m = len(distinct)
+    plain = early_ok & late_ok & (early == late)
+    plain = plain[:m] & plain[m:] & (offset[:m] == offset[m:])
+    row_plain = plain[inverse]
+    utc = walls - offset[:m][inverse]
+    ok = row_plain.copy()
+    rest = np.flatnonzero(~row_plain)
+    if len(rest):
+        here = walls[rest]
+        fold = (
+            np.zeros(len(rest), dtype=np.int64)
+            if group is None
+            else _occurrence(group[rest], here, np.ones(len(rest), dtype=bool))
+        )
+        first, first_ok = _replace_zone(here, tz, "earliest")
+        later = np.flatnonzero(fold > 0)
+        if len(later):
+            second, second_ok = _replace_zone(here[later], tz, "latest")
+            first[later], first_ok[later] = second, second_ok
+        utc[rest] = first
+        ok[rest] = first_ok
+    return np.where(ok, utc, 0), ok
 
 
 @dataclass
 class _Times:
     epoch: IntArray  # the instant (registers) or the slot start (intervals), UTC seconds
     ok: BoolArray
+
+
+class _Lines:
+    """The line of a data row of the file: its index plus the line of the first data row."""
+
+    def __init__(self, first: int) -> None:
+        self.first = first
+
+    def __getitem__(self, row: int | np.integer[Any]) -> int:
+        return int(row) + self.first
+
+
+def _listed(problems: Problems, kind: str, rows: IntArray) -> Iterator[int]:
+    """The rows of one kind of problem that are listed (the first ones, up to the cap of
+    :class:`Problems`); the others are only counted, without a loop over them."""
+    room = problems.room(kind)
+    yield from rows[:room].tolist()
+    problems.skip(kind, len(rows) - room)
 
 
 def _times(
@@ -696,7 +778,7 @@ def _times(
     tz: str,
     group: IntArray,
     problems: Problems,
-    lines: IntArray,
+    lines: _Lines,
 ) -> tuple[_Times, str] | None:
     """Per row: the UTC start of its quarter hour (the instant for registers is the same
     number: an end label minus 15 minutes is handled in ``_slot_of``). Returns the times and
@@ -719,6 +801,8 @@ def _times(
         return None
     raw = table.get_column(column)
     n = len(raw)
+    texts: pl.Series | None = None
+    seconds = np.zeros(0, dtype=np.int64)
     if "date" in by_role and by_role["date"] != column:
         day = _text(table.get_column(by_role["date"]))
         clock = _text(raw)
@@ -726,36 +810,53 @@ def _times(
             clock = raw.dt.strftime("%H:%M:%S")
         day = day.str.slice(0, 10)
         texts = pl.Series(
-            [
-                None if d is None or c is None else f"{d} {c}"
-                for d, c in zip(day, clock, strict=True)
-            ],
+            pl.select(pl.concat_str([pl.lit(day), pl.lit(clock)], separator=" ")).to_series(),
             dtype=pl.String,
         )
+    elif isinstance(raw.dtype, pl.Datetime):
+        # a typed time column (Parquet, Excel): its seconds as they are, no text in between
+        seconds = np.asarray(raw.dt.epoch("s").fill_null(0).to_numpy(), dtype=np.int64)
     else:
         texts = _text(raw)
-    empty = np.asarray(texts.is_null().to_numpy(), dtype=bool)
-    for r in np.flatnonzero(empty).tolist():
-        problems.add(f"{column} is empty", line=int(lines[r]), column=column, kind="empty time")
-    with_offset = np.asarray(texts.str.contains(_OFFSET).fill_null(False).to_numpy(), dtype=bool)
+
+    def shown(r: int) -> object:
+        return texts[r] if texts is not None else _text(raw.gather([r]))[0]
+
+    if texts is None:
+        empty = np.asarray(raw.is_null().to_numpy(), dtype=bool)
+        zoned = isinstance(raw.dtype, pl.Datetime) and raw.dtype.time_zone is not None
+        with_offset = ~empty if zoned else np.zeros(n, dtype=bool)
+    else:
+        empty = np.asarray(texts.is_null().to_numpy(), dtype=bool)
+        with_offset = np.asarray(
+            texts.str.contains(_OFFSET).fill_null(False).to_numpy(), dtype=bool
+        )
+    for r in _listed(problems, "empty time", np.flatnonzero(empty)):
+        problems.add(f"{column} is empty", line=lines[r], column=column, kind="empty time")
     epoch = np.zeros(n, dtype=np.int64)
     ok = ~empty
     if with_offset.any():
-        rows = np.flatnonzero(with_offset)
-        parsed, bad = parse_timestamps(texts.gather(rows))
-        epoch[rows] = parsed
-        for i, reason in bad:
-            ok[rows[i]] = False
-            problems.add(reason, line=int(lines[rows[i]]), column=column, kind="bad time")
+        if texts is None:
+            epoch = np.where(with_offset, seconds, epoch)
+        else:
+            rows = np.flatnonzero(with_offset)
+            parsed, bad = parse_timestamps(texts.gather(rows))
+            epoch[rows] = parsed
+            for i, reason in bad:
+                ok[rows[i]] = False
+                problems.add(reason, line=lines[rows[i]], column=column, kind="bad time")
     naive = ~with_offset & ~empty
     if naive.any():
         rows = np.flatnonzero(naive)
-        walls, good = _walls(texts.gather(rows), mapping.time_format)
-        for i in np.flatnonzero(~good).tolist():
+        if texts is None:
+            walls, good = seconds[rows], np.ones(len(rows), dtype=bool)
+        else:
+            walls, good = _walls(texts.gather(rows), mapping.time_format)
+        for i in _listed(problems, "bad time", np.flatnonzero(~good)):
             problems.add(
-                f"{texts[int(rows[i])]!r} is not a time (expected e.g. 31.03.2024 02:15, "
+                f"{shown(int(rows[i]))!r} is not a time (expected e.g. 31.03.2024 02:15, "
                 "2024-03-31 02:15 or ISO 8601 with offset; set time_format in the mapping)",
-                line=int(lines[rows[i]]),
+                line=lines[rows[i]],
                 column=column,
                 kind="bad time",
             )
@@ -764,20 +865,20 @@ def _times(
         if label == "end":
             # resolve the START wall time (end label minus 15 minutes) with the fold of its
             # occurrence; an end label right after the spring gap resolves on its own
-            starts = walls - SLOT_SECONDS
-            fold = _occurrence(group[rows], starts, np.ones(len(rows), dtype=bool))
-            start_utc, exists = _localise(starts, fold, tz)
-            end_utc, end_ok = _localise(walls, np.zeros(len(rows), dtype=np.int64), tz)
-            utc = np.where(exists, start_utc, end_utc - SLOT_SECONDS)
-            good_utc = exists | end_ok
+            utc, exists = _localise(walls - SLOT_SECONDS, group[rows], tz)
+            good_utc = exists.copy()
+            gap = np.flatnonzero(~exists)
+            if len(gap):
+                end_utc, end_ok = _localise(walls[gap], None, tz)
+                utc[gap] = end_utc - SLOT_SECONDS
+                good_utc[gap] = end_ok
         else:
-            fold = _occurrence(group[rows], walls, np.ones(len(rows), dtype=bool))
-            utc, good_utc = _localise(walls, fold, tz)
-        for i in np.flatnonzero(~good_utc).tolist():
+            utc, good_utc = _localise(walls, group[rows], tz)
+        for i in _listed(problems, "time in the spring gap", np.flatnonzero(~good_utc)):
             problems.add(
-                f"{texts[int(rows[i])]!r} does not exist in {tz} (the hour skipped when the "
+                f"{shown(int(rows[i]))!r} does not exist in {tz} (the hour skipped when the "
                 "clocks go forward); give times with their UTC offset",
-                line=int(lines[rows[i]]),
+                line=lines[rows[i]],
                 column=column,
                 kind="time in the spring gap",
             )
@@ -811,7 +912,7 @@ def read_vendor(
     fmt = f"vendor/{table.container}"
     frame = table.frame
     n = frame.height
-    lines = np.arange(n, dtype=np.int64) + table.first_line
+    lines = _Lines(table.first_line)
     roles, series = _roles(frame, checked, problems)
     layout = checked.layout or ("long" if "value" in roles.values() else "wide")
     by_role = {role: name for name, role in roles.items()}
@@ -836,186 +937,233 @@ def read_vendor(
             problems.summary(),
         )
 
-    # the row's own target (metering point / meter column)
+    # the row's own target (metering point / meter column), as codes: the index of the row's
+    # text among the distinct texts of the column (-1: none); each distinct text resolved once
     row_target_col = by_role.get("metering_point") or by_role.get("meter")
-    row_targets = (
-        _text(frame.get_column(row_target_col)) if row_target_col else pl.Series([None] * n)
-    )
-    target_cache: dict[str, Target | str] = {}
+    if row_target_col:
+        row_code, names = _factor(frame.get_column(row_target_col))
+    else:
+        row_code, names = np.full(n, -1, dtype=np.int32), []
+    codes = {text: i for i, text in enumerate(names)}
 
-    def target_of(text: str) -> Target | str:
-        if text not in target_cache:
-            target_cache[text] = resolve_target(index, text)
-        return target_cache[text]
+    def code_of(text: str) -> int:
+        if text not in codes:
+            codes[text] = len(names)
+            names.append(text)
+        return codes[text]
 
-    # entries: one per value, column-wise
+    columns: list[str] = []
+    registers: list[str] = []
+
+    def column_code(name: str) -> int:
+        if name not in columns:
+            columns.append(name)
+        return columns.index(name)
+
+    def register_code(code: str | None) -> int:
+        if code is None:
+            return -1
+        if code not in registers:
+            registers.append(code)
+        return registers.index(code)
+
+    # entries: one per value, column-wise, every attribute a fixed-width code
     e_row: list[IntArray] = []
-    e_target: list[pl.Series] = []
-    e_direction: list[NDArray[np.object_]] = []
-    e_register: list[NDArray[np.object_]] = []
+    e_target: list[CodeArray] = []
+    e_direction: list[DirArray] = []
+    e_register: list[CodeArray] = []
     e_value: list[FloatArray] = []
-    e_column: list[NDArray[np.object_]] = []
+    e_column: list[CodeArray] = []
     quality = _quality(frame, by_role.get("quality"), lines, problems)
+    row_direction = np.full(n, _NONE, dtype=np.int8)  # long: the row's own quantity
+    row_register = np.full(n, -1, dtype=np.int32)
     if layout == "wide":
         for s in series:
             values, bad, empty = _numbers(frame.get_column(s.column), decimal)
-            for r in np.flatnonzero(bad).tolist():
+            for r in _listed(problems, "not a number", np.flatnonzero(bad)):
                 problems.add(
                     f"{frame.get_column(s.column).cast(pl.String)[r]!r} is not a number"
                     + (' (decimal comma: set decimal = ",")' if decimal == "." else ""),
-                    line=int(lines[r]),
+                    line=lines[r],
                     column=s.column,
                     kind="not a number",
                 )
             keep = np.flatnonzero(~bad & ~empty)
             e_row.append(keep)
             if s.target is not None:
-                e_target.append(pl.Series([s.target] * len(keep), dtype=pl.String))
+                e_target.append(np.full(len(keep), code_of(s.target), dtype=np.int32))
             else:
-                e_target.append(row_targets.gather(keep))
-            e_direction.append(np.full(len(keep), s.direction, dtype=object))
-            e_register.append(np.full(len(keep), s.register, dtype=object))
+                e_target.append(row_code[keep])
+            e_direction.append(np.full(len(keep), _DIRECTION_CODE[s.direction], dtype=np.int8))
+            e_register.append(np.full(len(keep), register_code(s.register), dtype=np.int32))
             e_value.append(values[keep] * s.scale)
-            e_column.append(np.full(len(keep), s.column, dtype=object))
+            e_column.append(np.full(len(keep), column_code(s.column), dtype=np.int32))
+            del values, bad, empty
     else:
         value_col = by_role["value"]
         values, bad, empty = _numbers(frame.get_column(value_col), decimal)
-        for r in np.flatnonzero(bad).tolist():
+        for r in _listed(problems, "not a number", np.flatnonzero(bad)):
             problems.add(
                 f"{frame.get_column(value_col).cast(pl.String)[r]!r} is not a number",
-                line=int(lines[r]),
+                line=lines[r],
                 column=value_col,
                 kind="not a number",
             )
         keep = np.flatnonzero(~bad & ~empty)
+        del bad, empty
         quantity_col = by_role.get("obis") or by_role.get("direction")
-        direction = np.full(len(keep), None, dtype=object)
-        register = np.full(len(keep), None, dtype=object)
         if quantity_col is not None:
-            texts = _text(frame.get_column(quantity_col)).gather(keep)
-            for text in texts.unique().to_list():
-                rows = np.flatnonzero(texts.eq_missing(text).to_numpy())
-                if text is None:
-                    for r in rows.tolist():
-                        problems.add(
-                            f"{quantity_col} is empty",
-                            line=int(lines[keep[r]]),
-                            column=quantity_col,
-                            kind="empty quantity",
-                        )
-                    continue
+            q_code, q_texts = _factor(frame.get_column(quantity_col))
+            # per distinct text (the last entry: an empty cell)
+            q_direction = np.full(len(q_texts) + 1, _NONE, dtype=np.int8)
+            q_register = np.full(len(q_texts) + 1, -1, dtype=np.int32)
+            q_problem: list[str | None] = []
+            for i, text in enumerate(q_texts):
                 d, reg, problem = _quantity(text)
+                q_problem.append(problem)
+                if problem is None:
+                    q_direction[i] = _DIRECTION_CODE[d]
+                    q_register[i] = register_code(reg)
+            row_direction = q_direction[q_code]
+            row_register = q_register[q_code]
+            kept = q_code[keep]
+            for r in _listed(problems, "empty quantity", np.flatnonzero(kept < 0)):
+                problems.add(
+                    f"{quantity_col} is empty",
+                    line=lines[keep[r]],
+                    column=quantity_col,
+                    kind="empty quantity",
+                )
+            for i, problem in enumerate(q_problem):
                 if problem is not None:
-                    for r in rows.tolist():
+                    for r in _listed(problems, problem, np.flatnonzero(kept == i)):
                         problems.add(
-                            problem, line=int(lines[keep[r]]), column=quantity_col, kind=problem
+                            problem, line=lines[keep[r]], column=quantity_col, kind=problem
                         )
-                    continue
-                direction[rows] = d
-                register[rows] = reg
+            del q_code, kept
         e_row.append(keep)
-        e_target.append(row_targets.gather(keep))
-        e_direction.append(direction)
-        e_register.append(register)
+        e_target.append(row_code[keep])
+        e_direction.append(row_direction[keep])
+        e_register.append(row_register[keep])
         e_value.append(values[keep] * _unit_scale(value_col, _UNITS[checked.unit.lower()]))
-        e_column.append(np.full(len(keep), value_col, dtype=object))
-    row = np.concatenate(e_row) if e_row else np.zeros(0, dtype=np.int64)
-    target_text = pl.concat(e_target) if e_target else pl.Series([], dtype=pl.String)
-    direction = np.concatenate(e_direction) if e_direction else np.zeros(0, dtype=object)
-    register = np.concatenate(e_register) if e_register else np.zeros(0, dtype=object)
-    value = np.concatenate(e_value) if e_value else np.zeros(0, dtype=np.float64)
-    column = np.concatenate(e_column) if e_column else np.zeros(0, dtype=object)
+        e_column.append(np.full(len(keep), column_code(value_col), dtype=np.int32))
+        del values
+    row = _joined(e_row, np.int64)
+    target = _joined(e_target, np.int32)
+    direction = _joined(e_direction, np.int8)
+    register = _joined(e_register, np.int32)
+    value = _joined(e_value, np.float64)
+    column = _joined(e_column, np.int32)
+    del e_row, e_target, e_direction, e_register, e_value, e_column
 
-    # targets: per distinct text
+    # targets: each distinct text resolved once, spread over the entries by lookup tables
     default = checked.target
-    target_text = target_text.fill_null(default) if default else target_text
-    loc = np.full(len(row), -1, dtype=np.int64)
-    meter = np.full(len(row), -1, dtype=np.int64)
-    mp_direction = np.full(len(row), None, dtype=object)
-    # the rows of every distinct target in one grouping (not one pass over all rows per target)
-    groups = pl.DataFrame({"t": target_text}).with_row_index("r").group_by("t").agg(pl.col("r"))
-    rows_of = {
-        t: np.sort(np.asarray(r.to_numpy(), dtype=np.int64))
-        for t, r in zip(groups.get_column("t").to_list(), groups.get_column("r"), strict=True)
-    }
-    for text in target_text.unique().to_list():
-        rows = rows_of[text]
-        if text is None:
+    if default:
+        target = np.where(target < 0, code_of(default), target).astype(np.int32)
+    points = metering_points_of(index.site)
+    k = len(names)
+    loc_of = np.full(k + 1, -1, dtype=np.int32)  # the last entry: no target
+    meter_of = np.full(k + 1, -1, dtype=np.int32)
+    direction_of = np.full(k + 1, _NONE, dtype=np.int8)
+    used = np.zeros(k + 1, dtype=bool)
+    used[target] = True
+    failed: dict[int, str | None] = {}
+    for code in np.flatnonzero(used).tolist():
+        if code == k:
             if len(index.locations) == 1:
-                loc[rows] = 0
-                continue
-            for r in rows[:1].tolist():
+                loc_of[k] = 0
+            else:
+                failed[-1] = None
+            continue
+        found = resolve_target(index, names[code], points)
+        if isinstance(found, str):
+            failed[code] = found
+            continue
+        loc_of[code] = index.location_index[found.location]
+        if found.meter is not None:
+            meter_of[code] = index.key_index[found.meter]
+        direction_of[code] = _DIRECTION_CODE[found.direction]
+    if failed:
+        # the first entry of every target that cannot be resolved
+        is_failed = np.zeros(k + 1, dtype=bool)
+        is_failed[list(failed)] = True
+        at = np.flatnonzero(is_failed[target])
+        _, first = np.unique(target[at], return_index=True)
+        for r in np.sort(at[first]).tolist():
+            code = int(target[r])
+            reason = failed[code]
+            if reason is None:
                 problems.add(
                     "no metering point or meter for these values: add a Zählpunkt/meter column, "
                     "name it in the column mapping (TARGET:import), or set target in the mapping",
-                    line=int(lines[row[r]]),
-                    column=str(column[r]),
+                    line=lines[row[r]],
+                    column=columns[column[r]],
                 )
-            continue
-        found = target_of(text)
-        if isinstance(found, str):
-            problems.add(
-                found,
-                line=int(lines[row[rows[0]]]),
-                column=row_target_col or str(column[rows[0]]),
-                meter=text,
-            )
-            continue
-        loc[rows] = index.location_index[found.location]
-        if found.meter is not None:
-            meter[rows] = index.key_index[found.meter]
-        mp_direction[rows] = found.direction
+            else:
+                problems.add(
+                    reason,
+                    line=lines[row[r]],
+                    column=row_target_col or columns[column[r]],
+                    meter=names[code],
+                )
+    loc = loc_of[target]
+    meter = meter_of[target]
+    mp_direction = direction_of[target]
 
     # a long row without quantity takes the direction of its metering point
-    no_quantity = (direction == None) & (register == None)  # noqa: E711
-    direction = np.where(no_quantity & (mp_direction != None), mp_direction, direction)  # noqa: E711
-    for r in np.flatnonzero((direction == None) & (register == None) & (loc >= 0))[:1].tolist():  # noqa: E711
+    no_quantity = (direction == _NONE) & (register < 0)
+    direction = np.where(no_quantity & (mp_direction != _NONE), mp_direction, direction)
+    missing = (direction == _NONE) & (register < 0) & (loc >= 0)
+    for r in np.flatnonzero(missing)[:1].tolist():
         problems.add(
             "no OBIS code or direction for this value: add an OBIS/Richtung column or name the "
             "metering point ID (whose direction is known)",
-            line=int(lines[row[r]]),
-            column=str(column[r]),
+            line=lines[row[r]],
+            column=columns[column[r]],
         )
-    clash = np.flatnonzero(
-        (direction != None) & (mp_direction != None) & (direction != mp_direction)  # noqa: E711
-    )
-    if layout == "wide":  # there the metering point names the location, columns directions
-        clash = clash[:0]
-    for r in clash.tolist():
-        problems.add(
-            f"a value of direction {direction[r]} for metering point {target_text[int(r)]}, which "
-            f"is the {mp_direction[r]} metering point of location "
-            f"{index.locations[int(loc[r])]!r}",
-            line=int(lines[row[r]]),
-            column=str(column[r]),
-            kind="direction clash",
-        )
+    if layout != "wide":  # there the metering point names the location, columns directions
+        clash = (direction != _NONE) & (mp_direction != _NONE) & (direction != mp_direction)
+        for r in _listed(problems, "direction clash", np.flatnonzero(clash)):
+            problems.add(
+                f"a value of direction {_DIRECTION_NAME[direction[r]]} for metering point "
+                f"{names[target[r]]}, which is the {_DIRECTION_NAME[mp_direction[r]]} metering "
+                f"point of location {index.locations[int(loc[r])]!r}",
+                line=lines[row[r]],
+                column=columns[column[r]],
+                kind="direction clash",
+            )
+    del no_quantity, missing, mp_direction
 
-    # times
+    # times: the repeated autumn hour counts occurrences per series of the file
     if layout == "wide":
         # one series of times per row target (a wide file may list several metering points)
-        group_rows = np.asarray(row_targets.fill_null("").rank("dense").to_numpy(), dtype=np.int64)
+        group = row_code.astype(np.int64) + 1
     else:
-        keys = [text or "" for text in target_text.to_list()]
-        codes = {
-            k: i for i, k in enumerate(dict.fromkeys(zip(keys, direction, register, strict=True)))
-        }
-        group_rows = np.zeros(n, dtype=np.int64)
-        group_rows[row] = [codes[k] for k in zip(keys, direction, register, strict=True)]
-    timed = _times(frame, roles, checked, tz, group_rows, problems, lines)
+        # a series is a target and a quantity; every row counts, also one without a value
+        row_target = row_code
+        if default:
+            row_target = np.where(row_code < 0, codes[default], row_code)
+        filled = np.where(
+            (row_direction == _NONE) & (row_register < 0), direction_of[row_target], row_direction
+        )
+        group = (row_target.astype(np.int64) + 1) * 3 + (filled.astype(np.int64) + 1)
+        group = group * (len(registers) + 1) + (row_register + 1)
+        del row_target, filled
+    del row_code, row_direction, row_register
+    timed = _times(frame, roles, checked, tz, group, problems, lines)
+    del group
     if timed is None:
         raise InvalidInput(
             f"{source}: rejected, nothing imported ({len(problems.items)} problem(s))",
             problems.summary(),
         )
+    del frame, table  # the file's columns are not needed any more: free them before assembling
     times, label = timed
     epoch = times.epoch[row]
     good = times.ok[row] & (loc >= 0)
-
-    is_interval = np.asarray([d is not None for d in direction], dtype=bool) & (
-        np.asarray([r is None for r in register], dtype=bool)
-    )
-    is_register = np.asarray([r is not None for r in register], dtype=bool)
+    del times, timed
+    is_interval = (direction != _NONE) & (register < 0)
+    is_register = register >= 0
     readings, kinds = _assemble(
         index,
         problems,
@@ -1025,6 +1173,7 @@ def read_vendor(
         meter,
         direction,
         register,
+        registers,
         value,
         epoch,
         good & is_interval,
@@ -1032,7 +1181,7 @@ def read_vendor(
         label,
         quality,
         column,
-        target_text,
+        columns,
     )
     if problems:
         raise InvalidInput(
@@ -1052,6 +1201,34 @@ def read_vendor(
     )
 
 
+def _joined(parts: list[Any], dtype: type[Any]) -> Any:
+    """The parts as one array (no copy for one part)."""
+    if len(parts) == 1:
+        return np.asarray(parts[0], dtype=dtype)
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
+
+
+def _factor(series: pl.Series) -> tuple[CodeArray, list[str]]:
+    """A column as codes: per row the index of its stripped text among the distinct texts
+    (-1 for an empty or missing cell) and those texts in order of appearance. Each distinct
+    cell is stripped and looked at once, not each row."""
+    raw = series if series.dtype == pl.String else _text(series)
+    distinct = raw.unique(maintain_order=True).drop_nulls()
+    if not len(distinct):
+        return np.full(len(raw), -1, dtype=np.int32), []
+    physical = raw.cast(pl.Enum(distinct)).to_physical().cast(pl.Int32).fill_null(-1)
+    names: list[str] = []
+    position: dict[str, int] = {}
+    remap = np.full(len(distinct) + 1, -1, dtype=np.int32)  # the last entry: a missing cell
+    for i, text in enumerate(_text(distinct).to_list()):
+        if text is not None:
+            if text not in position:
+                position[text] = len(names)
+                names.append(text)
+            remap[i] = position[text]
+    return remap[np.asarray(physical.to_numpy(), dtype=np.int64)], names
+
+
 def _guess_decimal(frame: pl.DataFrame, columns: Sequence[str]) -> str:
     """``,`` when value cells look like ``12,5`` and never like ``12.5``, else ``.``."""
     comma = dot = 0
@@ -1065,47 +1242,47 @@ def _guess_decimal(frame: pl.DataFrame, columns: Sequence[str]) -> str:
 
 
 def _quality(
-    frame: pl.DataFrame, column: str | None, lines: IntArray, problems: Problems
+    frame: pl.DataFrame, column: str | None, lines: _Lines, problems: Problems
 ) -> NDArray[np.int8]:
-    out = np.full(frame.height, int(Quality.L1), dtype=np.int8)
     if column is None:
-        return out
-    texts = _text(frame.get_column(column))
-    for text in texts.unique().to_list():
-        rows = np.flatnonzero(texts.eq_missing(text).to_numpy())
-        key = (text or "").strip().upper()
-        if key in ("", "L1"):
-            continue
+        return np.full(frame.height, int(Quality.L1), dtype=np.int8)
+    code, texts = _factor(frame.get_column(column))
+    of = np.full(len(texts) + 1, int(Quality.L1), dtype=np.int8)  # the last: empty, L1
+    unknown = np.zeros(len(texts) + 1, dtype=bool)
+    for i, text in enumerate(texts):
+        key = text.strip().upper()
         if key in ("L2", "L3"):
-            out[rows] = int(Quality[key])
-            continue
-        for r in rows.tolist():
-            problems.add(
-                f"unknown quality {text!r}: use L1, L2 or L3 (empty: L1)",
-                line=int(lines[r]),
-                column=column,
-                kind="unknown quality",
-            )
-    return out
+            of[i] = int(Quality[key])
+        elif key != "L1":
+            unknown[i] = True
+    for r in _listed(problems, "unknown quality", np.flatnonzero(unknown[code])):
+        problems.add(
+            f"unknown quality {texts[code[r]]!r}: use L1, L2 or L3 (empty: L1)",
+            line=lines[r],
+            column=column,
+            kind="unknown quality",
+        )
+    return of[code]
 
 
 def _assemble(
     index: SiteIndex,
     problems: Problems,
-    lines: IntArray,
+    lines: _Lines,
     row: IntArray,
-    loc: IntArray,
-    meter: IntArray,
-    direction: NDArray[np.object_],
-    register: NDArray[np.object_],
+    loc: CodeArray,
+    meter: CodeArray,
+    direction: DirArray,
+    register: CodeArray,
+    register_names: Sequence[str],
     value: FloatArray,
     epoch: IntArray,
     intervals: BoolArray,
     registers: BoolArray,
     label: str,
     quality: NDArray[np.int8],
-    column: NDArray[np.object_],
-    target_text: pl.Series,
+    column: CodeArray,
+    columns: Sequence[str],
 ) -> tuple[ReadingSet, set[str]]:
     kinds: set[str] = set()
     # -- interval values: one row per (location, slot) with both directions
@@ -1116,136 +1293,178 @@ def _assemble(
         end_based = label == "end"
         start = epoch[iv] - (SLOT_SECONDS if end_based else 0)
         off = np.flatnonzero(start % SLOT_SECONDS != 0)
-        for i in off.tolist():
+        for i in _listed(problems, "off the quarter-hour grid", off):
             problems.add(
                 f"not the {'end' if end_based else 'start'} of a quarter hour (:00, :15, :30, "
                 ":45); interval values are 15-minute energies",
-                line=int(lines[row[iv[i]]]),
-                column=str(column[iv[i]]),
+                line=lines[row[iv[i]]],
+                column=columns[column[iv[i]]],
                 time=time_text(int(epoch[iv[i]])),
                 kind="off the quarter-hour grid",
             )
-        negative = np.flatnonzero(value[iv] < 0)
-        for i in negative.tolist():
+        iv_value = value[iv]
+        negative = np.flatnonzero(iv_value < 0)
+        for i in _listed(problems, "negative energy", negative):
             problems.add(
                 "energy cannot be negative (give import and export as two columns)",
-                line=int(lines[row[iv[i]]]),
-                column=str(column[iv[i]]),
+                line=lines[row[iv[i]]],
+                column=columns[column[iv[i]]],
                 kind="negative energy",
             )
         slot = start // SLOT_SECONDS
-        is_import = np.asarray(direction[iv] == "import", dtype=bool)
+        del start
+        is_import = direction[iv] == _IMPORT
+        iv_loc = loc[iv].astype(np.int64)
+        low = int(slot.min())
+        span = int(slot.max()) - low + 1
+        locations = len(index.locations)
+        # (location, slot) pairs numbered in a table when it is small against the rows, else
+        # by a sort: the same pairs in the same (location, slot) order either way
+        dense = 2 * locations * span <= max(_DENSE_ROWS * len(iv), 1 << 22)
+        pair = iv_loc * span + (slot - low) if dense else iv_loc * (1 << 40) + (slot - low)
         # duplicates: (location, slot, direction) twice
-        key = (loc[iv] * 2 + (~is_import).astype(np.int64)) * (1 << 40) + (slot - slot.min())
-        order = np.lexsort((row[iv], key))
-        dup = np.flatnonzero(key[order][1:] == key[order][:-1]) + 1
-        for i in dup.tolist():
-            r, first = iv[order[i]], iv[order[i - 1]]
-            problems.add(
-                f"duplicate: an {direction[r]} value of this metering point for this quarter hour "
-                f"is already on line {int(lines[row[first]])}",
-                line=int(lines[row[r]]),
-                column=str(column[r]),
-                time=time_text(int(slot[order[i]]) * SLOT_SECONDS),
-                kind="duplicate",
-            )
-        pair = loc[iv] * (1 << 40) + (slot - slot.min())
-        uniq, inverse = np.unique(pair, return_inverse=True)
-        m = len(uniq)
+        direction_bit = (~is_import).astype(np.int64)
+        if dense:
+            key = (iv_loc * 2 + direction_bit) * span + (slot - low)
+        else:
+            key = (iv_loc * 2 + direction_bit) * (1 << 40) + (slot - low)
+        del direction_bit
+        if dense:
+            seen = np.zeros(2 * locations * span, dtype=bool)
+            seen[key] = True
+            twice = int(np.count_nonzero(seen)) != len(key)
+            del seen
+        else:
+            twice = True
+        if twice:
+            order = _file_order(key, row[iv])
+            dup = np.flatnonzero(key[order][1:] == key[order][:-1]) + 1
+            for i in _listed(problems, "duplicate", dup):
+                r, first = iv[order[i]], iv[order[i - 1]]
+                problems.add(
+                    f"duplicate: an {_DIRECTION_NAME[direction[r]]} value of this metering point "
+                    f"for this quarter hour is already on line {lines[row[first]]}",
+                    line=lines[row[r]],
+                    column=columns[column[r]],
+                    time=time_text(int(slot[order[i]]) * SLOT_SECONDS),
+                    kind="duplicate",
+                )
+            del order, dup
+        del key
+        if dense:
+            present = np.zeros(locations * span, dtype=bool)
+            present[pair] = True
+            uniq = np.flatnonzero(present)
+            inverse = (np.cumsum(present, dtype=np.int64) - 1)[pair]
+            del present
+            u_loc, u_slot = uniq // span, uniq % span + low
+        else:
+            uniq, inverse = np.unique(pair, return_inverse=True)
+            u_loc, u_slot = uniq >> 40, (uniq & ((1 << 40) - 1)) + low
+        del pair, uniq, slot
+        m = len(u_loc)
         has = directions_of(index.site)
-        u_loc = np.zeros(m, dtype=np.int64)
-        u_loc[inverse] = loc[iv]
-        u_slot = np.zeros(m, dtype=np.int64)
-        u_slot[inverse] = slot
         # a direction the location measures starts missing, the other is 0 (per location,
         # then spread over the rows)
-        present = np.unique(u_loc).tolist()
-        lut_import = np.zeros(max(present, default=0) + 1)
-        lut_export = np.zeros(max(present, default=0) + 1)
-        for x in present:
-            lut_import[x] = np.nan if "import" in has[index.locations[int(x)]] else 0.0
-            lut_export[x] = np.nan if "export" in has[index.locations[int(x)]] else 0.0
-        fill_import = lut_import[u_loc]
-        fill_export = lut_export[u_loc]
-        imp = fill_import.astype(np.float64)
-        exp = fill_export.astype(np.float64)
-        imp[inverse[is_import]] = value[iv][is_import]
-        exp[inverse[~is_import]] = value[iv][~is_import]
+        lut_import = np.zeros(locations)
+        lut_export = np.zeros(locations)
+        for x, name in enumerate(index.locations):
+            lut_import[x] = np.nan if "import" in has[name] else 0.0
+            lut_export[x] = np.nan if "export" in has[name] else 0.0
+        imp = lut_import[u_loc]
+        exp = lut_export[u_loc]
+        imp[inverse[is_import]] = iv_value[is_import]
+        exp[inverse[~is_import]] = iv_value[~is_import]
+        del iv_value, is_import, iv_loc
         q = np.full(m, int(Quality.L1), dtype=np.int8)
         np.maximum.at(q, inverse, quality[row[iv]])
-        order = np.lexsort((u_slot, u_loc))
-        interval_part = interval_rows(
-            index, u_loc[order], u_slot[order], imp[order], exp[order], q[order], problems
-        )
+        del inverse
+        interval_part = interval_rows(index, u_loc, u_slot, imp, exp, q, problems)
+        del u_loc, u_slot, imp, exp, q
     # -- register readings of meters
     rg = np.flatnonzero(registers)
     register_part = None
     if len(rg):
         kinds.add("registers")
         t = epoch[rg]
-        m_idx = meter[rg].copy()
+        m_idx = meter[rg].astype(np.int64)
         need = np.flatnonzero(m_idx < 0)
         if len(need):
-            found, count = meters_at(index, loc[rg][need], t[need])
-            for i in np.flatnonzero(count != 1).tolist():
+            found, count = meters_at(index, loc[rg][need].astype(np.int64), t[need])
+            for i in _listed(problems, "meter at time", np.flatnonzero(count != 1)):
                 r = rg[need[i]]
                 problems.add(
                     "no meter is installed at this metering point at this time"
                     if count[i] == 0
                     else "two meters are installed at this instant (meter exchange): name the "
                     "meter by its serial",
-                    line=int(lines[row[r]]),
-                    column=str(column[r]),
+                    line=lines[row[r]],
+                    column=columns[column[r]],
                     time=time_text(int(epoch[r])),
                     kind="meter at time",
                 )
             m_idx[need] = np.where(count == 1, found, -1)
-        names = sorted({str(x) for x in register[rg]})
-        r_idx = np.array([names.index(str(x)) for x in register[rg]], dtype=np.int64)
+        used = np.zeros(len(register_names), dtype=bool)
+        used[register[rg]] = True
+        codes = np.flatnonzero(used).tolist()
+        names = sorted(register_names[c] for c in codes)
+        to_name = np.zeros(len(register_names), dtype=np.int64)
+        for c in codes:
+            to_name[c] = names.index(register_names[c])
+        r_idx = to_name[register[rg]]
         ok = m_idx >= 0
-        for i in np.flatnonzero(ok).tolist():
-            info = index.meters[index.keys[int(m_idx[i])]]
-            if names[int(r_idx[i])] not in info.registers:
+        meters = len(index.keys)
+        on = np.where(ok, m_idx, meters)  # the last: no meter
+        configured = np.ones((meters + 1, len(names)), dtype=bool)
+        for key, info in index.meters.items():
+            for j, name in enumerate(names):
+                configured[index.key_index[key], j] = name in info.registers
+        unconfigured = ok & ~configured[on, r_idx]
+        outside = ok & ~unconfigured & ((t < index.meter_lo[on]) | (t > index.meter_hi[on]))
+        for j, name in enumerate(names):
+            kind = f"register {name} not configured"
+            for i in _listed(problems, kind, np.flatnonzero(unconfigured & (r_idx == j))):
+                info = index.meters[index.keys[int(m_idx[i])]]
                 problems.add(
-                    f"register {names[int(r_idx[i])]} is not configured for meter {info.key} "
+                    f"register {name} is not configured for meter {info.key} "
                     f"(registers: {', '.join(sorted(info.registers))}); add it to the meter's "
                     "registers in the site file",
-                    line=int(lines[row[rg[i]]]),
-                    column=str(column[rg[i]]),
+                    line=lines[row[rg[i]]],
+                    column=columns[column[rg[i]]],
                     meter=info.key,
-                    kind=f"register {names[int(r_idx[i])]} not configured",
+                    kind=kind,
                 )
-                ok[i] = False
-            elif t[i] < info.lo or t[i] > info.hi:
-                problems.add(
-                    f"reading outside the installed period of meter {info.key}",
-                    line=int(lines[row[rg[i]]]),
-                    column=str(column[rg[i]]),
-                    meter=info.key,
-                    time=time_text(int(t[i])),
-                    kind="outside installed period",
-                )
-        for i in np.flatnonzero(value[rg] < 0).tolist():
+        for i in _listed(problems, "outside installed period", np.flatnonzero(outside)):
+            info = index.meters[index.keys[int(m_idx[i])]]
+            problems.add(
+                f"reading outside the installed period of meter {info.key}",
+                line=lines[row[rg[i]]],
+                column=columns[column[rg[i]]],
+                meter=info.key,
+                time=time_text(int(t[i])),
+                kind="outside installed period",
+            )
+        for i in _listed(problems, "negative register", np.flatnonzero(value[rg] < 0)):
             problems.add(
                 "a register reading cannot be negative",
-                line=int(lines[row[rg[i]]]),
-                column=str(column[rg[i]]),
+                line=lines[row[rg[i]]],
+                column=columns[column[rg[i]]],
                 kind="negative register",
             )
         key = (m_idx * len(names) + r_idx) * (1 << 40) + (t - t.min())
-        order = np.lexsort((row[rg], key))
-        for i in (np.flatnonzero(key[order][1:] == key[order][:-1]) + 1).tolist():
+        order = _file_order(key, row[rg])
+        dup = np.flatnonzero(key[order][1:] == key[order][:-1]) + 1
+        for i in _listed(problems, "duplicate", dup):
             r, first = rg[order[i]], rg[order[i - 1]]
             problems.add(
                 f"duplicate: a reading of this register at this time is already on line "
-                f"{int(lines[row[first]])}",
-                line=int(lines[row[r]]),
-                column=str(column[r]),
+                f"{lines[row[first]]}",
+                line=lines[row[r]],
+                column=columns[column[r]],
                 time=time_text(int(epoch[r])),
                 kind="duplicate",
             )
         register_part = register_rows(index, m_idx, names, r_idx, t, value[rg])
-    del target_text
     readings = ReadingSet()
     if interval_part is not None and register_part is not None:
         readings = ReadingSet(registers=register_part, intervals=interval_part)
@@ -1254,3 +1473,13 @@ def _assemble(
     elif register_part is not None:
         readings = ReadingSet(registers=register_part)
     return readings, kinds
+
+
+def _file_order(key: IntArray, row: IntArray) -> IntArray:
+    """The order of ``np.lexsort((row, key))``: by key, equal keys in file order. Stable sorts
+    (runs of a file in key order cost little), the rows' sort skipped when they are in file
+    order already (a long table)."""
+    if len(row) < 2 or bool(np.all(row[1:] >= row[:-1])):
+        return np.argsort(key, kind="stable")
+    by_row = np.argsort(row, kind="stable")
+    return by_row[np.argsort(key[by_row], kind="stable")]
