@@ -31,7 +31,7 @@ from __future__ import annotations
 import io
 import re
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -439,9 +439,24 @@ def _cells(cells: list[Any]) -> pl.Series:
     return pl.Series(out, dtype=pl.String)
 
 
-def _read_parquet(content: bytes, problems: Problems) -> _Table | None:
+#: roles of columns whose cells name things (read as codes of their distinct texts)
+_NAMING = ("metering_point", "meter", "obis", "direction", "quality")
+
+
+def _read_parquet(content: bytes, mapping: VendorMapping, problems: Problems) -> _Table | None:
     try:
-        frame = pl.read_parquet(io.BytesIO(content))
+        schema = pl.read_parquet_schema(io.BytesIO(content))
+        # text columns naming metering points, quantities or qualities are read as categorical
+        # (a code per row instead of a text per row: 4 instead of about 50 bytes)
+        roles, _ = _roles(list(schema), mapping, Problems(""))
+        naming = [
+            name for name, role in roles.items() if role in _NAMING and schema[name] == pl.String
+        ]
+        frame = (
+            pl.scan_parquet(io.BytesIO(content))
+            .with_columns(pl.col(name).cast(pl.Categorical) for name in naming)
+            .collect()
+        )
     except Exception as exc:  # polars raises several kinds for broken files
         problems.add(f"cannot read the file as Parquet: {str(exc).splitlines()[0]}")
         return None
@@ -461,7 +476,7 @@ def read_table(
         else:
             container = "csv"
     if container == "parquet":
-        return _read_parquet(content, problems)
+        return _read_parquet(content, mapping, problems)
     if container == "xlsx":
         return _read_xlsx(content, mapping, problems)
     return _read_csv(content, mapping, problems)
@@ -520,22 +535,22 @@ def _quantity(text: str) -> tuple[str | None, str | None, str | None]:
 
 
 def _roles(
-    frame: pl.DataFrame, mapping: VendorMapping, problems: Problems
+    columns: Sequence[str], mapping: VendorMapping, problems: Problems
 ) -> tuple[dict[str, str], list[_Series]]:
     """Role per non-series column and the series columns, from the mapping and the headers."""
     roles: dict[str, str] = {}
     series: list[_Series] = []
     default_scale = _UNITS[mapping.unit.lower()]
     for name in mapping.columns:
-        if name not in frame.columns:
+        if name not in columns:
             problems.add(
                 f"the mapping names column {name!r}, which the file does not have (columns: "
-                f"{', '.join(frame.columns)})",
+                f"{', '.join(columns)})",
                 line=1,
                 column=name,
             )
     seen: set[str] = set()
-    for name in frame.columns:
+    for name in columns:
         if name in seen:
             problems.add(f"column {name!r} appears twice", line=1, column=name)
         seen.add(name)
@@ -706,10 +721,13 @@ def _replace_zone(walls: IntArray, tz: str, ambiguous: str) -> tuple[IntArray, B
     return np.array(out.fill_null(0).to_numpy(), dtype=np.int64), ok
 
 
-def _localise(walls: IntArray, group: IntArray | None, tz: str) -> tuple[IntArray, BoolArray]:
+def _localise(
+    walls: IntArray, series: Callable[[IntArray], IntArray] | None, tz: str
+) -> tuple[IntArray, BoolArray]:
     """UTC epoch seconds of wall times in ``tz``. A repeated wall time is the first (summer-time)
-    instant at its first occurrence in its series (``group``, file order) and the second at any
-    later one (``group`` None: always the first). Not ok where the wall time does not exist.
+    instant at its first occurrence in its series (``series`` gives the series of the times at
+    some indexes; file order) and the second at any later one (``series`` None: always the
+    first). Not ok where the wall time does not exist.
 
     The zone is asked per distinct hour, not per row: an hour with the same offset at its start
     and end for both readings of a repeated time is the wall time minus that offset; only the
@@ -734,8 +752,8 @@ def _localise(walls: IntArray, group: IntArray | None, tz: str) -> tuple[IntArra
         here = walls[rest]
         fold = (
             np.zeros(len(rest), dtype=np.int64)
-            if group is None
-            else _occurrence(group[rest], here, np.ones(len(rest), dtype=bool))
+            if series is None
+            else _occurrence(series(rest), here, np.ones(len(rest), dtype=bool))
         )
         first, first_ok = _replace_zone(here, tz, "earliest")
         later = np.flatnonzero(fold > 0)
@@ -776,13 +794,14 @@ def _times(
     roles: dict[str, str],
     mapping: VendorMapping,
     tz: str,
-    group: IntArray,
+    group: Callable[[IntArray], IntArray],
     problems: Problems,
     lines: _Lines,
 ) -> tuple[_Times, str] | None:
     """Per row: the UTC start of its quarter hour (the instant for registers is the same
     number: an end label minus 15 minutes is handled in ``_slot_of``). Returns the times and
-    the kind of label (``start``/``end``/``instant``)."""
+    the kind of label (``start``/``end``/``instant``). ``group`` numbers the series of some
+    rows (asked only for the rows of a clock change)."""
     by_role = {role: name for name, role in roles.items()}
     if "start" in by_role:
         column, label = by_role["start"], "start"
@@ -837,7 +856,7 @@ def _times(
     ok = ~empty
     if with_offset.any():
         if texts is None:
-            epoch = np.where(with_offset, seconds, epoch)
+            epoch = seconds if with_offset.all() else np.where(with_offset, seconds, epoch)
         else:
             rows = np.flatnonzero(with_offset)
             parsed, bad = parse_timestamps(texts.gather(rows))
@@ -865,7 +884,7 @@ def _times(
         if label == "end":
             # resolve the START wall time (end label minus 15 minutes) with the fold of its
             # occurrence; an end label right after the spring gap resolves on its own
-            utc, exists = _localise(walls - SLOT_SECONDS, group[rows], tz)
+            utc, exists = _localise(walls - SLOT_SECONDS, lambda i: group(rows[i]), tz)
             good_utc = exists.copy()
             gap = np.flatnonzero(~exists)
             if len(gap):
@@ -873,7 +892,7 @@ def _times(
                 utc[gap] = end_utc - SLOT_SECONDS
                 good_utc[gap] = end_ok
         else:
-            utc, good_utc = _localise(walls, group[rows], tz)
+            utc, good_utc = _localise(walls, lambda i: group(rows[i]), tz)
         for i in _listed(problems, "time in the spring gap", np.flatnonzero(~good_utc)):
             problems.add(
                 f"{shown(int(rows[i]))!r} does not exist in {tz} (the hour skipped when the "
@@ -913,7 +932,7 @@ def read_vendor(
     frame = table.frame
     n = frame.height
     lines = _Lines(table.first_line)
-    roles, series = _roles(frame, checked, problems)
+    roles, series = _roles(frame.columns, checked, problems)
     layout = checked.layout or ("long" if "value" in roles.values() else "wide")
     by_role = {role: name for name, role in roles.items()}
     decimal = checked.decimal or ("," if table.separator == ";" else None)
@@ -975,8 +994,8 @@ def read_vendor(
     e_value: list[FloatArray] = []
     e_column: list[CodeArray] = []
     quality = _quality(frame, by_role.get("quality"), lines, problems)
-    row_direction = np.full(n, _NONE, dtype=np.int8)  # long: the row's own quantity
-    row_register = np.full(n, -1, dtype=np.int32)
+    row_direction = _same(_NONE, n, np.int8)  # long: the row's own quantity
+    row_register = _same(-1, n, np.int32)
     if layout == "wide":
         for s in series:
             values, bad, empty = _numbers(frame.get_column(s.column), decimal)
@@ -994,10 +1013,10 @@ def read_vendor(
                 e_target.append(np.full(len(keep), code_of(s.target), dtype=np.int32))
             else:
                 e_target.append(row_code[keep])
-            e_direction.append(np.full(len(keep), _DIRECTION_CODE[s.direction], dtype=np.int8))
-            e_register.append(np.full(len(keep), register_code(s.register), dtype=np.int32))
+            e_direction.append(_same(_DIRECTION_CODE[s.direction], len(keep), np.int8))
+            e_register.append(_same(register_code(s.register), len(keep), np.int32))
             e_value.append(values[keep] * s.scale)
-            e_column.append(np.full(len(keep), column_code(s.column), dtype=np.int32))
+            e_column.append(_same(column_code(s.column), len(keep), np.int32))
             del values, bad, empty
     else:
         value_col = by_role["value"]
@@ -1044,9 +1063,9 @@ def read_vendor(
         e_row.append(keep)
         e_target.append(row_code[keep])
         e_direction.append(row_direction[keep])
-        e_register.append(row_register[keep])
+        e_register.append(row_register[keep] if quantity_col else _same(-1, len(keep), np.int32))
         e_value.append(values[keep] * _unit_scale(value_col, _UNITS[checked.unit.lower()]))
-        e_column.append(np.full(len(keep), column_code(value_col), dtype=np.int32))
+        e_column.append(_same(column_code(value_col), len(keep), np.int32))
         del values
     row = _joined(e_row, np.int64)
     target = _joined(e_target, np.int32)
@@ -1107,7 +1126,6 @@ def read_vendor(
                     meter=names[code],
                 )
     loc = loc_of[target]
-    meter = meter_of[target]
     mp_direction = direction_of[target]
 
     # a long row without quantity takes the direction of its metering point
@@ -1135,20 +1153,15 @@ def read_vendor(
     del no_quantity, missing, mp_direction
 
     # times: the repeated autumn hour counts occurrences per series of the file
-    if layout == "wide":
-        # one series of times per row target (a wide file may list several metering points)
-        group = row_code.astype(np.int64) + 1
-    else:
-        # a series is a target and a quantity; every row counts, also one without a value
-        row_target = row_code
-        if default:
-            row_target = np.where(row_code < 0, codes[default], row_code)
-        filled = np.where(
-            (row_direction == _NONE) & (row_register < 0), direction_of[row_target], row_direction
-        )
-        group = (row_target.astype(np.int64) + 1) * 3 + (filled.astype(np.int64) + 1)
-        group = group * (len(registers) + 1) + (row_register + 1)
-        del row_target, filled
+    group = _grouping(
+        layout,
+        row_code,
+        codes[default] if default else None,
+        row_direction,
+        row_register,
+        direction_of,
+        len(registers),
+    )
     del row_code, row_direction, row_register
     timed = _times(frame, roles, checked, tz, group, problems, lines)
     del group
@@ -1162,8 +1175,10 @@ def read_vendor(
     epoch = times.epoch[row]
     good = times.ok[row] & (loc >= 0)
     del times, timed
-    is_interval = (direction != _NONE) & (register < 0)
     is_register = register >= 0
+    is_interval = (direction != _NONE) & ~is_register
+    # the meter named per value matters for register readings only
+    meter = meter_of[target] if is_register.any() else _same(-1, len(target), np.int32)
     readings, kinds = _assemble(
         index,
         problems,
@@ -1201,6 +1216,38 @@ def read_vendor(
     )
 
 
+def _grouping(
+    layout: str,
+    row_code: CodeArray,
+    default: int | None,
+    row_direction: DirArray,
+    row_register: CodeArray,
+    direction_of: DirArray,
+    registers: int,
+) -> Callable[[IntArray], IntArray]:
+    """A number per series for some rows: in a wide file the row's target (a wide file may list
+    several metering points), in a long one its target and quantity (a row without one has the
+    direction of its metering point). Every row counts, also one without a value."""
+
+    def group(rows: IntArray) -> IntArray:
+        if layout == "wide":
+            return row_code[rows].astype(np.int64)
+        target = row_code[rows]
+        if default is not None:
+            target = np.where(target < 0, default, target)
+        quantity, register = row_direction[rows], row_register[rows]
+        filled = np.where((quantity == _NONE) & (register < 0), direction_of[target], quantity)
+        out = (target.astype(np.int64) + 1) * 3 + (filled.astype(np.int64) + 1)
+        return out * (registers + 1) + (register + 1)
+
+    return group
+
+
+def _same(value: int, count: int, dtype: type[Any]) -> Any:
+    """``count`` times ``value`` as a read-only array of no size (a broadcast view)."""
+    return np.broadcast_to(np.asarray(value, dtype=dtype), (count,))
+
+
 def _joined(parts: list[Any], dtype: type[Any]) -> Any:
     """The parts as one array (no copy for one part)."""
     if len(parts) == 1:
@@ -1212,11 +1259,23 @@ def _factor(series: pl.Series) -> tuple[CodeArray, list[str]]:
     """A column as codes: per row the index of its stripped text among the distinct texts
     (-1 for an empty or missing cell) and those texts in order of appearance. Each distinct
     cell is stripped and looked at once, not each row."""
-    raw = series if series.dtype == pl.String else _text(series)
-    distinct = raw.unique(maintain_order=True).drop_nulls()
+    if isinstance(series.dtype, pl.Categorical):
+        distinct = series.unique(maintain_order=True).drop_nulls()
+        ids = np.asarray(distinct.to_physical().to_numpy(), dtype=np.int64)
+        if len(ids) and int(ids.max()) > 4 * len(series) + 1_000_000:  # a huge global table
+            return _factor(series.cast(pl.String))
+        # the categories are shared by the process: number the file's own ones from 0
+        local = np.full(int(ids.max(initial=-1)) + 2, len(ids), dtype=np.int64)
+        local[ids] = np.arange(len(ids))
+        physical = series.to_physical()
+        distinct = distinct.cast(pl.String)
+    else:
+        raw = series if series.dtype == pl.String else _text(series)
+        distinct = raw.unique(maintain_order=True).drop_nulls()
+        local = None
+        physical = raw.cast(pl.Enum(distinct)).to_physical() if len(distinct) else raw
     if not len(distinct):
-        return np.full(len(raw), -1, dtype=np.int32), []
-    physical = raw.cast(pl.Enum(distinct)).to_physical().cast(pl.Int32).fill_null(-1)
+        return np.full(len(series), -1, dtype=np.int32), []
     names: list[str] = []
     position: dict[str, int] = {}
     remap = np.full(len(distinct) + 1, -1, dtype=np.int32)  # the last entry: a missing cell
@@ -1226,7 +1285,11 @@ def _factor(series: pl.Series) -> tuple[CodeArray, list[str]]:
                 position[text] = len(names)
                 names.append(text)
             remap[i] = position[text]
-    return remap[np.asarray(physical.to_numpy(), dtype=np.int64)], names
+    if local is not None:
+        remap = remap[local]  # by category id (the last: a missing cell)
+    if physical.null_count():
+        return remap[physical.cast(pl.Int64).fill_null(-1).to_numpy()], names
+    return remap[physical.to_numpy()], names
 
 
 def _guess_decimal(frame: pl.DataFrame, columns: Sequence[str]) -> str:
@@ -1291,8 +1354,10 @@ def _assemble(
     if len(iv):
         kinds.add("intervals")
         end_based = label == "end"
-        start = epoch[iv] - (SLOT_SECONDS if end_based else 0)
-        off = np.flatnonzero(start % SLOT_SECONDS != 0)
+        slot = epoch[iv]  # the start of the quarter hour, then its number (in place)
+        if end_based:
+            slot -= SLOT_SECONDS
+        off = np.flatnonzero(slot % SLOT_SECONDS != 0)
         for i in _listed(problems, "off the quarter-hour grid", off):
             problems.add(
                 f"not the {'end' if end_based else 'start'} of a quarter hour (:00, :15, :30, "
@@ -1311,24 +1376,23 @@ def _assemble(
                 column=columns[column[iv[i]]],
                 kind="negative energy",
             )
-        slot = start // SLOT_SECONDS
-        del start
-        is_import = direction[iv] == _IMPORT
-        iv_loc = loc[iv].astype(np.int64)
+        slot //= SLOT_SECONDS
         low = int(slot.min())
         span = int(slot.max()) - low + 1
+        slot -= low  # from here: the slot relative to the first
+        is_import = direction[iv] == _IMPORT
         locations = len(index.locations)
         # (location, slot) pairs numbered in a table when it is small against the rows, else
         # by a sort: the same pairs in the same (location, slot) order either way
         dense = 2 * locations * span <= max(_DENSE_ROWS * len(iv), 1 << 22)
-        pair = iv_loc * span + (slot - low) if dense else iv_loc * (1 << 40) + (slot - low)
-        # duplicates: (location, slot, direction) twice
-        direction_bit = (~is_import).astype(np.int64)
-        if dense:
-            key = (iv_loc * 2 + direction_bit) * span + (slot - low)
-        else:
-            key = (iv_loc * 2 + direction_bit) * (1 << 40) + (slot - low)
-        del direction_bit
+        stride = span if dense else 1 << 40
+        # duplicates: (location, direction, slot) twice
+        iv_loc = loc[iv]
+        key = iv_loc.astype(np.int64)
+        key *= 2
+        key += ~is_import
+        key *= stride
+        key += slot
         if dense:
             seen = np.zeros(2 * locations * span, dtype=bool)
             seen[key] = True
@@ -1346,22 +1410,31 @@ def _assemble(
                     f"for this quarter hour is already on line {lines[row[first]]}",
                     line=lines[row[r]],
                     column=columns[column[r]],
-                    time=time_text(int(slot[order[i]]) * SLOT_SECONDS),
+                    time=time_text((int(slot[order[i]]) + low) * SLOT_SECONDS),
                     kind="duplicate",
                 )
             del order, dup
         del key
+        pair = iv_loc.astype(np.int64)
+        del iv_loc
+        pair *= stride
+        pair += slot
+        del slot
         if dense:
             present = np.zeros(locations * span, dtype=bool)
             present[pair] = True
             uniq = np.flatnonzero(present)
-            inverse = (np.cumsum(present, dtype=np.int64) - 1)[pair]
+            rank: NDArray[np.signedinteger[Any]] = np.cumsum(
+                present, dtype=np.int32 if len(present) < 1 << 31 else np.int64
+            )
             del present
-            u_loc, u_slot = uniq // span, uniq % span + low
+            inverse = rank[pair]
+            inverse -= 1
+            del rank
         else:
             uniq, inverse = np.unique(pair, return_inverse=True)
-            u_loc, u_slot = uniq >> 40, (uniq & ((1 << 40) - 1)) + low
-        del pair, uniq, slot
+        u_loc, u_slot = uniq // stride, uniq % stride + low
+        del pair, uniq
         m = len(u_loc)
         has = directions_of(index.site)
         # a direction the location measures starts missing, the other is 0 (per location,
@@ -1375,7 +1448,7 @@ def _assemble(
         exp = lut_export[u_loc]
         imp[inverse[is_import]] = iv_value[is_import]
         exp[inverse[~is_import]] = iv_value[~is_import]
-        del iv_value, is_import, iv_loc
+        del iv_value, is_import
         q = np.full(m, int(Quality.L1), dtype=np.int8)
         np.maximum.at(q, inverse, quality[row[iv]])
         del inverse
@@ -1416,9 +1489,9 @@ def _assemble(
         meters = len(index.keys)
         on = np.where(ok, m_idx, meters)  # the last: no meter
         configured = np.ones((meters + 1, len(names)), dtype=bool)
-        for key, info in index.meters.items():
+        for meter_key, info in index.meters.items():
             for j, name in enumerate(names):
-                configured[index.key_index[key], j] = name in info.registers
+                configured[index.key_index[meter_key], j] = name in info.registers
         unconfigured = ok & ~configured[on, r_idx]
         outside = ok & ~unconfigured & ((t < index.meter_lo[on]) | (t > index.meter_hi[on]))
         for j, name in enumerate(names):
