@@ -200,7 +200,7 @@ def meters_at(index: SiteIndex, location: IntArray, time: IntArray) -> tuple[Int
     order, bounds = _by_location(index, location)
     for k, info in enumerate(index.meters.values()):
         a, b = bounds[index.location_index[info.location]]
-        rows = order[a:b]
+        rows = np.arange(a, b) if order is None else order[a:b]
         t = time[rows]
         here = rows[(t >= info.lo) & (t <= info.hi)]
         found[here] = k
@@ -208,12 +208,14 @@ def meters_at(index: SiteIndex, location: IntArray, time: IntArray) -> tuple[Int
     return found, count
 
 
-def _by_location(index: SiteIndex, location: IntArray) -> tuple[IntArray, list[tuple[int, int]]]:
-    """The rows grouped by location (a stable order; none needed when the rows are already in
+def _by_location(
+    index: SiteIndex, location: IntArray
+) -> tuple[IntArray | None, list[tuple[int, int]]]:
+    """The rows grouped by location (a stable order; None when the rows are already in
     location order) and per location index the ``[a, b)`` bounds of its rows in that order."""
     n = len(location)
+    order: IntArray | None = None
     if n < 2 or bool(np.all(location[1:] >= location[:-1])):
-        order = np.arange(n, dtype=np.int64)
         grouped = location
     else:
         order = np.argsort(location, kind="stable")
@@ -227,13 +229,13 @@ def assign_slot_meters(index: SiteIndex, location: IntArray, slot: IntArray) -> 
     """Per row: the meter covering the larger part of the slot at the location (the later one
     on a tie), -1 when none is installed in it."""
     meter = np.full(len(slot), -1, dtype=np.int64)
-    best = np.zeros(len(slot), dtype=np.int64)
+    best = np.zeros(len(slot), dtype=np.int32)  # seconds of the slot covered, at most 900
     # each meter looks only at the rows of its location (rows grouped by location once), not at
     # every row: a file of 1,000 metering points would otherwise cost 1,000 passes over it
     order, bounds = _by_location(index, location)
     for k, info in enumerate(index.meters.values()):
         a, b = bounds[index.location_index[info.location]]
-        rows = order[a:b]
+        rows = np.arange(a, b) if order is None else order[a:b]
         here_slot = slot[rows]
         begin, end = here_slot * SLOT_SECONDS, (here_slot + 1) * SLOT_SECONDS
         overlap = np.minimum(end, info.hi) - np.maximum(begin, info.lo)
@@ -243,12 +245,13 @@ def assign_slot_meters(index: SiteIndex, location: IntArray, slot: IntArray) -> 
     return meter
 
 
-def _dense(values: IntArray, size: int) -> tuple[IntArray, IntArray]:
-    """``np.unique(values, return_inverse=True)`` for integers in ``[0, size)``, without a sort:
-    the distinct values (ascending) and each value's index among them."""
+def _dense(values: IntArray, size: int) -> tuple[IntArray, NDArray[np.int32]]:
+    """``np.unique(values, return_inverse=True)`` for integers in ``[0, size)`` (fewer than
+    2**31), without a sort: the distinct values (ascending) and each value's index among
+    them."""
     present = np.zeros(size, dtype=bool)
     present[values] = True
-    rank = np.cumsum(present, dtype=np.int64) - 1
+    rank = np.cumsum(present, dtype=np.int32) - 1
     return np.flatnonzero(present), rank[values]
 
 
@@ -291,8 +294,8 @@ def interval_rows(
     return IntervalRows(
         locations=tuple(index.locations[int(u)] for u in used_loc),
         meters=tuple(index.keys[int(u)] for u in used_meter),
-        location=local_loc.astype(np.int32),
-        meter=local_meter.astype(np.int32),
+        location=local_loc.astype(np.int32, copy=False),
+        meter=local_meter.astype(np.int32, copy=False),
         slot=np.asarray(slot, dtype=np.int64),
         import_kwh=np.asarray(import_kwh, dtype=np.float64),
         export_kwh=np.asarray(export_kwh, dtype=np.float64),

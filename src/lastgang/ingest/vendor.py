@@ -1060,11 +1060,18 @@ def read_vendor(
                             problem, line=lines[keep[r]], column=quantity_col, kind=problem
                         )
             del q_code, kept
+        scale = _unit_scale(value_col, _UNITS[checked.unit.lower()])
         e_row.append(keep)
-        e_target.append(row_code[keep])
-        e_direction.append(row_direction[keep])
-        e_register.append(row_register[keep] if quantity_col else _same(-1, len(keep), np.int32))
-        e_value.append(values[keep] * _unit_scale(value_col, _UNITS[checked.unit.lower()]))
+        if len(keep) == n:  # every row has a value: the row arrays are the entries' own
+            e_target.append(row_code)
+            e_direction.append(row_direction)
+            e_register.append(row_register)
+            e_value.append(values if scale == 1.0 else values * scale)
+        else:
+            e_target.append(row_code[keep])
+            e_direction.append(row_direction[keep])
+            e_register.append(row_register[keep])
+            e_value.append(values[keep] * scale)
         e_column.append(_same(column_code(value_col), len(keep), np.int32))
         del values
     row = _joined(e_row, np.int64)
@@ -1172,8 +1179,11 @@ def read_vendor(
         )
     del frame, table  # the file's columns are not needed any more: free them before assembling
     times, label = timed
-    epoch = times.epoch[row]
-    good = times.ok[row] & (loc >= 0)
+    # a long table where every row has a value: the entries are the rows, in order
+    every_row = layout == "long" and len(row) == n
+    epoch = times.epoch if every_row else times.epoch[row]
+    good = (times.ok if every_row else times.ok[row]) & (loc >= 0)
+    quality = quality if every_row else quality[row]  # per entry
     del times, timed
     is_register = register >= 0
     is_interval = (direction != _NONE) & ~is_register
@@ -1349,12 +1359,21 @@ def _assemble(
 ) -> tuple[ReadingSet, set[str]]:
     kinds: set[str] = set()
     # -- interval values: one row per (location, slot) with both directions
-    iv = np.flatnonzero(intervals)
+    # the interval values among the entries (usually all of them: then no copies)
+    every = bool(intervals.all())
+    iv = np.zeros(0, dtype=np.int64) if every else np.flatnonzero(intervals)
+
+    def take(a: Any) -> Any:
+        return a if every else a[iv]
+
+    def entry(i: int) -> int:
+        return i if every else int(iv[i])
+
     interval_part = None
-    if len(iv):
+    if len(intervals) if every else len(iv):
         kinds.add("intervals")
         end_based = label == "end"
-        slot = epoch[iv]  # the start of the quarter hour, then its number (in place)
+        slot = epoch.copy() if every else epoch[iv]  # the slot's start, then its number
         if end_based:
             slot -= SLOT_SECONDS
         off = np.flatnonzero(slot % SLOT_SECONDS != 0)
@@ -1362,32 +1381,32 @@ def _assemble(
             problems.add(
                 f"not the {'end' if end_based else 'start'} of a quarter hour (:00, :15, :30, "
                 ":45); interval values are 15-minute energies",
-                line=lines[row[iv[i]]],
-                column=columns[column[iv[i]]],
-                time=time_text(int(epoch[iv[i]])),
+                line=lines[row[entry(i)]],
+                column=columns[column[entry(i)]],
+                time=time_text(int(epoch[entry(i)])),
                 kind="off the quarter-hour grid",
             )
-        iv_value = value[iv]
+        iv_value = take(value)
         negative = np.flatnonzero(iv_value < 0)
         for i in _listed(problems, "negative energy", negative):
             problems.add(
                 "energy cannot be negative (give import and export as two columns)",
-                line=lines[row[iv[i]]],
-                column=columns[column[iv[i]]],
+                line=lines[row[entry(i)]],
+                column=columns[column[entry(i)]],
                 kind="negative energy",
             )
         slot //= SLOT_SECONDS
         low = int(slot.min())
         span = int(slot.max()) - low + 1
         slot -= low  # from here: the slot relative to the first
-        is_import = direction[iv] == _IMPORT
+        is_import = take(direction) == _IMPORT
         locations = len(index.locations)
         # (location, slot) pairs numbered in a table when it is small against the rows, else
         # by a sort: the same pairs in the same (location, slot) order either way
-        dense = 2 * locations * span <= max(_DENSE_ROWS * len(iv), 1 << 22)
+        dense = 2 * locations * span <= max(_DENSE_ROWS * len(slot), 1 << 22)
         stride = span if dense else 1 << 40
         # duplicates: (location, direction, slot) twice
-        iv_loc = loc[iv]
+        iv_loc = take(loc)
         key = iv_loc.astype(np.int64)
         key *= 2
         key += ~is_import
@@ -1401,10 +1420,10 @@ def _assemble(
         else:
             twice = True
         if twice:
-            order = _file_order(key, row[iv])
+            order = _file_order(key, take(row))
             dup = np.flatnonzero(key[order][1:] == key[order][:-1]) + 1
             for i in _listed(problems, "duplicate", dup):
-                r, first = iv[order[i]], iv[order[i - 1]]
+                r, first = entry(int(order[i])), entry(int(order[i - 1]))
                 problems.add(
                     f"duplicate: an {_DIRECTION_NAME[direction[r]]} value of this metering point "
                     f"for this quarter hour is already on line {lines[row[first]]}",
@@ -1450,7 +1469,7 @@ def _assemble(
         exp[inverse[~is_import]] = iv_value[~is_import]
         del iv_value, is_import
         q = np.full(m, int(Quality.L1), dtype=np.int8)
-        np.maximum.at(q, inverse, quality[row[iv]])
+        np.maximum.at(q, inverse, take(quality))
         del inverse
         interval_part = interval_rows(index, u_loc, u_slot, imp, exp, q, problems)
         del u_loc, u_slot, imp, exp, q
