@@ -340,22 +340,54 @@ def _decode(content: bytes, encoding: str | None) -> str:
         return content.decode("cp1252")
 
 
+#: line breaks of ``str.splitlines`` besides ``\n`` and ``\r\n``
+_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _body(text: str, skip: int) -> str:
+    """``"\\n".join(text.splitlines()[skip:])`` without a Python string per line: the lines of
+    the text after the first ``skip``, each ended by ``\\n`` but the last."""
+    joined = text.replace("\r\n", "\n") if "\r" in text else text
+    if _OTHER_BREAKS.search(joined):  # rare line breaks: as splitlines reads them
+        return "\n".join(text.splitlines()[skip:])
+    text = joined
+    start = 0
+    for _ in range(skip):
+        end = text.find("\n", start)
+        if end < 0:
+            return ""
+        start = end + 1
+    return text[start:-1] if text.endswith("\n") else text[start:]
+
+
+def _first_line(body: str) -> str:
+    """The first line of the body that is not blank ("" for none)."""
+    start = 0
+    while start <= len(body):
+        end = body.find("\n", start)
+        end = len(body) if end < 0 else end
+        if body[start:end].strip():
+            return body[start:end]
+        start = end + 1
+    return ""
+
+
 def _read_csv(content: bytes, mapping: VendorMapping, problems: Problems) -> _Table | None:
     try:
         text = _decode(content, mapping.encoding)
     except UnicodeDecodeError as exc:
         problems.add(f"the file cannot be read as {mapping.encoding}: {exc.reason}")
         return None
-    lines = text.splitlines()[mapping.skip_rows :]
-    header = next((line for line in lines if line.strip()), "")
+    body = _body(text, mapping.skip_rows)
+    del text
+    header = _first_line(body)
     if not header:
         problems.add("the file is empty: expected a header row and data rows")
         return None
     sep = mapping.separator or max((";", ",", "\t", "|"), key=header.count)
-    body = "\n".join(lines)
     try:
         frame = pl.read_csv(
-            io.StringIO(body),
+            body.encode("utf-8"),
             separator=sep,
             infer_schema=False,
             has_header=True,
@@ -365,7 +397,7 @@ def _read_csv(content: bytes, mapping: VendorMapping, problems: Problems) -> _Ta
         count = header.count(sep) + 1
         ragged = [
             (i, line.count(sep) + 1)
-            for i, line in enumerate(lines[1:], start=2)
+            for i, line in enumerate(body.split("\n")[1:], start=2)
             if line.strip() and line.count(sep) + 1 > count
         ]
         for i, fields in ragged:
