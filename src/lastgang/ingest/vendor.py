@@ -341,14 +341,14 @@ def _decode(content: bytes, encoding: str | None) -> str:
 
 
 #: line breaks of ``str.splitlines`` besides ``\n`` and ``\r\n``
-_OTHER_BREAKS = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 
 def _body(text: str, skip: int) -> str:
     """``"\\n".join(text.splitlines()[skip:])`` without a Python string per line: the lines of
     the text after the first ``skip``, each ended by ``\\n`` but the last."""
     joined = text.replace("\r\n", "\n") if "\r" in text else text
-    if _OTHER_BREAKS.search(joined):  # rare line breaks: as splitlines reads them
+    if any(c in joined for c in _OTHER_BREAKS):  # rare line breaks: as splitlines reads them
         return "\n".join(text.splitlines()[skip:])
     text = joined
     start = 0
