@@ -168,6 +168,8 @@ _FORMATS = (
     "%Y-%m-%d %H:%M:%S%.f",
 )
 _UNITS = {"kwh": 1.0, "wh": 0.001}
+#: times of a column a format is tried on before the whole column
+_SAMPLE = 1000
 _DAY = 86_400
 
 
@@ -695,10 +697,21 @@ def _walls(texts: pl.Series, fmt: str | None) -> tuple[IntArray, BoolArray]:
         texts.str.contains(r"(^|\D)24:00(:00)?$").fill_null(False).to_numpy(), dtype=bool
     )
     fixed = texts.str.replace(r"24:00(:00)?$", "00:00")
-    formats = (fmt,) if fmt else _FORMATS
+    formats: tuple[str, ...] = (fmt,) if fmt else _FORMATS
     best: pl.Series | None = None
     best_missing = -1
     present = int(fixed.is_not_null().sum())
+    if len(formats) > 1 and len(fixed) > _SAMPLE:
+        # the first format that reads a sample of the times whole: when it reads every time,
+        # it is the one the loop below would take (every earlier format fails a sampled time)
+        sample = fixed.head(_SAMPLE).drop_nulls()
+        for candidate in formats:
+            if sample.str.strptime(pl.Datetime("ms"), candidate, strict=False).null_count():
+                continue
+            parsed = fixed.str.strptime(pl.Datetime("ms"), candidate, strict=False)
+            if present - int(parsed.is_not_null().sum()) == 0:
+                formats, best, best_missing = (), parsed, 0
+            break
     for candidate in formats:
         parsed = fixed.str.strptime(pl.Datetime("ms"), candidate, strict=False)
         missing = present - int(parsed.is_not_null().sum())
