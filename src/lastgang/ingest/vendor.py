@@ -1043,7 +1043,8 @@ def read_vendor(
     e_value: list[FloatArray] = []
     e_column: list[CodeArray] = []
     quality = _quality(frame, by_role.get("quality"), lines, problems)
-    row_direction = _same(_NONE, n, np.int8)  # long: the row's own quantity
+    quantity_col: str | None = None  # long: the column of the row's own quantity
+    row_direction = _same(_NONE, n, np.int8)
     row_register = _same(-1, n, np.int32)
     if layout == "wide":
         for s in series:
@@ -1185,9 +1186,15 @@ def read_vendor(
     mp_direction = direction_of[target]
 
     # a long row without quantity takes the direction of its metering point
-    no_quantity = (direction == _NONE) & (register < 0)
-    direction = np.where(no_quantity & (mp_direction != _NONE), mp_direction, direction)
-    missing = (direction == _NONE) & (register < 0) & (loc >= 0)
+    if quantity_col is None and layout == "long":  # no row has one: decided per target
+        direction = mp_direction
+        unknown = (direction_of == _NONE) & (loc_of >= 0)
+        missing = unknown[target] if unknown.any() else np.zeros(0, dtype=bool)
+    else:
+        no_quantity = (direction == _NONE) & (register < 0)
+        direction = np.where(no_quantity & (mp_direction != _NONE), mp_direction, direction)
+        missing = (direction == _NONE) & (register < 0) & (loc >= 0)
+        del no_quantity
     for r in np.flatnonzero(missing)[:1].tolist():
         problems.add(
             "no OBIS code or direction for this value: add an OBIS/Richtung column or name the "
@@ -1195,7 +1202,8 @@ def read_vendor(
             line=lines[row[r]],
             column=columns[column[r]],
         )
-    if layout != "wide":  # there the metering point names the location, columns directions
+    if layout != "wide" and quantity_col is not None:  # in a wide table the metering point
+        # names the location and columns the directions; without quantities nothing clashes
         clash = (direction != _NONE) & (mp_direction != _NONE) & (direction != mp_direction)
         for r in _listed(problems, "direction clash", np.flatnonzero(clash)):
             problems.add(
@@ -1206,7 +1214,7 @@ def read_vendor(
                 column=columns[column[r]],
                 kind="direction clash",
             )
-    del no_quantity, missing, mp_direction
+    del missing, mp_direction
 
     # times: the repeated autumn hour counts occurrences per series of the file
     group = _grouping(
@@ -1491,7 +1499,8 @@ def _assemble(
         if dense:
             present = np.zeros(locations * span, dtype=bool)
             present[pair] = True
-            uniq = np.flatnonzero(present)
+            # the pairs in (location, slot) order: the places of the table, row and column
+            u_loc, u_slot = np.nonzero(present.reshape(locations, span))
             rank: NDArray[np.signedinteger[Any]] = np.cumsum(
                 present, dtype=np.int32 if len(present) < 1 << 31 else np.int64
             )
@@ -1501,9 +1510,10 @@ def _assemble(
             del rank
         else:
             uniq, inverse = np.unique(pair, return_inverse=True)
-        u_loc, u_slot = np.divmod(uniq, stride)
+            u_loc, u_slot = np.divmod(uniq, stride)
+            del uniq
         u_slot += low
-        del pair, uniq
+        del pair
         m = len(u_loc)
         has = directions_of(index.site)
         # a direction the location measures starts missing, the other is 0 (per location,
