@@ -447,7 +447,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--days", type=int, default=365, help="days of data from 1 January")
     parser.add_argument("--register-max", type=int, default=100)
-    parser.add_argument("--parquet-max", type=int, default=100)
+    parser.add_argument("--parquet-max", type=int, default=1000)
     parser.add_argument("--budget", type=float, default=90.0, help="seconds before no new run")
     parser.add_argument("--pdf-sample", type=int, default=24)
     parser.add_argument("--reference-days", type=int, default=365)

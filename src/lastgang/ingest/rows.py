@@ -11,6 +11,7 @@ rebuild`` reads every batch exactly as it was imported (TOR-7.1).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -91,6 +92,15 @@ class Problems:
                 Problem(reason, file=self.source, line=line, column=column, meter=meter, time=time)
             )
 
+    def room(self, kind: str) -> int:
+        """How many more problems of ``kind`` are listed (not only counted)."""
+        return max(MAX_PROBLEMS - self._counts.get(kind, 0), 0)
+
+    def skip(self, kind: str, count: int) -> None:
+        """Count ``count`` more problems of ``kind`` without listing them (beyond the cap)."""
+        if count > 0:
+            self._counts[kind] = self._counts.get(kind, 0) + count
+
     def warn(self, reason: str, **where: Any) -> None:
         self.warnings.append(Problem(reason, file=self.source, severity="warning", **where))
 
@@ -146,15 +156,19 @@ class Target:
     meter: str | None = None
 
 
-def resolve_target(index: SiteIndex, text: str) -> Target | str:
+def resolve_target(
+    index: SiteIndex, text: str, points: Mapping[str, tuple[str, str]] | None = None
+) -> Target | str:
     """A metering point ID (either form), a location id, a meter key ``manufacturer:serial`` or a
-    serial number of the site; the reason as text when it is none of them."""
+    serial number of the site; the reason as text when it is none of them. ``points`` is
+    :func:`metering_points_of` the site, when the caller resolves many names (computed here
+    otherwise)."""
     name = text.strip()
     if not name:
         return "empty metering point or meter"
     if is_metering_point_id(name):
         canonical = parse_metering_point_id(name).canonical
-        found = metering_points_of(index.site).get(canonical)
+        found = (metering_points_of(index.site) if points is None else points).get(canonical)
         if found is None:
             return (
                 f"metering point {name} is not in site {index.site.site.id!r}; add it to a "
@@ -182,27 +196,46 @@ def meters_at(index: SiteIndex, location: IntArray, time: IntArray) -> tuple[Int
     at that very instant)."""
     found = np.full(len(time), -1, dtype=np.int64)
     count = np.zeros(len(time), dtype=np.int64)
+    # each meter looks only at the rows of its location (rows grouped by location once)
+    order, bounds = _by_location(index, location)
     for k, info in enumerate(index.meters.values()):
-        here = (location == index.location_index[info.location]) & (time >= info.lo)
-        here &= time <= info.hi
+        a, b = bounds[index.location_index[info.location]]
+        rows = np.arange(a, b) if order is None else order[a:b]
+        t = time[rows]
+        here = rows[(t >= info.lo) & (t <= info.hi)]
         found[here] = k
         count[here] += 1
     return found, count
+
+
+def _by_location(
+    index: SiteIndex, location: IntArray
+) -> tuple[IntArray | None, list[tuple[int, int]]]:
+    """The rows grouped by location (a stable order; None when the rows are already in
+    location order) and per location index the ``[a, b)`` bounds of its rows in that order."""
+    n = len(location)
+    order: IntArray | None = None
+    if n < 2 or bool(np.all(location[1:] >= location[:-1])):
+        grouped = location
+    else:
+        order = np.argsort(location, kind="stable")
+        grouped = location[order]
+    codes = np.arange(len(index.locations) + 1, dtype=np.int64)
+    edges = np.searchsorted(grouped, codes).tolist()
+    return order, list(itertools.pairwise(edges))
 
 
 def assign_slot_meters(index: SiteIndex, location: IntArray, slot: IntArray) -> IntArray:
     """Per row: the meter covering the larger part of the slot at the location (the later one
     on a tie), -1 when none is installed in it."""
     meter = np.full(len(slot), -1, dtype=np.int64)
-    best = np.zeros(len(slot), dtype=np.int64)
+    best = np.zeros(len(slot), dtype=np.int32)  # seconds of the slot covered, at most 900
     # each meter looks only at the rows of its location (rows grouped by location once), not at
     # every row: a file of 1,000 metering points would otherwise cost 1,000 passes over it
-    order = np.argsort(location, kind="stable")
-    grouped = location[order]
+    order, bounds = _by_location(index, location)
     for k, info in enumerate(index.meters.values()):
-        code = index.location_index[info.location]
-        a, b = np.searchsorted(grouped, (code, code + 1)).tolist()
-        rows = order[a:b]
+        a, b = bounds[index.location_index[info.location]]
+        rows = np.arange(a, b) if order is None else order[a:b]
         here_slot = slot[rows]
         begin, end = here_slot * SLOT_SECONDS, (here_slot + 1) * SLOT_SECONDS
         overlap = np.minimum(end, info.hi) - np.maximum(begin, info.lo)
@@ -210,6 +243,16 @@ def assign_slot_meters(index: SiteIndex, location: IntArray, slot: IntArray) -> 
         meter[rows[here]] = k
         best[rows[here]] = overlap[here]
     return meter
+
+
+def _dense(values: IntArray, size: int) -> tuple[IntArray, NDArray[np.int32]]:
+    """``np.unique(values, return_inverse=True)`` for integers in ``[0, size)`` (fewer than
+    2**31), without a sort: the distinct values (ascending) and each value's index among
+    them."""
+    present = np.zeros(size, dtype=bool)
+    present[values] = True
+    rank = np.cumsum(present, dtype=np.int32) - 1
+    return np.flatnonzero(present), rank[values]
 
 
 def interval_rows(
@@ -241,14 +284,18 @@ def interval_rows(
         )
     if not len(slot):
         return IntervalRows()
-    used_loc, local_loc = np.unique(location, return_inverse=True)
-    used_meter = np.unique(meter[meter >= 0])
-    local_meter = np.where(meter >= 0, np.searchsorted(used_meter, meter), -1)
+    used_loc, local_loc = _dense(location, len(index.locations))
+    has_meter = meter >= 0
+    if has_meter.all():
+        used_meter, local_meter = _dense(meter, len(index.keys))
+    else:
+        used_meter, _ = _dense(meter[has_meter], len(index.keys))
+        local_meter = np.where(has_meter, np.searchsorted(used_meter, meter), -1)
     return IntervalRows(
         locations=tuple(index.locations[int(u)] for u in used_loc),
         meters=tuple(index.keys[int(u)] for u in used_meter),
-        location=local_loc.astype(np.int32),
-        meter=local_meter.astype(np.int32),
+        location=local_loc.astype(np.int32, copy=False),
+        meter=local_meter.astype(np.int32, copy=False),
         slot=np.asarray(slot, dtype=np.int64),
         import_kwh=np.asarray(import_kwh, dtype=np.float64),
         export_kwh=np.asarray(export_kwh, dtype=np.float64),

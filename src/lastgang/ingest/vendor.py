@@ -24,6 +24,9 @@ with ``decimal = ","``. Every problem of a file (unknown column, bad time, bad n
 metering point, duplicate) is collected with its line and column and raised together.
 
 Parsing is column-wise (polars and numpy); Python loops run over columns and distinct values.
+A value is held as fixed-width codes (its row, target, direction, register and column as
+integers into the distinct texts of the file), never as a Python object: each distinct metering
+point is resolved once, and a table of 35 million values fits in a few GB.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from __future__ import annotations
 import io
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -46,10 +49,10 @@ from lastgang.ingest.csv_readings import SiteIndex
 from lastgang.ingest.rows import (
     ImportedFile,
     Problems,
-    Target,
     build_file,
     directions_of,
     interval_rows,
+    metering_points_of,
     meters_at,
     register_rows,
     resolve_target,
@@ -72,6 +75,18 @@ __all__ = [
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
+#: codes into a list of distinct texts (targets, registers, columns), -1 for none
+CodeArray = NDArray[np.int32]
+#: a direction per value: _IMPORT, _EXPORT or _NONE
+DirArray = NDArray[np.int8]
+
+_NONE, _IMPORT, _EXPORT = -1, 0, 1
+_DIRECTION_CODE: dict[str | None, int] = {None: _NONE, "import": _IMPORT, "export": _EXPORT}
+_DIRECTION_NAME = ("import", "export")
+#: pairs of (location, slot) are numbered in a table while it has at most this many entries
+#: per value or at most _DENSE_MIN entries (a sort otherwise)
+_DENSE_ROWS = 8
+_DENSE_MIN = 1 << 22
 
 #: keys of a mapping file besides ``columns`` (see ``docs/format-vendor.md``)
 MAPPING_KEYS = (
@@ -153,6 +168,8 @@ _FORMATS = (
     "%Y-%m-%d %H:%M:%S%.f",
 )
 _UNITS = {"kwh": 1.0, "wh": 0.001}
+#: times of a column a format is tried on before the whole column
+_SAMPLE = 1000
 _DAY = 86_400
 
 
@@ -325,22 +342,54 @@ def _decode(content: bytes, encoding: str | None) -> str:
         return content.decode("cp1252")
 
 
+#: line breaks of ``str.splitlines`` besides ``\n`` and ``\r\n``
+_OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def _body(text: str, skip: int) -> str:
+    """``"\\n".join(text.splitlines()[skip:])`` without a Python string per line: the lines of
+    the text after the first ``skip``, each ended by ``\\n`` but the last."""
+    joined = text.replace("\r\n", "\n") if "\r" in text else text
+    if any(c in joined for c in _OTHER_BREAKS):  # rare line breaks: as splitlines reads them
+        return "\n".join(text.splitlines()[skip:])
+    text = joined
+    start = 0
+    for _ in range(skip):
+        end = text.find("\n", start)
+        if end < 0:
+            return ""
+        start = end + 1
+    return text[start:-1] if text.endswith("\n") else text[start:]
+
+
+def _first_line(body: str) -> str:
+    """The first line of the body that is not blank ("" for none)."""
+    start = 0
+    while start <= len(body):
+        end = body.find("\n", start)
+        end = len(body) if end < 0 else end
+        if body[start:end].strip():
+            return body[start:end]
+        start = end + 1
+    return ""
+
+
 def _read_csv(content: bytes, mapping: VendorMapping, problems: Problems) -> _Table | None:
     try:
         text = _decode(content, mapping.encoding)
     except UnicodeDecodeError as exc:
         problems.add(f"the file cannot be read as {mapping.encoding}: {exc.reason}")
         return None
-    lines = text.splitlines()[mapping.skip_rows :]
-    header = next((line for line in lines if line.strip()), "")
+    body = _body(text, mapping.skip_rows)
+    del text
+    header = _first_line(body)
     if not header:
         problems.add("the file is empty: expected a header row and data rows")
         return None
     sep = mapping.separator or max((";", ",", "\t", "|"), key=header.count)
-    body = "\n".join(lines)
     try:
         frame = pl.read_csv(
-            io.StringIO(body),
+            body.encode("utf-8"),
             separator=sep,
             infer_schema=False,
             has_header=True,
@@ -350,7 +399,7 @@ def _read_csv(content: bytes, mapping: VendorMapping, problems: Problems) -> _Ta
         count = header.count(sep) + 1
         ragged = [
             (i, line.count(sep) + 1)
-            for i, line in enumerate(lines[1:], start=2)
+            for i, line in enumerate(body.split("\n")[1:], start=2)
             if line.strip() and line.count(sep) + 1 > count
         ]
         for i, fields in ragged:
@@ -428,9 +477,24 @@ def _cells(cells: list[Any]) -> pl.Series:
     return pl.Series(out, dtype=pl.String)
 
 
-def _read_parquet(content: bytes, problems: Problems) -> _Table | None:
+#: roles of columns whose cells name things (read as codes of their distinct texts)
+_NAMING = ("metering_point", "meter", "obis", "direction", "quality")
+
+
+def _read_parquet(content: bytes, mapping: VendorMapping, problems: Problems) -> _Table | None:
     try:
-        frame = pl.read_parquet(io.BytesIO(content))
+        schema = pl.read_parquet_schema(io.BytesIO(content))
+        # text columns naming metering points, quantities or qualities are read as categorical
+        # (a code per row instead of a text per row: 4 instead of about 50 bytes)
+        roles, _ = _roles(list(schema), mapping, Problems(""))
+        naming = [
+            name for name, role in roles.items() if role in _NAMING and schema[name] == pl.String
+        ]
+        frame = (
+            pl.scan_parquet(io.BytesIO(content))
+            .with_columns(pl.col(name).cast(pl.Categorical) for name in naming)
+            .collect()
+        )
     except Exception as exc:  # polars raises several kinds for broken files
         problems.add(f"cannot read the file as Parquet: {str(exc).splitlines()[0]}")
         return None
@@ -450,7 +514,7 @@ def read_table(
         else:
             container = "csv"
     if container == "parquet":
-        return _read_parquet(content, problems)
+        return _read_parquet(content, mapping, problems)
     if container == "xlsx":
         return _read_xlsx(content, mapping, problems)
     return _read_csv(content, mapping, problems)
@@ -509,22 +573,22 @@ def _quantity(text: str) -> tuple[str | None, str | None, str | None]:
 
 
 def _roles(
-    frame: pl.DataFrame, mapping: VendorMapping, problems: Problems
+    columns: Sequence[str], mapping: VendorMapping, problems: Problems
 ) -> tuple[dict[str, str], list[_Series]]:
     """Role per non-series column and the series columns, from the mapping and the headers."""
     roles: dict[str, str] = {}
     series: list[_Series] = []
     default_scale = _UNITS[mapping.unit.lower()]
     for name in mapping.columns:
-        if name not in frame.columns:
+        if name not in columns:
             problems.add(
                 f"the mapping names column {name!r}, which the file does not have (columns: "
-                f"{', '.join(frame.columns)})",
+                f"{', '.join(columns)})",
                 line=1,
                 column=name,
             )
     seen: set[str] = set()
-    for name in frame.columns:
+    for name in columns:
         if name in seen:
             problems.add(f"column {name!r} appears twice", line=1, column=name)
         seen.add(name)
@@ -633,10 +697,21 @@ def _walls(texts: pl.Series, fmt: str | None) -> tuple[IntArray, BoolArray]:
         texts.str.contains(r"(^|\D)24:00(:00)?$").fill_null(False).to_numpy(), dtype=bool
     )
     fixed = texts.str.replace(r"24:00(:00)?$", "00:00")
-    formats = (fmt,) if fmt else _FORMATS
+    formats: tuple[str, ...] = (fmt,) if fmt else _FORMATS
     best: pl.Series | None = None
     best_missing = -1
     present = int(fixed.is_not_null().sum())
+    if len(formats) > 1 and len(fixed) > _SAMPLE:
+        # the first format that reads a sample of the times whole: when it reads every time,
+        # it is the one the loop below would take (every earlier format fails a sampled time)
+        sample = fixed.head(_SAMPLE).drop_nulls()
+        for candidate in formats:
+            if sample.str.strptime(pl.Datetime("ms"), candidate, strict=False).null_count():
+                continue
+            parsed = fixed.str.strptime(pl.Datetime("ms"), candidate, strict=False)
+            if present - int(parsed.is_not_null().sum()) == 0:
+                formats, best, best_missing = (), parsed, 0
+            break
     for candidate in formats:
         parsed = fixed.str.strptime(pl.Datetime("ms"), candidate, strict=False)
         missing = present - int(parsed.is_not_null().sum())
@@ -665,22 +740,78 @@ def _occurrence(group: IntArray, walls: IntArray, valid: BoolArray) -> IntArray:
     return out
 
 
-def _localise(walls: IntArray, fold: IntArray, tz: str) -> tuple[IntArray, BoolArray]:
-    """UTC epoch seconds of wall times in ``tz``: ``fold`` 0 the first (summer-time) instant of
-    a repeated wall time, 1 the second. Not ok where the wall time does not exist."""
-    frame = pl.DataFrame(
-        {
-            "t": pl.Series(walls * 1000, dtype=pl.Int64).cast(pl.Datetime("ms")),
-            "a": np.where(fold > 0, "latest", "earliest"),
-        }
-    )
-    out = frame.select(
-        pl.col("t")
-        .dt.replace_time_zone(tz, ambiguous=pl.col("a"), non_existent="null")
+def _hours(walls: IntArray) -> tuple[IntArray, IntArray]:
+    """The distinct wall-clock hours (ascending) of wall times and each time's index among
+    them."""
+    hours = walls // 3600
+    if not len(hours):
+        return hours, hours
+    low = int(hours.min())
+    span = int(hours.max()) - low + 1
+    if span > 4 * len(hours) + 1_000_000:  # sparse: a sort is cheaper than a table
+        distinct, inverse = np.unique(hours, return_inverse=True)
+        return distinct, inverse.astype(np.int64)
+    present = np.zeros(span, dtype=bool)
+    present[hours - low] = True
+    rank = np.cumsum(present, dtype=np.int64) - 1
+    return np.flatnonzero(present) + low, rank[hours - low]
+
+
+def _replace_zone(walls: IntArray, tz: str, ambiguous: str) -> tuple[IntArray, BoolArray]:
+    """polars' reading of wall times in ``tz`` (``earliest``/``latest`` instant of a repeated
+    wall time); not ok where the wall time does not exist."""
+    out = (
+        pl.Series(walls * 1000, dtype=pl.Int64)
+        .cast(pl.Datetime("ms"))
+        .dt.replace_time_zone(tz, ambiguous=ambiguous, non_existent="null")  # type: ignore[arg-type]
         .dt.epoch("s")
-    ).to_series()
-    ok = np.asarray(out.is_not_null().to_numpy(), dtype=bool)
-    return np.asarray(out.fill_null(0).to_numpy(), dtype=np.int64), ok
+    )
+    ok = np.array(out.is_not_null().to_numpy(), dtype=bool)
+    return np.array(out.fill_null(0).to_numpy(), dtype=np.int64), ok
+
+
+def _localise(
+    walls: IntArray, series: Callable[[IntArray], IntArray] | None, tz: str
+) -> tuple[IntArray, BoolArray]:
+    """UTC epoch seconds of wall times in ``tz``. A repeated wall time is the first (summer-time)
+    instant at its first occurrence in its series (``series`` gives the series of the times at
+    some indexes; file order) and the second at any later one (``series`` None: always the
+    first). Not ok where the wall time does not exist.
+
+    The zone is asked per distinct hour, not per row: an hour with the same offset at its start
+    and end for both readings of a repeated time is the wall time minus that offset; only the
+    rows of the other hours (the clock changes) are read one by one."""
+    utc = np.zeros(len(walls), dtype=np.int64)
+    ok = np.zeros(len(walls), dtype=bool)
+    if not len(walls):
+        return utc, ok
+    distinct, inverse = _hours(walls)
+    probes = np.concatenate((distinct * 3600, distinct * 3600 + 3599))
+    early, early_ok = _replace_zone(probes, tz, "earliest")
+    late, late_ok = _replace_zone(probes, tz, "latest")
+    offset = probes - early
+    m = len(distinct)
+    plain = early_ok & late_ok & (early == late)
+    plain = plain[:m] & plain[m:] & (offset[:m] == offset[m:])
+    row_plain = plain[inverse]
+    utc = walls - offset[:m][inverse]
+    ok = row_plain.copy()
+    rest = np.flatnonzero(~row_plain)
+    if len(rest):
+        here = walls[rest]
+        fold = (
+            np.zeros(len(rest), dtype=np.int64)
+            if series is None
+            else _occurrence(series(rest), here, np.ones(len(rest), dtype=bool))
+        )
+        first, first_ok = _replace_zone(here, tz, "earliest")
+        later = np.flatnonzero(fold > 0)
+        if len(later):
+            second, second_ok = _replace_zone(here[later], tz, "latest")
+            first[later], first_ok[later] = second, second_ok
+        utc[rest] = first
+        ok[rest] = first_ok
+    return np.where(ok, utc, 0), ok
 
 
 @dataclass
@@ -689,18 +820,37 @@ class _Times:
     ok: BoolArray
 
 
+class _Lines:
+    """The line of a data row of the file: its index plus the line of the first data row."""
+
+    def __init__(self, first: int) -> None:
+        self.first = first
+
+    def __getitem__(self, row: int | np.integer[Any]) -> int:
+        return int(row) + self.first
+
+
+def _listed(problems: Problems, kind: str, rows: IntArray) -> Iterator[int]:
+    """The rows of one kind of problem that are listed (the first ones, up to the cap of
+    :class:`Problems`); the others are only counted, without a loop over them."""
+    room = problems.room(kind)
+    yield from rows[:room].tolist()
+    problems.skip(kind, len(rows) - room)
+
+
 def _times(
     table: pl.DataFrame,
     roles: dict[str, str],
     mapping: VendorMapping,
     tz: str,
-    group: IntArray,
+    group: Callable[[IntArray], IntArray],
     problems: Problems,
-    lines: IntArray,
+    lines: _Lines,
 ) -> tuple[_Times, str] | None:
     """Per row: the UTC start of its quarter hour (the instant for registers is the same
     number: an end label minus 15 minutes is handled in ``_slot_of``). Returns the times and
-    the kind of label (``start``/``end``/``instant``)."""
+    the kind of label (``start``/``end``/``instant``). ``group`` numbers the series of some
+    rows (asked only for the rows of a clock change)."""
     by_role = {role: name for name, role in roles.items()}
     if "start" in by_role:
         column, label = by_role["start"], "start"
@@ -719,6 +869,8 @@ def _times(
         return None
     raw = table.get_column(column)
     n = len(raw)
+    texts: pl.Series | None = None
+    seconds = np.zeros(0, dtype=np.int64)
     if "date" in by_role and by_role["date"] != column:
         day = _text(table.get_column(by_role["date"]))
         clock = _text(raw)
@@ -726,36 +878,53 @@ def _times(
             clock = raw.dt.strftime("%H:%M:%S")
         day = day.str.slice(0, 10)
         texts = pl.Series(
-            [
-                None if d is None or c is None else f"{d} {c}"
-                for d, c in zip(day, clock, strict=True)
-            ],
+            pl.select(pl.concat_str([pl.lit(day), pl.lit(clock)], separator=" ")).to_series(),
             dtype=pl.String,
         )
+    elif isinstance(raw.dtype, pl.Datetime):
+        # a typed time column (Parquet, Excel): its seconds as they are, no text in between
+        seconds = np.asarray(raw.dt.epoch("s").fill_null(0).to_numpy(), dtype=np.int64)
     else:
         texts = _text(raw)
-    empty = np.asarray(texts.is_null().to_numpy(), dtype=bool)
-    for r in np.flatnonzero(empty).tolist():
-        problems.add(f"{column} is empty", line=int(lines[r]), column=column, kind="empty time")
-    with_offset = np.asarray(texts.str.contains(_OFFSET).fill_null(False).to_numpy(), dtype=bool)
+
+    def shown(r: int) -> object:
+        return texts[r] if texts is not None else _text(raw.gather([r]))[0]
+
+    if texts is None:
+        empty = np.asarray(raw.is_null().to_numpy(), dtype=bool)
+        zoned = isinstance(raw.dtype, pl.Datetime) and raw.dtype.time_zone is not None
+        with_offset = ~empty if zoned else np.zeros(n, dtype=bool)
+    else:
+        empty = np.asarray(texts.is_null().to_numpy(), dtype=bool)
+        with_offset = np.asarray(
+            texts.str.contains(_OFFSET).fill_null(False).to_numpy(), dtype=bool
+        )
+    for r in _listed(problems, "empty time", np.flatnonzero(empty)):
+        problems.add(f"{column} is empty", line=lines[r], column=column, kind="empty time")
     epoch = np.zeros(n, dtype=np.int64)
     ok = ~empty
     if with_offset.any():
-        rows = np.flatnonzero(with_offset)
-        parsed, bad = parse_timestamps(texts.gather(rows))
-        epoch[rows] = parsed
-        for i, reason in bad:
-            ok[rows[i]] = False
-            problems.add(reason, line=int(lines[rows[i]]), column=column, kind="bad time")
+        if texts is None:
+            epoch = seconds if with_offset.all() else np.where(with_offset, seconds, epoch)
+        else:
+            rows = np.flatnonzero(with_offset)
+            parsed, bad = parse_timestamps(texts.gather(rows))
+            epoch[rows] = parsed
+            for i, reason in bad:
+                ok[rows[i]] = False
+                problems.add(reason, line=lines[rows[i]], column=column, kind="bad time")
     naive = ~with_offset & ~empty
     if naive.any():
         rows = np.flatnonzero(naive)
-        walls, good = _walls(texts.gather(rows), mapping.time_format)
-        for i in np.flatnonzero(~good).tolist():
+        if texts is None:
+            walls, good = seconds[rows], np.ones(len(rows), dtype=bool)
+        else:
+            walls, good = _walls(texts.gather(rows), mapping.time_format)
+        for i in _listed(problems, "bad time", np.flatnonzero(~good)):
             problems.add(
-                f"{texts[int(rows[i])]!r} is not a time (expected e.g. 31.03.2024 02:15, "
+                f"{shown(int(rows[i]))!r} is not a time (expected e.g. 31.03.2024 02:15, "
                 "2024-03-31 02:15 or ISO 8601 with offset; set time_format in the mapping)",
-                line=int(lines[rows[i]]),
+                line=lines[rows[i]],
                 column=column,
                 kind="bad time",
             )
@@ -764,20 +933,20 @@ def _times(
         if label == "end":
             # resolve the START wall time (end label minus 15 minutes) with the fold of its
             # occurrence; an end label right after the spring gap resolves on its own
-            starts = walls - SLOT_SECONDS
-            fold = _occurrence(group[rows], starts, np.ones(len(rows), dtype=bool))
-            start_utc, exists = _localise(starts, fold, tz)
-            end_utc, end_ok = _localise(walls, np.zeros(len(rows), dtype=np.int64), tz)
-            utc = np.where(exists, start_utc, end_utc - SLOT_SECONDS)
-            good_utc = exists | end_ok
+            utc, exists = _localise(walls - SLOT_SECONDS, lambda i: group(rows[i]), tz)
+            good_utc = exists.copy()
+            gap = np.flatnonzero(~exists)
+            if len(gap):
+                end_utc, end_ok = _localise(walls[gap], None, tz)
+                utc[gap] = end_utc - SLOT_SECONDS
+                good_utc[gap] = end_ok
         else:
-            fold = _occurrence(group[rows], walls, np.ones(len(rows), dtype=bool))
-            utc, good_utc = _localise(walls, fold, tz)
-        for i in np.flatnonzero(~good_utc).tolist():
+            utc, good_utc = _localise(walls, lambda i: group(rows[i]), tz)
+        for i in _listed(problems, "time in the spring gap", np.flatnonzero(~good_utc)):
             problems.add(
-                f"{texts[int(rows[i])]!r} does not exist in {tz} (the hour skipped when the "
+                f"{shown(int(rows[i]))!r} does not exist in {tz} (the hour skipped when the "
                 "clocks go forward); give times with their UTC offset",
-                line=int(lines[rows[i]]),
+                line=lines[rows[i]],
                 column=column,
                 kind="time in the spring gap",
             )
@@ -811,8 +980,8 @@ def read_vendor(
     fmt = f"vendor/{table.container}"
     frame = table.frame
     n = frame.height
-    lines = np.arange(n, dtype=np.int64) + table.first_line
-    roles, series = _roles(frame, checked, problems)
+    lines = _Lines(table.first_line)
+    roles, series = _roles(frame.columns, checked, problems)
     layout = checked.layout or ("long" if "value" in roles.values() else "wide")
     by_role = {role: name for name, role in roles.items()}
     decimal = checked.decimal or ("," if table.separator == ";" else None)
@@ -836,186 +1005,247 @@ def read_vendor(
             problems.summary(),
         )
 
-    # the row's own target (metering point / meter column)
+    # the row's own target (metering point / meter column), as codes: the index of the row's
+    # text among the distinct texts of the column (-1: none); each distinct text resolved once
     row_target_col = by_role.get("metering_point") or by_role.get("meter")
-    row_targets = (
-        _text(frame.get_column(row_target_col)) if row_target_col else pl.Series([None] * n)
-    )
-    target_cache: dict[str, Target | str] = {}
+    if row_target_col:
+        row_code, names = _factor(frame.get_column(row_target_col))
+    else:
+        row_code, names = np.full(n, -1, dtype=np.int32), []
+    codes = {text: i for i, text in enumerate(names)}
 
-    def target_of(text: str) -> Target | str:
-        if text not in target_cache:
-            target_cache[text] = resolve_target(index, text)
-        return target_cache[text]
+    def code_of(text: str) -> int:
+        if text not in codes:
+            codes[text] = len(names)
+            names.append(text)
+        return codes[text]
 
-    # entries: one per value, column-wise
+    columns: list[str] = []
+    registers: list[str] = []
+
+    def column_code(name: str) -> int:
+        if name not in columns:
+            columns.append(name)
+        return columns.index(name)
+
+    def register_code(code: str | None) -> int:
+        if code is None:
+            return -1
+        if code not in registers:
+            registers.append(code)
+        return registers.index(code)
+
+    # entries: one per value, column-wise, every attribute a fixed-width code
     e_row: list[IntArray] = []
-    e_target: list[pl.Series] = []
-    e_direction: list[NDArray[np.object_]] = []
-    e_register: list[NDArray[np.object_]] = []
+    e_target: list[CodeArray] = []
+    e_direction: list[DirArray] = []
+    e_register: list[CodeArray] = []
     e_value: list[FloatArray] = []
-    e_column: list[NDArray[np.object_]] = []
+    e_column: list[CodeArray] = []
     quality = _quality(frame, by_role.get("quality"), lines, problems)
+    quantity_col: str | None = None  # long: the column of the row's own quantity
+    row_direction = _same(_NONE, n, np.int8)
+    row_register = _same(-1, n, np.int32)
     if layout == "wide":
         for s in series:
             values, bad, empty = _numbers(frame.get_column(s.column), decimal)
-            for r in np.flatnonzero(bad).tolist():
+            for r in _listed(problems, "not a number", np.flatnonzero(bad)):
                 problems.add(
                     f"{frame.get_column(s.column).cast(pl.String)[r]!r} is not a number"
                     + (' (decimal comma: set decimal = ",")' if decimal == "." else ""),
-                    line=int(lines[r]),
+                    line=lines[r],
                     column=s.column,
                     kind="not a number",
                 )
             keep = np.flatnonzero(~bad & ~empty)
             e_row.append(keep)
             if s.target is not None:
-                e_target.append(pl.Series([s.target] * len(keep), dtype=pl.String))
+                e_target.append(np.full(len(keep), code_of(s.target), dtype=np.int32))
             else:
-                e_target.append(row_targets.gather(keep))
-            e_direction.append(np.full(len(keep), s.direction, dtype=object))
-            e_register.append(np.full(len(keep), s.register, dtype=object))
+                e_target.append(row_code[keep])
+            e_direction.append(_same(_DIRECTION_CODE[s.direction], len(keep), np.int8))
+            e_register.append(_same(register_code(s.register), len(keep), np.int32))
             e_value.append(values[keep] * s.scale)
-            e_column.append(np.full(len(keep), s.column, dtype=object))
+            e_column.append(_same(column_code(s.column), len(keep), np.int32))
+            del values, bad, empty
     else:
         value_col = by_role["value"]
         values, bad, empty = _numbers(frame.get_column(value_col), decimal)
-        for r in np.flatnonzero(bad).tolist():
+        for r in _listed(problems, "not a number", np.flatnonzero(bad)):
             problems.add(
                 f"{frame.get_column(value_col).cast(pl.String)[r]!r} is not a number",
-                line=int(lines[r]),
+                line=lines[r],
                 column=value_col,
                 kind="not a number",
             )
         keep = np.flatnonzero(~bad & ~empty)
+        del bad, empty
         quantity_col = by_role.get("obis") or by_role.get("direction")
-        direction = np.full(len(keep), None, dtype=object)
-        register = np.full(len(keep), None, dtype=object)
         if quantity_col is not None:
-            texts = _text(frame.get_column(quantity_col)).gather(keep)
-            for text in texts.unique().to_list():
-                rows = np.flatnonzero(texts.eq_missing(text).to_numpy())
-                if text is None:
-                    for r in rows.tolist():
-                        problems.add(
-                            f"{quantity_col} is empty",
-                            line=int(lines[keep[r]]),
-                            column=quantity_col,
-                            kind="empty quantity",
-                        )
-                    continue
+            q_code, q_texts = _factor(frame.get_column(quantity_col))
+            # per distinct text (the last entry: an empty cell)
+            q_direction = np.full(len(q_texts) + 1, _NONE, dtype=np.int8)
+            q_register = np.full(len(q_texts) + 1, -1, dtype=np.int32)
+            q_problem: list[str | None] = []
+            for i, text in enumerate(q_texts):
                 d, reg, problem = _quantity(text)
+                q_problem.append(problem)
+                if problem is None:
+                    q_direction[i] = _DIRECTION_CODE[d]
+                    q_register[i] = register_code(reg)
+            row_direction = q_direction[q_code]
+            row_register = q_register[q_code]
+            kept = q_code[keep]
+            for r in _listed(problems, "empty quantity", np.flatnonzero(kept < 0)):
+                problems.add(
+                    f"{quantity_col} is empty",
+                    line=lines[keep[r]],
+                    column=quantity_col,
+                    kind="empty quantity",
+                )
+            for i, problem in enumerate(q_problem):
                 if problem is not None:
-                    for r in rows.tolist():
+                    for r in _listed(problems, problem, np.flatnonzero(kept == i)):
                         problems.add(
-                            problem, line=int(lines[keep[r]]), column=quantity_col, kind=problem
+                            problem, line=lines[keep[r]], column=quantity_col, kind=problem
                         )
-                    continue
-                direction[rows] = d
-                register[rows] = reg
+            del q_code, kept
+        scale = _unit_scale(value_col, _UNITS[checked.unit.lower()])
         e_row.append(keep)
-        e_target.append(row_targets.gather(keep))
-        e_direction.append(direction)
-        e_register.append(register)
-        e_value.append(values[keep] * _unit_scale(value_col, _UNITS[checked.unit.lower()]))
-        e_column.append(np.full(len(keep), value_col, dtype=object))
-    row = np.concatenate(e_row) if e_row else np.zeros(0, dtype=np.int64)
-    target_text = pl.concat(e_target) if e_target else pl.Series([], dtype=pl.String)
-    direction = np.concatenate(e_direction) if e_direction else np.zeros(0, dtype=object)
-    register = np.concatenate(e_register) if e_register else np.zeros(0, dtype=object)
-    value = np.concatenate(e_value) if e_value else np.zeros(0, dtype=np.float64)
-    column = np.concatenate(e_column) if e_column else np.zeros(0, dtype=object)
+        if len(keep) == n:  # every row has a value: the row arrays are the entries' own
+            e_target.append(row_code)
+            e_direction.append(row_direction)
+            e_register.append(row_register)
+            e_value.append(values if scale == 1.0 else values * scale)
+        else:
+            e_target.append(row_code[keep])
+            e_direction.append(row_direction[keep])
+            e_register.append(row_register[keep])
+            e_value.append(values[keep] * scale)
+        e_column.append(_same(column_code(value_col), len(keep), np.int32))
+        del values
+    row = _joined(e_row, np.int64)
+    target = _joined(e_target, np.int32)
+    direction = _joined(e_direction, np.int8)
+    register = _joined(e_register, np.int32)
+    value = _joined(e_value, np.float64)
+    column = _joined(e_column, np.int32)
+    del e_row, e_target, e_direction, e_register, e_value, e_column
 
-    # targets: per distinct text
+    # targets: each distinct text resolved once, spread over the entries by lookup tables
     default = checked.target
-    target_text = target_text.fill_null(default) if default else target_text
-    loc = np.full(len(row), -1, dtype=np.int64)
-    meter = np.full(len(row), -1, dtype=np.int64)
-    mp_direction = np.full(len(row), None, dtype=object)
-    # the rows of every distinct target in one grouping (not one pass over all rows per target)
-    groups = pl.DataFrame({"t": target_text}).with_row_index("r").group_by("t").agg(pl.col("r"))
-    rows_of = {
-        t: np.sort(np.asarray(r.to_numpy(), dtype=np.int64))
-        for t, r in zip(groups.get_column("t").to_list(), groups.get_column("r"), strict=True)
-    }
-    for text in target_text.unique().to_list():
-        rows = rows_of[text]
-        if text is None:
+    if default:
+        target = np.where(target < 0, code_of(default), target).astype(np.int32)
+    points = metering_points_of(index.site)
+    k = len(names)
+    loc_of = np.full(k + 1, -1, dtype=np.int32)  # the last entry: no target
+    meter_of = np.full(k + 1, -1, dtype=np.int32)
+    direction_of = np.full(k + 1, _NONE, dtype=np.int8)
+    used = np.zeros(k + 1, dtype=bool)
+    used[target] = True
+    failed: dict[int, str | None] = {}
+    for code in np.flatnonzero(used).tolist():
+        if code == k:
             if len(index.locations) == 1:
-                loc[rows] = 0
-                continue
-            for r in rows[:1].tolist():
+                loc_of[k] = 0
+            else:
+                failed[-1] = None
+            continue
+        found = resolve_target(index, names[code], points)
+        if isinstance(found, str):
+            failed[code] = found
+            continue
+        loc_of[code] = index.location_index[found.location]
+        if found.meter is not None:
+            meter_of[code] = index.key_index[found.meter]
+        direction_of[code] = _DIRECTION_CODE[found.direction]
+    if failed:
+        # the first entry of every target that cannot be resolved
+        is_failed = np.zeros(k + 1, dtype=bool)
+        is_failed[list(failed)] = True
+        at = np.flatnonzero(is_failed[target])
+        _, first = np.unique(target[at], return_index=True)
+        for r in np.sort(at[first]).tolist():
+            code = int(target[r])
+            reason = failed[code]
+            if reason is None:
                 problems.add(
                     "no metering point or meter for these values: add a Zählpunkt/meter column, "
                     "name it in the column mapping (TARGET:import), or set target in the mapping",
-                    line=int(lines[row[r]]),
-                    column=str(column[r]),
+                    line=lines[row[r]],
+                    column=columns[column[r]],
                 )
-            continue
-        found = target_of(text)
-        if isinstance(found, str):
-            problems.add(
-                found,
-                line=int(lines[row[rows[0]]]),
-                column=row_target_col or str(column[rows[0]]),
-                meter=text,
-            )
-            continue
-        loc[rows] = index.location_index[found.location]
-        if found.meter is not None:
-            meter[rows] = index.key_index[found.meter]
-        mp_direction[rows] = found.direction
+            else:
+                problems.add(
+                    reason,
+                    line=lines[row[r]],
+                    column=row_target_col or columns[column[r]],
+                    meter=names[code],
+                )
+    loc = loc_of[target]
+    mp_direction = direction_of[target]
 
     # a long row without quantity takes the direction of its metering point
-    no_quantity = (direction == None) & (register == None)  # noqa: E711
-    direction = np.where(no_quantity & (mp_direction != None), mp_direction, direction)  # noqa: E711
-    for r in np.flatnonzero((direction == None) & (register == None) & (loc >= 0))[:1].tolist():  # noqa: E711
+    if quantity_col is None and layout == "long":  # no row has one: decided per target
+        direction = mp_direction
+        unknown = (direction_of == _NONE) & (loc_of >= 0)
+        missing = unknown[target] if unknown.any() else np.zeros(0, dtype=bool)
+    else:
+        no_quantity = (direction == _NONE) & (register < 0)
+        direction = np.where(no_quantity & (mp_direction != _NONE), mp_direction, direction)
+        missing = (direction == _NONE) & (register < 0) & (loc >= 0)
+        del no_quantity
+    for r in np.flatnonzero(missing)[:1].tolist():
         problems.add(
             "no OBIS code or direction for this value: add an OBIS/Richtung column or name the "
             "metering point ID (whose direction is known)",
-            line=int(lines[row[r]]),
-            column=str(column[r]),
+            line=lines[row[r]],
+            column=columns[column[r]],
         )
-    clash = np.flatnonzero(
-        (direction != None) & (mp_direction != None) & (direction != mp_direction)  # noqa: E711
-    )
-    if layout == "wide":  # there the metering point names the location, columns directions
-        clash = clash[:0]
-    for r in clash.tolist():
-        problems.add(
-            f"a value of direction {direction[r]} for metering point {target_text[int(r)]}, which "
-            f"is the {mp_direction[r]} metering point of location "
-            f"{index.locations[int(loc[r])]!r}",
-            line=int(lines[row[r]]),
-            column=str(column[r]),
-            kind="direction clash",
-        )
+    if layout != "wide" and quantity_col is not None:  # in a wide table the metering point
+        # names the location and columns the directions; without quantities nothing clashes
+        clash = (direction != _NONE) & (mp_direction != _NONE) & (direction != mp_direction)
+        for r in _listed(problems, "direction clash", np.flatnonzero(clash)):
+            problems.add(
+                f"a value of direction {_DIRECTION_NAME[direction[r]]} for metering point "
+                f"{names[target[r]]}, which is the {_DIRECTION_NAME[mp_direction[r]]} metering "
+                f"point of location {index.locations[int(loc[r])]!r}",
+                line=lines[row[r]],
+                column=columns[column[r]],
+                kind="direction clash",
+            )
+    del missing, mp_direction
 
-    # times
-    if layout == "wide":
-        # one series of times per row target (a wide file may list several metering points)
-        group_rows = np.asarray(row_targets.fill_null("").rank("dense").to_numpy(), dtype=np.int64)
-    else:
-        keys = [text or "" for text in target_text.to_list()]
-        codes = {
-            k: i for i, k in enumerate(dict.fromkeys(zip(keys, direction, register, strict=True)))
-        }
-        group_rows = np.zeros(n, dtype=np.int64)
-        group_rows[row] = [codes[k] for k in zip(keys, direction, register, strict=True)]
-    timed = _times(frame, roles, checked, tz, group_rows, problems, lines)
+    # times: the repeated autumn hour counts occurrences per series of the file
+    group = _grouping(
+        layout,
+        row_code,
+        codes[default] if default else None,
+        row_direction,
+        row_register,
+        direction_of,
+        len(registers),
+    )
+    del row_code, row_direction, row_register
+    timed = _times(frame, roles, checked, tz, group, problems, lines)
+    del group
     if timed is None:
         raise InvalidInput(
             f"{source}: rejected, nothing imported ({len(problems.items)} problem(s))",
             problems.summary(),
         )
+    del frame, table  # the file's columns are not needed any more: free them before assembling
     times, label = timed
-    epoch = times.epoch[row]
-    good = times.ok[row] & (loc >= 0)
-
-    is_interval = np.asarray([d is not None for d in direction], dtype=bool) & (
-        np.asarray([r is None for r in register], dtype=bool)
-    )
-    is_register = np.asarray([r is not None for r in register], dtype=bool)
+    # a long table where every row has a value: the entries are the rows, in order
+    every_row = layout == "long" and len(row) == n
+    epoch = times.epoch if every_row else times.epoch[row]
+    good = (times.ok if every_row else times.ok[row]) & (loc >= 0)
+    quality = quality if every_row else quality[row]  # per entry
+    del times, timed
+    is_register = register >= 0
+    is_interval = (direction != _NONE) & ~is_register
+    # the meter named per value matters for register readings only
+    meter = meter_of[target] if is_register.any() else _same(-1, len(target), np.int32)
     readings, kinds = _assemble(
         index,
         problems,
@@ -1025,6 +1255,7 @@ def read_vendor(
         meter,
         direction,
         register,
+        registers,
         value,
         epoch,
         good & is_interval,
@@ -1032,7 +1263,7 @@ def read_vendor(
         label,
         quality,
         column,
-        target_text,
+        columns,
     )
     if problems:
         raise InvalidInput(
@@ -1052,6 +1283,82 @@ def read_vendor(
     )
 
 
+def _grouping(
+    layout: str,
+    row_code: CodeArray,
+    default: int | None,
+    row_direction: DirArray,
+    row_register: CodeArray,
+    direction_of: DirArray,
+    registers: int,
+) -> Callable[[IntArray], IntArray]:
+    """A number per series for some rows: in a wide file the row's target (a wide file may list
+    several metering points), in a long one its target and quantity (a row without one has the
+    direction of its metering point). Every row counts, also one without a value."""
+
+    def group(rows: IntArray) -> IntArray:
+        if layout == "wide":
+            return row_code[rows].astype(np.int64)
+        target = row_code[rows]
+        if default is not None:
+            target = np.where(target < 0, default, target)
+        quantity, register = row_direction[rows], row_register[rows]
+        filled = np.where((quantity == _NONE) & (register < 0), direction_of[target], quantity)
+        out = (target.astype(np.int64) + 1) * 3 + (filled.astype(np.int64) + 1)
+        return out * (registers + 1) + (register + 1)
+
+    return group
+
+
+def _same(value: int, count: int, dtype: type[Any]) -> Any:
+    """``count`` times ``value`` as a read-only array of no size (a broadcast view)."""
+    return np.broadcast_to(np.asarray(value, dtype=dtype), (count,))
+
+
+def _joined(parts: list[Any], dtype: type[Any]) -> Any:
+    """The parts as one array (no copy for one part)."""
+    if len(parts) == 1:
+        return np.asarray(parts[0], dtype=dtype)
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
+
+
+def _factor(series: pl.Series) -> tuple[CodeArray, list[str]]:
+    """A column as codes: per row the index of its stripped text among the distinct texts
+    (-1 for an empty or missing cell) and those texts in order of appearance. Each distinct
+    cell is stripped and looked at once, not each row."""
+    if isinstance(series.dtype, pl.Categorical):
+        distinct = series.unique(maintain_order=True).drop_nulls()
+        ids = np.asarray(distinct.to_physical().to_numpy(), dtype=np.int64)
+        if len(ids) and int(ids.max()) > 4 * len(series) + 1_000_000:  # a huge global table
+            return _factor(series.cast(pl.String))
+        # the categories are shared by the process: number the file's own ones from 0
+        local = np.full(int(ids.max(initial=-1)) + 2, len(ids), dtype=np.int64)
+        local[ids] = np.arange(len(ids))
+        physical = series.to_physical()
+        distinct = distinct.cast(pl.String)
+    else:
+        raw = series if series.dtype == pl.String else _text(series)
+        distinct = raw.unique(maintain_order=True).drop_nulls()
+        local = None
+        physical = raw.cast(pl.Enum(distinct)).to_physical() if len(distinct) else raw
+    if not len(distinct):
+        return np.full(len(series), -1, dtype=np.int32), []
+    names: list[str] = []
+    position: dict[str, int] = {}
+    remap = np.full(len(distinct) + 1, -1, dtype=np.int32)  # the last entry: a missing cell
+    for i, text in enumerate(_text(distinct).to_list()):
+        if text is not None:
+            if text not in position:
+                position[text] = len(names)
+                names.append(text)
+            remap[i] = position[text]
+    if local is not None:
+        remap = remap[local]  # by category id (the last: a missing cell)
+    if physical.null_count():
+        return remap[physical.cast(pl.Int64).fill_null(-1).to_numpy()], names
+    return remap[physical.to_numpy()], names
+
+
 def _guess_decimal(frame: pl.DataFrame, columns: Sequence[str]) -> str:
     """``,`` when value cells look like ``12,5`` and never like ``12.5``, else ``.``."""
     comma = dot = 0
@@ -1065,187 +1372,255 @@ def _guess_decimal(frame: pl.DataFrame, columns: Sequence[str]) -> str:
 
 
 def _quality(
-    frame: pl.DataFrame, column: str | None, lines: IntArray, problems: Problems
+    frame: pl.DataFrame, column: str | None, lines: _Lines, problems: Problems
 ) -> NDArray[np.int8]:
-    out = np.full(frame.height, int(Quality.L1), dtype=np.int8)
     if column is None:
-        return out
-    texts = _text(frame.get_column(column))
-    for text in texts.unique().to_list():
-        rows = np.flatnonzero(texts.eq_missing(text).to_numpy())
-        key = (text or "").strip().upper()
-        if key in ("", "L1"):
-            continue
+        return np.full(frame.height, int(Quality.L1), dtype=np.int8)
+    code, texts = _factor(frame.get_column(column))
+    of = np.full(len(texts) + 1, int(Quality.L1), dtype=np.int8)  # the last: empty, L1
+    unknown = np.zeros(len(texts) + 1, dtype=bool)
+    for i, text in enumerate(texts):
+        key = text.strip().upper()
         if key in ("L2", "L3"):
-            out[rows] = int(Quality[key])
-            continue
-        for r in rows.tolist():
-            problems.add(
-                f"unknown quality {text!r}: use L1, L2 or L3 (empty: L1)",
-                line=int(lines[r]),
-                column=column,
-                kind="unknown quality",
-            )
-    return out
+            of[i] = int(Quality[key])
+        elif key != "L1":
+            unknown[i] = True
+    for r in _listed(problems, "unknown quality", np.flatnonzero(unknown[code])):
+        problems.add(
+            f"unknown quality {texts[code[r]]!r}: use L1, L2 or L3 (empty: L1)",
+            line=lines[r],
+            column=column,
+            kind="unknown quality",
+        )
+    return of[code]
 
 
 def _assemble(
     index: SiteIndex,
     problems: Problems,
-    lines: IntArray,
+    lines: _Lines,
     row: IntArray,
-    loc: IntArray,
-    meter: IntArray,
-    direction: NDArray[np.object_],
-    register: NDArray[np.object_],
+    loc: CodeArray,
+    meter: CodeArray,
+    direction: DirArray,
+    register: CodeArray,
+    register_names: Sequence[str],
     value: FloatArray,
     epoch: IntArray,
     intervals: BoolArray,
     registers: BoolArray,
     label: str,
     quality: NDArray[np.int8],
-    column: NDArray[np.object_],
-    target_text: pl.Series,
+    column: CodeArray,
+    columns: Sequence[str],
 ) -> tuple[ReadingSet, set[str]]:
     kinds: set[str] = set()
     # -- interval values: one row per (location, slot) with both directions
-    iv = np.flatnonzero(intervals)
+    # the interval values among the entries (usually all of them: then no copies)
+    every = bool(intervals.all())
+    iv = np.zeros(0, dtype=np.int64) if every else np.flatnonzero(intervals)
+
+    def take(a: Any) -> Any:
+        return a if every else a[iv]
+
+    def entry(i: int) -> int:
+        return i if every else int(iv[i])
+
     interval_part = None
-    if len(iv):
+    if len(intervals) if every else len(iv):
         kinds.add("intervals")
         end_based = label == "end"
-        start = epoch[iv] - (SLOT_SECONDS if end_based else 0)
-        off = np.flatnonzero(start % SLOT_SECONDS != 0)
-        for i in off.tolist():
+        slot = epoch.copy() if every else epoch[iv]  # the slot's start, then its number
+        if end_based:
+            slot -= SLOT_SECONDS
+        off = np.flatnonzero(slot % SLOT_SECONDS != 0)
+        for i in _listed(problems, "off the quarter-hour grid", off):
             problems.add(
                 f"not the {'end' if end_based else 'start'} of a quarter hour (:00, :15, :30, "
                 ":45); interval values are 15-minute energies",
-                line=int(lines[row[iv[i]]]),
-                column=str(column[iv[i]]),
-                time=time_text(int(epoch[iv[i]])),
+                line=lines[row[entry(i)]],
+                column=columns[column[entry(i)]],
+                time=time_text(int(epoch[entry(i)])),
                 kind="off the quarter-hour grid",
             )
-        negative = np.flatnonzero(value[iv] < 0)
-        for i in negative.tolist():
+        iv_value = take(value)
+        negative = np.flatnonzero(iv_value < 0)
+        for i in _listed(problems, "negative energy", negative):
             problems.add(
                 "energy cannot be negative (give import and export as two columns)",
-                line=int(lines[row[iv[i]]]),
-                column=str(column[iv[i]]),
+                line=lines[row[entry(i)]],
+                column=columns[column[entry(i)]],
                 kind="negative energy",
             )
-        slot = start // SLOT_SECONDS
-        is_import = np.asarray(direction[iv] == "import", dtype=bool)
-        # duplicates: (location, slot, direction) twice
-        key = (loc[iv] * 2 + (~is_import).astype(np.int64)) * (1 << 40) + (slot - slot.min())
-        order = np.lexsort((row[iv], key))
-        dup = np.flatnonzero(key[order][1:] == key[order][:-1]) + 1
-        for i in dup.tolist():
-            r, first = iv[order[i]], iv[order[i - 1]]
-            problems.add(
-                f"duplicate: an {direction[r]} value of this metering point for this quarter hour "
-                f"is already on line {int(lines[row[first]])}",
-                line=int(lines[row[r]]),
-                column=str(column[r]),
-                time=time_text(int(slot[order[i]]) * SLOT_SECONDS),
-                kind="duplicate",
+        slot //= SLOT_SECONDS
+        low = int(slot.min())
+        span = int(slot.max()) - low + 1
+        slot -= low  # from here: the slot relative to the first
+        is_import = take(direction) == _IMPORT
+        locations = len(index.locations)
+        # (location, slot) pairs numbered in a table when it is small against the rows, else
+        # by a sort: the same pairs in the same (location, slot) order either way
+        dense = 2 * locations * span <= max(_DENSE_ROWS * len(slot), _DENSE_MIN)
+        stride = span if dense else 1 << 40
+        # duplicates: (location, direction, slot) twice
+        iv_loc = take(loc)
+        key = iv_loc.astype(np.int64)
+        key *= 2
+        key += ~is_import
+        key *= stride
+        key += slot
+        if dense:
+            seen = np.zeros(2 * locations * span, dtype=bool)
+            seen[key] = True
+            twice = int(np.count_nonzero(seen)) != len(key)
+            del seen
+        else:
+            twice = True
+        if twice:
+            order = _file_order(key, take(row))
+            dup = np.flatnonzero(key[order][1:] == key[order][:-1]) + 1
+            for i in _listed(problems, "duplicate", dup):
+                r, first = entry(int(order[i])), entry(int(order[i - 1]))
+                problems.add(
+                    f"duplicate: an {_DIRECTION_NAME[direction[r]]} value of this metering point "
+                    f"for this quarter hour is already on line {lines[row[first]]}",
+                    line=lines[row[r]],
+                    column=columns[column[r]],
+                    time=time_text((int(slot[order[i]]) + low) * SLOT_SECONDS),
+                    kind="duplicate",
+                )
+            del order, dup
+        del key
+        pair = iv_loc.astype(np.int64)
+        del iv_loc
+        pair *= stride
+        pair += slot
+        del slot
+        if dense:
+            present = np.zeros(locations * span, dtype=bool)
+            present[pair] = True
+            # the pairs in (location, slot) order: the places of the table, row and column
+            u_loc, u_slot = np.nonzero(present.reshape(locations, span))
+            rank: NDArray[np.signedinteger[Any]] = np.cumsum(
+                present, dtype=np.int32 if len(present) < 1 << 31 else np.int64
             )
-        pair = loc[iv] * (1 << 40) + (slot - slot.min())
-        uniq, inverse = np.unique(pair, return_inverse=True)
-        m = len(uniq)
+            del present
+            inverse = rank[pair]
+            inverse -= 1
+            del rank
+        else:
+            uniq, inverse = np.unique(pair, return_inverse=True)
+            u_loc, u_slot = np.divmod(uniq, stride)
+            del uniq
+        u_slot += low
+        del pair
+        m = len(u_loc)
         has = directions_of(index.site)
-        u_loc = np.zeros(m, dtype=np.int64)
-        u_loc[inverse] = loc[iv]
-        u_slot = np.zeros(m, dtype=np.int64)
-        u_slot[inverse] = slot
         # a direction the location measures starts missing, the other is 0 (per location,
         # then spread over the rows)
-        present = np.unique(u_loc).tolist()
-        lut_import = np.zeros(max(present, default=0) + 1)
-        lut_export = np.zeros(max(present, default=0) + 1)
-        for x in present:
-            lut_import[x] = np.nan if "import" in has[index.locations[int(x)]] else 0.0
-            lut_export[x] = np.nan if "export" in has[index.locations[int(x)]] else 0.0
-        fill_import = lut_import[u_loc]
-        fill_export = lut_export[u_loc]
-        imp = fill_import.astype(np.float64)
-        exp = fill_export.astype(np.float64)
-        imp[inverse[is_import]] = value[iv][is_import]
-        exp[inverse[~is_import]] = value[iv][~is_import]
+        lut_import = np.zeros(locations)
+        lut_export = np.zeros(locations)
+        for x, name in enumerate(index.locations):
+            lut_import[x] = np.nan if "import" in has[name] else 0.0
+            lut_export[x] = np.nan if "export" in has[name] else 0.0
+        imp = lut_import[u_loc]
+        exp = lut_export[u_loc]
+        imp[inverse[is_import]] = iv_value[is_import]
+        exp[inverse[~is_import]] = iv_value[~is_import]
+        del iv_value, is_import
         q = np.full(m, int(Quality.L1), dtype=np.int8)
-        np.maximum.at(q, inverse, quality[row[iv]])
-        order = np.lexsort((u_slot, u_loc))
-        interval_part = interval_rows(
-            index, u_loc[order], u_slot[order], imp[order], exp[order], q[order], problems
-        )
+        # the worst quality of a pair's values (L1 is the best: only the others count)
+        entry_quality = take(quality)
+        worse = np.flatnonzero(entry_quality > int(Quality.L1))
+        np.maximum.at(q, inverse[worse], entry_quality[worse])
+        del entry_quality, worse
+        del inverse
+        interval_part = interval_rows(index, u_loc, u_slot, imp, exp, q, problems)
+        del u_loc, u_slot, imp, exp, q
     # -- register readings of meters
     rg = np.flatnonzero(registers)
     register_part = None
     if len(rg):
         kinds.add("registers")
         t = epoch[rg]
-        m_idx = meter[rg].copy()
+        m_idx = meter[rg].astype(np.int64)
         need = np.flatnonzero(m_idx < 0)
         if len(need):
-            found, count = meters_at(index, loc[rg][need], t[need])
-            for i in np.flatnonzero(count != 1).tolist():
+            found, count = meters_at(index, loc[rg][need].astype(np.int64), t[need])
+            for i in _listed(problems, "meter at time", np.flatnonzero(count != 1)):
                 r = rg[need[i]]
                 problems.add(
                     "no meter is installed at this metering point at this time"
                     if count[i] == 0
                     else "two meters are installed at this instant (meter exchange): name the "
                     "meter by its serial",
-                    line=int(lines[row[r]]),
-                    column=str(column[r]),
+                    line=lines[row[r]],
+                    column=columns[column[r]],
                     time=time_text(int(epoch[r])),
                     kind="meter at time",
                 )
             m_idx[need] = np.where(count == 1, found, -1)
-        names = sorted({str(x) for x in register[rg]})
-        r_idx = np.array([names.index(str(x)) for x in register[rg]], dtype=np.int64)
+        used = np.zeros(len(register_names), dtype=bool)
+        used[register[rg]] = True
+        codes = np.flatnonzero(used).tolist()
+        names = sorted(register_names[c] for c in codes)
+        to_name = np.zeros(len(register_names), dtype=np.int64)
+        for c in codes:
+            to_name[c] = names.index(register_names[c])
+        r_idx = to_name[register[rg]]
         ok = m_idx >= 0
-        for i in np.flatnonzero(ok).tolist():
-            info = index.meters[index.keys[int(m_idx[i])]]
-            if names[int(r_idx[i])] not in info.registers:
+        meters = len(index.keys)
+        on = np.where(ok, m_idx, meters)  # the last: no meter
+        configured = np.ones((meters + 1, len(names)), dtype=bool)
+        for meter_key, info in index.meters.items():
+            for j, name in enumerate(names):
+                configured[index.key_index[meter_key], j] = name in info.registers
+        unconfigured = ok & ~configured[on, r_idx]
+        outside = ok & ~unconfigured & ((t < index.meter_lo[on]) | (t > index.meter_hi[on]))
+        for j, name in enumerate(names):
+            kind = f"register {name} not configured"
+            for i in _listed(problems, kind, np.flatnonzero(unconfigured & (r_idx == j))):
+                info = index.meters[index.keys[int(m_idx[i])]]
                 problems.add(
-                    f"register {names[int(r_idx[i])]} is not configured for meter {info.key} "
+                    f"register {name} is not configured for meter {info.key} "
                     f"(registers: {', '.join(sorted(info.registers))}); add it to the meter's "
                     "registers in the site file",
-                    line=int(lines[row[rg[i]]]),
-                    column=str(column[rg[i]]),
+                    line=lines[row[rg[i]]],
+                    column=columns[column[rg[i]]],
                     meter=info.key,
-                    kind=f"register {names[int(r_idx[i])]} not configured",
+                    kind=kind,
                 )
-                ok[i] = False
-            elif t[i] < info.lo or t[i] > info.hi:
-                problems.add(
-                    f"reading outside the installed period of meter {info.key}",
-                    line=int(lines[row[rg[i]]]),
-                    column=str(column[rg[i]]),
-                    meter=info.key,
-                    time=time_text(int(t[i])),
-                    kind="outside installed period",
-                )
-        for i in np.flatnonzero(value[rg] < 0).tolist():
+        for i in _listed(problems, "outside installed period", np.flatnonzero(outside)):
+            info = index.meters[index.keys[int(m_idx[i])]]
+            problems.add(
+                f"reading outside the installed period of meter {info.key}",
+                line=lines[row[rg[i]]],
+                column=columns[column[rg[i]]],
+                meter=info.key,
+                time=time_text(int(t[i])),
+                kind="outside installed period",
+            )
+        for i in _listed(problems, "negative register", np.flatnonzero(value[rg] < 0)):
             problems.add(
                 "a register reading cannot be negative",
-                line=int(lines[row[rg[i]]]),
-                column=str(column[rg[i]]),
+                line=lines[row[rg[i]]],
+                column=columns[column[rg[i]]],
                 kind="negative register",
             )
         key = (m_idx * len(names) + r_idx) * (1 << 40) + (t - t.min())
-        order = np.lexsort((row[rg], key))
-        for i in (np.flatnonzero(key[order][1:] == key[order][:-1]) + 1).tolist():
+        order = _file_order(key, row[rg])
+        dup = np.flatnonzero(key[order][1:] == key[order][:-1]) + 1
+        for i in _listed(problems, "duplicate", dup):
             r, first = rg[order[i]], rg[order[i - 1]]
             problems.add(
                 f"duplicate: a reading of this register at this time is already on line "
-                f"{int(lines[row[first]])}",
-                line=int(lines[row[r]]),
-                column=str(column[r]),
+                f"{lines[row[first]]}",
+                line=lines[row[r]],
+                column=columns[column[r]],
                 time=time_text(int(epoch[r])),
                 kind="duplicate",
             )
         register_part = register_rows(index, m_idx, names, r_idx, t, value[rg])
-    del target_text
     readings = ReadingSet()
     if interval_part is not None and register_part is not None:
         readings = ReadingSet(registers=register_part, intervals=interval_part)
@@ -1254,3 +1629,13 @@ def _assemble(
     elif register_part is not None:
         readings = ReadingSet(registers=register_part)
     return readings, kinds
+
+
+def _file_order(key: IntArray, row: IntArray) -> IntArray:
+    """The order of ``np.lexsort((row, key))``: by key, equal keys in file order. Stable sorts
+    (runs of a file in key order cost little), the rows' sort skipped when they are in file
+    order already (a long table)."""
+    if len(row) < 2 or bool(np.all(row[1:] >= row[:-1])):
+        return np.argsort(key, kind="stable")
+    by_row = np.argsort(row, kind="stable")
+    return by_row[np.argsort(key[by_row], kind="stable")]
