@@ -19,6 +19,8 @@ import io
 import json
 import multiprocessing
 import os
+import re
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
@@ -51,6 +53,8 @@ __all__ = [
 ]
 
 TEMPLATE = "invoice.html.j2"
+#: the style sheet of :data:`TEMPLATE` (included inline)
+STYLESHEET = "invoice.css"
 
 _KIND_LABELS = {
     "local": "Local energy",
@@ -220,11 +224,75 @@ def render_html(invoice: Invoice, run: Run) -> str:
 
 
 def render_pdf(html: str) -> bytes:
-    """An HTML invoice as an A4 PDF (WeasyPrint)."""
-    import weasyprint  # type: ignore[import-untyped]  # imported here: it is slow to load
+    """An HTML invoice as an A4 PDF (WeasyPrint).
 
-    pdf: bytes = weasyprint.HTML(string=html).write_pdf()
+    The same PDF as ``weasyprint.HTML(string=html).write_pdf()``, with less work per page: the
+    invoice style sheet (``templates/invoice.css``, which every page holds inline) is parsed
+    once per process, the fonts are looked up once per thread, and the user agent style sheet
+    leaves out the rules for pseudo-elements an invoice never has (list markers outside lists,
+    footnotes), whose styles WeasyPrint would otherwise compute for every element
+    (``bench/README.md``). A page with another style sheet keeps it."""
+    printer = _printer()
+    stylesheets = None
+    start = html.find("<style>")
+    end = html.find("</style>", start)
+    if start >= 0 and end >= 0 and html[start + 7 : end].strip() == printer.css_text:
+        html = html[:start] + html[end + 8 :]
+        stylesheets = [printer.css]
+    document = printer.html_class(string=html)
+    pdf: bytes = document.write_pdf(stylesheets=stylesheets, font_config=printer.font_config())
     return pdf
+
+
+class _Printer:
+    """What every invoice PDF of a process shares (see :func:`render_pdf`)."""
+
+    def __init__(self) -> None:
+        import weasyprint  # type: ignore[import-untyped]  # imported here: it is slow to load
+        from weasyprint.css.counters import CounterStyle  # type: ignore[import-untyped]
+        from weasyprint.html import UA  # type: ignore[import-untyped]
+        from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyped]
+
+        env = _environment()
+        assert env.loader is not None
+        self.css_text = env.loader.get_source(env, STYLESHEET)[0].strip()
+        self.css = weasyprint.CSS(string=self.css_text)
+        lean = weasyprint.CSS(string=_lean_user_agent_css(UA), counter_style=CounterStyle())
+        self._fonts = threading.local()
+        self._font_configuration = FontConfiguration
+
+        class InvoiceHTML(weasyprint.HTML):  # type: ignore[misc]
+            def _ua_stylesheets(self, forms: bool = False) -> list[Any]:
+                return [lean, *super()._ua_stylesheets(forms)[1:]]
+
+        self.html_class = InvoiceHTML
+
+    def font_config(self) -> Any:
+        """The fonts of this thread (a Pango font map is not to be shared between threads)."""
+        config = getattr(self._fonts, "config", None)
+        if config is None:
+            config = self._fonts.config = self._font_configuration()
+        return config
+
+
+#: pseudo-elements of WeasyPrint's user agent style sheet that no invoice has (footnotes and
+#: notes); its ``::marker`` rule is kept for list items only
+_UNUSED_PSEUDO_RULES = re.compile(
+    r"^::(footnote-call|footnote-marker|note-call|note-marker|note-callback) \{[^}]*\}$",
+    re.MULTILINE,
+)
+
+
+def _lean_user_agent_css(ua: str) -> str:
+    """WeasyPrint's HTML user agent style sheet without the rules of :data:`_UNUSED_PSEUDO_RULES`
+    and with ``::marker`` for list items (``li``, ``summary``) instead of every element."""
+    lean = _UNUSED_PSEUDO_RULES.sub("", ua)
+    return lean.replace("\n::marker {", "\nli::marker, summary::marker {", 1)
+
+
+@lru_cache(maxsize=1)
+def _printer() -> _Printer:
+    return _Printer()
 
 
 #: invoices from which a run's PDFs are rendered by several processes: a worker needs about a
