@@ -141,6 +141,31 @@ def test_draft_pdf_says_draft_on_every_page_and_final_nowhere(draft: Run) -> Non
     assert any(f"page 1 of {len(final_pages)}" in t for t in final_pages[0])
 
 
+def test_pdf_is_exactly_what_weasyprint_prints_from_the_page(draft: Run) -> None:
+    # render_pdf parses the invoice style sheet once and leaves out user agent rules an invoice
+    # never uses; the PDF must not change by a byte (draft with watermark, and final)
+    import weasyprint
+
+    final = year_run("final")
+    pages = [render_html(draft.invoices[0], draft), render_html(final.invoices[0], final)]
+    for html in pages:
+        assert "<style>" in html and ".summary" in html  # the style sheet is inline
+        assert render_pdf(html) == weasyprint.HTML(string=html).write_pdf()
+    # a page with a style sheet of its own keeps it
+    other = "<style>p { color: red; font-size: 20pt }</style><p>Other</p>"
+    assert render_pdf(other) == weasyprint.HTML(string=other).write_pdf()
+
+
+def test_pdf_footer_names_the_invoice_on_every_page(draft: Run) -> None:
+    final = year_run("final")
+    (invoice,) = final.invoices
+    pages = _page_texts(render_html(invoice, final))
+    assert len(pages) >= 2
+    for k, texts in enumerate(pages, start=1):
+        assert invoice.number in texts
+        assert f"page {k} of {len(pages)}" in texts
+
+
 def test_pdf_is_a4(draft: Run) -> None:
     import weasyprint
 

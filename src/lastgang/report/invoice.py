@@ -2,7 +2,8 @@
 
 - :func:`render_html`: one invoice as a self-contained HTML page (``templates/invoice.html.j2``);
 - :func:`render_pdf`: the same HTML as an A4 PDF (WeasyPrint; a draft has a DRAFT watermark and
-  a DRAFT footer on every page);
+  a DRAFT footer on every page); :func:`render_pdfs` many of them, by a pool of processes
+  (both from :mod:`lastgang.report.pdf`);
 - :func:`lines_csv`, :func:`reconciliation_csv`, :func:`run_json`, :func:`summary`: the files
   of a run;
 - :func:`write_run_files`: everything into a folder, named after the run
@@ -17,10 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import multiprocessing
-import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
@@ -32,6 +30,7 @@ import jinja2
 from lastgang.billing.invoice import Invoice, MeterUsed, Run, to_jsonable
 from lastgang.errors import InvalidInput
 from lastgang.money import format_kwh, format_money, format_price, format_rate
+from lastgang.report.pdf import render_pdf, render_pdfs
 
 __all__ = [
     "LINE_COLUMNS",
@@ -217,38 +216,6 @@ def invoice_context(invoice: Invoice, run: Run) -> dict[str, Any]:
 def render_html(invoice: Invoice, run: Run) -> str:
     """The invoice as a self-contained HTML page (the same page the PDF is printed from)."""
     return _environment().get_template(TEMPLATE).render(**invoice_context(invoice, run))
-
-
-def render_pdf(html: str) -> bytes:
-    """An HTML invoice as an A4 PDF (WeasyPrint)."""
-    import weasyprint  # type: ignore[import-untyped]  # imported here: it is slow to load
-
-    pdf: bytes = weasyprint.HTML(string=html).write_pdf()
-    return pdf
-
-
-#: invoices from which a run's PDFs are rendered by several processes: a worker needs about a
-#: second to start (Python, WeasyPrint, fonts) and a page of layout about 0.3-0.5 s
-PARALLEL_FROM = 12
-
-
-def _warm_up() -> None:
-    render_pdf("<p>.</p>")
-
-
-def render_pdfs(pages: Sequence[str], *, workers: int | None = None) -> Iterator[bytes]:
-    """PDFs of HTML invoices, in order. From :data:`PARALLEL_FROM` pages on (or when ``workers``
-    is given) they are rendered by a pool of processes, one per core: WeasyPrint's layout is
-    pure Python, so threads would not help (``bench/README.md``). The workers are started
-    fresh (``spawn``), never forked from a process that holds a store connection."""
-    count = workers if workers is not None else min(os.cpu_count() or 1, len(pages) // 4)
-    if count < 2 or (workers is None and len(pages) < PARALLEL_FROM):
-        for html in pages:
-            yield render_pdf(html)
-        return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(count, mp_context=context, initializer=_warm_up) as pool:
-        yield from pool.map(render_pdf, pages)
 
 
 # --------------------------------------------------------------------------------------------
@@ -474,18 +441,25 @@ def write_run_files(
         written[name] = path
 
     total = len(run.invoices)
-    pages = []
-    for k, invoice in enumerate(run.invoices):
-        if progress is not None and not pdf:
-            progress(f"rendering invoice {invoice.number}", k, total)
-        html = render_html(invoice, run)
-        put(f"{invoice.number}.html", html)
-        pages.append(html)
+
+    def pages() -> Iterator[str]:
+        for k, invoice in enumerate(run.invoices):
+            if progress is not None and not pdf:
+                progress(f"rendering invoice {invoice.number}", k, total)
+            html = render_html(invoice, run)
+            put(f"{invoice.number}.html", html)
+            yield html
+
     if pdf:
-        for k, (invoice, document) in enumerate(zip(run.invoices, render_pdfs(pages), strict=True)):
+        # the PDF workers start with the first pages and print while the others are produced
+        documents = render_pdfs(pages(), count=total)
+        for k, (invoice, document) in enumerate(zip(run.invoices, documents, strict=True)):
             if progress is not None:
                 progress(f"rendering invoice {invoice.number}", k, total)
             put(f"{invoice.number}.pdf", document)
+    else:
+        for _ in pages():
+            pass
     if progress is not None:
         progress("writing run files", total, total)
     put(names["lines"], lines_csv(run))
