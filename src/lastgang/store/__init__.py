@@ -287,6 +287,14 @@ class Store(Protocol):
         """Interval values of locations without a meter key, keyed by location id."""
         ...
 
+    def has_other_readings(
+        self, site_id: str, batch: int, meters: Sequence[str], location_ids: Sequence[str]
+    ) -> bool:
+        """Whether the store holds readings of ``meters`` (any kind) or interval values of
+        ``location_ids`` from another batch than ``batch``, or register readings, phase samples
+        or status events of ``meters`` from any batch."""
+        ...
+
     def delete_readings(self, site_id: str) -> None: ...
 
     # -- load profiles ---------------------------------------------------------------------------

@@ -758,6 +758,26 @@ class DuckDBStore:
             for (m,), sl in _groups(iv["m"])
         }
 
+    def has_other_readings(
+        self, site_id: str, batch: int, meters: Sequence[str], location_ids: Sequence[str]
+    ) -> bool:
+        params = {"site": site_id, "batch": batch, "keys": list(meters)}
+        params["locs"] = list(location_ids)
+        row = self._con.execute(
+            """
+            SELECT EXISTS (SELECT 1 FROM register_readings WHERE site_id = $site
+                    AND list_contains($keys, meter))
+                OR EXISTS (SELECT 1 FROM phase_samples WHERE site_id = $site
+                    AND list_contains($keys, meter))
+                OR EXISTS (SELECT 1 FROM status_events WHERE site_id = $site
+                    AND list_contains($keys, meter))
+                OR EXISTS (SELECT 1 FROM interval_values WHERE site_id = $site AND batch <> $batch
+                    AND (list_contains($keys, meter) OR list_contains($locs, location_id)))
+            """,
+            params,
+        ).fetchall()  # drained: DuckDB wants that
+        return bool(row[0][0]) if row else False
+
     def delete_readings(self, site_id: str) -> None:
         with self.transaction():
             for table in ("register_readings", "phase_samples", "interval_values", "status_events"):
