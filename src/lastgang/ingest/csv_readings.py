@@ -64,6 +64,9 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "intervals": (("metering_point", "import_kwh", "export_kwh"), ("end", "from", "to", "quality")),
 }
 
+#: Large files of interval values are read in pieces of about this many bytes (whole lines)
+CHUNK_BYTES = 64 * 1024 * 1024
+
 #: A check that fails on more rows than this reports the first ones and then one summary
 #: problem with the count of the rest (a file with a wrong column would otherwise list millions).
 MAX_PROBLEMS_PER_CHECK = 1000
@@ -429,6 +432,10 @@ def parse_csv_readings(content: bytes, site: Site | SiteIndex, source: str) -> P
     Raises :class:`~lastgang.errors.InvalidInput` listing every problem of the file (file, line,
     column); nothing of a file with problems is returned."""
     index = site if isinstance(site, SiteIndex) else SiteIndex(site)
+    if len(content) > 2 * CHUNK_BYTES:
+        parsed = _parse_intervals_in_chunks(content, index, source)
+        if parsed is not None:
+            return parsed
     problems = _Problems(source)
     df = _read_table(content, problems)
     if df is None:
@@ -457,6 +464,83 @@ def parse_csv_readings(content: bytes, site: Site | SiteIndex, source: str) -> P
             f"{source}: rejected, nothing imported ({count} problem(s))", problems.items
         )
     return parsed
+
+
+def _parse_intervals_in_chunks(content: bytes, index: SiteIndex, source: str) -> ParsedFile | None:
+    """A large file of interval values read in pieces of about :data:`CHUNK_BYTES` whole lines
+    (each with the header line), so that only one piece is ever held as a table: each piece gets
+    every check of :func:`_parse_intervals`, the pieces' values are joined as compact arrays and
+    checked for duplicates and order across pieces.
+
+    Returns None at the first sign of a problem (or of a file that is not plain interval values
+    without quotes): the caller then reads the file whole, which lists every problem with its
+    line exactly as before. A file without problems gives the same readings either way."""
+    header_end = content.find(b"\n") + 1
+    if header_end <= 0 or b'"' in content:
+        return None  # a quoted field could hold a line break: only the whole file is safe
+    header = content[:header_end]
+    try:
+        names = [_normalise(c) for c in header.decode("utf-8").rstrip("\r\n").split(",")]
+    except UnicodeDecodeError:
+        return None
+    if detect_kind(names) != "intervals":
+        return None
+    columns: dict[str, list[NDArray[Any]]] = {k: [] for k in ("l", "m", "s", "i", "e", "q")}
+    view = memoryview(content)
+    start = header_end
+    while start < len(content):
+        stop = content.find(b"\n", start + CHUNK_BYTES) + 1 or len(content)
+        if stop - start < 1024 and content[start:stop].isspace():
+            break  # blank lines at the end
+        problems = _Problems(source)
+        df = _read_table(header + view[start:stop], problems)
+        start = stop
+        if df is None:
+            return None
+        df = df.rename({c: _normalise(c) for c in df.columns})
+        if detect_kind(df.columns) != "intervals":
+            return None
+        _check_header(df.columns, "intervals", problems)
+        if problems:
+            return None
+        blank = df.select(pl.all_horizontal(pl.all().is_null())).to_series().to_numpy()
+        part = _parse_intervals(df, np.asarray(blank, dtype=bool), index, problems, source)
+        del df
+        if problems:
+            return None
+        rows = part.readings.intervals
+        locations = np.array([index.location_index[k] for k in rows.locations], dtype=np.int32)
+        meters = np.array([index.key_index[k] for k in rows.meters] + [-1], dtype=np.int32)
+        columns["l"].append(locations[rows.location])
+        columns["m"].append(meters[rows.meter])  # -1 (no meter) picks the last entry
+        columns["s"].append(rows.slot)
+        columns["i"].append(rows.import_kwh)
+        columns["e"].append(rows.export_kwh)
+        columns["q"].append(rows.quality)
+    if not columns["s"]:
+        return None
+    joined: dict[str, NDArray[Any]] = {}
+    for name in columns:
+        joined[name] = np.concatenate(columns[name])
+        columns[name].clear()
+    location, slot = joined["l"].astype(np.int64), joined["s"]
+    # across pieces: each metering point in one block of lines with increasing times (the
+    # usual file); anything else is left to the whole-file check, which names the lines
+    if len(slot) > 1:
+        change = location[1:] != location[:-1]
+        heads = location[np.concatenate(([0], np.flatnonzero(change) + 1))]
+        if len(np.unique(heads)) != len(heads) or not bool((slot[1:] > slot[:-1])[~change].all()):
+            return None
+    return _interval_file(
+        source,
+        index,
+        location,
+        joined["m"].astype(np.int64),
+        slot,
+        joined["i"],
+        joined["e"],
+        joined["q"],
+    )
 
 
 def _check_header(columns: Sequence[str], kind: CsvKind, problems: _Problems) -> None:
@@ -950,26 +1034,66 @@ def _parse_intervals(
     )
     if problems:
         return ParsedFile(source, "intervals", int(usable.sum()), ReadingSet())
-    rows = np.flatnonzero(usable)
-    used_loc, local_loc = np.unique(location[rows], return_inverse=True)
-    used_meter = np.unique(meter[rows][meter[rows] >= 0])
+    keep = None if usable.all() else np.flatnonzero(usable)
+
+    def kept(values: NDArray[Any]) -> NDArray[Any]:
+        return values if keep is None else values[keep]
+
+    return _interval_file(
+        source,
+        index,
+        kept(location),
+        kept(meter),
+        kept(slot),
+        kept(energies[0]),
+        kept(energies[1]),
+        kept(quality),
+    )
+
+
+def _used(codes: IntArray, count: int) -> tuple[IntArray, NDArray[np.int32]]:
+    """``np.unique(codes, return_inverse=True)`` for codes in ``[0, count)`` without a sort:
+    the used codes in increasing order and each code's position among them."""
+    used = np.flatnonzero(np.bincount(codes, minlength=count))
+    lut = np.zeros(count, dtype=np.int32)
+    lut[used] = np.arange(len(used), dtype=np.int32)
+    return used, lut[codes]
+
+
+def _interval_file(
+    source: str,
+    index: SiteIndex,
+    location: IntArray,
+    meter: IntArray,
+    slot: IntArray,
+    import_kwh: FloatArray,
+    export_kwh: FloatArray,
+    quality: NDArray[np.int8],
+) -> ParsedFile:
+    """The checked interval values of a file (location and meter as indices into the site's
+    ``index``, -1 for no meter) as stored: locations and meters named once, in index order."""
+    used_loc, local_loc = _used(location, len(index.locations))
+    has = meter >= 0
+    used_meter, local = _used(np.where(has, meter, len(index.keys)), len(index.keys) + 1)
+    if len(used_meter) and used_meter[-1] == len(index.keys):  # the "no meter" code
+        used_meter = used_meter[:-1]
     meter_keys = tuple(index.keys[int(u)] for u in used_meter)
-    local_meter = np.where(meter[rows] >= 0, np.searchsorted(used_meter, meter[rows]), -1)
+    local_meter = np.where(has, local, -1)
     intervals = IntervalRows(
         locations=tuple(index.locations[int(u)] for u in used_loc),
         meters=meter_keys,
         location=local_loc.astype(np.int32),
         meter=local_meter.astype(np.int32),
-        slot=slot[rows],
-        import_kwh=energies[0][rows],
-        export_kwh=energies[1][rows],
-        quality=quality[rows],
+        slot=slot,
+        import_kwh=import_kwh,
+        export_kwh=export_kwh,
+        quality=quality,
         primary=True,
     )
     return ParsedFile(
         source,
         "intervals",
-        len(rows),
+        len(slot),
         ReadingSet(intervals=intervals),
         meters=meter_keys,
         locations=intervals.locations,
