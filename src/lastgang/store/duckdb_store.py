@@ -9,8 +9,11 @@ array of Python strings per value is ever built. Tables and guarantees: ``docs/s
 from __future__ import annotations
 
 import json
+import os
 import threading
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,10 +44,18 @@ from lastgang.store._arrow import arrow_chunks
 
 __all__ = ["CHUNK_BYTES", "SCHEMA", "SCHEMA_VERSION", "DuckDBStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: stores of these earlier schema versions are upgraded when opened for writing (and read as they
+#: are when opened read-only): version 1 had no ``codec`` column in ``raw_chunks``
+_UPGRADES = {1: ("ALTER TABLE raw_chunks ADD COLUMN codec VARCHAR DEFAULT 'none'",)}
 
 #: raw bytes are archived in chunks of this size (no limit on the size of an input file)
 CHUNK_BYTES = 16 * 1024 * 1024
+
+#: chunks are stored deflated (``codec = 'zlib'``, level 1: about 11x smaller for CSV and
+#: compressed on every core) where that makes them smaller; ``'none'`` is the bytes as they are
+_ZLIB_LEVEL = 1
 
 #: The whole schema; ``docs/store.md`` explains every table. Times of readings are UTC epoch
 #: seconds, profile slots are UTC quarter-hour numbers (slot * 900 = epoch seconds of its start).
@@ -92,6 +103,7 @@ CREATE TABLE IF NOT EXISTS raw_chunks (
     batch BIGINT NOT NULL,
     seq INTEGER NOT NULL,
     data BLOB NOT NULL,
+    codec VARCHAR DEFAULT 'none',
     PRIMARY KEY (batch, seq)
 );
 CREATE TABLE IF NOT EXISTS register_readings (
@@ -202,9 +214,10 @@ class DuckDBStore:
                 f"cannot open the store {self._path}: it is not a lastgang store ({exc}); "
                 "name another file with --db or LASTGANG_DB"
             ) from None
+        self._version = SCHEMA_VERSION
         if not read_only:
             self._create_schema()
-        self._check_version()
+        self._check_version(upgrade=not read_only)
 
     # -- basics ------------------------------------------------------------------------------
 
@@ -240,13 +253,26 @@ class DuckDBStore:
             self._con.execute("ROLLBACK")
             raise
 
-    def _check_version(self) -> None:
+    def _check_version(self, *, upgrade: bool) -> None:
         try:
             row = self._con.execute(
                 "SELECT value FROM store_info WHERE key = 'schema_version'"
             ).fetchone()
         except duckdb.CatalogException:
             row = None
+        if row is not None and int(row[0]) in _UPGRADES:
+            self._version = int(row[0])
+            if upgrade:
+                with self.transaction():
+                    for version in range(self._version, SCHEMA_VERSION):
+                        for sql in _UPGRADES[version]:
+                            self._con.execute(sql)
+                    self._con.execute(
+                        "UPDATE store_info SET value = ? WHERE key = 'schema_version'",
+                        [str(SCHEMA_VERSION)],
+                    )
+                self._version = SCHEMA_VERSION
+            return
         if row is None or int(row[0]) != SCHEMA_VERSION:
             found = "none" if row is None else row[0]
             raise StoreError(
@@ -471,14 +497,10 @@ class DuckDBStore:
                     json.dumps(factors, sort_keys=True),
                 ],
             )
-            view = memoryview(content)
-            self._con.executemany(
-                "INSERT INTO raw_chunks VALUES (?, ?, ?)",
-                [
-                    (batch, seq, bytes(view[offset : offset + CHUNK_BYTES]))
-                    for seq, offset in enumerate(range(0, max(len(content), 1), CHUNK_BYTES))
-                ],
-            )
+            for seq, (codec, data) in enumerate(_archive_chunks(content)):
+                self._con.execute(
+                    "INSERT INTO raw_chunks VALUES (?, ?, ?, ?)", [batch, seq, data, codec]
+                )
         found = self.find_batch(site_id, sha256)
         assert found is not None
         return found
@@ -491,12 +513,13 @@ class DuckDBStore:
         return [self._batch(r) for r in rows]
 
     def batch_content(self, batch: int) -> bytes:
+        codec = "codec" if self._version >= 2 else "'none'"
         rows = self._con.execute(
-            "SELECT data FROM raw_chunks WHERE batch = ? ORDER BY seq", [batch]
+            f"SELECT data, {codec} FROM raw_chunks WHERE batch = ? ORDER BY seq", [batch]
         ).fetchall()
         if not rows:
             raise StoreError(f"batch {batch} is not in the raw archive of {self._path}")
-        return b"".join(bytes(r[0]) for r in rows)
+        return b"".join(_unpack(bytes(data), codec) for data, codec in rows)
 
     # -- readings --------------------------------------------------------------------------------
 
@@ -1135,6 +1158,39 @@ class _HashIndex:
         for name in ("i", "e", "q", "b"):
             views[name][flat] = chunk[name][keep]
         views["m"][flat] = self._meter_ids[np.searchsorted(self._meter_keys, hm[keep])]
+
+
+def _archive_chunks(content: bytes) -> Iterator[tuple[str, bytes]]:
+    """``(codec, data)`` of each chunk of :data:`CHUNK_BYTES` of ``content``: deflated where
+    that is smaller, else as it is. The chunks are compressed on every core (zlib releases the
+    GIL) and given in order, a few at a time, so the whole file is never held twice."""
+    view = memoryview(content)
+    offsets = range(0, max(len(content), 1), CHUNK_BYTES)
+
+    def pack(offset: int) -> tuple[str, bytes]:
+        raw = view[offset : offset + CHUNK_BYTES]
+        packed = zlib.compress(raw, _ZLIB_LEVEL)
+        return ("zlib", packed) if len(packed) < len(raw) else ("none", bytes(raw))
+
+    if len(offsets) == 1:
+        yield pack(0)
+        return
+    workers = max(1, min(len(offsets), os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        pending = [pool.submit(pack, offset) for offset in offsets[: 2 * workers]]
+        for following in offsets[2 * workers :]:
+            yield pending.pop(0).result()
+            pending.append(pool.submit(pack, following))
+        for future in pending:
+            yield future.result()
+
+
+def _unpack(data: bytes, codec: str | None) -> bytes:
+    if codec == "zlib":
+        return zlib.decompress(data)
+    if codec in (None, "none"):
+        return data
+    raise StoreError(f"raw archive chunk with unknown codec {codec!r}")
 
 
 def _interval_series(rows: Mapping[str, Any], sl: slice) -> IntervalSeries:
