@@ -329,6 +329,24 @@ def _import_many(
     format: str = "auto",
     options: ImportOptions | None = None,
 ) -> list[FileResult]:
+    try:
+        return _import_checked(
+            store, site_id, inputs, now=now, progress=progress, format=format, options=options
+        )
+    finally:
+        store.drop_prepared()
+
+
+def _import_checked(
+    store: Store,
+    site_id: str,
+    inputs: Sequence[tuple[str, bytes]],
+    *,
+    now: datetime | None,
+    progress: Progress | None,
+    format: str = "auto",
+    options: ImportOptions | None = None,
+) -> list[FileResult]:
     version = store.site_version(site_id)
     site = version.site
     index = SiteIndex(site)
@@ -344,6 +362,7 @@ def _import_many(
             parsed.append((source, content, digest, None))
             continue
         seen[digest] = source
+        store.prepare_batch(content, digest)  # the archive's compression overlaps the check
         try:
             read = _parse(content, source, index, format, options)
             parsed.append((source, content, digest, read))

@@ -5,6 +5,8 @@ when opened for writing."""
 from __future__ import annotations
 
 import hashlib
+import threading
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -83,3 +85,40 @@ def test_a_version_1_store_is_read_as_it_is_and_upgraded_for_writing(tmp_path: P
     with DuckDBStore(path, read_only=True) as again:
         assert again.batch_content(1) == content
         assert again.batch_content(2) == content * 2
+
+
+def _store() -> DuckDBStore:
+    store = DuckDBStore(":memory:")
+    apply_site(store, SITE, now=WHEN)
+    return store
+
+
+def test_tor_7_1_prepared_chunks_are_the_chunks_of_the_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(duckdb_store, "CHUNK_BYTES", 50)
+    content = b"".join(b"2024-06-15 10:%02d+02:00,top1,0.%d\n" % (i % 60, i) for i in range(300))
+    digest = hashlib.sha256(content).hexdigest()
+    direct = _store()
+    first = direct.add_batch(SITE_ID, content, digest, "a.csv", "csv/intervals", WHEN, 1, {})
+    prepared = _store()
+    prepared.prepare_batch(content, digest)
+    info = prepared.add_batch(SITE_ID, content, digest, "a.csv", "csv/intervals", WHEN, 1, {})
+    assert prepared.batch_content(info.batch) == content
+    assert prepared.fingerprint(SITE_ID) == direct.fingerprint(SITE_ID)
+    assert direct.batch_content(first.batch) == content
+    # dropped before it is added (a rejected import), or stopped half way: packed again
+    dropped = _store()
+    dropped.prepare_batch(content, digest)
+    dropped.drop_prepared()
+    info = dropped.add_batch(SITE_ID, content, digest, "a.csv", "csv/intervals", WHEN, 1, {})
+    assert dropped.batch_content(info.batch) == content
+    half = _store()
+    stopped: Future[list[tuple[str, bytes]]] = Future()
+    stopped.set_result(duckdb_store._packed_chunks(content, threading.Event())[:3])
+    half._prepared[digest] = stopped
+    info = half.add_batch(SITE_ID, content, digest, "a.csv", "csv/intervals", WHEN, 1, {})
+    assert half.batch_content(info.batch) == content
+    assert half.fingerprint(SITE_ID) == direct.fingerprint(SITE_ID)
+    for store in (direct, prepared, dropped, half):
+        store.close()

@@ -256,6 +256,16 @@ class Store(Protocol):
         """Archive the exact bytes of one input and give it the next batch number."""
         ...
 
+    def prepare_batch(self, content: bytes, sha256: str) -> None:
+        """Start preparing, in the background, what :meth:`add_batch` of ``content`` will store
+        (its compressed chunks), so that the work overlaps the checking of the file.
+        :meth:`add_batch` with the same ``sha256`` takes it; nothing is stored here."""
+        ...
+
+    def drop_prepared(self) -> None:
+        """Forget what :meth:`prepare_batch` prepared and no :meth:`add_batch` took."""
+        ...
+
     def batches(self, site_id: str) -> list[BatchInfo]:
         """The site's archive entries in import order."""
         ...

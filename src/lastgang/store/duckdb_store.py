@@ -13,7 +13,7 @@ import os
 import threading
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -215,6 +215,9 @@ class DuckDBStore:
                 "name another file with --db or LASTGANG_DB"
             ) from None
         self._version = SCHEMA_VERSION
+        self._prepared: dict[str, Future[list[tuple[str, bytes]]]] = {}
+        self._preparer: ThreadPoolExecutor | None = None
+        self._dropped = threading.Event()
         if not read_only:
             self._create_schema()
         self._check_version(upgrade=not read_only)
@@ -232,6 +235,10 @@ class DuckDBStore:
         return self._con
 
     def close(self) -> None:
+        self.drop_prepared()
+        if self._preparer is not None:
+            self._preparer.shutdown(wait=True)
+            self._preparer = None
         self._con.close()
 
     def __enter__(self) -> DuckDBStore:
@@ -497,13 +504,33 @@ class DuckDBStore:
                     json.dumps(factors, sort_keys=True),
                 ],
             )
-            for seq, (codec, data) in enumerate(_archive_chunks(content)):
+            prepared = self._prepared.pop(sha256, None)
+            packed = None if prepared is None or prepared.cancelled() else prepared.result()
+            count = len(range(0, max(len(content), 1), CHUNK_BYTES))
+            # a preparation stopped by drop_prepared (another import) is not whole: pack again
+            chunks = iter(packed) if packed and len(packed) == count else _archive_chunks(content)
+            for seq, (codec, data) in enumerate(chunks):
                 self._con.execute(
                     "INSERT INTO raw_chunks VALUES (?, ?, ?, ?)", [batch, seq, data, codec]
                 )
         found = self.find_batch(site_id, sha256)
         assert found is not None
         return found
+
+    def prepare_batch(self, content: bytes, sha256: str) -> None:
+        if sha256 in self._prepared:
+            return
+        if self._preparer is None:
+            self._preparer = ThreadPoolExecutor(1, thread_name_prefix="lastgang-archive")
+        self._prepared[sha256] = self._preparer.submit(_packed_chunks, content, self._dropped)
+
+    def drop_prepared(self) -> None:
+        self._dropped.set()  # a compression under way stops at its next chunk
+        if self._preparer is not None:
+            self._preparer.submit(self._dropped.clear)  # after it, the next one runs again
+        for future in self._prepared.values():
+            future.cancel()
+        self._prepared.clear()
 
     def batches(self, site_id: str) -> list[BatchInfo]:
         rows = self._con.execute(
@@ -1160,17 +1187,36 @@ class _HashIndex:
         views["m"][flat] = self._meter_ids[np.searchsorted(self._meter_keys, hm[keep])]
 
 
+def _pack(view: memoryview, offset: int) -> tuple[str, bytes]:
+    """``(codec, data)`` of the chunk of ``view`` at ``offset``: deflated where that is
+    smaller, else as it is."""
+    raw = view[offset : offset + CHUNK_BYTES]
+    packed = zlib.compress(raw, _ZLIB_LEVEL)
+    return ("zlib", packed) if len(packed) < len(raw) else ("none", bytes(raw))
+
+
+def _packed_chunks(content: bytes, dropped: threading.Event) -> list[tuple[str, bytes]]:
+    """Every chunk of ``content`` packed, one after the other (in a background thread while
+    the file is checked: see :meth:`DuckDBStore.prepare_batch`); stops early, with a result
+    nobody takes, once ``dropped`` is set."""
+    view = memoryview(content)
+    out: list[tuple[str, bytes]] = []
+    for offset in range(0, max(len(content), 1), CHUNK_BYTES):
+        if dropped.is_set():
+            break
+        out.append(_pack(view, offset))
+    return out
+
+
 def _archive_chunks(content: bytes) -> Iterator[tuple[str, bytes]]:
-    """``(codec, data)`` of each chunk of :data:`CHUNK_BYTES` of ``content``: deflated where
-    that is smaller, else as it is. The chunks are compressed on every core (zlib releases the
-    GIL) and given in order, a few at a time, so the whole file is never held twice."""
+    """``(codec, data)`` of each chunk of :data:`CHUNK_BYTES` of ``content`` (see
+    :func:`_pack`). The chunks are compressed on every core (zlib releases the GIL) and given in
+    order, a few at a time, so the whole file is never held twice."""
     view = memoryview(content)
     offsets = range(0, max(len(content), 1), CHUNK_BYTES)
 
     def pack(offset: int) -> tuple[str, bytes]:
-        raw = view[offset : offset + CHUNK_BYTES]
-        packed = zlib.compress(raw, _ZLIB_LEVEL)
-        return ("zlib", packed) if len(packed) < len(raw) else ("none", bytes(raw))
+        return _pack(view, offset)
 
     if len(offsets) == 1:
         yield pack(0)
