@@ -212,6 +212,9 @@ class SiteIndex:
 def _touches(begin: IntArray, end: IntArray, lo: Any, hi: Any) -> BoolArray:
     """An instant inside ``[lo, hi]``, or a span ``[begin, end)`` overlapping ``[lo, hi)``."""
     instant = begin == end
+    if not instant.any():  # spans only (interval values): no need to evaluate both cases
+        spans: BoolArray = (np.minimum(end, hi) - np.maximum(begin, lo)) > 0
+        return spans
     result: BoolArray = np.where(
         instant, (begin >= lo) & (begin <= hi), (np.minimum(end, hi) - np.maximum(begin, lo)) > 0
     )
