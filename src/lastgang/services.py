@@ -61,6 +61,7 @@ from lastgang.timegrid import (
 )
 
 __all__ = [
+    "BUILD_LOCATIONS",
     "HISTORY_DAYS",
     "ApplyResult",
     "FileResult",
@@ -75,6 +76,9 @@ __all__ = [
     "rebuild_profiles",
     "resolve_target",
 ]
+
+#: profiles built and stored together (locations with the same span)
+BUILD_LOCATIONS = 250
 
 #: days of stored profile before and after a rebuilt span handed to substitute values as history
 #: (comparable days are searched 28 days either way, Q-2)
@@ -668,27 +672,34 @@ def build_profiles(
     groups: dict[tuple[int, int], list[str]] = {}
     for loc_id, rng in ranges.items():
         groups.setdefault(rng, []).append(loc_id)
-    out: dict[str, LoadProfile] = {}
+    slots = 0
     day = 96
-    for (start, stop), loc_ids in groups.items():
-        locations = [site.location(loc_id) for loc_id in loc_ids]
-        if readings is None:
-            found = _readings_for(store, site_id, locations, start, stop)
-        else:
-            found = readings(locations, start, stop)
-        h_start, h_stop = start - HISTORY_DAYS * day, stop + HISTORY_DAYS * day
-        stored = store.load_profiles(site_id, loc_ids, h_start, h_stop)
-        for loc in locations:
-            around = stored[loc.id]
-            old = around.window(start, stop)
-            past = _blank_inside(around, start, stop)
-            built = _build(loc, found[loc.id], start, stop, tz, past)
-            filled = fill_gaps(built, tz, slp=loc.standard_load_profile, history=past)
-            merged = merge_measured(old, filled)
-            out[loc.id] = _stamp(merged, old, batch)
-    if out:
-        store.save_profiles(site_id, out, when, history=history)
-    return sum(len(p) for p in out.values())
+    for (start, stop), group in groups.items():
+        # a few hundred locations at a time: each location's profile only depends on its own
+        # readings and stored values, and the arrays of a site-year are never all held at once
+        for first in range(0, len(group), BUILD_LOCATIONS):
+            loc_ids = group[first : first + BUILD_LOCATIONS]
+            locations = [site.location(loc_id) for loc_id in loc_ids]
+            if readings is None:
+                found = _readings_for(store, site_id, locations, start, stop)
+            else:
+                found = readings(locations, start, stop)
+            h_start, h_stop = start - HISTORY_DAYS * day, stop + HISTORY_DAYS * day
+            stored = store.load_profiles(site_id, loc_ids, h_start, h_stop)
+            out: dict[str, LoadProfile] = {}
+            for loc in locations:
+                around = stored.pop(loc.id)
+                old = around.window(start, stop)
+                past = _blank_inside(around, start, stop)
+                built = _build(loc, found.pop(loc.id), start, stop, tz, past)
+                filled = fill_gaps(built, tz, slp=loc.standard_load_profile, history=past)
+                merged = merge_measured(old, filled)
+                out[loc.id] = _stamp(merged, old, batch)
+            del stored, found
+            if out:
+                store.save_profiles(site_id, out, when, history=history)
+            slots += sum(len(p) for p in out.values())
+    return slots
 
 
 def _build(

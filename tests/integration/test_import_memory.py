@@ -138,3 +138,20 @@ def test_stored_readings_of_another_batch_take_the_store_path(
     import_bytes(slow, SITE_ID, first, "a.csv", now=WHEN)
     import_bytes(slow, SITE_ID, second, "b.csv", now=WHEN)
     assert _tables(store) == _tables(slow)
+
+
+@pytest.mark.parametrize("memory", [True, False])
+def test_profiles_built_a_few_locations_at_a_time_equal_all_at_once(
+    monkeypatch: pytest.MonkeyPatch, memory: bool
+) -> None:
+    content = _file(interleaved=True, gap=True, pv=True)
+    site = SITE_TEXT.replace(PV_METER, "")
+    if not memory:
+        _without_memory(monkeypatch)
+    together = _store(site)
+    import_bytes(together, SITE_ID, content, "a.csv", now=WHEN)
+    monkeypatch.setattr(services, "BUILD_LOCATIONS", 1)
+    apart = _store(site)
+    import_bytes(apart, SITE_ID, content, "a.csv", now=WHEN)
+    assert _tables(apart) == _tables(together)
+    assert int(_tables(apart)["profile_values"].split(":")[0]) == 3 * 192
