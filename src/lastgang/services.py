@@ -685,10 +685,14 @@ def build_profiles(
             else:
                 found = readings(locations, start, stop)
             h_start, h_stop = start - HISTORY_DAYS * day, stop + HISTORY_DAYS * day
-            stored = store.load_profiles(site_id, loc_ids, h_start, h_stop)
+            # locations with nothing stored yet (no extent) need no read of the store
+            known = [loc_id for loc_id in loc_ids if loc_id in extents]
+            stored = store.load_profiles(site_id, known, h_start, h_stop) if known else {}
             out: dict[str, LoadProfile] = {}
             for loc in locations:
-                around = stored.pop(loc.id)
+                around = stored.pop(loc.id, None)
+                if around is None:
+                    around = LoadProfile.empty(h_start, h_stop)
                 old = around.window(start, stop)
                 past = _blank_inside(around, start, stop)
                 built = _build(loc, found.pop(loc.id), start, stop, tz, past)
