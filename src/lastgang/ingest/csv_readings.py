@@ -13,7 +13,9 @@ reading outside the meter's installed period, times that do not increase) is col
 file, line and column and raised together; a file with any problem is rejected whole.
 
 Parsing is column-wise with polars and numpy: the only Python loops run over the distinct values
-of a column (meters, OBIS codes, units), never over rows.
+of a column (meters, OBIS codes, units), never over rows. A large file of interval values is read
+in pieces of whole lines (:data:`CHUNK_BYTES`), so only one piece at a time is held as a table;
+a file with any problem is read again whole, which lists its problems exactly as for a small file.
 """
 
 from __future__ import annotations
