@@ -481,15 +481,15 @@ def _parse_intervals_in_chunks(content: bytes, index: SiteIndex, source: str) ->
     without quotes): the caller then reads the file whole, which lists every problem with its
     line exactly as before. A file without problems gives the same readings either way."""
     header_end = content.find(b"\n") + 1
-    if header_end <= 0 or b'"' in content:
-        return None  # a quoted field could hold a line break: only the whole file is safe
+    if header_end <= 0:
+        return None
     header = content[:header_end]
     try:
         names = [_normalise(c) for c in header.decode("utf-8").rstrip("\r\n").split(",")]
     except UnicodeDecodeError:
         return None
-    if detect_kind(names) != "intervals":
-        return None
+    if detect_kind(names) != "intervals" or b'"' in content:
+        return None  # a quoted field could hold a line break: only the whole file is safe
     columns: dict[str, list[NDArray[Any]]] = {k: [] for k in ("l", "m", "s", "i", "e", "q")}
     view = memoryview(content)
     start = header_end
