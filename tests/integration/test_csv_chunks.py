@@ -161,3 +161,15 @@ def test_a_duplicate_across_pieces_names_both_lines(monkeypatch: pytest.MonkeyPa
     assert isinstance(whole, list)
     assert [(p.line, p.column) for p in whole] == [(len(lines) + 1, "end")]
     assert "already on line 5" in whole[0].reason
+
+
+def test_a_file_with_quotes_is_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [line for block in BLOCKS for line in block]
+    first, point, rest = lines[7].split(",", 2)
+    lines[7] = f'{first},"{point}",{rest}'
+    content = _file(lines)
+    whole = _check(content, monkeypatch)
+    assert isinstance(whole, ParsedFile)
+    assert whole.rows == 3 * 3 * 96
+    monkeypatch.setattr(csv_readings, "CHUNK_BYTES", 1000)
+    assert csv_readings._parse_intervals_in_chunks(content, INDEX, "file.csv") is None
