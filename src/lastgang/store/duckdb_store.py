@@ -815,14 +815,17 @@ class DuckDBStore:
         params["locs"] = list(location_ids)
         row = self._con.execute(
             """
+            WITH keys AS (SELECT unnest($keys::VARCHAR[]) AS name),
+                locs AS (SELECT unnest($locs::VARCHAR[]) AS name)
             SELECT EXISTS (SELECT 1 FROM register_readings WHERE site_id = $site
-                    AND list_contains($keys, meter))
+                    AND meter IN (SELECT name FROM keys))
                 OR EXISTS (SELECT 1 FROM phase_samples WHERE site_id = $site
-                    AND list_contains($keys, meter))
+                    AND meter IN (SELECT name FROM keys))
                 OR EXISTS (SELECT 1 FROM status_events WHERE site_id = $site
-                    AND list_contains($keys, meter))
+                    AND meter IN (SELECT name FROM keys))
                 OR EXISTS (SELECT 1 FROM interval_values WHERE site_id = $site AND batch <> $batch
-                    AND (list_contains($keys, meter) OR list_contains($locs, location_id)))
+                    AND (meter IN (SELECT name FROM keys)
+                        OR location_id IN (SELECT name FROM locs)))
             """,
             params,
         ).fetchall()  # drained: DuckDB wants that
