@@ -357,8 +357,20 @@ def _numbers(series: pl.Series) -> tuple[FloatArray, BoolArray]:
 def _factorize(series: pl.Series) -> tuple[IntArray, pl.Series] | None:
     """``(codes, distinct)`` with ``series[i] == distinct[codes[i]]`` (-1 for an empty cell),
     or None when most values are distinct (then working per distinct value saves nothing)."""
+    n = len(series)
+    if n > 4096:
+        # the usual file has long runs of one value (a metering point's lines): factorize the
+        # first cell of each run only
+        heads = series.ne_missing(series.shift(1)).to_numpy()
+        heads[0] = True
+        starts = np.flatnonzero(heads)
+        if len(starts) * 64 < n:
+            found = _factorize(series.gather(starts))
+            if found is not None:
+                lengths = np.diff(np.append(starts, n))
+                return np.repeat(found[0], lengths), found[1]
     distinct = series.drop_nulls().unique()
-    if len(distinct) * 4 > len(series) + 64:
+    if len(distinct) * 4 > n + 64:
         return None
     codes = series.cast(pl.Enum(distinct)).to_physical().cast(pl.Int64).fill_null(-1)
     return np.array(codes.to_numpy(), dtype=np.int64), distinct
@@ -613,6 +625,8 @@ def _missing(
 ) -> None:
     for name in names:
         column = df.get_column(name)
+        if not column.null_count() and not column.eq("").any():
+            continue  # the usual column: nothing empty, no per-row mask needed
         empty = column.is_null().to_numpy() | column.eq("").fill_null(True).to_numpy()
         rows = np.flatnonzero(np.asarray(empty, dtype=bool) & usable)
         if len(rows):
