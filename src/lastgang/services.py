@@ -17,6 +17,7 @@ Every import, apply and rebuild is one store transaction: it happens completely 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 from collections.abc import Callable, Mapping, Sequence
@@ -49,7 +50,7 @@ from lastgang.profiles import (
 from lastgang.profiles.readings import IntervalSeries, MeterReadings
 from lastgang.profiles.types import LoadProfile
 from lastgang.quality import Quality
-from lastgang.store import SiteVersion, Store
+from lastgang.store import IntervalRows, ReadingSet, SiteVersion, Store
 from lastgang.timegrid import (
     SLOT_SECONDS,
     aggregate,
@@ -60,6 +61,7 @@ from lastgang.timegrid import (
 )
 
 __all__ = [
+    "BUILD_LOCATIONS",
     "HISTORY_DAYS",
     "ApplyResult",
     "FileResult",
@@ -75,12 +77,19 @@ __all__ = [
     "resolve_target",
 ]
 
+#: profiles built and stored together (locations with the same span)
+BUILD_LOCATIONS = 250
+
 #: days of stored profile before and after a rebuilt span handed to substitute values as history
 #: (comparable days are searched 28 days either way, Q-2)
 HISTORY_DAYS = 29
 
 Progress = Callable[[str, int, int], None]
 """``progress(what, done, total)``: called while a long operation runs."""
+
+ReadingSource = Callable[[Sequence[Location], int, int], dict[str, dict[str, MeterReadings]]]
+"""``readings(locations, start, stop)``: readings per location id (meter key -> readings) over
+the slots ``[start, stop)``, as :func:`_readings_for` reads them from the store."""
 
 
 def _now() -> datetime:
@@ -324,6 +333,24 @@ def _import_many(
     format: str = "auto",
     options: ImportOptions | None = None,
 ) -> list[FileResult]:
+    try:
+        return _import_checked(
+            store, site_id, inputs, now=now, progress=progress, format=format, options=options
+        )
+    finally:
+        store.drop_prepared()
+
+
+def _import_checked(
+    store: Store,
+    site_id: str,
+    inputs: Sequence[tuple[str, bytes]],
+    *,
+    now: datetime | None,
+    progress: Progress | None,
+    format: str = "auto",
+    options: ImportOptions | None = None,
+) -> list[FileResult]:
     version = store.site_version(site_id)
     site = version.site
     index = SiteIndex(site)
@@ -339,6 +366,7 @@ def _import_many(
             parsed.append((source, content, digest, None))
             continue
         seen[digest] = source
+        store.prepare_batch(content, digest)  # the archive's compression overlaps the check
         try:
             read = _parse(content, source, index, format, options)
             parsed.append((source, content, digest, read))
@@ -409,8 +437,9 @@ def _store_batch(
     of profile slots built."""
     site_id = site.site.id
     store.add_readings(site_id, batch, file.readings)
+    memory = _MemoryReadings.of(store, site, batch, file.readings)
     try:
-        return _rebuild_touched(store, site, batch, when, history=history)
+        return _rebuild_touched(store, site, batch, when, history=history, memory=memory)
     except MeterDataError as exc:
         raise MeterDataError(
             f"{file.source}: rejected, nothing imported: the readings do not give a consistent "
@@ -430,9 +459,17 @@ def _store_batch(
         ) from None
 
 
-def _rebuild_touched(store: Store, site: Site, batch: int, when: datetime, *, history: bool) -> int:
+def _rebuild_touched(
+    store: Store,
+    site: Site,
+    batch: int,
+    when: datetime,
+    *,
+    history: bool,
+    memory: _MemoryReadings | None = None,
+) -> int:
     site_id = site.site.id
-    spans = store.reading_spans(site_id, batch)
+    spans = memory.spans() if memory is not None else store.reading_spans(site_id, batch)
     owner = {m.key: loc.id for loc in site.locations for m in loc.meters}
     locations = {loc.id for loc in site.locations}
     by_location: dict[str, tuple[int, int]] = {}
@@ -442,13 +479,134 @@ def _rebuild_touched(store: Store, site: Site, batch: int, when: datetime, *, hi
             continue
         old = by_location.get(loc_id)
         by_location[loc_id] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
-    return build_profiles(store, site, by_location, batch=batch, now=when, history=history)
+    return build_profiles(
+        store,
+        site,
+        by_location,
+        batch=batch,
+        now=when,
+        history=history,
+        readings=None if memory is None else memory.readings,
+    )
+
+
+class _MemoryReadings:
+    """The interval values of one batch as the store would give them back, taken from the
+    arrays just stored instead of reading them back sorted (35 million rows of a site-year).
+
+    Only used when they are all the store holds for the meters and locations they touch (no
+    other batch, no register readings, phase samples or status events of those meters), so
+    :meth:`readings` equals :func:`_readings_for` on the store; otherwise :meth:`of` gives None
+    and the profiles are built from the stored readings."""
+
+    def __init__(self, rows: IntervalRows, batch: int, site: Site) -> None:
+        self.rows = rows
+        self.batch = batch
+        meters = len(rows.meters)
+        # one group per meter key, then one per location for the values without a meter
+        group = np.where(rows.meter >= 0, rows.meter, meters + rows.location).astype(np.int64)
+        if len(group) > 1 and bool((group[1:] < group[:-1]).any()):
+            self.order: NDArray[np.int64] | None = np.argsort(group, kind="stable")
+            group = group[self.order]
+        else:
+            self.order = None  # the usual file: each metering point in one block
+        self.names = [*rows.meters, *rows.locations]
+        bounds = np.searchsorted(group, np.arange(meters + len(rows.locations) + 1))
+        self.bounds = bounds
+        self.slot = rows.slot if self.order is None else rows.slot[self.order]
+        self.owner = {m.key: loc.id for loc in site.locations for m in loc.meters}
+
+    @classmethod
+    def of(
+        cls, store: Store, site: Site, batch: int, readings: ReadingSet
+    ) -> _MemoryReadings | None:
+        rows = readings.intervals
+        if not len(rows) or len(readings) != len(rows):
+            return None
+        memory = cls(rows, batch, site)
+        # within a group the slots must increase strictly (one value per slot, as stored)
+        slot, bounds = memory.slot, memory.bounds
+        step = slot[1:] > slot[:-1]
+        heads = bounds[1:-1]
+        heads = heads[(heads > 0) & (heads < len(slot))]
+        step[heads - 1] = True
+        if not bool(step.all()):
+            return None
+        touched = {memory.owner.get(k, "") for k in rows.meters} | set(rows.locations)
+        locations = [loc for loc in site.locations if loc.id in touched]
+        keys = [m.key for loc in locations for m in loc.meters]
+        if store.has_other_readings(site.site.id, batch, keys, [loc.id for loc in locations]):
+            return None
+        return memory
+
+    def spans(self) -> dict[str, tuple[int, int]]:
+        """:meth:`Store.reading_spans` of the batch: per location, first and last slot."""
+        rows = self.rows
+        location = rows.location
+        count = len(rows.locations)
+        lo = np.full(count, np.iinfo(np.int64).max, dtype=np.int64)
+        hi = np.full(count, np.iinfo(np.int64).min, dtype=np.int64)
+        starts = np.flatnonzero(np.concatenate(([True], location[1:] != location[:-1])))
+        first = np.minimum.reduceat(rows.slot, starts)
+        last = np.maximum.reduceat(rows.slot, starts)
+        block = location[starts]
+        np.minimum.at(lo, block, first)
+        np.maximum.at(hi, block, last)
+        return {
+            "@" + name: (int(lo[i]) * SLOT_SECONDS, (int(hi[i]) + 1) * SLOT_SECONDS)
+            for i, name in enumerate(rows.locations)
+            if lo[i] <= hi[i]
+        }
+
+    def _series(self, g: int, start: int, stop: int) -> IntervalSeries | None:
+        a, b = int(self.bounds[g]), int(self.bounds[g + 1])
+        slot = self.slot[a:b]
+        lo = a + int(np.searchsorted(slot, start))
+        hi = a + int(np.searchsorted(slot, stop))
+        if hi <= lo:
+            return None
+        rows = self.rows
+        if self.order is None:
+            pick: slice | NDArray[np.int64] = slice(lo, hi)
+        else:
+            pick = self.order[lo:hi]
+        return IntervalSeries(
+            np.ascontiguousarray(rows.slot[pick], dtype=np.int64),
+            np.ascontiguousarray(rows.import_kwh[pick], dtype=np.float64),
+            np.ascontiguousarray(rows.export_kwh[pick], dtype=np.float64),
+            np.ascontiguousarray(rows.quality[pick], dtype=np.int8),
+            np.full(hi - lo, self.batch, dtype=np.int64),
+            primary=rows.primary,
+        )
+
+    def readings(
+        self, locations: Sequence[Location], start: int, stop: int
+    ) -> dict[str, dict[str, MeterReadings]]:
+        """What :func:`_readings_for` gives for ``locations`` and the slots ``[start, stop)``."""
+        index = {name: g for g, name in enumerate(self.rows.meters)}
+        meters = len(self.rows.meters)
+        at = {name: meters + g for g, name in enumerate(self.rows.locations)}
+        out: dict[str, dict[str, MeterReadings]] = {}
+        for loc in locations:
+            mine: dict[str, MeterReadings] = {}
+            for meter in loc.meters:
+                g = index.get(meter.key)
+                series = None if g is None else self._series(g, start, stop)
+                if series is not None:
+                    mine[meter.key] = MeterReadings(meter.key, intervals=series)
+            g = at.get(loc.id)
+            series = None if g is None else self._series(g, start, stop)
+            if series is not None:
+                mine[loc.id] = MeterReadings(loc.id, intervals=series)
+            out[loc.id] = mine
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
 # profiles
 
 
+@functools.lru_cache(maxsize=256)
 def _whole_days(lo: int, hi: int, tz: str) -> tuple[int, int]:
     """Slots of the whole local days covering the epoch seconds ``[lo, hi]``."""
     first = lo // SLOT_SECONDS
@@ -482,6 +640,7 @@ def build_profiles(
     batch: int = 0,
     now: datetime | None = None,
     history: bool = True,
+    readings: ReadingSource | None = None,
 ) -> int:
     """Rebuild the profiles of locations over time spans (``location id -> [first, last]`` in
     UTC epoch seconds) from the stored readings and store them.
@@ -492,7 +651,9 @@ def build_profiles(
     (:func:`~lastgang.profiles.merge_measured`: later measurements replace substitutes, a worse
     value never replaces a better one). Substitute values computed here are recorded with
     ``batch``, the import that caused them; values that do not change keep their batch.
-    Returns the number of slots stored."""
+    ``readings`` gives the readings of locations over a slot range instead of the store (the
+    import's own rows when the store holds nothing else for them). Returns the number of slots
+    stored."""
     site_id = site.site.id
     tz = site.site.timezone
     when = now or _now()
@@ -511,24 +672,38 @@ def build_profiles(
     groups: dict[tuple[int, int], list[str]] = {}
     for loc_id, rng in ranges.items():
         groups.setdefault(rng, []).append(loc_id)
-    out: dict[str, LoadProfile] = {}
+    slots = 0
     day = 96
-    for (start, stop), loc_ids in groups.items():
-        locations = [site.location(loc_id) for loc_id in loc_ids]
-        readings = _readings_for(store, site_id, locations, start, stop)
-        h_start, h_stop = start - HISTORY_DAYS * day, stop + HISTORY_DAYS * day
-        stored = store.load_profiles(site_id, loc_ids, h_start, h_stop)
-        for loc in locations:
-            around = stored[loc.id]
-            old = around.window(start, stop)
-            past = _blank_inside(around, start, stop)
-            built = _build(loc, readings[loc.id], start, stop, tz, past)
-            filled = fill_gaps(built, tz, slp=loc.standard_load_profile, history=past)
-            merged = merge_measured(old, filled)
-            out[loc.id] = _stamp(merged, old, batch)
-    if out:
-        store.save_profiles(site_id, out, when, history=history)
-    return sum(len(p) for p in out.values())
+    for (start, stop), group in groups.items():
+        # a few hundred locations at a time: each location's profile only depends on its own
+        # readings and stored values, and the arrays of a site-year are never all held at once
+        for first in range(0, len(group), BUILD_LOCATIONS):
+            loc_ids = group[first : first + BUILD_LOCATIONS]
+            locations = [site.location(loc_id) for loc_id in loc_ids]
+            if readings is None:
+                found = _readings_for(store, site_id, locations, start, stop)
+            else:
+                found = readings(locations, start, stop)
+            h_start, h_stop = start - HISTORY_DAYS * day, stop + HISTORY_DAYS * day
+            # locations with nothing stored yet (no extent) need no read of the store
+            known = [loc_id for loc_id in loc_ids if loc_id in extents]
+            stored = store.load_profiles(site_id, known, h_start, h_stop) if known else {}
+            out: dict[str, LoadProfile] = {}
+            for loc in locations:
+                around = stored.pop(loc.id, None)
+                if around is None:
+                    around = LoadProfile.empty(h_start, h_stop)
+                old = around.window(start, stop)
+                past = _blank_inside(around, start, stop)
+                built = _build(loc, found.pop(loc.id), start, stop, tz, past)
+                filled = fill_gaps(built, tz, slp=loc.standard_load_profile, history=past)
+                merged = merge_measured(old, filled)
+                out[loc.id] = _stamp(merged, old, batch)
+            del stored, found
+            if out:
+                store.save_profiles(site_id, out, when, history=history)
+            slots += sum(len(p) for p in out.values())
+    return slots
 
 
 def _build(

@@ -13,7 +13,9 @@ reading outside the meter's installed period, times that do not increase) is col
 file, line and column and raised together; a file with any problem is rejected whole.
 
 Parsing is column-wise with polars and numpy: the only Python loops run over the distinct values
-of a column (meters, OBIS codes, units), never over rows.
+of a column (meters, OBIS codes, units), never over rows. A large file of interval values is read
+in pieces of whole lines (:data:`CHUNK_BYTES`), so only one piece at a time is held as a table;
+a file with any problem is read again whole, which lists its problems exactly as for a small file.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "phases": (("time", "meter", "l1_kw", "l2_kw", "l3_kw"), ("status",)),
     "intervals": (("metering_point", "import_kwh", "export_kwh"), ("end", "from", "to", "quality")),
 }
+
+#: Large files of interval values are read in pieces of about this many bytes (whole lines)
+CHUNK_BYTES = 64 * 1024 * 1024
 
 #: A check that fails on more rows than this reports the first ones and then one summary
 #: problem with the count of the rest (a file with a wrong column would otherwise list millions).
@@ -209,6 +214,9 @@ class SiteIndex:
 def _touches(begin: IntArray, end: IntArray, lo: Any, hi: Any) -> BoolArray:
     """An instant inside ``[lo, hi]``, or a span ``[begin, end)`` overlapping ``[lo, hi)``."""
     instant = begin == end
+    if not instant.any():  # spans only (interval values): no need to evaluate both cases
+        spans: BoolArray = (np.minimum(end, hi) - np.maximum(begin, lo)) > 0
+        return spans
     result: BoolArray = np.where(
         instant, (begin >= lo) & (begin <= hi), (np.minimum(end, hi) - np.maximum(begin, lo)) > 0
     )
@@ -349,8 +357,20 @@ def _numbers(series: pl.Series) -> tuple[FloatArray, BoolArray]:
 def _factorize(series: pl.Series) -> tuple[IntArray, pl.Series] | None:
     """``(codes, distinct)`` with ``series[i] == distinct[codes[i]]`` (-1 for an empty cell),
     or None when most values are distinct (then working per distinct value saves nothing)."""
+    n = len(series)
+    if n > 4096:
+        # the usual file has long runs of one value (a metering point's lines): factorize the
+        # first cell of each run only
+        heads = series.ne_missing(series.shift(1)).to_numpy()
+        heads[0] = True
+        starts = np.flatnonzero(heads)
+        if len(starts) * 64 < n:
+            found = _factorize(series.gather(starts))
+            if found is not None:
+                lengths = np.diff(np.append(starts, n))
+                return np.repeat(found[0], lengths), found[1]
     distinct = series.drop_nulls().unique()
-    if len(distinct) * 4 > len(series) + 64:
+    if len(distinct) * 4 > n + 64:
         return None
     codes = series.cast(pl.Enum(distinct)).to_physical().cast(pl.Int64).fill_null(-1)
     return np.array(codes.to_numpy(), dtype=np.int64), distinct
@@ -429,6 +449,10 @@ def parse_csv_readings(content: bytes, site: Site | SiteIndex, source: str) -> P
     Raises :class:`~lastgang.errors.InvalidInput` listing every problem of the file (file, line,
     column); nothing of a file with problems is returned."""
     index = site if isinstance(site, SiteIndex) else SiteIndex(site)
+    if len(content) > 2 * CHUNK_BYTES:
+        parsed = _parse_intervals_in_chunks(content, index, source)
+        if parsed is not None:
+            return parsed
     problems = _Problems(source)
     df = _read_table(content, problems)
     if df is None:
@@ -457,6 +481,83 @@ def parse_csv_readings(content: bytes, site: Site | SiteIndex, source: str) -> P
             f"{source}: rejected, nothing imported ({count} problem(s))", problems.items
         )
     return parsed
+
+
+def _parse_intervals_in_chunks(content: bytes, index: SiteIndex, source: str) -> ParsedFile | None:
+    """A large file of interval values read in pieces of about :data:`CHUNK_BYTES` whole lines
+    (each with the header line), so that only one piece is ever held as a table: each piece gets
+    every check of :func:`_parse_intervals`, the pieces' values are joined as compact arrays and
+    checked for duplicates and order across pieces.
+
+    Returns None at the first sign of a problem (or of a file that is not plain interval values
+    without quotes): the caller then reads the file whole, which lists every problem with its
+    line exactly as before. A file without problems gives the same readings either way."""
+    header_end = content.find(b"\n") + 1
+    if header_end <= 0:
+        return None
+    header = content[:header_end]
+    try:
+        names = [_normalise(c) for c in header.decode("utf-8").rstrip("\r\n").split(",")]
+    except UnicodeDecodeError:
+        return None
+    if detect_kind(names) != "intervals" or b'"' in content:
+        return None  # a quoted field could hold a line break: only the whole file is safe
+    columns: dict[str, list[NDArray[Any]]] = {k: [] for k in ("l", "m", "s", "i", "e", "q")}
+    view = memoryview(content)
+    start = header_end
+    while start < len(content):
+        stop = content.find(b"\n", start + CHUNK_BYTES) + 1 or len(content)
+        if stop - start < 1024 and content[start:stop].isspace():
+            break  # blank lines at the end
+        problems = _Problems(source)
+        df = _read_table(header + view[start:stop], problems)
+        start = stop
+        if df is None:
+            return None
+        df = df.rename({c: _normalise(c) for c in df.columns})
+        if detect_kind(df.columns) != "intervals":
+            return None
+        _check_header(df.columns, "intervals", problems)
+        if problems:
+            return None
+        blank = df.select(pl.all_horizontal(pl.all().is_null())).to_series().to_numpy()
+        part = _parse_intervals(df, np.asarray(blank, dtype=bool), index, problems, source)
+        del df
+        if problems:
+            return None
+        rows = part.readings.intervals
+        locations = np.array([index.location_index[k] for k in rows.locations], dtype=np.int32)
+        meters = np.array([index.key_index[k] for k in rows.meters] + [-1], dtype=np.int32)
+        columns["l"].append(locations[rows.location])
+        columns["m"].append(meters[rows.meter])  # -1 (no meter) picks the last entry
+        columns["s"].append(rows.slot)
+        columns["i"].append(rows.import_kwh)
+        columns["e"].append(rows.export_kwh)
+        columns["q"].append(rows.quality)
+    if not columns["s"]:
+        return None
+    joined: dict[str, NDArray[Any]] = {}
+    for name in columns:
+        joined[name] = np.concatenate(columns[name])
+        columns[name].clear()
+    location, slot = joined["l"].astype(np.int64), joined["s"]
+    # across pieces: each metering point in one block of lines with increasing times (the
+    # usual file); anything else is left to the whole-file check, which names the lines
+    if len(slot) > 1:
+        change = location[1:] != location[:-1]
+        heads = location[np.concatenate(([0], np.flatnonzero(change) + 1))]
+        if len(np.unique(heads)) != len(heads) or not bool((slot[1:] > slot[:-1])[~change].all()):
+            return None
+    return _interval_file(
+        source,
+        index,
+        location,
+        joined["m"].astype(np.int64),
+        slot,
+        joined["i"],
+        joined["e"],
+        joined["q"],
+    )
 
 
 def _check_header(columns: Sequence[str], kind: CsvKind, problems: _Problems) -> None:
@@ -524,6 +625,8 @@ def _missing(
 ) -> None:
     for name in names:
         column = df.get_column(name)
+        if not column.null_count() and not column.eq("").any():
+            continue  # the usual column: nothing empty, no per-row mask needed
         empty = column.is_null().to_numpy() | column.eq("").fill_null(True).to_numpy()
         rows = np.flatnonzero(np.asarray(empty, dtype=bool) & usable)
         if len(rows):
@@ -950,26 +1053,66 @@ def _parse_intervals(
     )
     if problems:
         return ParsedFile(source, "intervals", int(usable.sum()), ReadingSet())
-    rows = np.flatnonzero(usable)
-    used_loc, local_loc = np.unique(location[rows], return_inverse=True)
-    used_meter = np.unique(meter[rows][meter[rows] >= 0])
+    keep = None if usable.all() else np.flatnonzero(usable)
+
+    def kept(values: NDArray[Any]) -> NDArray[Any]:
+        return values if keep is None else values[keep]
+
+    return _interval_file(
+        source,
+        index,
+        kept(location),
+        kept(meter),
+        kept(slot),
+        kept(energies[0]),
+        kept(energies[1]),
+        kept(quality),
+    )
+
+
+def _used(codes: IntArray, count: int) -> tuple[IntArray, NDArray[np.int32]]:
+    """``np.unique(codes, return_inverse=True)`` for codes in ``[0, count)`` without a sort:
+    the used codes in increasing order and each code's position among them."""
+    used = np.flatnonzero(np.bincount(codes, minlength=count))
+    lut = np.zeros(count, dtype=np.int32)
+    lut[used] = np.arange(len(used), dtype=np.int32)
+    return used, lut[codes]
+
+
+def _interval_file(
+    source: str,
+    index: SiteIndex,
+    location: IntArray,
+    meter: IntArray,
+    slot: IntArray,
+    import_kwh: FloatArray,
+    export_kwh: FloatArray,
+    quality: NDArray[np.int8],
+) -> ParsedFile:
+    """The checked interval values of a file (location and meter as indices into the site's
+    ``index``, -1 for no meter) as stored: locations and meters named once, in index order."""
+    used_loc, local_loc = _used(location, len(index.locations))
+    has = meter >= 0
+    used_meter, local = _used(np.where(has, meter, len(index.keys)), len(index.keys) + 1)
+    if len(used_meter) and used_meter[-1] == len(index.keys):  # the "no meter" code
+        used_meter = used_meter[:-1]
     meter_keys = tuple(index.keys[int(u)] for u in used_meter)
-    local_meter = np.where(meter[rows] >= 0, np.searchsorted(used_meter, meter[rows]), -1)
+    local_meter = np.where(has, local, -1)
     intervals = IntervalRows(
         locations=tuple(index.locations[int(u)] for u in used_loc),
         meters=meter_keys,
         location=local_loc.astype(np.int32),
         meter=local_meter.astype(np.int32),
-        slot=slot[rows],
-        import_kwh=energies[0][rows],
-        export_kwh=energies[1][rows],
-        quality=quality[rows],
+        slot=slot,
+        import_kwh=import_kwh,
+        export_kwh=export_kwh,
+        quality=quality,
         primary=True,
     )
     return ParsedFile(
         source,
         "intervals",
-        len(rows),
+        len(slot),
         ReadingSet(intervals=intervals),
         meters=meter_keys,
         locations=intervals.locations,

@@ -256,6 +256,16 @@ class Store(Protocol):
         """Archive the exact bytes of one input and give it the next batch number."""
         ...
 
+    def prepare_batch(self, content: bytes, sha256: str) -> None:
+        """Start preparing, in the background, what :meth:`add_batch` of ``content`` will store
+        (its compressed chunks), so that the work overlaps the checking of the file.
+        :meth:`add_batch` with the same ``sha256`` takes it; nothing is stored here."""
+        ...
+
+    def drop_prepared(self) -> None:
+        """Forget what :meth:`prepare_batch` prepared and no :meth:`add_batch` took."""
+        ...
+
     def batches(self, site_id: str) -> list[BatchInfo]:
         """The site's archive entries in import order."""
         ...
@@ -285,6 +295,14 @@ class Store(Protocol):
         self, site_id: str, location_ids: Sequence[str], start_slot: int, stop_slot: int
     ) -> dict[str, MeterReadings]:
         """Interval values of locations without a meter key, keyed by location id."""
+        ...
+
+    def has_other_readings(
+        self, site_id: str, batch: int, meters: Sequence[str], location_ids: Sequence[str]
+    ) -> bool:
+        """Whether the store holds readings of ``meters`` (any kind) or interval values of
+        ``location_ids`` from another batch than ``batch``, or register readings, phase samples
+        or status events of ``meters`` from any batch."""
         ...
 
     def delete_readings(self, site_id: str) -> None: ...

@@ -9,8 +9,11 @@ array of Python strings per value is ever built. Tables and guarantees: ``docs/s
 from __future__ import annotations
 
 import json
+import os
 import threading
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,10 +44,18 @@ from lastgang.store._arrow import arrow_chunks
 
 __all__ = ["CHUNK_BYTES", "SCHEMA", "SCHEMA_VERSION", "DuckDBStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: stores of these earlier schema versions are upgraded when opened for writing (and read as they
+#: are when opened read-only): version 1 had no ``codec`` column in ``raw_chunks``
+_UPGRADES = {1: ("ALTER TABLE raw_chunks ADD COLUMN codec VARCHAR DEFAULT 'none'",)}
 
 #: raw bytes are archived in chunks of this size (no limit on the size of an input file)
 CHUNK_BYTES = 16 * 1024 * 1024
+
+#: chunks are stored deflated (``codec = 'zlib'``, level 1: about 11x smaller for CSV and
+#: compressed on every core) where that makes them smaller; ``'none'`` is the bytes as they are
+_ZLIB_LEVEL = 1
 
 #: The whole schema; ``docs/store.md`` explains every table. Times of readings are UTC epoch
 #: seconds, profile slots are UTC quarter-hour numbers (slot * 900 = epoch seconds of its start).
@@ -92,6 +103,7 @@ CREATE TABLE IF NOT EXISTS raw_chunks (
     batch BIGINT NOT NULL,
     seq INTEGER NOT NULL,
     data BLOB NOT NULL,
+    codec VARCHAR DEFAULT 'none',
     PRIMARY KEY (batch, seq)
 );
 CREATE TABLE IF NOT EXISTS register_readings (
@@ -202,9 +214,13 @@ class DuckDBStore:
                 f"cannot open the store {self._path}: it is not a lastgang store ({exc}); "
                 "name another file with --db or LASTGANG_DB"
             ) from None
+        self._version = SCHEMA_VERSION
+        self._prepared: dict[str, Future[list[tuple[str, bytes]]]] = {}
+        self._preparer: ThreadPoolExecutor | None = None
+        self._dropped = threading.Event()
         if not read_only:
             self._create_schema()
-        self._check_version()
+        self._check_version(upgrade=not read_only)
 
     # -- basics ------------------------------------------------------------------------------
 
@@ -219,6 +235,10 @@ class DuckDBStore:
         return self._con
 
     def close(self) -> None:
+        self.drop_prepared()
+        if self._preparer is not None:
+            self._preparer.shutdown(wait=True)
+            self._preparer = None
         self._con.close()
 
     def __enter__(self) -> DuckDBStore:
@@ -240,13 +260,26 @@ class DuckDBStore:
             self._con.execute("ROLLBACK")
             raise
 
-    def _check_version(self) -> None:
+    def _check_version(self, *, upgrade: bool) -> None:
         try:
             row = self._con.execute(
                 "SELECT value FROM store_info WHERE key = 'schema_version'"
             ).fetchone()
         except duckdb.CatalogException:
             row = None
+        if row is not None and int(row[0]) in _UPGRADES:
+            self._version = int(row[0])
+            if upgrade:
+                with self.transaction():
+                    for version in range(self._version, SCHEMA_VERSION):
+                        for sql in _UPGRADES[version]:
+                            self._con.execute(sql)
+                    self._con.execute(
+                        "UPDATE store_info SET value = ? WHERE key = 'schema_version'",
+                        [str(SCHEMA_VERSION)],
+                    )
+                self._version = SCHEMA_VERSION
+            return
         if row is None or int(row[0]) != SCHEMA_VERSION:
             found = "none" if row is None else row[0]
             raise StoreError(
@@ -471,17 +504,33 @@ class DuckDBStore:
                     json.dumps(factors, sort_keys=True),
                 ],
             )
-            view = memoryview(content)
-            self._con.executemany(
-                "INSERT INTO raw_chunks VALUES (?, ?, ?)",
-                [
-                    (batch, seq, bytes(view[offset : offset + CHUNK_BYTES]))
-                    for seq, offset in enumerate(range(0, max(len(content), 1), CHUNK_BYTES))
-                ],
-            )
+            prepared = self._prepared.pop(sha256, None)
+            packed = None if prepared is None or prepared.cancelled() else prepared.result()
+            count = len(range(0, max(len(content), 1), CHUNK_BYTES))
+            # a preparation stopped by drop_prepared (another import) is not whole: pack again
+            chunks = iter(packed) if packed and len(packed) == count else _archive_chunks(content)
+            for seq, (codec, data) in enumerate(chunks):
+                self._con.execute(
+                    "INSERT INTO raw_chunks VALUES (?, ?, ?, ?)", [batch, seq, data, codec]
+                )
         found = self.find_batch(site_id, sha256)
         assert found is not None
         return found
+
+    def prepare_batch(self, content: bytes, sha256: str) -> None:
+        if sha256 in self._prepared:
+            return
+        if self._preparer is None:
+            self._preparer = ThreadPoolExecutor(1, thread_name_prefix="lastgang-archive")
+        self._prepared[sha256] = self._preparer.submit(_packed_chunks, content, self._dropped)
+
+    def drop_prepared(self) -> None:
+        self._dropped.set()  # a compression under way stops at its next chunk
+        if self._preparer is not None:
+            self._preparer.submit(self._dropped.clear)  # after it, the next one runs again
+        for future in self._prepared.values():
+            future.cancel()
+        self._prepared.clear()
 
     def batches(self, site_id: str) -> list[BatchInfo]:
         rows = self._con.execute(
@@ -491,12 +540,13 @@ class DuckDBStore:
         return [self._batch(r) for r in rows]
 
     def batch_content(self, batch: int) -> bytes:
+        codec = "codec" if self._version >= 2 else "'none'"
         rows = self._con.execute(
-            "SELECT data FROM raw_chunks WHERE batch = ? ORDER BY seq", [batch]
+            f"SELECT data, {codec} FROM raw_chunks WHERE batch = ? ORDER BY seq", [batch]
         ).fetchall()
         if not rows:
             raise StoreError(f"batch {batch} is not in the raw archive of {self._path}")
-        return b"".join(bytes(r[0]) for r in rows)
+        return b"".join(_unpack(bytes(data), codec) for data, codec in rows)
 
     # -- readings --------------------------------------------------------------------------------
 
@@ -757,6 +807,29 @@ class DuckDBStore:
             keys[m]: MeterReadings(keys[m], intervals=_interval_series(iv, sl))
             for (m,), sl in _groups(iv["m"])
         }
+
+    def has_other_readings(
+        self, site_id: str, batch: int, meters: Sequence[str], location_ids: Sequence[str]
+    ) -> bool:
+        params = {"site": site_id, "batch": batch, "keys": list(meters)}
+        params["locs"] = list(location_ids)
+        row = self._con.execute(
+            """
+            WITH keys AS (SELECT unnest($keys::VARCHAR[]) AS name),
+                locs AS (SELECT unnest($locs::VARCHAR[]) AS name)
+            SELECT EXISTS (SELECT 1 FROM register_readings WHERE site_id = $site
+                    AND meter IN (SELECT name FROM keys))
+                OR EXISTS (SELECT 1 FROM phase_samples WHERE site_id = $site
+                    AND meter IN (SELECT name FROM keys))
+                OR EXISTS (SELECT 1 FROM status_events WHERE site_id = $site
+                    AND meter IN (SELECT name FROM keys))
+                OR EXISTS (SELECT 1 FROM interval_values WHERE site_id = $site AND batch <> $batch
+                    AND (meter IN (SELECT name FROM keys)
+                        OR location_id IN (SELECT name FROM locs)))
+            """,
+            params,
+        ).fetchall()  # drained: DuckDB wants that
+        return bool(row[0][0]) if row else False
 
     def delete_readings(self, site_id: str) -> None:
         with self.transaction():
@@ -1115,6 +1188,58 @@ class _HashIndex:
         for name in ("i", "e", "q", "b"):
             views[name][flat] = chunk[name][keep]
         views["m"][flat] = self._meter_ids[np.searchsorted(self._meter_keys, hm[keep])]
+
+
+def _pack(view: memoryview, offset: int) -> tuple[str, bytes]:
+    """``(codec, data)`` of the chunk of ``view`` at ``offset``: deflated where that is
+    smaller, else as it is."""
+    raw = view[offset : offset + CHUNK_BYTES]
+    packed = zlib.compress(raw, _ZLIB_LEVEL)
+    return ("zlib", packed) if len(packed) < len(raw) else ("none", bytes(raw))
+
+
+def _packed_chunks(content: bytes, dropped: threading.Event) -> list[tuple[str, bytes]]:
+    """Every chunk of ``content`` packed, one after the other (in a background thread while
+    the file is checked: see :meth:`DuckDBStore.prepare_batch`); stops early, with a result
+    nobody takes, once ``dropped`` is set."""
+    view = memoryview(content)
+    out: list[tuple[str, bytes]] = []
+    for offset in range(0, max(len(content), 1), CHUNK_BYTES):
+        if dropped.is_set():
+            break
+        out.append(_pack(view, offset))
+    return out
+
+
+def _archive_chunks(content: bytes) -> Iterator[tuple[str, bytes]]:
+    """``(codec, data)`` of each chunk of :data:`CHUNK_BYTES` of ``content`` (see
+    :func:`_pack`). The chunks are compressed on every core (zlib releases the GIL) and given in
+    order, a few at a time, so the whole file is never held twice."""
+    view = memoryview(content)
+    offsets = range(0, max(len(content), 1), CHUNK_BYTES)
+
+    def pack(offset: int) -> tuple[str, bytes]:
+        return _pack(view, offset)
+
+    if len(offsets) == 1:
+        yield pack(0)
+        return
+    workers = max(1, min(len(offsets), os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        pending = [pool.submit(pack, offset) for offset in offsets[: 2 * workers]]
+        for following in offsets[2 * workers :]:
+            yield pending.pop(0).result()
+            pending.append(pool.submit(pack, following))
+        for future in pending:
+            yield future.result()
+
+
+def _unpack(data: bytes, codec: str | None) -> bytes:
+    if codec == "zlib":
+        return zlib.decompress(data)
+    if codec in (None, "none"):
+        return data
+    raise StoreError(f"raw archive chunk with unknown codec {codec!r}")
 
 
 def _interval_series(rows: Mapping[str, Any], sl: slice) -> IntervalSeries:

@@ -1,0 +1,175 @@
+"""A large file of interval values is read in pieces of whole lines: it must give exactly the
+readings of the file read whole, and a file with problems lists exactly the same problems (file,
+line, column, reason) as read whole."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lastgang.concept.load import load_site
+from lastgang.errors import InvalidInput, Problem
+from lastgang.ingest import csv_readings
+from lastgang.ingest.csv_readings import ParsedFile, SiteIndex, parse_csv_readings
+from lastgang.timegrid import day_slots, end_labels
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+INDEX = SiteIndex(load_site(DATA / "site-basic.toml"))
+TZ = "Europe/Vienna"
+POINTS = {
+    "top1": "AT0081000801000000000000000100011",
+    "top2": "AT0081000801000000000000000100021",
+    "general": "AT0081000801000000000000000100031",
+}
+HEADER = "end,metering_point,import_kwh,export_kwh,quality"
+
+
+def _lines(point: str, days: int = 3, first: str = "2024-06-14") -> list[str]:
+    """A metering point's values over ``days`` local days (Top 1 changes meter on 15 June)."""
+    day = date.fromisoformat(first)
+    start, _ = day_slots(day, TZ)
+    _, stop = day_slots(day + timedelta(days=days - 1), TZ)
+    return [
+        f"{label},{point},{round(0.05 + (k % 11) * 0.017, 3)!r},0.0,{'L2' if k % 89 == 5 else 'L1'}"
+        for k, label in enumerate(end_labels(start, stop, TZ))
+    ]
+
+
+def _file(lines: list[str], header: str = HEADER, end: str = "\n") -> bytes:
+    return (header + end + end.join(lines) + end).encode()
+
+
+def _read(
+    content: bytes, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> ParsedFile | list[Problem]:
+    monkeypatch.setattr(csv_readings, "CHUNK_BYTES", chunk)
+    try:
+        return parse_csv_readings(content, INDEX, "file.csv")
+    except InvalidInput as exc:
+        return list(exc.problems)
+
+
+def _same(a: ParsedFile | list[Problem], b: ParsedFile | list[Problem]) -> None:
+    if isinstance(a, list) or isinstance(b, list):
+        assert a == b
+        return
+    assert (a.kind, a.rows, a.meters, a.locations, a.factors) == (
+        b.kind,
+        b.rows,
+        b.meters,
+        b.locations,
+        b.factors,
+    )
+    x, y = a.readings.intervals, b.readings.intervals
+    assert (x.locations, x.meters, x.primary) == (y.locations, y.meters, y.primary)
+    for name in ("location", "meter", "slot", "import_kwh", "export_kwh", "quality"):
+        u, v = getattr(x, name), getattr(y, name)
+        assert u.dtype == v.dtype
+        assert np.array_equal(u, v), name
+
+
+def _check(
+    content: bytes, monkeypatch: pytest.MonkeyPatch, *, pieces: bool = False
+) -> ParsedFile | list[Problem]:
+    """The file read whole and in pieces of several sizes; with ``pieces`` the pieces must
+    have been read as such (not handed to the whole-file reader)."""
+    whole = _read(content, 1 << 40, monkeypatch)
+    for chunk in (97, 1000, 4096):  # pieces of a line or so up to many lines
+        _same(_read(content, chunk, monkeypatch), whole)
+        if pieces:
+            monkeypatch.setattr(csv_readings, "CHUNK_BYTES", chunk)
+            found = csv_readings._parse_intervals_in_chunks(content, INDEX, "file.csv")
+            assert found is not None
+            _same(found, whole)
+    return whole
+
+
+BLOCKS = [_lines(p) for p in POINTS.values()]
+
+
+def test_pieces_give_the_readings_of_the_whole_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = _check(_file([line for block in BLOCKS for line in block]), monkeypatch, pieces=True)
+    assert isinstance(whole, ParsedFile)
+    assert whole.rows == 3 * 3 * 96
+    assert whole.locations == ("top1", "top2", "general")
+    assert len(whole.meters) == 4  # Top 1's meter exchange: both meters
+
+
+def test_pieces_of_a_crlf_file_with_blank_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [line for block in BLOCKS for line in block]
+    lines[100:100] = ["", ""]
+    whole = _check(_file(lines, end="\r\n") + b"\r\n\r\n", monkeypatch, pieces=True)
+    assert isinstance(whole, ParsedFile)
+    assert whole.rows == 3 * 3 * 96
+
+
+def test_pieces_of_a_file_with_from_and_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    start, stop = day_slots(date(2024, 3, 31), TZ)
+    begins = end_labels(start - 1, stop - 1, TZ)
+    ends = end_labels(start, stop, TZ)
+    lines = [
+        f"{a},{b},top2,0.{k % 9}25,0.0" for k, (a, b) in enumerate(zip(begins, ends, strict=True))
+    ]
+    whole = _check(
+        _file(lines, "from,to,metering_point,import_kwh,export_kwh"), monkeypatch, pieces=True
+    )
+    assert isinstance(whole, ParsedFile)
+    assert whole.rows == 92
+
+
+def test_metering_points_line_by_line_alternating(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [line for group in zip(*BLOCKS, strict=True) for line in group]
+    whole = _check(_file(lines), monkeypatch)
+    assert isinstance(whole, ParsedFile)
+    assert whole.rows == 3 * 3 * 96
+
+
+@pytest.mark.parametrize(
+    ("where", "bad"),
+    [
+        (5, None),  # a duplicate of the line before, early
+        (700, None),  # a duplicate late in the file, in another piece
+        (650, "2024-06-14 00:15+02:00,{point},0.1,0.0,L1"),  # time goes backwards
+        (400, "2024-06-14 00:17+02:00,{point},0.1,0.0,L1"),  # not a quarter hour
+        (800, "2024-06-16 00:15+02:00,{point},abc,0.0,L1"),  # not a number
+        (300, "2024-06-16 00:15+02:00,AT0081000801000000000000000999999,0.1,0.0,L1"),
+        (100, "2024-06-16 00:15+02:00,{point},0.1,0.0,L7"),
+        (600, "2024-06-16 00:15+02:00,{point},-0.1,0.0,L1"),
+        (10, "2024-06-16,{point},0.1,0.0,L1"),
+        (500, "2024-06-16 00:15+02:00,{point},0.1,0.0,L1,extra"),
+    ],
+)
+def test_problems_are_listed_as_for_the_whole_file(
+    monkeypatch: pytest.MonkeyPatch, where: int, bad: str | None
+) -> None:
+    lines = [line for block in BLOCKS for line in block]
+    point = lines[where].split(",")[1]
+    lines.insert(where + 1, lines[where] if bad is None else bad.format(point=point))
+    whole = _check(_file(lines), monkeypatch)
+    assert isinstance(whole, list)
+    assert whole
+    assert all(p.file == "file.csv" for p in whole)
+
+
+def test_a_duplicate_across_pieces_names_both_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [line for block in BLOCKS for line in block]
+    lines.append(lines[3])  # the fourth value of the first metering point again, at the end
+    whole = _check(_file(lines), monkeypatch)
+    assert isinstance(whole, list)
+    assert [(p.line, p.column) for p in whole] == [(len(lines) + 1, "end")]
+    assert "already on line 5" in whole[0].reason
+
+
+def test_a_file_with_quotes_is_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [line for block in BLOCKS for line in block]
+    first, point, rest = lines[7].split(",", 2)
+    lines[7] = f'{first},"{point}",{rest}'
+    content = _file(lines)
+    whole = _check(content, monkeypatch)
+    assert isinstance(whole, ParsedFile)
+    assert whole.rows == 3 * 3 * 96
+    monkeypatch.setattr(csv_readings, "CHUNK_BYTES", 1000)
+    assert csv_readings._parse_intervals_in_chunks(content, INDEX, "file.csv") is None

@@ -1,0 +1,124 @@
+"""The raw archive stores large chunks deflated and gives back the exact bytes as imported, and a
+store of schema version 1 (chunks as they are, no codec column) is read as it is and upgraded
+when opened for writing."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from lastgang.services import apply_site
+from lastgang.store import duckdb_store
+from lastgang.store.duckdb_store import DuckDBStore
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+SITE = DATA / "site-basic.toml"
+WHEN = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
+SITE_ID = "graz-lend-12"
+
+
+def _codecs(store: DuckDBStore, batch: int) -> list[str]:
+    rows = store.connection.execute(
+        "SELECT codec FROM raw_chunks WHERE batch = ? ORDER BY seq", [batch]
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_archive_chunks_are_deflated_where_smaller_and_come_back_byte_exact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(duckdb_store, "CHUNK_BYTES", 64)
+    store = DuckDBStore(":memory:")
+    apply_site(store, SITE, now=WHEN)
+    # text that compresses, then 64 bytes that do not (every byte value once, shuffled)
+    noise = bytes((i * 149 + 7) % 256 for i in range(64))
+    content = (b"2024-06-15 10:15+02:00,top1,0.5\r\n" * 40)[: 64 * 20] + noise + b"tail\x00"
+    digest = hashlib.sha256(content).hexdigest()
+    info = store.add_batch(SITE_ID, content, digest, "x.csv", "csv/intervals", WHEN, 1, {})
+    codecs = _codecs(store, info.batch)
+    assert len(codecs) == 22
+    assert codecs[:20] == ["zlib"] * 20
+    assert codecs[20:] == ["none", "none"]
+    assert store.batch_content(info.batch) == content
+    assert hashlib.sha256(store.batch_content(info.batch)).hexdigest() == info.sha256
+
+
+def test_an_empty_file_is_archived_as_one_empty_chunk() -> None:
+    store = DuckDBStore(":memory:")
+    apply_site(store, SITE, now=WHEN)
+    info = store.add_batch(SITE_ID, b"", "0" * 64, "empty.csv", "csv/intervals", WHEN, 1, {})
+    assert _codecs(store, info.batch) == ["none"]
+    assert store.batch_content(info.batch) == b""
+
+
+def test_a_version_1_store_is_read_as_it_is_and_upgraded_for_writing(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    content = b"end,metering_point,import_kwh,export_kwh\n" * 3
+    with DuckDBStore(path) as store:
+        apply_site(store, SITE, now=WHEN)
+        store.add_batch(SITE_ID, content, "a" * 64, "a.csv", "csv/intervals", WHEN, 1, {})
+    # what version 1 wrote: the chunks as they are, no codec column
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE old_chunks AS SELECT batch, seq, data FROM raw_chunks")
+    con.execute("DROP TABLE raw_chunks")
+    con.execute("ALTER TABLE old_chunks RENAME TO raw_chunks")
+    con.execute("UPDATE raw_chunks SET data = ?::BLOB", [content])
+    con.execute("UPDATE store_info SET value = '1' WHERE key = 'schema_version'")
+    con.close()
+    with DuckDBStore(path, read_only=True) as old:
+        assert old.batch_content(1) == content
+    with DuckDBStore(path) as store:
+        assert store.batch_content(1) == content
+        version = store.connection.execute(
+            "SELECT value FROM store_info WHERE key = 'schema_version'"
+        ).fetchall()
+        assert version == [(str(duckdb_store.SCHEMA_VERSION),)]
+        info = store.add_batch(SITE_ID, content * 2, "b" * 64, "b.csv", "csv/x", WHEN, 1, {})
+        assert store.batch_content(info.batch) == content * 2
+        assert _codecs(store, 1) == ["none"]
+    with DuckDBStore(path, read_only=True) as again:
+        assert again.batch_content(1) == content
+        assert again.batch_content(2) == content * 2
+
+
+def _store() -> DuckDBStore:
+    store = DuckDBStore(":memory:")
+    apply_site(store, SITE, now=WHEN)
+    return store
+
+
+def test_archive_prepared_chunks_are_the_chunks_of_the_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(duckdb_store, "CHUNK_BYTES", 50)
+    content = b"".join(b"2024-06-15 10:%02d+02:00,top1,0.%d\n" % (i % 60, i) for i in range(300))
+    digest = hashlib.sha256(content).hexdigest()
+    direct = _store()
+    first = direct.add_batch(SITE_ID, content, digest, "a.csv", "csv/intervals", WHEN, 1, {})
+    prepared = _store()
+    prepared.prepare_batch(content, digest)
+    info = prepared.add_batch(SITE_ID, content, digest, "a.csv", "csv/intervals", WHEN, 1, {})
+    assert prepared.batch_content(info.batch) == content
+    assert prepared.fingerprint(SITE_ID) == direct.fingerprint(SITE_ID)
+    assert direct.batch_content(first.batch) == content
+    # dropped before it is added (a rejected import), or stopped half way: packed again
+    dropped = _store()
+    dropped.prepare_batch(content, digest)
+    dropped.drop_prepared()
+    info = dropped.add_batch(SITE_ID, content, digest, "a.csv", "csv/intervals", WHEN, 1, {})
+    assert dropped.batch_content(info.batch) == content
+    half = _store()
+    stopped: Future[list[tuple[str, bytes]]] = Future()
+    stopped.set_result(duckdb_store._packed_chunks(content, threading.Event())[:3])
+    half._prepared[digest] = stopped
+    info = half.add_batch(SITE_ID, content, digest, "a.csv", "csv/intervals", WHEN, 1, {})
+    assert half.batch_content(info.batch) == content
+    assert half.fingerprint(SITE_ID) == direct.fingerprint(SITE_ID)
+    for store in (direct, prepared, dropped, half):
+        store.close()
