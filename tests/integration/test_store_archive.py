@@ -30,7 +30,7 @@ def _codecs(store: DuckDBStore, batch: int) -> list[str]:
     return [r[0] for r in rows]
 
 
-def test_archive_chunks_are_deflated_where_smaller_and_come_back_byte_exact(
+def test_tor_7_1_archive_chunks_are_deflated_where_smaller_and_come_back_byte_exact(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(duckdb_store, "CHUNK_BYTES", 64)
@@ -93,7 +93,7 @@ def _store() -> DuckDBStore:
     return store
 
 
-def test_archive_prepared_chunks_are_the_chunks_of_the_bytes(
+def test_tor_7_1_archive_prepared_chunks_are_the_chunks_of_the_bytes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(duckdb_store, "CHUNK_BYTES", 50)
