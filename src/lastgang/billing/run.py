@@ -224,7 +224,12 @@ def _consumer_rows(concept: ConceptResult, unit_meters: Sequence[list[str]]) -> 
     block = concept.import_kwh[rows[0] : rows[0] + len(rows)]
     if not (math.isfinite(float(block.min())) and math.isfinite(float(block.max()))):
         return None  # missing values count as 0: sum them the general way
-    block += 0.0  # -0.0 -> 0.0, as 0.0 + x
+    if block.flags.writeable:
+        block += 0.0  # -0.0 -> 0.0, as 0.0 + x
+    elif np.signbit(block).any():
+        # the concept's rows are the stored profiles themselves (read only): a copy where
+        # adding to 0 changes a value (-0.0)
+        block = block + 0.0
     return block
 
 
