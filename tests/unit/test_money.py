@@ -86,3 +86,33 @@ def test_to_decimal_kwh_is_within_half_a_wh(value: float) -> None:
     quantity = to_decimal_kwh(value)
     assert quantity.as_tuple().exponent == -3
     assert abs(quantity - Decimal(repr(value))) <= Decimal("0.0005")
+
+
+def _through_text(value: float) -> Decimal:
+    """The billed quantity by its definition: the float's shortest text, half-up to the Wh."""
+    from decimal import ROUND_HALF_UP
+
+    out = Decimal(repr(value)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+    return out.copy_abs() if out.is_zero() else out
+
+
+@given(
+    st.one_of(
+        st.floats(min_value=-2e6, max_value=2e6, allow_nan=False),
+        st.integers(min_value=-(10**9), max_value=10**9).map(lambda n: n / 2000),  # half Wh
+        st.integers(min_value=-(10**9), max_value=10**9).map(lambda n: n / 1000 + 0.0005),
+    )
+)
+def test_to_decimal_kwh_is_the_text_rounded_to_the_wh(value: float) -> None:
+    """Rounded from the float where it is far from a half Wh, from its text near one: always
+    the same Decimal (value, digits and exponent) as rounding the text."""
+    got, want = to_decimal_kwh(value), _through_text(value)
+    assert got == want and got.as_tuple() == want.as_tuple()
+
+
+def test_to_decimal_kwh_near_a_half_wh_follows_the_text() -> None:
+    """2.0005 is stored as 2.000499999...; its text says 2.0005, which rounds up."""
+    assert to_decimal_kwh(2.0005) == Decimal("2.001")
+    assert to_decimal_kwh(-2.0005) == Decimal("-2.001")
+    assert to_decimal_kwh(1073741.8235) == _through_text(1073741.8235)
+    assert str(to_decimal_kwh(0.0004)) == "0.000" and str(to_decimal_kwh(-0.0004)) == "0.000"

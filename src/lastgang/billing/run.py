@@ -93,6 +93,10 @@ DEFAULT_THRESHOLD_PERCENT = Decimal("1")
 
 _STAGES = 4
 
+# the quality codes as plain ints: numpy compares an array with an int enum member about ten
+# times slower than with an int (it is converted on every comparison)
+_L1, _L2, _L3, _MISSING = (int(q) for q in (Quality.L1, Quality.L2, Quality.L3, Quality.MISSING))
+
 
 class FinalRefused(InvalidInput):
     """A final run was asked for a period that still holds L3 substitute values or missing
@@ -134,6 +138,10 @@ class PeriodResult:
     #: :func:`_profile_digest` of the run's inputs, computed on another core from the moment
     #: the concept is evaluated (None: computed when the run is made)
     profiles_sha256: Future[str] | None = field(default=None, repr=False)
+    #: distinct batches per (location, first column, stop column), see _distinct_batches
+    batches_memo: dict[tuple[str, int, int], list[int]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     @property
     def tz(self) -> ZoneInfo:
@@ -172,6 +180,15 @@ class _SiteFacts:
         """:func:`~lastgang.pricing.producer_units` (raises as it does)."""
         return producer_units(self.site)
 
+    @functools.cached_property
+    def consumer_meters(self) -> dict[str, tuple[str, ...]]:
+        """The meters of role ``consumer`` of every unit (by unit id)."""
+        known = self.meter_ids
+        return {
+            unit_id: tuple(m for m in unit.meters if m in known and known[m].role is Role.CONSUMER)
+            for unit_id, unit in self.units.items()
+        }
+
 
 _FACTS: dict[int, _SiteFacts] = {}
 
@@ -202,6 +219,19 @@ def _distinct(values: NDArray[Any]) -> list[int]:
         return []
     heads = values[np.flatnonzero(values[1:] != values[:-1]) + 1]
     return sorted({int(values[0]), *heads.tolist()})
+
+
+def _distinct_batches(result: PeriodResult, location: str, lo: int, hi: int) -> list[int]:
+    """:func:`_distinct` of the batches of a location's profile in the columns ``[lo, hi)``,
+    kept with the result (a meter's batches over the whole period are asked for by its invoice
+    and by the run's provenance). Empty without a profile."""
+    key = (location, lo, hi)
+    found = result.batches_memo.get(key)
+    if found is None:
+        src = result.concept.sources.get(location)
+        found = [] if src is None else _distinct(src.batch[lo:hi])
+        result.batches_memo[key] = found
+    return found
 
 
 def _rows(matrix: NDArray[Any], idx: Sequence[int]) -> NDArray[Any]:
@@ -238,7 +268,10 @@ def _unit(site: Site, unit_id: str) -> BillingUnit:
 
 
 def _consumer_meters(site: Site, unit: BillingUnit) -> list[str]:
-    known = _facts(site).meter_ids
+    facts = _facts(site)
+    if facts.units.get(unit.id) is unit:
+        return list(facts.consumer_meters[unit.id])
+    known = facts.meter_ids
     return [m for m in unit.meters if m in known and known[m].role is Role.CONSUMER]
 
 
@@ -310,14 +343,15 @@ def _period_labels(start: int, stop: int, tz: ZoneInfo) -> tuple[str, str]:
     return _label_range(np.arange(start, stop, dtype=np.int64), tz)
 
 
-def _month_pieces(first: date, last: date) -> list[tuple[date, date]]:
+@functools.lru_cache(maxsize=4096)
+def _month_pieces(first: date, last: date) -> tuple[tuple[date, date], ...]:
     out: list[tuple[date, date]] = []
     day = first
     while day <= last:
         end = min(date(day.year, day.month, calendar.monthrange(day.year, day.month)[1]), last)
         out.append((day, end))
         day = end + timedelta(days=1)
-    return out
+    return tuple(out)
 
 
 _ZERO_KWH = to_decimal_kwh(0.0)
@@ -340,7 +374,7 @@ def _split_quality(
     out = _worst_rows(concept, split_meters)
     if len(consumer_quality):
         everyone = consumer_quality.max(axis=0)
-        np.maximum(out, np.where(allocation.available > 0, everyone, Quality.L1), out=out)
+        np.maximum(out, np.where(allocation.available > 0, everyone, _L1), out=out)
     return out
 
 
@@ -430,7 +464,7 @@ def quality_issues(result: PeriodResult) -> list[QualityIssue]:
     out: list[QualityIssue] = []
     for loc_id in dependency_locations(site, _billing_meters(site)):
         q = concept.quality[concept.index(loc_id)]
-        bad = np.flatnonzero(q >= Quality.L3)
+        bad = np.flatnonzero(q >= _L3)
         if not len(bad):
             continue
         location = site.location(loc_id)
@@ -440,8 +474,8 @@ def quality_issues(result: PeriodResult) -> list[QualityIssue]:
                 location=loc_id,
                 name=location.name or loc_id,
                 metering_points=_location_ids(location),
-                l3_slots=int(np.count_nonzero(q == Quality.L3)),
-                missing_slots=int(np.count_nonzero(q == Quality.MISSING)),
+                l3_slots=int(np.count_nonzero(q == _L3)),
+                missing_slots=int(np.count_nonzero(q == _MISSING)),
                 first_label=first,
                 last_label=last,
             )
@@ -578,7 +612,10 @@ def _physical_meters(
     """``manufacturer serial`` of the meters that produced the values in ``[lo, hi)``: from the
     profile's meter index, else the meters the site file has installed in that time."""
     if profile is not None and profile.meters:
-        idx = _distinct(profile.meter[lo:hi])
+        if len(profile.meters) == 1:  # the usual case: whether that meter produced any value
+            idx = [0] if bool((profile.meter[lo:hi] == 0).any()) else []
+        else:
+            idx = _distinct(profile.meter[lo:hi])
         keys = [profile.meters[i] for i in idx if 0 <= i < len(profile.meters)]
         if keys:
             return tuple(k.replace(":", " ", 1) for k in keys)
@@ -597,8 +634,11 @@ def _physical_meters(
 
 
 def _quality_counts(q: QualityArray) -> dict[str, int]:
-    counts = np.bincount(q.astype(np.int64), minlength=5)
-    return {quality.label: int(counts[quality.value]) for quality in Quality}
+    # a comparison per code: no widening copy of the slots and no bincount
+    return {label: int(np.count_nonzero(q == code)) for label, code in _QUALITY_CODES}
+
+
+_QUALITY_CODES = tuple((quality.label, int(quality.value)) for quality in Quality)
 
 
 def _meters_used(
@@ -632,9 +672,7 @@ def _meter_used(result: PeriodResult, meter: str, lo: int, hi: int) -> MeterUsed
         locations = dependency_locations(site, [meter])
         batches: set[int] = set()
         for loc in locations:
-            src = concept.sources.get(loc)
-            if src is not None:
-                batches.update(_distinct(src.batch[lo:hi]))
+            batches.update(_distinct_batches(result, loc, lo, hi))
         return MeterUsed(
             id=meter,
             name=item.name or meter,
@@ -648,7 +686,7 @@ def _meter_used(result: PeriodResult, meter: str, lo: int, hi: int) -> MeterUsed
             quality_slots=_quality_counts(q),
         )
     src = concept.sources.get(meter)
-    batch_ids = [] if src is None else _distinct(src.batch[lo:hi])
+    batch_ids = _distinct_batches(result, meter, lo, hi)
     return MeterUsed(
         id=meter,
         name=item.name or meter,
@@ -849,6 +887,7 @@ def _invoice(
     status: RunStatus,
     cache: dict[tuple[str, str, int, int], MeterUsed] | None = None,
     sums: Mapping[tuple[int, int], _MonthSums] | None = None,
+    line_cache: dict[int, tuple[Any, InvoiceLine]] | None = None,
 ) -> Invoice:
     site, allocation, tz = result.site, result.allocation, result.tz
     unit = _unit(site, bill.unit)
@@ -885,19 +924,23 @@ def _invoice(
             energy += allocation.production[s, lo:hi]
             surplus += allocation.surplus[s, lo:hi]
             np.maximum(quality, result.source_quality[s, lo:hi], out=quality)
-    counts = np.bincount(quality.astype(np.intp), minlength=5) if n else np.zeros(5, np.intp)
-    l2 = float(energy[quality == Quality.L2].sum()) if counts[Quality.L2] else 0.0
-    l3 = float(energy[quality == Quality.L3].sum()) if counts[Quality.L3] else 0.0
-    missing = int(counts[Quality.MISSING])
+    is_l2, is_l3 = quality == _L2, quality == _L3
+    has_l2, has_l3 = bool(is_l2.any()), bool(is_l3.any())
+    l2 = float(energy[is_l2].sum()) if has_l2 else 0.0
+    l3 = float(energy[is_l3].sum()) if has_l3 else 0.0
+    missing = int(np.count_nonzero(quality == _MISSING))
     substitute_at = (
-        np.flatnonzero((quality == Quality.L2) | (quality == Quality.L3))
-        if counts[Quality.L2] or counts[Quality.L3]
-        else np.zeros(0, dtype=np.intp)
+        np.flatnonzero(is_l2 | is_l3) if has_l2 or has_l3 else np.zeros(0, dtype=np.intp)
     )
+    energy_kwh = float(energy.sum())
     block = None if sums is None or not consumer or owned else sums.get((lo, hi))
     months = []
-    for k, (first, last) in enumerate(_month_pieces(bill.first_day, bill.last_day)):
-        a, b = (s - start for s in _period_slots(first, last, tz))
+    pieces = _month_pieces(bill.first_day, bill.last_day)
+    columns = [tuple(s - start for s in _period_slots(first, last, tz)) for first, last in pieces]
+    # where each month's substitute slots begin and end, for all months at once
+    edges = np.searchsorted(substitute_at, [c for ab in columns for c in ab]).tolist()
+    for k, (first, last) in enumerate(pieces):
+        a, b = columns[k]
         if block is not None:  # the same sums, taken for all consumers at once
             cons, loc_kwh = float(block.consumption[i, k]), float(block.local[i, k])
             grid_kwh = float(block.grid[i, k])
@@ -906,7 +949,7 @@ def _invoice(
             loc_kwh = float(local[a:b].sum())
             grid_kwh = float(grid[a:b].sum())
         substitute = 0.0
-        k0, k1 = np.searchsorted(substitute_at, (a, b)).tolist()
+        k0, k1 = edges[2 * k], edges[2 * k + 1]
         if k1 > k0:  # the same values in the same order as energy[a:b][mask]
             substitute = float(energy[substitute_at[k0:k1]].sum())
         months.append(
@@ -938,7 +981,16 @@ def _invoice(
             )
     first_label, last_label = _period_labels(start, stop, tz)
     currency = site.site.currency
-    lines = tuple(_line(line, currency) for line in bill.lines)
+    if line_cache is None:
+        lines = tuple(_line(line, currency) for line in bill.lines)
+    else:  # the fee lines of units with the same fees and days are the same objects
+        found: list[InvoiceLine] = []
+        for line in bill.lines:
+            entry = line_cache.get(id(line))
+            if entry is None or entry[0] is not line:
+                entry = line_cache[id(line)] = (line, _line(line, currency))
+            found.append(entry[1])
+        lines = tuple(found)
     return Invoice(
         number=number,
         site_id=site.site.id,
@@ -972,12 +1024,12 @@ def _invoice(
         months=tuple(months),
         meters=_meters_used(result, used, lo, hi, cache),
         quality=DataQuality(
-            energy_kwh=_kwh(float(energy.sum())),
+            energy_kwh=_kwh(energy_kwh),
             substitute_kwh=_kwh(l2 + l3),
             l2_kwh=_kwh(l2),
             l3_kwh=_kwh(l3),
             missing_slots=missing,
-            statement=_quality_statement(float(energy.sum()), l2, l3, missing),
+            statement=_quality_statement(energy_kwh, l2, l3, missing),
         ),
         status=status,
     )
@@ -1009,8 +1061,8 @@ def _digest_of(site: Site, concept: ConceptResult) -> str:
 def _batches_by_location(result: PeriodResult) -> tuple[dict[str, Any], ...]:
     out = []
     for loc in result.site.locations:
-        src = result.concept.sources.get(loc.id)
-        batches = [] if src is None else [b for b in _distinct(src.batch) if b > 0]
+        n = result.stop - result.start
+        batches = [b for b in _distinct_batches(result, loc.id, 0, n) if b > 0]
         out.append(
             {
                 "location": loc.id,
@@ -1093,10 +1145,17 @@ def make_run(
         )
     site = result.site
     cache: dict[tuple[str, str, int, int], MeterUsed] = {}
+    line_cache: dict[int, tuple[Any, InvoiceLine]] = {}
     sums = _month_sums(result)
     invoices = tuple(
         _invoice(
-            result, bill, invoice_number(site.site.id, run, version, k + 1), status, cache, sums
+            result,
+            bill,
+            invoice_number(site.site.id, run, version, k + 1),
+            status,
+            cache,
+            sums,
+            line_cache,
         )
         for k, bill in enumerate(result.bills)
     )
