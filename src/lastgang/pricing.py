@@ -775,6 +775,8 @@ class _PeriodContext:
     keys: dict[str, TariffKey] = field(default_factory=dict)
     slots: dict[tuple[date, date], tuple[int, int]] = field(default_factory=dict)
     fees: dict[tuple[tuple[int, ...], date, date], list[Line]] = field(default_factory=dict)
+    #: the description of a tariff's lines of one kind, (kind, tariff index) -> text
+    descriptions: dict[tuple[LineKind, int], str] = field(default_factory=dict)
 
 
 def _energy_lines(
@@ -859,11 +861,14 @@ def _tariff_lines(
         energy_kwh = float(quantities[j])
         quantity = to_decimal_kwh(energy_kwh)
         amount = round_money(quantity * tariff.price)
-        source = f" from {tariff.meter}" if tariff.meter is not None else ""
-        if kind is LineKind.LOCAL_SALES:
-            description = f"Local energy sold{source} ({tariff.label()})"
-        else:
-            description = tariff.name or f"{tariff.kind.label}{source}"
+        description = ctx.descriptions.get((kind, j))
+        if description is None:
+            source = f" from {tariff.meter}" if tariff.meter is not None else ""
+            if kind is LineKind.LOCAL_SALES:
+                description = f"Local energy sold{source} ({tariff.label()})"
+            else:
+                description = tariff.name or f"{tariff.kind.label}{source}"
+            ctx.descriptions[(kind, j)] = description
         lines.append(
             Line(
                 kind=kind,

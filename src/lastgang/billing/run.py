@@ -242,17 +242,27 @@ def _rows(matrix: NDArray[Any], idx: Sequence[int]) -> NDArray[Any]:
     return matrix[list(idx)]
 
 
-def _consumer_rows(concept: ConceptResult, unit_meters: Sequence[list[str]]) -> FloatArray | None:
-    """The consumption of units with one meter each whose rows follow each other in the concept
-    and hold no missing value: those rows themselves (``+ 0.0`` in place, as adding them to 0
-    gives), without a copy of the whole block. None otherwise."""
+def _single_rows(concept: ConceptResult, unit_meters: Sequence[list[str]]) -> list[int] | None:
+    """The concept rows of units with one meter each when they follow each other, else None."""
     if not unit_meters or any(len(meters) != 1 for meters in unit_meters):
         return None
     rows = [concept.index(meters[0]) for meters in unit_meters]
     if rows != list(range(rows[0], rows[0] + len(rows))):
         return None
+    return rows
+
+
+def _consumer_rows(concept: ConceptResult, unit_meters: Sequence[list[str]]) -> FloatArray | None:
+    """The consumption of units with one meter each whose rows follow each other in the concept
+    and hold no missing value: those rows themselves (``+ 0.0`` in place, as adding them to 0
+    gives), without a copy of the whole block. None otherwise."""
+    rows = _single_rows(concept, unit_meters)
+    if rows is None:
+        return None
     block = concept.import_kwh[rows[0] : rows[0] + len(rows)]
-    if not (math.isfinite(float(block.min())) and math.isfinite(float(block.max()))):
+    # a finite sum has no NaN or infinity among its terms (one pass instead of min and max;
+    # a sum that overflows goes the general way, which gives the same)
+    if not math.isfinite(float(block.sum())):
         return None  # missing values count as 0: sum them the general way
     if block.flags.writeable:
         block += 0.0  # -0.0 -> 0.0, as 0.0 + x
@@ -420,9 +430,13 @@ def compute_period(
         for i, meters in enumerate(unit_meters):
             for meter in meters:
                 totals[i] += _nan_to_zero(concept.import_kwh[concept.index(meter)])
+    rows = _single_rows(concept, unit_meters)
+    if rows is not None:  # one meter per unit, consecutive rows: all units in one pass
+        np.maximum(concept.quality[rows[0] : rows[0] + len(rows)], _L1, out=consumer_quality)
     for i, (unit_id, meters) in enumerate(zip(units, unit_meters, strict=True)):
         consumption[unit_id] = totals[i]
-        consumer_quality[i] = _worst_rows(concept, meters)
+        if rows is None:
+            consumer_quality[i] = _worst_rows(concept, meters)
     sources = billing_sources(site)
     production = {s: _nan_to_zero(concept.export_kwh[concept.index(s)]) for s in sources}
     source_quality = np.full((len(sources), stop - start), Quality.L1, dtype=np.int8)
