@@ -354,6 +354,16 @@ def _period_labels(start: int, stop: int, tz: ZoneInfo) -> tuple[str, str]:
 
 
 @functools.lru_cache(maxsize=4096)
+def _month_columns(first: date, last: date, tz: ZoneInfo) -> tuple[tuple[int, int], ...]:
+    """The columns of each month piece of ``first`` .. ``last``, counted from its first slot."""
+    start = _period_slots(first, last, tz)[0]
+    return tuple(
+        (a - start, b - start)
+        for a, b in (_period_slots(x, y, tz) for x, y in _month_pieces(first, last))
+    )
+
+
+@functools.lru_cache(maxsize=4096)
 def _month_pieces(first: date, last: date) -> tuple[tuple[date, date], ...]:
     out: list[tuple[date, date]] = []
     day = first
@@ -946,11 +956,12 @@ def _invoice(
     substitute_at = (
         np.flatnonzero(is_l2 | is_l3) if has_l2 or has_l3 else np.zeros(0, dtype=np.intp)
     )
-    energy_kwh = float(energy.sum())
+    # a consumer's bill summed the same values the same way
+    energy_kwh = bill.consumption_kwh if consumer and not owned else float(energy.sum())
     block = None if sums is None or not consumer or owned else sums.get((lo, hi))
     months = []
     pieces = _month_pieces(bill.first_day, bill.last_day)
-    columns = [tuple(s - start for s in _period_slots(first, last, tz)) for first, last in pieces]
+    columns = _month_columns(bill.first_day, bill.last_day, tz)
     # where each month's substitute slots begin and end, for all months at once
     edges = np.searchsorted(substitute_at, [c for ab in columns for c in ab]).tolist()
     for k, (first, last) in enumerate(pieces):
