@@ -1169,6 +1169,11 @@ def make_run(
             ],
         )
     site = result.site
+    # the reconciliation (numpy over every meter: it releases the GIL) on the other core while
+    # the invoices are built here
+    helper = ThreadPoolExecutor(max_workers=1)
+    reconciliation = helper.submit(reconcile, result, threshold_percent)
+    helper.shutdown(wait=False)
     cache: dict[tuple[str, str, int, int], MeterUsed] = {}
     line_cache: dict[int, tuple[Any, InvoiceLine]] = {}
     sums = _month_sums(result)
@@ -1212,7 +1217,7 @@ def make_run(
         period_label=f"{first_label} – {last_label}",
         slots=result.stop - result.start,
         invoices=invoices,
-        reconciliation=reconcile(result, threshold_percent),
+        reconciliation=reconciliation.result(),
         net=sum((i.net for i in invoices), Decimal(0)),
         vat_total=sum((i.vat_total for i in invoices), Decimal(0)),
         total=sum((i.total for i in invoices), Decimal(0)),
