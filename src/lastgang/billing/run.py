@@ -613,7 +613,7 @@ _PRICE_UNIT = {"kWh": "/kWh", "days": "/month"}
 
 def _line(line: Any, currency: str) -> InvoiceLine:
     return InvoiceLine(
-        kind=line.kind.value,
+        kind=str(line.kind),  # a StrEnum's str is its value (``.value`` is slower)
         item=line.item,
         description=line.description,
         first_day=line.first_day,
