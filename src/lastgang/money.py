@@ -135,5 +135,12 @@ def percent(part: float, whole: float) -> Decimal | None:
     part, whole = float(part), float(whole)
     if whole == 0 or not math.isfinite(whole) or not math.isfinite(part):
         return None
-    value = Decimal(repr(part / whole * 100))
+    share = part / whole * 100
+    tenths = share * 10.0
+    if -_FAST_LIMIT < tenths < _FAST_LIMIT:
+        whole_tenths = math.floor(tenths)
+        rest = tenths - whole_tenths
+        if abs(rest - 0.5) > _FAST_MARGIN:  # as in to_decimal_kwh: the text rounds the same
+            return Decimal(whole_tenths + (rest > 0.5)).scaleb(-1)
+    value = Decimal(repr(share))
     return _no_negative_zero(value.quantize(PERCENT_STEP, rounding=ROUND_HALF_UP))
