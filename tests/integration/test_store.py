@@ -234,7 +234,7 @@ def test_site_model_survives_the_store(store: DuckDBStore) -> None:
     assert store.site_version("graz-lend-12").site == load_site(SITE)
 
 
-def test_tor_4_1m_profiles_of_two_meters_in_short_runs_come_back_slot_by_slot(
+def test_profiles_of_two_meters_in_short_runs_come_back_slot_by_slot(
     store: DuckDBStore,
 ) -> None:
     """Rows that change meter every slot are not read as runs but one by one; every slot comes

@@ -271,7 +271,7 @@ def test_sm_5_allocating_two_halves_equals_the_whole(args: dict[str, object], cu
         assert np.array_equal(joined, getattr(whole, name))
 
 
-def test_sm_5_local_and_grid_by_blocks_of_rows_are_the_whole_array_formulas() -> None:
+def test_local_and_grid_by_blocks_of_rows_are_the_whole_array_formulas() -> None:
     """local = consumption x share and grid = max(consumption - local, 0), computed a few rows
     at a time, are bit for bit the formulas over the whole array (row counts that are not a
     multiple of the block included)."""

@@ -254,7 +254,9 @@ def _shared_rows(
     imp = _block([p.import_kwh for p in stored])
     exp = _block([p.export_kwh for p in stored])
     quality = _block([p.quality for p in stored])
-    if imp is None or exp is None or quality is None or quality.dtype != np.int8:
+    if imp is None or exp is None or quality is None:
+        return None
+    if imp.dtype != np.float64 or exp.dtype != np.float64 or quality.dtype != np.int8:
         return None
     return imp, exp, quality
 
