@@ -31,7 +31,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -364,6 +364,12 @@ def _month_columns(first: date, last: date, tz: ZoneInfo) -> tuple[tuple[int, in
 
 
 @functools.lru_cache(maxsize=4096)
+def _month_labels(first: date, last: date) -> tuple[str, ...]:
+    """``YYYY-MM`` of each month piece of ``first`` .. ``last``."""
+    return tuple(f"{a:%Y-%m}" for a, _ in _month_pieces(first, last))
+
+
+@functools.lru_cache(maxsize=4096)
 def _month_pieces(first: date, last: date) -> tuple[tuple[date, date], ...]:
     out: list[tuple[date, date]] = []
     day = first
@@ -682,9 +688,25 @@ def _meters_used(
             plain = found.get((meter, "", lo, hi))
             if plain is None:
                 plain = found[(meter, "", lo, hi)] = _meter_used(result, meter, lo, hi)
-            entry = found[(meter, purpose, lo, hi)] = replace(plain, purpose=purpose)
+            entry = found[(meter, purpose, lo, hi)] = _with_purpose(plain, purpose)
         out.append(entry)
     return tuple(out)
+
+
+def _with_purpose(entry: MeterUsed, purpose: str) -> MeterUsed:
+    """``replace(entry, purpose=purpose)`` without its look at every field (once per invoice)."""
+    return MeterUsed(
+        id=entry.id,
+        name=entry.name,
+        role=entry.role,
+        purpose=purpose,
+        virtual=entry.virtual,
+        formula=entry.formula,
+        metering_points=entry.metering_points,
+        physical_meters=entry.physical_meters,
+        batches=entry.batches,
+        quality_slots=entry.quality_slots,
+    )
 
 
 def _meter_used(result: PeriodResult, meter: str, lo: int, hi: int) -> MeterUsed:
@@ -964,11 +986,15 @@ def _invoice(
     columns = _month_columns(bill.first_day, bill.last_day, tz)
     # where each month's substitute slots begin and end, for all months at once
     edges = np.searchsorted(substitute_at, [c for ab in columns for c in ab]).tolist()
+    labels = _month_labels(bill.first_day, bill.last_day)
+    if block is not None:  # the same sums, taken for all consumers at once (as Python floats)
+        block_cons = block.consumption[i].tolist()
+        block_local = block.local[i].tolist()
+        block_grid = block.grid[i].tolist()
     for k, (first, last) in enumerate(pieces):
         a, b = columns[k]
-        if block is not None:  # the same sums, taken for all consumers at once
-            cons, loc_kwh = float(block.consumption[i, k]), float(block.local[i, k])
-            grid_kwh = float(block.grid[i, k])
+        if block is not None:
+            cons, loc_kwh, grid_kwh = block_cons[k], block_local[k], block_grid[k]
         else:
             cons = float(allocation.consumption[i, lo + a : lo + b].sum()) if consumer else 0.0
             loc_kwh = float(local[a:b].sum())
@@ -979,7 +1005,7 @@ def _invoice(
             substitute = float(energy[substitute_at[k0:k1]].sum())
         months.append(
             MonthRow(
-                month=f"{first:%Y-%m}",
+                month=labels[k],
                 first_day=first,
                 last_day=last,
                 consumption_kwh=_kwh(cons),
