@@ -77,7 +77,23 @@ def to_decimal_kwh(x: float) -> Decimal:
     value = float(x)
     if not math.isfinite(value):
         raise ValueError(f"cannot bill the energy {value!r} kWh: it is not a finite number")
+    wh = value * 1000.0
+    if -_FAST_LIMIT < wh < _FAST_LIMIT:
+        whole = math.floor(wh)
+        rest = wh - whole  # exact
+        if abs(rest - 0.5) > _FAST_MARGIN:
+            # Far from a half Wh, the text of ``value`` rounds to the nearest Wh as the float
+            # itself does: the same Decimal, without the text (a billing run has 100,000 lines
+            # and month rows). Near a half Wh the text decides, as always.
+            return Decimal(whole + (rest > 0.5)).scaleb(-KWH_PLACES)
     return _no_negative_zero(Decimal(repr(value)).quantize(WH, rounding=ROUND_HALF_UP))
+
+
+#: |kWh x 1000| below which :func:`to_decimal_kwh` may round the float directly: there the
+#: float, its shortest text and ``value * 1000.0`` differ by less than 2^-21 Wh, so a float more
+#: than :data:`_FAST_MARGIN` from a half Wh rounds to the same Wh as its text
+_FAST_LIMIT = float(2**30)
+_FAST_MARGIN = 1e-6
 
 
 def format_kwh(value: float | Decimal) -> str:
@@ -119,5 +135,12 @@ def percent(part: float, whole: float) -> Decimal | None:
     part, whole = float(part), float(whole)
     if whole == 0 or not math.isfinite(whole) or not math.isfinite(part):
         return None
-    value = Decimal(repr(part / whole * 100))
+    share = part / whole * 100
+    tenths = share * 10.0
+    if -_FAST_LIMIT < tenths < _FAST_LIMIT:
+        whole_tenths = math.floor(tenths)
+        rest = tenths - whole_tenths
+        if abs(rest - 0.5) > _FAST_MARGIN:  # as in to_decimal_kwh: the text rounds the same
+            return Decimal(whole_tenths + (rest > 0.5)).scaleb(-1)
+    value = Decimal(repr(share))
     return _no_negative_zero(value.quantize(PERCENT_STEP, rounding=ROUND_HALF_UP))

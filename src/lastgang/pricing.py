@@ -775,6 +775,10 @@ class _PeriodContext:
     keys: dict[str, TariffKey] = field(default_factory=dict)
     slots: dict[tuple[date, date], tuple[int, int]] = field(default_factory=dict)
     fees: dict[tuple[tuple[int, ...], date, date], list[Line]] = field(default_factory=dict)
+    #: the description of a tariff's lines of one kind, (kind, tariff index) -> text
+    descriptions: dict[tuple[LineKind, int], str] = field(default_factory=dict)
+    #: the place of each tariff and fee id in the site file (the order of a bill's lines)
+    orders: tuple[dict[str, int], dict[str, int]] | None = None
 
 
 def _energy_lines(
@@ -824,6 +828,12 @@ def _energy_lines(
     return _tariff_lines(ctx, key, quantities, lo, hi, kind=kind, sign=sign)
 
 
+@functools.lru_cache(maxsize=16)
+def _line_kind(kind: TariffKind) -> LineKind:
+    """The kind of the lines a tariff kind gives (looked up once, not per line)."""
+    return LineKind(kind.value)
+
+
 def _layout(ctx: _PeriodContext, key: TariffKey, lo: int, hi: int) -> list[tuple[int, date, date]]:
     """The tariffs of a group that apply in the columns ``[lo, hi)`` (ascending), each with the
     first and last local day it applies; the same for every unit billed for those columns."""
@@ -859,11 +869,14 @@ def _tariff_lines(
         energy_kwh = float(quantities[j])
         quantity = to_decimal_kwh(energy_kwh)
         amount = round_money(quantity * tariff.price)
-        source = f" from {tariff.meter}" if tariff.meter is not None else ""
-        if kind is LineKind.LOCAL_SALES:
-            description = f"Local energy sold{source} ({tariff.label()})"
-        else:
-            description = tariff.name or f"{tariff.kind.label}{source}"
+        description = ctx.descriptions.get((kind, j))
+        if description is None:
+            source = f" from {tariff.meter}" if tariff.meter is not None else ""
+            if kind is LineKind.LOCAL_SALES:
+                description = f"Local energy sold{source} ({tariff.label()})"
+            else:
+                description = tariff.name or f"{tariff.kind.label}{source}"
+            ctx.descriptions[(kind, j)] = description
         lines.append(
             Line(
                 kind=kind,
@@ -998,7 +1011,7 @@ def _bill(ctx: _PeriodContext, period: ContractPeriod, producers: dict[str, str]
         known = ctx.quantities.get((period.unit, lo, hi), {})
         for s, meter in enumerate(allocation.sources):
             key = _source_key(site, meter, ctx.keys)
-            kind = LineKind(key.kind.value)
+            kind = _line_kind(key.kind)
             if key in known:
                 lines += _tariff_lines(ctx, key, known[key], lo, hi, kind=kind, sign=1)
                 continue
@@ -1049,8 +1062,12 @@ def _bill(ctx: _PeriodContext, period: ContractPeriod, producers: dict[str, str]
                 sign=-1,
                 what=f"local sales of {meter!r}",
             )
-    tariff_order = {t.id: k for k, t in enumerate(site.tariffs)}
-    fee_order = {f.id: k for k, f in enumerate(site.fees)}
+    if ctx.orders is None:
+        ctx.orders = (
+            {t.id: k for k, t in enumerate(site.tariffs)},
+            {f.id: k for k, f in enumerate(site.fees)},
+        )
+    tariff_order, fee_order = ctx.orders
     lines.sort(
         key=lambda line: (
             _ORDER[line.kind],

@@ -232,3 +232,32 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
 
 def test_site_model_survives_the_store(store: DuckDBStore) -> None:
     assert store.site_version("graz-lend-12").site == load_site(SITE)
+
+
+def test_profiles_of_two_meters_in_short_runs_come_back_slot_by_slot(
+    store: DuckDBStore,
+) -> None:
+    """Rows that change meter every slot are not read as runs but one by one; every slot comes
+    back with its own meter, and the slots without a row are missing."""
+    n = 400
+    imp = np.arange(n, dtype=np.float64) / 8
+    exp = np.full(n, 0.125)
+    q = np.full(n, L1, dtype=np.int8)
+    meter = (np.arange(n) % 2).astype(np.int32)  # A, B, A, B, ...
+    batch = np.full(n, 3, dtype=np.int64)
+    imp[10], exp[10], q[10], meter[10], batch[10] = np.nan, np.nan, MISSING, -1, 0
+    keys = ("SME:A", "SME:B")
+    store.save_profiles(
+        "graz-lend-12", {"top1": LoadProfile(5000, imp, exp, q, batch, meter, keys)}, WHEN
+    )
+    got = store.load_profiles("graz-lend-12", ["top1"], 4990, 5000 + n + 5)["top1"]
+    inner = slice(10, 10 + n)
+    assert got.meters == keys
+    np.testing.assert_array_equal(got.meter[inner], meter)
+    np.testing.assert_array_equal(got.import_kwh[inner], imp)
+    np.testing.assert_array_equal(got.quality[inner], q)
+    np.testing.assert_array_equal(got.batch[inner], batch)
+    for outside in (slice(0, 10), slice(10 + n, None)):
+        assert np.isnan(got.import_kwh[outside]).all() and np.isnan(got.export_kwh[outside]).all()
+        assert (got.quality[outside] == MISSING).all()
+        assert (got.batch[outside] == 0).all() and (got.meter[outside] == -1).all()

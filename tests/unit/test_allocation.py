@@ -269,3 +269,20 @@ def test_sm_5_allocating_two_halves_equals_the_whole(args: dict[str, object], cu
     for name in ("local", "grid", "surplus", "self_consumed"):
         joined = np.concatenate([getattr(h, name) for h in halves], axis=1)
         assert np.array_equal(joined, getattr(whole, name))
+
+
+def test_local_and_grid_by_blocks_of_rows_are_the_whole_array_formulas() -> None:
+    """local = consumption x share and grid = max(consumption - local, 0), computed a few rows
+    at a time, are bit for bit the formulas over the whole array (row counts that are not a
+    multiple of the block included)."""
+    from lastgang.allocation import _local_and_grid
+
+    rng = np.random.default_rng(5)
+    for rows in (1, 3, 4, 9):
+        cons = rng.random((rows, 97)) * rng.choice([1e-9, 1.0, 1e3], size=(rows, 97))
+        cons[0, :5] = 0.0
+        share = np.minimum(rng.random(97) * 1.5, 1.0)
+        local, grid = _local_and_grid(cons, share)
+        want_local = cons * share[None, :]
+        want_grid = np.maximum(cons - want_local, 0.0)
+        assert local.tobytes() == want_local.tobytes() and grid.tobytes() == want_grid.tobytes()

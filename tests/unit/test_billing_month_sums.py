@@ -3,7 +3,7 @@ must be exactly the invoices built one consumer at a time."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -90,3 +90,36 @@ def test_month_sums_of_all_consumers_give_the_same_invoices() -> None:
         alone = _invoice(result, bill, number, "draft", {}, None)
         shared = _invoice(result, bill, number, "draft", {}, sums)
         assert shared == alone
+
+
+def test_profiles_as_rows_of_one_array_give_the_same_invoices_and_stay_unchanged() -> None:
+    """The store reads the profiles as rows of one array per column; the concept then uses
+    them without a copy (read only). The invoices are those of separate copies, and the
+    caller's arrays are not changed (not even -0.0 into 0.0, which a sum from 0 gives)."""
+    from lastgang.billing.run import make_run
+
+    site = _site()
+    first, last = date(2024, 1, 20), date(2024, 4, 10)
+    start, stop = period_slots(first, last, TZ)
+    ids = [loc.id for loc in site.locations]
+    rng = np.random.default_rng(11)
+    imp = rng.random((len(ids), stop - start)) * 0.7
+    exp = np.zeros_like(imp)
+    exp[ids.index("pv")] = rng.random(stop - start) * 2.0
+    imp[2:, :50] = -0.0  # consumers' zeros as some meters report them
+    quality = np.full(imp.shape, Quality.L1, dtype=np.int8)
+    quality[:, 100:104] = Quality.L2
+    before = imp.tobytes()
+    rows = {k: LoadProfile(start, imp[m], exp[m], quality[m]) for m, k in enumerate(ids)}
+    copies = {
+        k: LoadProfile(start, imp[m].copy(), exp[m].copy(), quality[m].copy())
+        for m, k in enumerate(ids)
+    }
+    shared = compute_period(site, rows, first, last)
+    alone = compute_period(site, copies, first, last)
+    assert np.shares_memory(shared.concept.import_kwh, imp)
+    assert not np.signbit(shared.allocation.consumption).any()
+    np.testing.assert_array_equal(shared.allocation.local, alone.allocation.local)
+    when = datetime(2024, 5, 1, tzinfo=UTC)
+    assert make_run(shared, created_at=when) == make_run(alone, created_at=when)
+    assert imp.tobytes() == before

@@ -288,3 +288,50 @@ def test_sm_2_inverted_meter_swapped_twice_is_the_original(
     # the energy of each slot is kept, only its direction may change
     once = physical_profile(loc, stored, "UTC")
     assert np.array_equal(once.import_kwh + once.export_kwh, imp + exp)
+
+
+def _plain_site() -> Site:
+    return Site.model_validate(
+        {
+            "site": {"id": "plain"},
+            "locations": [
+                {"id": "hak", "role": "grid", "meters": [_meter("H")]},
+                {"id": "apt-1", "role": "consumer", "upstream": "hak", "meters": [_meter("A")]},
+                {"id": "apt-2", "role": "consumer", "upstream": "hak", "meters": [_meter("B")]},
+            ],
+            "units": [{"id": "top-1", "meters": ["apt-1"]}, {"id": "top-2", "meters": ["apt-2"]}],
+        }
+    )
+
+
+def test_profiles_read_as_rows_of_one_array_are_the_concept_itself() -> None:
+    """The store reads every location's profile as a row of one [locations, slots] array per
+    column; without an inverted meter or a virtual meter the concept is those rows (no copy),
+    read only, and equal to the concept of separate copies."""
+    site = _plain_site()
+    rng = np.random.default_rng(3)
+    imp, exp = rng.random((3, 8)), rng.random((3, 8))
+    imp[1, 2] = NAN
+    quality = np.full((3, 8), L1, dtype=np.int8)
+    quality[1, 2] = MISSING
+    ids = [loc.id for loc in site.locations]
+    rows = {k: LoadProfile(START, imp[m], exp[m], quality[m]) for m, k in enumerate(ids)}
+    copies = {
+        k: LoadProfile(START, imp[m].copy(), exp[m].copy(), quality[m].copy())
+        for m, k in enumerate(ids)
+    }
+    shared = evaluate_concept(site, rows, START, START + 8)
+    copied = evaluate_concept(site, copies, START, START + 8)
+    assert np.shares_memory(shared.import_kwh, imp) and np.shares_memory(shared.quality, quality)
+    assert not np.shares_memory(copied.import_kwh, imp)
+    assert not shared.import_kwh.flags.writeable and not shared.export_kwh.flags.writeable
+    for a, b in (
+        (shared.import_kwh, copied.import_kwh),
+        (shared.export_kwh, copied.export_kwh),
+        (shared.quality, copied.quality),
+    ):
+        np.testing.assert_array_equal(a, b)
+    # rows in another order than the site file's, or a shorter profile: copied as always
+    swapped = {**rows, "hak": rows["apt-1"], "apt-1": rows["hak"]}
+    assert evaluate_concept(site, swapped, START, START + 8).import_kwh.flags.writeable
+    assert not np.shares_memory(evaluate_concept(site, rows, START, START + 7).import_kwh, imp)

@@ -86,3 +86,59 @@ def test_to_decimal_kwh_is_within_half_a_wh(value: float) -> None:
     quantity = to_decimal_kwh(value)
     assert quantity.as_tuple().exponent == -3
     assert abs(quantity - Decimal(repr(value))) <= Decimal("0.0005")
+
+
+def _through_text(value: float) -> Decimal:
+    """The billed quantity by its definition: the float's shortest text, half-up to the Wh."""
+    from decimal import ROUND_HALF_UP
+
+    out = Decimal(repr(value)).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+    return out.copy_abs() if out.is_zero() else out
+
+
+@given(
+    st.one_of(
+        st.floats(min_value=-2e6, max_value=2e6, allow_nan=False),
+        st.integers(min_value=-(10**9), max_value=10**9).map(lambda n: n / 2000),  # half Wh
+        st.integers(min_value=-(10**9), max_value=10**9).map(lambda n: n / 1000 + 0.0005),
+    )
+)
+def test_to_decimal_kwh_is_the_text_rounded_to_the_wh(value: float) -> None:
+    """Rounded from the float where it is far from a half Wh, from its text near one: always
+    the same Decimal (value, digits and exponent) as rounding the text."""
+    got, want = to_decimal_kwh(value), _through_text(value)
+    assert got == want and got.as_tuple() == want.as_tuple()
+
+
+def test_to_decimal_kwh_near_a_half_wh_follows_the_text() -> None:
+    """2.0005 is stored as 2.000499999...; its text says 2.0005, which rounds up."""
+    assert to_decimal_kwh(2.0005) == Decimal("2.001")
+    assert to_decimal_kwh(-2.0005) == Decimal("-2.001")
+    assert to_decimal_kwh(1073741.8235) == _through_text(1073741.8235)
+    assert str(to_decimal_kwh(0.0004)) == "0.000" and str(to_decimal_kwh(-0.0004)) == "0.000"
+
+
+@given(
+    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+    st.floats(min_value=1e-3, max_value=1e6, allow_nan=False),
+)
+def test_percent_is_the_text_of_the_share_rounded_half_up(part: float, whole: float) -> None:
+    """Rounded from the float away from a half tenth, from its text near one: the same Decimal
+    as rounding the text of part / whole x 100."""
+    from decimal import ROUND_HALF_UP
+
+    from lastgang.money import percent
+
+    want = Decimal(repr(part / whole * 100)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    want = want.copy_abs() if want.is_zero() else want
+    got = percent(part, whole)
+    assert got is not None and got == want and got.as_tuple() == want.as_tuple()
+
+
+def test_percent_at_a_half_tenth_follows_the_text() -> None:
+    """1 / 2000 = 0.05 %: exactly half a tenth in the text, so half-up gives 0.1."""
+    from lastgang.money import percent
+
+    assert percent(1.0, 2000.0) == Decimal("0.1")
+    assert percent(-1.0, 2000.0) == Decimal("-0.1")
+    assert str(percent(-0.0001, 1000.0)) == "0.0"

@@ -31,7 +31,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -93,6 +93,10 @@ DEFAULT_THRESHOLD_PERCENT = Decimal("1")
 
 _STAGES = 4
 
+# the quality codes as plain ints: numpy compares an array with an int enum member about ten
+# times slower than with an int (it is converted on every comparison)
+_L1, _L2, _L3, _MISSING = (int(q) for q in (Quality.L1, Quality.L2, Quality.L3, Quality.MISSING))
+
 
 class FinalRefused(InvalidInput):
     """A final run was asked for a period that still holds L3 substitute values or missing
@@ -134,6 +138,10 @@ class PeriodResult:
     #: :func:`_profile_digest` of the run's inputs, computed on another core from the moment
     #: the concept is evaluated (None: computed when the run is made)
     profiles_sha256: Future[str] | None = field(default=None, repr=False)
+    #: distinct batches per (location, first column, stop column), see _distinct_batches
+    batches_memo: dict[tuple[str, int, int], list[int]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     @property
     def tz(self) -> ZoneInfo:
@@ -172,6 +180,15 @@ class _SiteFacts:
         """:func:`~lastgang.pricing.producer_units` (raises as it does)."""
         return producer_units(self.site)
 
+    @functools.cached_property
+    def consumer_meters(self) -> dict[str, tuple[str, ...]]:
+        """The meters of role ``consumer`` of every unit (by unit id)."""
+        known = self.meter_ids
+        return {
+            unit_id: tuple(m for m in unit.meters if m in known and known[m].role is Role.CONSUMER)
+            for unit_id, unit in self.units.items()
+        }
+
 
 _FACTS: dict[int, _SiteFacts] = {}
 
@@ -204,6 +221,19 @@ def _distinct(values: NDArray[Any]) -> list[int]:
     return sorted({int(values[0]), *heads.tolist()})
 
 
+def _distinct_batches(result: PeriodResult, location: str, lo: int, hi: int) -> list[int]:
+    """:func:`_distinct` of the batches of a location's profile in the columns ``[lo, hi)``,
+    kept with the result (a meter's batches over the whole period are asked for by its invoice
+    and by the run's provenance). Empty without a profile."""
+    key = (location, lo, hi)
+    found = result.batches_memo.get(key)
+    if found is None:
+        src = result.concept.sources.get(location)
+        found = [] if src is None else _distinct(src.batch[lo:hi])
+        result.batches_memo[key] = found
+    return found
+
+
 def _rows(matrix: NDArray[Any], idx: Sequence[int]) -> NDArray[Any]:
     """``matrix[idx]``, as a view without copying when the rows are consecutive (as the
     consumers of a site usually are: a site-year of 1,000 of them is 280 MB)."""
@@ -212,19 +242,34 @@ def _rows(matrix: NDArray[Any], idx: Sequence[int]) -> NDArray[Any]:
     return matrix[list(idx)]
 
 
-def _consumer_rows(concept: ConceptResult, unit_meters: Sequence[list[str]]) -> FloatArray | None:
-    """The consumption of units with one meter each whose rows follow each other in the concept
-    and hold no missing value: those rows themselves (``+ 0.0`` in place, as adding them to 0
-    gives), without a copy of the whole block. None otherwise."""
+def _single_rows(concept: ConceptResult, unit_meters: Sequence[list[str]]) -> list[int] | None:
+    """The concept rows of units with one meter each when they follow each other, else None."""
     if not unit_meters or any(len(meters) != 1 for meters in unit_meters):
         return None
     rows = [concept.index(meters[0]) for meters in unit_meters]
     if rows != list(range(rows[0], rows[0] + len(rows))):
         return None
+    return rows
+
+
+def _consumer_rows(concept: ConceptResult, unit_meters: Sequence[list[str]]) -> FloatArray | None:
+    """The consumption of units with one meter each whose rows follow each other in the concept
+    and hold no missing value: those rows themselves (``+ 0.0`` in place, as adding them to 0
+    gives), without a copy of the whole block. None otherwise."""
+    rows = _single_rows(concept, unit_meters)
+    if rows is None:
+        return None
     block = concept.import_kwh[rows[0] : rows[0] + len(rows)]
-    if not (math.isfinite(float(block.min())) and math.isfinite(float(block.max()))):
+    # a finite sum has no NaN or infinity among its terms (one pass instead of min and max;
+    # a sum that overflows goes the general way, which gives the same)
+    if not math.isfinite(float(block.sum())):
         return None  # missing values count as 0: sum them the general way
-    block += 0.0  # -0.0 -> 0.0, as 0.0 + x
+    if block.flags.writeable:
+        block += 0.0  # -0.0 -> 0.0, as 0.0 + x
+    elif np.signbit(block).any():
+        # the concept's rows are the stored profiles themselves (read only): a copy where
+        # adding to 0 changes a value (-0.0)
+        block = block + 0.0
     return block
 
 
@@ -233,7 +278,10 @@ def _unit(site: Site, unit_id: str) -> BillingUnit:
 
 
 def _consumer_meters(site: Site, unit: BillingUnit) -> list[str]:
-    known = _facts(site).meter_ids
+    facts = _facts(site)
+    if facts.units.get(unit.id) is unit:
+        return list(facts.consumer_meters[unit.id])
+    known = facts.meter_ids
     return [m for m in unit.meters if m in known and known[m].role is Role.CONSUMER]
 
 
@@ -305,14 +353,31 @@ def _period_labels(start: int, stop: int, tz: ZoneInfo) -> tuple[str, str]:
     return _label_range(np.arange(start, stop, dtype=np.int64), tz)
 
 
-def _month_pieces(first: date, last: date) -> list[tuple[date, date]]:
+@functools.lru_cache(maxsize=4096)
+def _month_columns(first: date, last: date, tz: ZoneInfo) -> tuple[tuple[int, int], ...]:
+    """The columns of each month piece of ``first`` .. ``last``, counted from its first slot."""
+    start = _period_slots(first, last, tz)[0]
+    return tuple(
+        (a - start, b - start)
+        for a, b in (_period_slots(x, y, tz) for x, y in _month_pieces(first, last))
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _month_labels(first: date, last: date) -> tuple[str, ...]:
+    """``YYYY-MM`` of each month piece of ``first`` .. ``last``."""
+    return tuple(f"{a:%Y-%m}" for a, _ in _month_pieces(first, last))
+
+
+@functools.lru_cache(maxsize=4096)
+def _month_pieces(first: date, last: date) -> tuple[tuple[date, date], ...]:
     out: list[tuple[date, date]] = []
     day = first
     while day <= last:
         end = min(date(day.year, day.month, calendar.monthrange(day.year, day.month)[1]), last)
         out.append((day, end))
         day = end + timedelta(days=1)
-    return out
+    return tuple(out)
 
 
 _ZERO_KWH = to_decimal_kwh(0.0)
@@ -335,7 +400,7 @@ def _split_quality(
     out = _worst_rows(concept, split_meters)
     if len(consumer_quality):
         everyone = consumer_quality.max(axis=0)
-        np.maximum(out, np.where(allocation.available > 0, everyone, Quality.L1), out=out)
+        np.maximum(out, np.where(allocation.available > 0, everyone, _L1), out=out)
     return out
 
 
@@ -381,9 +446,13 @@ def compute_period(
         for i, meters in enumerate(unit_meters):
             for meter in meters:
                 totals[i] += _nan_to_zero(concept.import_kwh[concept.index(meter)])
+    rows = _single_rows(concept, unit_meters)
+    if rows is not None:  # one meter per unit, consecutive rows: all units in one pass
+        np.maximum(concept.quality[rows[0] : rows[0] + len(rows)], _L1, out=consumer_quality)
     for i, (unit_id, meters) in enumerate(zip(units, unit_meters, strict=True)):
         consumption[unit_id] = totals[i]
-        consumer_quality[i] = _worst_rows(concept, meters)
+        if rows is None:
+            consumer_quality[i] = _worst_rows(concept, meters)
     sources = billing_sources(site)
     production = {s: _nan_to_zero(concept.export_kwh[concept.index(s)]) for s in sources}
     source_quality = np.full((len(sources), stop - start), Quality.L1, dtype=np.int8)
@@ -425,7 +494,7 @@ def quality_issues(result: PeriodResult) -> list[QualityIssue]:
     out: list[QualityIssue] = []
     for loc_id in dependency_locations(site, _billing_meters(site)):
         q = concept.quality[concept.index(loc_id)]
-        bad = np.flatnonzero(q >= Quality.L3)
+        bad = np.flatnonzero(q >= _L3)
         if not len(bad):
             continue
         location = site.location(loc_id)
@@ -435,8 +504,8 @@ def quality_issues(result: PeriodResult) -> list[QualityIssue]:
                 location=loc_id,
                 name=location.name or loc_id,
                 metering_points=_location_ids(location),
-                l3_slots=int(np.count_nonzero(q == Quality.L3)),
-                missing_slots=int(np.count_nonzero(q == Quality.MISSING)),
+                l3_slots=int(np.count_nonzero(q == _L3)),
+                missing_slots=int(np.count_nonzero(q == _MISSING)),
                 first_label=first,
                 last_label=last,
             )
@@ -550,7 +619,7 @@ _PRICE_UNIT = {"kWh": "/kWh", "days": "/month"}
 
 def _line(line: Any, currency: str) -> InvoiceLine:
     return InvoiceLine(
-        kind=line.kind.value,
+        kind=str(line.kind),  # a StrEnum's str is its value (``.value`` is slower)
         item=line.item,
         description=line.description,
         first_day=line.first_day,
@@ -573,7 +642,10 @@ def _physical_meters(
     """``manufacturer serial`` of the meters that produced the values in ``[lo, hi)``: from the
     profile's meter index, else the meters the site file has installed in that time."""
     if profile is not None and profile.meters:
-        idx = _distinct(profile.meter[lo:hi])
+        if len(profile.meters) == 1:  # the usual case: whether that meter produced any value
+            idx = [0] if bool((profile.meter[lo:hi] == 0).any()) else []
+        else:
+            idx = _distinct(profile.meter[lo:hi])
         keys = [profile.meters[i] for i in idx if 0 <= i < len(profile.meters)]
         if keys:
             return tuple(k.replace(":", " ", 1) for k in keys)
@@ -592,8 +664,11 @@ def _physical_meters(
 
 
 def _quality_counts(q: QualityArray) -> dict[str, int]:
-    counts = np.bincount(q.astype(np.int64), minlength=5)
-    return {quality.label: int(counts[quality.value]) for quality in Quality}
+    # a comparison per code: no widening copy of the slots and no bincount
+    return {label: int(np.count_nonzero(q == code)) for label, code in _QUALITY_CODES}
+
+
+_QUALITY_CODES = tuple((quality.label, int(quality.value)) for quality in Quality)
 
 
 def _meters_used(
@@ -613,9 +688,25 @@ def _meters_used(
             plain = found.get((meter, "", lo, hi))
             if plain is None:
                 plain = found[(meter, "", lo, hi)] = _meter_used(result, meter, lo, hi)
-            entry = found[(meter, purpose, lo, hi)] = replace(plain, purpose=purpose)
+            entry = found[(meter, purpose, lo, hi)] = _with_purpose(plain, purpose)
         out.append(entry)
     return tuple(out)
+
+
+def _with_purpose(entry: MeterUsed, purpose: str) -> MeterUsed:
+    """``replace(entry, purpose=purpose)`` without its look at every field (once per invoice)."""
+    return MeterUsed(
+        id=entry.id,
+        name=entry.name,
+        role=entry.role,
+        purpose=purpose,
+        virtual=entry.virtual,
+        formula=entry.formula,
+        metering_points=entry.metering_points,
+        physical_meters=entry.physical_meters,
+        batches=entry.batches,
+        quality_slots=entry.quality_slots,
+    )
 
 
 def _meter_used(result: PeriodResult, meter: str, lo: int, hi: int) -> MeterUsed:
@@ -627,9 +718,7 @@ def _meter_used(result: PeriodResult, meter: str, lo: int, hi: int) -> MeterUsed
         locations = dependency_locations(site, [meter])
         batches: set[int] = set()
         for loc in locations:
-            src = concept.sources.get(loc)
-            if src is not None:
-                batches.update(_distinct(src.batch[lo:hi]))
+            batches.update(_distinct_batches(result, loc, lo, hi))
         return MeterUsed(
             id=meter,
             name=item.name or meter,
@@ -643,7 +732,7 @@ def _meter_used(result: PeriodResult, meter: str, lo: int, hi: int) -> MeterUsed
             quality_slots=_quality_counts(q),
         )
     src = concept.sources.get(meter)
-    batch_ids = [] if src is None else _distinct(src.batch[lo:hi])
+    batch_ids = _distinct_batches(result, meter, lo, hi)
     return MeterUsed(
         id=meter,
         name=item.name or meter,
@@ -844,6 +933,7 @@ def _invoice(
     status: RunStatus,
     cache: dict[tuple[str, str, int, int], MeterUsed] | None = None,
     sums: Mapping[tuple[int, int], _MonthSums] | None = None,
+    line_cache: dict[int, tuple[Any, InvoiceLine]] | None = None,
 ) -> Invoice:
     site, allocation, tz = result.site, result.allocation, result.tz
     unit = _unit(site, bill.unit)
@@ -880,33 +970,42 @@ def _invoice(
             energy += allocation.production[s, lo:hi]
             surplus += allocation.surplus[s, lo:hi]
             np.maximum(quality, result.source_quality[s, lo:hi], out=quality)
-    counts = np.bincount(quality.astype(np.intp), minlength=5) if n else np.zeros(5, np.intp)
-    l2 = float(energy[quality == Quality.L2].sum()) if counts[Quality.L2] else 0.0
-    l3 = float(energy[quality == Quality.L3].sum()) if counts[Quality.L3] else 0.0
-    missing = int(counts[Quality.MISSING])
+    is_l2, is_l3 = quality == _L2, quality == _L3
+    has_l2, has_l3 = bool(is_l2.any()), bool(is_l3.any())
+    l2 = float(energy[is_l2].sum()) if has_l2 else 0.0
+    l3 = float(energy[is_l3].sum()) if has_l3 else 0.0
+    missing = int(np.count_nonzero(quality == _MISSING))
     substitute_at = (
-        np.flatnonzero((quality == Quality.L2) | (quality == Quality.L3))
-        if counts[Quality.L2] or counts[Quality.L3]
-        else np.zeros(0, dtype=np.intp)
+        np.flatnonzero(is_l2 | is_l3) if has_l2 or has_l3 else np.zeros(0, dtype=np.intp)
     )
+    # a consumer's bill summed the same values the same way
+    energy_kwh = bill.consumption_kwh if consumer and not owned else float(energy.sum())
     block = None if sums is None or not consumer or owned else sums.get((lo, hi))
     months = []
-    for k, (first, last) in enumerate(_month_pieces(bill.first_day, bill.last_day)):
-        a, b = (s - start for s in _period_slots(first, last, tz))
-        if block is not None:  # the same sums, taken for all consumers at once
-            cons, loc_kwh = float(block.consumption[i, k]), float(block.local[i, k])
-            grid_kwh = float(block.grid[i, k])
+    pieces = _month_pieces(bill.first_day, bill.last_day)
+    columns = _month_columns(bill.first_day, bill.last_day, tz)
+    # where each month's substitute slots begin and end, for all months at once
+    edges = np.searchsorted(substitute_at, [c for ab in columns for c in ab]).tolist()
+    labels = _month_labels(bill.first_day, bill.last_day)
+    if block is not None:  # the same sums, taken for all consumers at once (as Python floats)
+        block_cons = block.consumption[i].tolist()
+        block_local = block.local[i].tolist()
+        block_grid = block.grid[i].tolist()
+    for k, (first, last) in enumerate(pieces):
+        a, b = columns[k]
+        if block is not None:
+            cons, loc_kwh, grid_kwh = block_cons[k], block_local[k], block_grid[k]
         else:
             cons = float(allocation.consumption[i, lo + a : lo + b].sum()) if consumer else 0.0
             loc_kwh = float(local[a:b].sum())
             grid_kwh = float(grid[a:b].sum())
         substitute = 0.0
-        k0, k1 = np.searchsorted(substitute_at, (a, b)).tolist()
+        k0, k1 = edges[2 * k], edges[2 * k + 1]
         if k1 > k0:  # the same values in the same order as energy[a:b][mask]
             substitute = float(energy[substitute_at[k0:k1]].sum())
         months.append(
             MonthRow(
-                month=f"{first:%Y-%m}",
+                month=labels[k],
                 first_day=first,
                 last_day=last,
                 consumption_kwh=_kwh(cons),
@@ -933,7 +1032,16 @@ def _invoice(
             )
     first_label, last_label = _period_labels(start, stop, tz)
     currency = site.site.currency
-    lines = tuple(_line(line, currency) for line in bill.lines)
+    if line_cache is None:
+        lines = tuple(_line(line, currency) for line in bill.lines)
+    else:  # the fee lines of units with the same fees and days are the same objects
+        found: list[InvoiceLine] = []
+        for line in bill.lines:
+            entry = line_cache.get(id(line))
+            if entry is None or entry[0] is not line:
+                entry = line_cache[id(line)] = (line, _line(line, currency))
+            found.append(entry[1])
+        lines = tuple(found)
     return Invoice(
         number=number,
         site_id=site.site.id,
@@ -967,12 +1075,12 @@ def _invoice(
         months=tuple(months),
         meters=_meters_used(result, used, lo, hi, cache),
         quality=DataQuality(
-            energy_kwh=_kwh(float(energy.sum())),
+            energy_kwh=_kwh(energy_kwh),
             substitute_kwh=_kwh(l2 + l3),
             l2_kwh=_kwh(l2),
             l3_kwh=_kwh(l3),
             missing_slots=missing,
-            statement=_quality_statement(float(energy.sum()), l2, l3, missing),
+            statement=_quality_statement(energy_kwh, l2, l3, missing),
         ),
         status=status,
     )
@@ -1004,8 +1112,8 @@ def _digest_of(site: Site, concept: ConceptResult) -> str:
 def _batches_by_location(result: PeriodResult) -> tuple[dict[str, Any], ...]:
     out = []
     for loc in result.site.locations:
-        src = result.concept.sources.get(loc.id)
-        batches = [] if src is None else [b for b in _distinct(src.batch) if b > 0]
+        n = result.stop - result.start
+        batches = [b for b in _distinct_batches(result, loc.id, 0, n) if b > 0]
         out.append(
             {
                 "location": loc.id,
@@ -1087,11 +1195,23 @@ def make_run(
             ],
         )
     site = result.site
+    # the reconciliation (numpy over every meter: it releases the GIL) on the other core while
+    # the invoices are built here
+    helper = ThreadPoolExecutor(max_workers=1)
+    reconciliation = helper.submit(reconcile, result, threshold_percent)
+    helper.shutdown(wait=False)
     cache: dict[tuple[str, str, int, int], MeterUsed] = {}
+    line_cache: dict[int, tuple[Any, InvoiceLine]] = {}
     sums = _month_sums(result)
     invoices = tuple(
         _invoice(
-            result, bill, invoice_number(site.site.id, run, version, k + 1), status, cache, sums
+            result,
+            bill,
+            invoice_number(site.site.id, run, version, k + 1),
+            status,
+            cache,
+            sums,
+            line_cache,
         )
         for k, bill in enumerate(result.bills)
     )
@@ -1123,7 +1243,7 @@ def make_run(
         period_label=f"{first_label} – {last_label}",
         slots=result.stop - result.start,
         invoices=invoices,
-        reconciliation=reconcile(result, threshold_percent),
+        reconciliation=reconciliation.result(),
         net=sum((i.net for i in invoices), Decimal(0)),
         vat_total=sum((i.vat_total for i in invoices), Decimal(0)),
         total=sum((i.total for i in invoices), Decimal(0)),

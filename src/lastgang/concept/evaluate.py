@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -55,6 +56,10 @@ class ConceptResult:
     Row ``m`` belongs to ``ids[m]``: first the locations in the order of the site file, then the
     virtual meters. Column ``t`` is slot ``start + t``. Energies are kWh in the physical direction
     (inverted meters swapped); ``NaN`` where a value is missing.
+
+    The arrays are read only when they are the input profiles themselves (no virtual meter, no
+    inverted meter, every profile covering the period as rows of one array, as the store reads
+    them): copy before changing them.
     """
 
     start: int
@@ -198,6 +203,64 @@ def _order(site: Site, formulas: Mapping[str, Node]) -> list[VirtualMeter]:
     return order
 
 
+def _block(rows: list[NDArray[Any]]) -> NDArray[Any] | None:
+    """The 2-D array whose consecutive rows ``rows`` are (as
+    :meth:`~lastgang.store.base.Store.load_profiles` returns them), as a read-only view of
+    those rows; None if they are not such rows."""
+    first = rows[0]
+    base = first.base
+    if not (
+        isinstance(base, np.ndarray)
+        and base.ndim == 2
+        and base.dtype == first.dtype
+        and base.flags.c_contiguous
+        and first.ndim == 1
+        and first.shape == (base.shape[1],)
+    ):
+        return None
+    offset, rest = divmod(first.ctypes.data - base.ctypes.data, base.strides[0])
+    if rest or offset < 0 or offset + len(rows) > base.shape[0]:
+        return None
+    step = base.strides[0]
+    for k, row in enumerate(rows):
+        if row.base is not base or row.shape != first.shape or row.strides != first.strides:
+            return None
+        if row.ctypes.data != first.ctypes.data + k * step:
+            return None
+    view: NDArray[Any] = base[offset : offset + len(rows)]
+    view.flags.writeable = False
+    return view
+
+
+def _shared_rows(
+    site: Site, profiles: Mapping[str, LoadProfile], start: int, stop: int
+) -> tuple[FloatArray, FloatArray, NDArray[np.int8]] | None:
+    """The import, export and quality arrays of the concept without a copy, when they are the
+    profiles as given: a site without virtual meters and without an inverted meter whose every
+    location has a profile of exactly ``[start, stop)``, the profiles being consecutive rows of
+    one 2-D array per column in the order of the site file (as the store reads them). The
+    result is read only (a view of the caller's arrays). None otherwise: then the rows are
+    copied as always."""
+    if site.virtual_meters or not site.locations:
+        return None
+    stored: list[LoadProfile] = []
+    for loc in site.locations:
+        profile = profiles.get(loc.id)
+        if profile is None or (profile.start, profile.stop) != (start, stop):
+            return None
+        if any(meter.inverted for meter in loc.meters):
+            return None
+        stored.append(profile)
+    imp = _block([p.import_kwh for p in stored])
+    exp = _block([p.export_kwh for p in stored])
+    quality = _block([p.quality for p in stored])
+    if imp is None or exp is None or quality is None:
+        return None
+    if imp.dtype != np.float64 or exp.dtype != np.float64 or quality.dtype != np.int8:
+        return None
+    return imp, exp, quality
+
+
 def evaluate_concept(
     site: Site, profiles: Mapping[str, LoadProfile], start: int, stop: int
 ) -> ConceptResult:
@@ -213,6 +276,9 @@ def evaluate_concept(
         raise ValueError(f"stop {stop} is before start {start}")
     tz = ZoneInfo(site.site.timezone)
     n_loc, n_vm, n = len(site.locations), len(site.virtual_meters), stop - start
+    shared = _shared_rows(site, profiles, start, stop)
+    if shared is not None:  # no copy of a site-year (17 bytes per value)
+        return _result(site, start, stop, *shared, {x.id: profiles[x.id] for x in site.locations})
     rows = n_loc + n_vm
     # every row is written below (a location without a profile as missing), so no fill first
     imp = np.empty((rows, n))
@@ -291,6 +357,18 @@ def evaluate_concept(
         worst[missing] = Quality.MISSING
         quality[m] = worst
 
+    return _result(site, start, stop, imp, exp, quality, sources)
+
+
+def _result(
+    site: Site,
+    start: int,
+    stop: int,
+    imp: FloatArray,
+    exp: FloatArray,
+    quality: NDArray[np.int8],
+    sources: dict[str, LoadProfile],
+) -> ConceptResult:
     return ConceptResult(
         start=start,
         stop=stop,
@@ -299,7 +377,7 @@ def evaluate_concept(
         export_kwh=exp,
         quality=quality,
         roles=(*(loc.role for loc in site.locations), *(vm.role for vm in site.virtual_meters)),
-        virtual=(False,) * n_loc + (True,) * n_vm,
+        virtual=(False,) * len(site.locations) + (True,) * len(site.virtual_meters),
         names=(
             *(loc.name or loc.id for loc in site.locations),
             *(vm.name or vm.id for vm in site.virtual_meters),

@@ -960,27 +960,31 @@ class DuckDBStore:
             return {k: LoadProfile.empty(start, stop) for k in keys}
         n = stop - start
         shape = (len(keys), n)
-        imp = np.full(shape, np.nan)
-        exp = np.full(shape, np.nan)
-        quality = np.full(shape, Quality.MISSING, dtype=np.int8)
-        batch = np.zeros(shape, dtype=np.int64)
-        meter = np.full(shape, -1, dtype=np.int32)
+        # not filled first: the rows read are written once, and only the slots no row was read
+        # for are filled afterwards (missing), which saves a pass over a GB for a site-year
+        imp = np.empty(shape)
+        exp = np.empty(shape)
+        quality = np.empty(shape, dtype=np.int8)
+        batch = np.empty(shape, dtype=np.int64)
+        meter = np.empty(shape, dtype=np.int32)
+        written = np.zeros(shape, dtype=np.bool_)  # zeroed lazily by the system: no pass
         params = {"site": site_id, "start": start, "stop": stop}
         where = "site_id = $site AND slot >= $start AND slot < $stop"
         with self.transaction(), self._unordered():  # one snapshot for both statements
-            # Which meters each location has in the window, and DuckDB's hash of every location
-            # id and meter key: the value rows carry those hashes instead of the strings, which
-            # DuckDB computes once per distinct string and which need no join (bench/README.md).
+            # Which location and meter each value row belongs to, by DuckDB's hash of the pair:
+            # the value rows carry that one number instead of two strings, and the pairs come
+            # from a grouping by that number (cheaper than a DISTINCT over the strings).
             pairs = self._con.execute(
-                f"SELECT location_id, meter, hash(location_id), hash(meter) FROM "
-                f"(SELECT DISTINCT location_id, meter FROM profile_values WHERE {where})",
+                "SELECT any_value(location_id), any_value(meter), h FROM ("
+                f"SELECT hash(location_id, meter) AS h, location_id, meter FROM profile_values "
+                f"WHERE {where}) GROUP BY h",
                 params,
             ).fetchall()
             index = _HashIndex(keys, pairs)
             targets = {"i": imp, "e": exp, "q": quality, "b": batch, "m": meter}
             relation = self._con.sql(
                 f"""
-                SELECT hash(location_id) AS hl, hash(meter) AS hm,
+                SELECT hash(location_id, meter) AS h,
                     (slot - $start)::INTEGER AS t,
                     coalesce(import_kwh, 'NaN'::DOUBLE) AS i,
                     coalesce(export_kwh, 'NaN'::DOUBLE) AS e,
@@ -990,9 +994,16 @@ class DuckDBStore:
                 params=params,
             )
             for chunk in arrow_chunks(relation):
-                index.scatter(chunk, targets)
+                index.scatter(chunk, targets, written)
         out: dict[str, LoadProfile] = {}
         for k, key in enumerate(keys):
+            if not written[k].all():
+                hole = ~written[k]
+                imp[k, hole] = np.nan
+                exp[k, hole] = np.nan
+                quality[k, hole] = Quality.MISSING
+                batch[k, hole] = 0
+                meter[k, hole] = -1
             mine = index.meters[k]
             if len(mine) == 1:
                 np.subtract(meter[k] >= 0, 1, out=meter[k], casting="unsafe")  # g -> 0, -1 -> -1
@@ -1126,68 +1137,72 @@ class DuckDBStore:
 
 class _HashIndex:
     """Rows of :meth:`DuckDBStore.load_profiles` by DuckDB's hash of their location id and meter
-    key: which row of the result (``-1``: a location not asked for) and which meter (index into
-    the sorted ``names``, ``-1``: none) a hash stands for."""
+    key (``hash(location_id, meter)``): which row of the result (``-1``: a location not asked
+    for) and which meter (index into the sorted ``names``, ``-1``: none) a hash stands for.
+
+    The pairs are grouped by that 64-bit hash, so two pairs with the same hash would read as
+    one; with the few thousand pairs of a site that has about one chance in 10^13."""
 
     def __init__(self, keys: Sequence[str], pairs: Sequence[tuple[Any, ...]]) -> None:
-        self.names: list[str] = sorted({m for _, m, _, _ in pairs if m is not None})
+        self.names: list[str] = sorted({m for _, m, _ in pairs if m is not None})
         row = {k: i for i, k in enumerate(keys)}
         meter = {m: g for g, m in enumerate(self.names)}
         self.location: dict[int, int] = {}
         self.meter: dict[int, int] = {}
-        found: dict[int, str | None] = {}
         used: list[set[int]] = [set() for _ in keys]
-        for loc, m, h_loc, h_meter in pairs:
-            self.location[h_loc] = row.get(loc, -1)
-            self.meter[h_meter] = -1 if m is None else meter[m]
-            if found.setdefault(h_loc, loc) != loc or found.setdefault(h_meter, m) != m:
-                raise StoreError(
-                    f"cannot read the profiles of the store: location {loc!r} or meter {m!r} "
-                    "has the same hash as another name in it (about one chance in 10^12); "
-                    "give that location or meter another id"
-                )
+        for loc, m, h in pairs:
+            self.location[h] = row.get(loc, -1)
+            self.meter[h] = -1 if m is None else meter[m]
             if loc in row and m is not None:
                 used[row[loc]].add(meter[m])
         self.meters: list[list[int]] = [sorted(u) for u in used]
-        self._loc_keys = np.array(sorted(self.location), dtype=np.uint64)
-        self._loc_rows = np.array([self.location[h] for h in sorted(self.location)], np.int64)
-        self._meter_keys = np.array(sorted(self.meter), dtype=np.uint64)
-        self._meter_ids = np.array([self.meter[h] for h in sorted(self.meter)], np.int32)
+        hashes = sorted(self.location)
+        self._keys = np.array(hashes, dtype=np.uint64)
+        self._rows = np.array([self.location[h] for h in hashes], np.int64)
+        self._meter_ids = np.array([self.meter[h] for h in hashes], np.int32)
 
-    def scatter(self, chunk: Mapping[str, NDArray[Any]], targets: Mapping[str, Any]) -> None:
-        """Write one chunk (``hl``, ``hm``, ``t`` and the value columns ``i e q b``) into the 2-D
-        arrays of ``targets`` (``m`` gets the meter index). Runs of rows of one location and
-        meter in consecutive slots (the usual order of a table) are copied as slices."""
-        hl, hm, t = chunk["hl"], chunk["hm"], chunk["t"]
+    def scatter(
+        self,
+        chunk: Mapping[str, NDArray[Any]],
+        targets: Mapping[str, Any],
+        written: NDArray[np.bool_],
+    ) -> None:
+        """Write one chunk (``h``, ``t`` and the value columns ``i e q b``) into the 2-D arrays
+        of ``targets`` (``m`` gets the meter index) and mark the cells in ``written``. Runs of
+        rows of one location and meter in consecutive slots (the usual order of a table) are
+        copied as slices."""
+        h, t = chunk["h"], chunk["t"]
         count = len(t)
         if not count:
             return
         views = {name: array.reshape(-1) for name, array in targets.items()}
-        width = next(iter(targets.values())).shape[1]
-        change = (hl[1:] != hl[:-1]) | (hm[1:] != hm[:-1]) | (np.diff(t) != 1)
+        done = written.reshape(-1)
+        width = written.shape[1]
+        change = (h[1:] != h[:-1]) | (np.diff(t) != 1)
         breaks = np.flatnonzero(change) + 1
         if len(breaks) * 64 < count:
             bounds = [0, *breaks.tolist(), count]
             heads = bounds[:-1]
-            rows = [self.location[h] for h in hl[heads].tolist()]
-            ids = [self.meter[h] for h in hm[heads].tolist()]
+            pairs = h[heads].tolist()
             firsts = t[heads].tolist()
-            for a, b, row, meter_id, first in zip(
-                heads, bounds[1:], rows, ids, firsts, strict=True
-            ):
+            for a, b, pair, first in zip(heads, bounds[1:], pairs, firsts, strict=True):
+                row = self.location[pair]
                 if row < 0:
                     continue
                 cells = slice(row * width + first, row * width + first + b - a)
                 for name in ("i", "e", "q", "b"):
                     views[name][cells] = chunk[name][a:b]
-                views["m"][cells] = meter_id
+                views["m"][cells] = self.meter[pair]
+                done[cells] = True
             return
-        where = self._loc_rows[np.searchsorted(self._loc_keys, hl)]
+        at = np.searchsorted(self._keys, h)
+        where = self._rows[at]
         keep = where >= 0
         flat = where[keep] * width + t[keep]
         for name in ("i", "e", "q", "b"):
             views[name][flat] = chunk[name][keep]
-        views["m"][flat] = self._meter_ids[np.searchsorted(self._meter_keys, hm[keep])]
+        views["m"][flat] = self._meter_ids[at[keep]]
+        done[flat] = True
 
 
 def _pack(view: memoryview, offset: int) -> tuple[str, bytes]:
