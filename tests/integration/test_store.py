@@ -261,3 +261,57 @@ def test_profiles_of_two_meters_in_short_runs_come_back_slot_by_slot(
         assert np.isnan(got.import_kwh[outside]).all() and np.isnan(got.export_kwh[outside]).all()
         assert (got.quality[outside] == MISSING).all()
         assert (got.batch[outside] == 0).all() and (got.meter[outside] == -1).all()
+
+
+def _pairs(store: DuckDBStore) -> set[tuple[str, str | None]]:
+    rows = store.connection.execute(
+        "SELECT location_id, meter FROM profile_pairs WHERE site_id = 'graz-lend-12'"
+    ).fetchall()
+    return {(r[0], r[1]) for r in rows}
+
+
+def test_profile_pairs_are_recorded_once_per_location_and_meter(store: DuckDBStore) -> None:
+    p = _profile(1000, [0.25, np.nan, 0.5], [L1, MISSING, L2], batch=7)
+    store.save_profiles("graz-lend-12", {"top2": p}, WHEN)
+    store.save_profiles("graz-lend-12", {"top2": p, "top1": p}, LATER)
+    # every meter of a profile and the slots without one (None), each pair once
+    assert _pairs(store) == {
+        ("top2", "SME:22000123"),
+        ("top2", None),
+        ("top1", "SME:22000123"),
+        ("top1", None),
+    }
+    count = store.connection.execute("SELECT count(*) FROM profile_pairs").fetchall()
+    assert count == [(4,)]
+
+
+def test_a_pair_whose_hash_another_pair_has_is_refused_and_nothing_stored(
+    store: DuckDBStore,
+) -> None:
+    p = _profile(1000, [0.25, 0.5], [L1, L2], batch=7)
+    store.save_profiles("graz-lend-12", {"top2": p}, WHEN)
+    # a pair of the site that (as if by a collision) has the hash top1/SME:22000123 will have
+    (h,) = store.connection.execute("SELECT hash('top1', 'SME:22000123')").fetchall()[0]
+    store.connection.execute(
+        "INSERT INTO profile_pairs VALUES ('graz-lend-12', 'other', 'X', ?)", [h]
+    )
+    with pytest.raises(StoreError, match="same 64-bit hash"):
+        store.save_profiles("graz-lend-12", {"top1": p}, LATER)
+    assert store.load_profiles("graz-lend-12", ["top1"], 1000, 1002)["top1"].quality.tolist() == [
+        MISSING,
+        MISSING,
+    ]
+
+
+def test_a_version_2_store_gets_its_profile_pairs_when_opened_for_writing(tmp_path: Path) -> None:
+    path = tmp_path / "v2.duckdb"
+    with DuckDBStore(path) as store:
+        apply_site(store, DATA / "site-basic.toml", now=WHEN)
+        p = _profile(1000, [0.25, np.nan], [L1, MISSING], batch=7)
+        store.save_profiles("graz-lend-12", {"top2": p}, WHEN)
+        store.connection.execute("DROP TABLE profile_pairs")  # what version 2 had
+        store.connection.execute("UPDATE store_info SET value = '2' WHERE key = 'schema_version'")
+    with DuckDBStore(path, read_only=True) as old:  # read as it is
+        assert old.load_profiles("graz-lend-12", ["top2"], 1000, 1002)["top2"].import_kwh[0] == 0.25
+    with DuckDBStore(path) as store:
+        assert _pairs(store) == {("top2", "SME:22000123"), ("top2", None)}

@@ -44,11 +44,18 @@ from lastgang.store._arrow import arrow_chunks
 
 __all__ = ["CHUNK_BYTES", "SCHEMA", "SCHEMA_VERSION", "DuckDBStore"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: stores of these earlier schema versions are upgraded when opened for writing (and read as they
-#: are when opened read-only): version 1 had no ``codec`` column in ``raw_chunks``
-_UPGRADES = {1: ("ALTER TABLE raw_chunks ADD COLUMN codec VARCHAR DEFAULT 'none'",)}
+#: are when opened read-only): version 1 had no ``codec`` column in ``raw_chunks``, version 2 no
+#: ``profile_pairs``
+_UPGRADES = {
+    1: ("ALTER TABLE raw_chunks ADD COLUMN codec VARCHAR DEFAULT 'none'",),
+    2: (
+        "INSERT INTO profile_pairs SELECT DISTINCT site_id, location_id, meter, "
+        "hash(location_id, meter) FROM profile_values",
+    ),
+}
 
 #: raw bytes are archived in chunks of this size (no limit on the size of an input file)
 CHUNK_BYTES = 16 * 1024 * 1024
@@ -150,6 +157,14 @@ CREATE TABLE IF NOT EXISTS profile_values (
     quality TINYINT NOT NULL,
     batch BIGINT NOT NULL,
     meter VARCHAR
+);
+-- every (location, meter) pair a site's profiles ever held, with DuckDB's hash of it: the
+-- profile read groups the value rows by that hash, so no two pairs of a site may share one
+CREATE TABLE IF NOT EXISTS profile_pairs (
+    site_id VARCHAR NOT NULL,
+    location_id VARCHAR NOT NULL,
+    meter VARCHAR,
+    h UBIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS profile_history (
     site_id VARCHAR NOT NULL,
@@ -950,7 +965,41 @@ class DuckDBStore:
                     f"INSERT INTO profile_values SELECT ?, * FROM ({self._NEW_VALUES})", [site_id]
                 )
             self._con.execute("DROP TABLE staged_ranges")
+            self._add_pairs(site_id, profiles)
         return moved
+
+    def _add_pairs(self, site_id: str, profiles: Mapping[str, LoadProfile]) -> None:
+        """Record the (location, meter) pairs of ``profiles`` in ``profile_pairs`` and refuse a
+        pair whose hash another pair of the site has (:meth:`load_profiles` tells the value
+        rows apart by that hash; with the few thousand pairs of a site two of them share one
+        with a chance of about 1 in 10^13, and then nothing is stored)."""
+        pairs = {(loc, m) for loc, p in profiles.items() for m in (*p.meters, None)}
+        frame = {
+            "l": np.array([loc for loc, _ in pairs], dtype=object),
+            "m": np.array([m for _, m in pairs], dtype=object),
+        }
+        with self._registered(pairs_new=frame):
+            self._con.execute(
+                """
+                INSERT INTO profile_pairs
+                SELECT DISTINCT $site, n.l, n.m, hash(n.l, n.m) FROM pairs_new n
+                WHERE NOT EXISTS (SELECT 1 FROM profile_pairs o WHERE o.site_id = $site
+                    AND o.location_id = n.l AND o.meter IS NOT DISTINCT FROM n.m)
+                """,
+                {"site": site_id},
+            )
+        clash = self._one(
+            "SELECT any_value(location_id), any_value(meter) FROM profile_pairs "
+            "WHERE site_id = ? GROUP BY h HAVING count(*) > 1 LIMIT 1",
+            [site_id],
+        )
+        if clash is not None:
+            raise StoreError(
+                f"site {site_id}: the load profile of location {clash[0]!r}, meter {clash[1]!r} "
+                "has the same 64-bit hash as another location and meter of the site, which "
+                "the profile read cannot tell apart; nothing was stored. Rename the location "
+                "or the meter."
+            )
 
     def load_profiles(
         self, site_id: str, location_ids: Sequence[str], start: int, stop: int
@@ -1141,7 +1190,8 @@ class _HashIndex:
     for) and which meter (index into the sorted ``names``, ``-1``: none) a hash stands for.
 
     The pairs are grouped by that 64-bit hash, so two pairs with the same hash would read as
-    one; with the few thousand pairs of a site that has about one chance in 10^13."""
+    one; :meth:`DuckDBStore.save_profiles` refuses such a pair (``profile_pairs``), so a store
+    written by this version never holds one."""
 
     def __init__(self, keys: Sequence[str], pairs: Sequence[tuple[Any, ...]]) -> None:
         self.names: list[str] = sorted({m for _, m, _ in pairs if m is not None})
