@@ -777,6 +777,9 @@ class _PeriodContext:
     fees: dict[tuple[tuple[int, ...], date, date], list[Line]] = field(default_factory=dict)
     #: the description of a tariff's lines of one kind, (kind, tariff index) -> text
     descriptions: dict[tuple[LineKind, int], str] = field(default_factory=dict)
+    #: consumption, local and grid energy of every consumer over the whole period, as Python
+    #: floats (:func:`_period_totals`); None until a bill of the whole period needs them
+    totals: tuple[list[float], list[float], list[float]] | None = None
     #: the place of each tariff and fee id in the site file (the order of a bill's lines)
     orders: tuple[dict[str, int], dict[str, int]] | None = None
 
@@ -994,6 +997,23 @@ def _source_key(site: Site, meter: str, cache: dict[str, TariffKey] | None = Non
     return TariffKey(kinds[0] if kinds else TariffKind.LOCAL, meter)
 
 
+def _row_sums(a: FloatArray) -> list[float]:
+    """The sum of each row of ``a``: for rows stored one after the other (C order), one reduction
+    over all rows, which numpy sums row by row exactly as ``a[i].sum()`` (pairwise, the same
+    bits, ``tests/unit/test_billing_month_sums.py``); otherwise row by row."""
+    if a.ndim == 2 and a.flags.c_contiguous:
+        out: list[float] = a.sum(axis=1).tolist()
+        return out
+    return [float(row.sum()) for row in a]
+
+
+def _period_totals(ctx: _PeriodContext) -> tuple[list[float], list[float], list[float]]:
+    if ctx.totals is None:
+        a = ctx.allocation
+        ctx.totals = (_row_sums(a.consumption), _row_sums(a.local), _row_sums(a.grid))
+    return ctx.totals
+
+
 def _bill(ctx: _PeriodContext, period: ContractPeriod, producers: dict[str, str]) -> Bill:
     site, allocation = ctx.site, ctx.allocation
     start, stop = _slots(ctx, period)
@@ -1005,9 +1025,13 @@ def _bill(ctx: _PeriodContext, period: ContractPeriod, producers: dict[str, str]
         i = allocation.consumer_index(period.unit)
         local = allocation.local[i, lo:hi]
         grid = allocation.grid[i, lo:hi]
-        consumption = float(allocation.consumption[i, lo:hi].sum())
-        local_total = float(local.sum())
-        grid_total = float(grid.sum())
+        if lo == 0 and hi == allocation.slots:  # most units: all consumers at once
+            totals = _period_totals(ctx)
+            consumption, local_total, grid_total = totals[0][i], totals[1][i], totals[2][i]
+        else:
+            consumption = float(allocation.consumption[i, lo:hi].sum())
+            local_total = float(local.sum())
+            grid_total = float(grid.sum())
         known = ctx.quantities.get((period.unit, lo, hi), {})
         for s, meter in enumerate(allocation.sources):
             key = _source_key(site, meter, ctx.keys)

@@ -7,10 +7,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lastgang.billing.invoice import invoice_number
 from lastgang.billing.run import _invoice, _month_sums, compute_period
 from lastgang.concept.model import Site
+from lastgang.pricing import _row_sums
 from lastgang.profiles.types import LoadProfile
 from lastgang.quality import Quality
 from lastgang.timegrid import period_slots
@@ -123,3 +126,22 @@ def test_profiles_as_rows_of_one_array_give_the_same_invoices_and_stay_unchanged
     when = datetime(2024, 5, 1, tzinfo=UTC)
     assert make_run(shared, created_at=when) == make_run(alone, created_at=when)
     assert imp.tobytes() == before
+
+
+@settings(max_examples=40)
+@given(
+    rows=st.integers(1, 6),
+    cols=st.integers(1, 3000),
+    seed=st.integers(0, 2**32 - 1),
+    step=st.sampled_from([1, 2]),
+)
+def test_period_totals_of_all_rows_at_once_are_each_rows_sum(
+    rows: int, cols: int, seed: int, step: int
+) -> None:
+    """The bills of whole-period consumers take their totals from one reduction over all rows:
+    bit for bit each row's own sum (also for rows that are not one block: taken row by row)."""
+    rng = np.random.default_rng(seed)
+    a = rng.random((rows * step, cols)) * 10.0 ** rng.integers(-3, 4)
+    view = a[::step]
+    got = _row_sums(view)
+    assert got == [float(view[i].sum()) for i in range(rows)]
