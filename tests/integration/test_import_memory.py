@@ -4,6 +4,8 @@ the store holds nothing else for the meters and locations of the file."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -75,12 +77,10 @@ def _without_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(services._MemoryReadings, "of", classmethod(lambda *a, **k: None))
 
 
-@pytest.mark.parametrize("interleaved", [False, True])
-@pytest.mark.parametrize("gap", [False, True])
-def test_profiles_from_the_rows_read_equal_the_profiles_from_the_stored_readings(
-    monkeypatch: pytest.MonkeyPatch, interleaved: bool, gap: bool
-) -> None:
-    content = _file(interleaved, gap)
+@contextmanager
+def _watch_memory_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
+    """While inside: for each stored batch, whether its profiles were built from the rows read
+    (True) or from the stored readings (False)."""
     taken: list[bool] = []
     of = services._MemoryReadings.of.__func__  # type: ignore[attr-defined]
 
@@ -91,6 +91,16 @@ def test_profiles_from_the_rows_read_equal_the_profiles_from_the_stored_readings
 
     with monkeypatch.context() as m:
         m.setattr(services._MemoryReadings, "of", classmethod(spy))
+        yield taken
+
+
+@pytest.mark.parametrize("interleaved", [False, True])
+@pytest.mark.parametrize("gap", [False, True])
+def test_profiles_from_the_rows_read_equal_the_profiles_from_the_stored_readings(
+    monkeypatch: pytest.MonkeyPatch, interleaved: bool, gap: bool
+) -> None:
+    content = _file(interleaved, gap)
+    with _watch_memory_path(monkeypatch) as taken:
         fast = _store()
         import_bytes(fast, SITE_ID, content, "a.csv", now=WHEN)
     assert taken == [True]
@@ -119,16 +129,7 @@ def test_stored_readings_of_another_batch_take_the_store_path(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     first, second = _file(interleaved=False, gap=True), _file(interleaved=True)
-    taken: list[bool] = []
-    of = services._MemoryReadings.of.__func__  # type: ignore[attr-defined]
-
-    def spy(cls: type, *args: object) -> object:
-        found = of(cls, *args)
-        taken.append(found is not None)
-        return found
-
-    with monkeypatch.context() as m:
-        m.setattr(services._MemoryReadings, "of", classmethod(spy))
+    with _watch_memory_path(monkeypatch) as taken:
         store = _store()
         import_bytes(store, SITE_ID, first, "a.csv", now=WHEN)
         import_bytes(store, SITE_ID, second, "b.csv", now=WHEN)
