@@ -15,7 +15,7 @@ Errors go to standard error with what to do next; ``--json`` prints them as a JS
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -112,15 +112,19 @@ def next_step(exc: LastgangError) -> str | None:
     return None
 
 
-def fail(exc: LastgangError, as_json: bool = False) -> typer.Exit:
-    """Print ``exc`` with every problem and what to do next; return the exit to raise
-    (``raise fail(exc, as_json) from None``): 1 for invalid input, 2 for the store."""
+def fail(
+    exc: LastgangError, as_json: bool = False, problems: Sequence[Problem] | None = None
+) -> typer.Exit:
+    """Print ``exc`` with every problem (``problems`` instead of its own where given) and what
+    to do next; return the exit to raise (``raise fail(exc, as_json) from None``): 1 for
+    invalid input, 2 for the store."""
     hint = next_step(exc)
+    listed = exc.problems if problems is None else problems
     if as_json:
         payload: dict[str, Any] = {
             "error": exc.message,
             "exit_code": exc.exit_code,
-            "problems": [problem_dict(p) for p in exc.problems],
+            "problems": [problem_dict(p) for p in listed],
         }
         if hint:
             payload["next"] = hint
@@ -128,7 +132,7 @@ def fail(exc: LastgangError, as_json: bool = False) -> typer.Exit:
     else:
         console = err_console()
         console.print(f"[bold red]error:[/bold red] {escape(exc.message)}", highlight=False)
-        for p in exc.problems:
+        for p in listed:
             colour = "yellow" if p.severity == "warning" else "red"
             where = p.where()
             text = f"{where}: {p.reason}" if where else p.reason
@@ -154,17 +158,26 @@ def parse_day(text: str, option: str) -> date:
 
 
 @contextmanager
-def store_session(db: Path | None, as_json: bool = False) -> Iterator[Store]:
+def store_session(
+    db: Path | None,
+    as_json: bool = False,
+    adjust: Callable[[tuple[Problem, ...]], Sequence[Problem]] | None = None,
+) -> Iterator[Store]:
     """Open the store from ``--db``, ``LASTGANG_DB`` or ``./lastgang.duckdb``; every lastgang
-    error inside becomes a printed error and its exit code; the store is closed at the end."""
+    error inside becomes a printed error and its exit code (its problems passed through
+    ``adjust`` first, e.g. to add TOML line numbers); the store is closed at the end."""
+
+    def exit_for(exc: LastgangError) -> typer.Exit:
+        return fail(exc, as_json, None if adjust is None else adjust(exc.problems))
+
     try:
         store = open_store(resolve_db_path(db))
     except LastgangError as exc:
-        raise fail(exc, as_json) from None
+        raise exit_for(exc) from None
     try:
         yield store
     except LastgangError as exc:
-        raise fail(exc, as_json) from None
+        raise exit_for(exc) from None
     finally:
         store.close()
 

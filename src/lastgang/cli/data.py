@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -26,9 +26,9 @@ from rich.table import Table
 
 from lastgang import services
 from lastgang.cli import app
-from lastgang.cli._common import DbOption, JsonOption, SiteOption, problem_dict
-from lastgang.errors import LastgangError, Problem
-from lastgang.store import Store, open_store, resolve_db_path
+from lastgang.cli._common import DbOption, JsonOption, SiteOption, problem_dict, store_session
+from lastgang.errors import Problem
+from lastgang.store import Store
 
 site_app = typer.Typer(
     name="site",
@@ -59,39 +59,9 @@ def _with_toml_lines(problems: tuple[Problem, ...]) -> list[Problem]:
     return out
 
 
-def _fail(exc: LastgangError, as_json: bool) -> typer.Exit:
-    """Print an error with every problem; the exit to raise (1 input, 2 store)."""
-    problems = _with_toml_lines(exc.problems)
-    if as_json:
-        payload = {
-            "error": exc.message,
-            "exit_code": exc.exit_code,
-            "problems": [problem_dict(p) for p in problems],
-        }
-        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
-    else:
-        _err.print(f"[bold red]error:[/bold red] {escape(exc.message)}")
-        for p in problems:
-            colour = "yellow" if p.severity == "warning" else "red"
-            where = p.where()
-            text = f"{where}: {p.reason}" if where else p.reason
-            _err.print(f"  [{colour}]-[/{colour}] {escape(text)}", highlight=False)
-    return typer.Exit(code=exc.exit_code)
-
-
-@contextmanager
-def _store(db: Path | None, as_json: bool) -> Iterator[Store]:
-    """Open the store; every lastgang error inside becomes a printed list and an exit code."""
-    try:
-        store = open_store(resolve_db_path(db))
-    except LastgangError as exc:
-        raise _fail(exc, as_json) from None
-    try:
-        yield store
-    except LastgangError as exc:
-        raise _fail(exc, as_json) from None
-    finally:
-        store.close()
+def _store(db: Path | None, as_json: bool) -> AbstractContextManager[Store]:
+    """The store session of the data commands: problems of a site file with their TOML lines."""
+    return store_session(db, as_json, adjust=_with_toml_lines)
 
 
 @contextmanager
