@@ -8,9 +8,10 @@
 
 The context goes to the template as one JSON document (``sys.inputs.invoice``); the template
 places its strings as text, so nothing a user typed is read as markup. The PDF is the same byte
-for byte on every run and machine: the fonts are DejaVu Sans from matplotlib's font folder (a
-pinned dependency) and Typst's own DejaVu Sans Mono, never the system's; the document date is
-the run's creation time (``created_at``); title and author are the invoice and its issuer.
+for byte on every run and machine: the fonts are DejaVu Sans and DejaVu Sans Mono as the
+pinned matplotlib (its font folder) and typst packages ship them, never the system's; the
+document date is the run's creation time (``created_at``); title and author are the invoice
+and its issuer.
 
 Typst typesets in compiled code and lets go of the GIL while it works, so threads share the
 cores without starting processes; a thread keeps its compiler (template parsed once, fonts
