@@ -18,7 +18,8 @@ Cases:
   ``M x T`` float64 import matrix and a fused one-pass allocation over it;
 - ``invoices``: the run's files without PDF (HTML per invoice, CSV and JSON of all lines, the
   reconciliation, the summary);
-- ``pdf``: PDF rendering of a sample of invoices, one process and a process pool;
+- ``pdf``: PDF rendering (Typst) of a sample of invoices, in one thread and as
+  ``write_run_files`` does it (a thread per core);
 - ``reference``: the naive slot-by-slot reference (:mod:`lastgang.reference`) against the engine's
   allocation and pricing on the same inputs: equal bills, and both speeds.
 """
@@ -31,7 +32,6 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -289,54 +289,38 @@ def case_invoices(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _render(html: str) -> int:
-    from lastgang.report.invoice import render_pdf
-
-    return len(render_pdf(html))
-
-
-def _warm_up() -> None:
-    _render("<p>.</p>")  # WeasyPrint and its fonts loaded before the timed renders
-
-
 def case_pdf(args: argparse.Namespace) -> dict[str, Any]:
-    import multiprocessing
-
-    from lastgang.report.invoice import render_html, render_pdfs
+    from lastgang.report.invoice import invoice_context, render_pdf, render_pdfs
 
     run = _run_for(args)
     n = len(run.invoices)
     count = min(n, args.pdf_sample)
     picks = sorted({round(k * (n - 1) / max(count - 1, 1)) for k in range(count)})
-    pages = [render_html(run.invoices[k], run) for k in picks]
-    _warm_up()
+    invoices = [run.invoices[k] for k in picks]
+    contexts = [invoice_context(invoice, run) for invoice in invoices]
+    # the first PDF of a process imports Typst, finds and loads the fonts, parses the template
     with probe() as p:
-        sizes = [_render(html) for html in pages]
+        render_pdf(contexts[0])
+    first = p.sample
+    with probe() as p:
+        sizes = [len(render_pdf(context)) for context in contexts]
     serial = p.sample
+    # as write_run_files prints them: the contexts made while a thread per core prints
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2
-    context = multiprocessing.get_context("spawn")
     with probe() as p:
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_warm_up)
-        list(pool.map(_render, ["<p>.</p>"] * workers * 2))  # every worker started and warm
-    start = p.sample
-    with pool, probe() as p:
-        list(pool.map(_render, pages))
-    steady = p.sample
-    # the production path (lastgang.report.invoice.render_pdfs starts its own pool)
-    with probe() as p:
-        produced = list(render_pdfs(pages, workers=workers))
-    started = p.sample
+        produced = list(
+            render_pdfs((invoice_context(i, run) for i in invoices), count=len(invoices))
+        )
+    threads = p.sample
     return {
         "invoices": n,
-        "sample": len(pages),
+        "sample": len(contexts),
         "workers": workers,
+        "first_seconds": first.seconds,
         "seconds": serial.seconds,
-        "per_invoice": serial.seconds / len(pages),
-        "parallel_seconds": steady.seconds,
-        "parallel_per_invoice": steady.seconds / len(pages),
-        "render_pdfs_seconds": started.seconds,
-        "render_pdfs_per_invoice": started.seconds / len(pages),
-        "pool_start_seconds": start.seconds,
+        "per_invoice": serial.seconds / len(contexts),
+        "parallel_seconds": threads.seconds,
+        "parallel_per_invoice": threads.seconds / len(contexts),
         "pdf_bytes": int(np.mean(sizes)),
         "pdfs_ok": all(pdf[:5] == b"%PDF-" for pdf in produced),
         "peak_increase_bytes": serial.peak_increase,
@@ -449,7 +433,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--register-max", type=int, default=100)
     parser.add_argument("--parquet-max", type=int, default=1000)
     parser.add_argument("--budget", type=float, default=90.0, help="seconds before no new run")
-    parser.add_argument("--pdf-sample", type=int, default=24)
+    parser.add_argument("--pdf-sample", type=int, default=120)
     parser.add_argument("--reference-days", type=int, default=365)
     return parser.parse_args(argv)
 

@@ -7,7 +7,7 @@ never reach the next. Inside it, :class:`Probe` measures one run of a step:
 - **peak memory**: the process's peak resident set size (``VmHWM``) over the step minus the
   resident set before it, read from ``/proc/self/status``. The peak is reset before every run
   (``echo 5 > /proc/self/clear_refs``), so each run has its own peak. This counts all memory,
-  numpy arrays as well as what DuckDB, polars and WeasyPrint allocate outside Python (which
+  numpy arrays as well as what DuckDB, polars and Typst allocate outside Python (which
   ``tracemalloc`` does not see). Where the reset is not available (not Linux), the peak is
   ``ru_maxrss`` of the process, the same for all runs.
 
@@ -229,6 +229,6 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "libraries": {
             name: _version(name)
-            for name in ("lastgang", "numpy", "polars", "duckdb", "weasyprint", "pydantic")
+            for name in ("lastgang", "numpy", "polars", "duckdb", "typst", "pydantic")
         },
     }

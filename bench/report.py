@@ -269,8 +269,8 @@ def _output(data: dict[str, Any]) -> list[str]:
                 "–" if p is None else _n(p["sample"]),
                 "–" if p is None else _s(p["per_invoice"]),
                 "–" if p is None else f"{_s(p['parallel_per_invoice'])} ({p['workers']})",
-                "–" if p is None else _s(p["pool_start_seconds"]),
-                "–" if p is None else _s(p["pool_start_seconds"] + p["parallel_per_invoice"] * n),
+                "–" if p is None else _s(p["first_seconds"]),
+                "–" if p is None else _s(p["first_seconds"] + p["parallel_per_invoice"] * n),
             ]
         )
     if not rows:
@@ -281,20 +281,21 @@ def _output(data: dict[str, Any]) -> list[str]:
         "files without PDF",
         "per invoice",
         "PDF sample",
-        "PDF per invoice, 1 process",
-        "per invoice, pool (workers)",
-        "pool start",
+        "PDF per invoice, 1 thread",
+        "per invoice, threads",
+        "first PDF",
         "all PDFs (estimate)",
     ]
     return [
         "## Invoice output",
         "",
         "*files without PDF*: every invoice as HTML, the CSV and JSON of all lines, the "
-        "reconciliation and the summary (`write_run_files(pdf=False)`). *PDF*: WeasyPrint on a "
-        "sample of the invoices spread over the run: in this process, and in a pool of worker "
-        "processes once they are started (`render_pdfs`, which `write_run_files` uses from 12 "
-        "invoices on; *pool start* is what starting its workers added). The last column "
-        "estimates every invoice of the run: pool start + invoices x pool rate.",
+        "reconciliation and the summary (`write_run_files(pdf=False)`). *PDF*: Typst on a "
+        "sample of the invoices spread over the run: in one thread, and as `write_run_files` "
+        "prints them, each invoice's context made while a thread per core prints (`render_pdfs`; "
+        "the number of threads in brackets). *first PDF*: the first invoice of a process, which "
+        "also imports Typst, loads the fonts and parses the template. The last column "
+        "estimates every invoice of the run: first PDF + invoices x threads' rate.",
         "",
         *_table(header, rows),
         "",
@@ -419,7 +420,7 @@ def _targets(data: dict[str, Any]) -> list[str]:
         best = min(c["per_invoice"], c["parallel_per_invoice"])
         rows.append(
             [
-                f"PDF per invoice (M = {c['size']:,}, best of one process and the pool)",
+                f"PDF per invoice (M = {c['size']:,}, best of one thread and the threads)",
                 f"< {t['pdf_seconds_per_invoice']} s",
                 _s(best),
                 _yes(best < t["pdf_seconds_per_invoice"]),

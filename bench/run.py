@@ -82,7 +82,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=90.0,
         help="seconds after which a case starts no further run (large sites run once)",
     )
-    parser.add_argument("--pdf-sample", type=int, default=24, help="invoices rendered as PDF")
+    parser.add_argument("--pdf-sample", type=int, default=120, help="invoices rendered as PDF")
     parser.add_argument(
         "--reference-days", type=int, default=365, help="days the reference implementation bills"
     )

@@ -1,50 +1,59 @@
-"""PDF invoices rendered by a pool of processes come back complete, in order, and byte for byte
-what one process prints; the shortcuts of render_pdf change no PDF."""
+"""PDF invoices printed by a pool of threads come back complete, in order, and byte for byte
+what one thread prints."""
 
 from collections.abc import Iterator
+from typing import Any
 
-from lastgang.report.pdf import lean_user_agent_css, render_pdf, render_pdfs
+import pytest
+from test_invoice_render import year_run
 
-
-def test_render_pdfs_in_worker_processes_keeps_the_order() -> None:
-    long_page = "<h1>A</h1>" + "<p>A long invoice with many lines.</p>" * 400
-    short_page = "<h1>B</h1><p>A short one.</p>"
-    pdfs = list(render_pdfs([long_page, short_page, long_page], workers=2))
-    assert [pdf[:5] for pdf in pdfs] == [b"%PDF-"] * 3
-    # the long page has several pages and is much larger than the short one, wherever rendered
-    assert len(pdfs[0]) > 2 * len(pdfs[1]) and len(pdfs[2]) > 2 * len(pdfs[1])
+from lastgang.report.invoice import invoice_context
+from lastgang.report.pdf import PARALLEL_FROM, render_pdf, render_pdfs
 
 
-def test_render_pdfs_renders_a_few_pages_in_this_process() -> None:
-    pdfs = list(render_pdfs(["<p>one</p>", "<p>two</p>"]))
-    assert [pdf[:5] for pdf in pdfs] == [b"%PDF-"] * 2
+@pytest.fixture(scope="module")
+def contexts() -> list[dict[str, Any]]:
+    """A draft and a final invoice, and shorter variants of them (fewer lines and months),
+    so that the PDFs differ in length and a thread finishes a later one first."""
+    out = []
+    for status in ("draft", "final"):
+        run = year_run(status)
+        context = invoice_context(run.invoices[0], run)
+        out.append(context)
+        for keep in (1, 3, 6):
+            short = dict(context, number=f"{context['number']}-{status}-{keep}")
+            short["lines"] = context["lines"][:keep]
+            short["months"] = context["months"][:keep]
+            out.append(short)
+    return out
 
 
-def test_render_pdfs_takes_pages_while_they_are_produced() -> None:
-    # write_run_files hands over a generator: the workers start with the first pages
+def test_render_pdfs_in_threads_keeps_the_order(contexts: list[dict[str, Any]]) -> None:
+    alone = [render_pdf(c) for c in contexts]
+    assert len(set(alone)) == len(contexts)  # every PDF differs
+    assert list(render_pdfs(contexts, workers=2)) == alone
+    assert list(render_pdfs(contexts, workers=3)) == alone
+
+
+def test_render_pdfs_renders_a_few_invoices_in_this_thread(
+    contexts: list[dict[str, Any]],
+) -> None:
+    few = contexts[: PARALLEL_FROM - 1]
+    assert list(render_pdfs(few)) == [render_pdf(c) for c in few]
+    assert list(render_pdfs([])) == []
+
+
+def test_render_pdfs_takes_invoices_while_they_are_produced(
+    contexts: list[dict[str, Any]],
+) -> None:
+    # write_run_files hands over a generator: the threads print the first invoices meanwhile
     produced: list[int] = []
 
-    def pages() -> Iterator[str]:
-        for k in range(14):
+    def pages() -> Iterator[dict[str, Any]]:
+        for k, context in enumerate(contexts):
             produced.append(k)
-            yield f"<h1>Page {k}</h1>" + "<p>line</p>" * k
+            yield context
 
-    pdfs = list(render_pdfs(pages(), count=14))
-    assert produced == list(range(14))
-    # from 12 pages on a pool prints them; the bytes are those of this process, in order
-    assert pdfs == [render_pdf(f"<h1>Page {k}</h1>" + "<p>line</p>" * k) for k in range(14)]
-
-
-def test_lean_user_agent_style_sheet_changes_no_pdf() -> None:
-    import weasyprint  # type: ignore[import-untyped]
-    from weasyprint.html import UA  # type: ignore[import-untyped]
-
-    lean = lean_user_agent_css(UA)
-    assert "::footnote-call" in UA and "::footnote-call" not in lean
-    assert "\n::marker {" in UA and "\nli::marker, summary::marker {" in lean
-    # only those rules go: every other line is kept
-    kept = [line for line in UA.splitlines() if line and "::" not in line]
-    assert [line for line in lean.splitlines() if line and "::" not in line] == kept
-    # lists keep their markers, and a page prints as WeasyPrint prints it
-    page = "<ol><li>one</li><li>two</li></ol><ul><li>three</li></ul><p>Text <b>bold</b></p>"
-    assert render_pdf(page) == weasyprint.HTML(string=page).write_pdf()
+    pdfs = list(render_pdfs(pages(), count=len(contexts)))
+    assert produced == list(range(len(contexts)))
+    assert pdfs == [render_pdf(c) for c in contexts]

@@ -1,9 +1,10 @@
-"""Invoice documents and run files: HTML and PDF from one Jinja2 template, CSV and JSON.
+"""Invoice documents and run files: HTML and PDF from one context, CSV and JSON.
 
+- :func:`invoice_context`: every value an invoice shows, formatted as text;
 - :func:`render_html`: one invoice as a self-contained HTML page (``templates/invoice.html.j2``);
-- :func:`render_pdf`: the same HTML as an A4 PDF (WeasyPrint; a draft has a DRAFT watermark and
-  a DRAFT footer on every page); :func:`render_pdfs` many of them, by a pool of processes
-  (both from :mod:`lastgang.report.pdf`);
+- :func:`render_pdf`: the same context as an A4 PDF (Typst, ``templates/invoice.typ``; a draft
+  has a DRAFT watermark and a DRAFT footer on every page); :func:`render_pdfs` many of them, by
+  a pool of threads (both from :mod:`lastgang.report.pdf`);
 - :func:`lines_csv`, :func:`reconciliation_csv`, :func:`run_json`, :func:`summary`: the files
   of a run;
 - :func:`write_run_files`: everything into a folder, named after the run
@@ -214,8 +215,12 @@ def invoice_context(invoice: Invoice, run: Run) -> dict[str, Any]:
 
 
 def render_html(invoice: Invoice, run: Run) -> str:
-    """The invoice as a self-contained HTML page (the same page the PDF is printed from)."""
-    return _environment().get_template(TEMPLATE).render(**invoice_context(invoice, run))
+    """The invoice as a self-contained HTML page (the PDF shows the same context)."""
+    return _html_page(invoice_context(invoice, run))
+
+
+def _html_page(context: Mapping[str, Any]) -> str:
+    return _environment().get_template(TEMPLATE).render(**context)
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,16 +447,16 @@ def write_run_files(
 
     total = len(run.invoices)
 
-    def pages() -> Iterator[str]:
+    def pages() -> Iterator[dict[str, Any]]:
         for k, invoice in enumerate(run.invoices):
             if progress is not None and not pdf:
                 progress(f"rendering invoice {invoice.number}", k, total)
-            html = render_html(invoice, run)
-            put(f"{invoice.number}.html", html)
-            yield html
+            context = invoice_context(invoice, run)
+            put(f"{invoice.number}.html", _html_page(context))
+            yield context
 
     if pdf:
-        # the PDF workers start with the first pages and print while the others are produced
+        # the PDF threads print the first invoices while the next pages are produced
         documents = render_pdfs(pages(), count=total)
         for k, (invoice, document) in enumerate(zip(run.invoices, documents, strict=True)):
             if progress is not None:

@@ -1,96 +1,92 @@
-"""Invoice pages as PDF (WeasyPrint), in this process or in a pool of worker processes.
+"""Invoices as PDF (Typst), in this thread or in a pool of threads.
 
-- :func:`render_pdf`: one HTML page as an A4 PDF, exactly as ``weasyprint.HTML(string=html)
-  .write_pdf()`` prints it, with less work per page (below);
-- :func:`render_pdfs`: the PDFs of many pages, in order, by one worker process per core once
-  there are :data:`PARALLEL_FROM` pages or more.
+- :func:`render_pdf`: one invoice as an A4 PDF from its context (what
+  :func:`lastgang.report.invoice.invoice_context` gives, the same values the HTML page shows),
+  typeset by the template ``templates/invoice.typ``;
+- :func:`render_pdfs`: the PDFs of many invoices, in order, by one thread per core once there
+  are :data:`PARALLEL_FROM` invoices or more.
 
-This module imports no more than WeasyPrint (and that only when the first page is printed), so
-a worker process starts without the billing engine. What the time goes to (``bench/README.md``):
-WeasyPrint's cascade, layout and drawing are pure Python, about 1 ms per table cell; an invoice
-of the M = 1,000 benchmark site (ten PV systems, three to four pages, ~320 table cells) takes
-about 0.4 s of one core, one of the M = 100 site about 0.27 s.
+The context goes to the template as one JSON document (``sys.inputs.invoice``); the template
+places its strings as text, so nothing a user typed is read as markup. The PDF is the same byte
+for byte on every run and machine: the fonts are DejaVu Sans and DejaVu Sans Mono as the
+pinned matplotlib (its font folder) and typst packages ship them, never the system's; the
+document date is the run's creation time (``created_at``); title and author are the invoice
+and its issuer.
+
+Typst typesets in compiled code and lets go of the GIL while it works, so threads share the
+cores without starting processes; a thread keeps its compiler (template parsed once, fonts
+loaded once) for every invoice it prints. About 40 ms of one core for an invoice of the
+M = 1,000 benchmark site (ten PV systems, three pages); ``bench/README.md``.
 """
 
 from __future__ import annotations
 
-import gc
-import multiprocessing
+import importlib.util
+import json
 import os
-import re
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from functools import lru_cache
 from importlib.resources import files
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["PARALLEL_FROM", "STYLESHEET", "render_pdf", "render_pdfs"]
+if TYPE_CHECKING:
+    import typst
 
-#: the invoice style sheet (``templates/invoice.css``), which the invoice template includes inline
-STYLESHEET = "invoice.css"
+__all__ = ["PARALLEL_FROM", "TEMPLATE", "font_folder", "render_pdf", "render_pdfs"]
 
-#: pages from which :func:`render_pdfs` uses worker processes: a worker needs about a second to
-#: start (Python, WeasyPrint, fonts), a page of layout 0.1-0.4 s
-PARALLEL_FROM = 12
+#: the Typst template of the invoice (in ``lastgang/report/templates``)
+TEMPLATE = "invoice.typ"
+
+#: invoices from which :func:`render_pdfs` uses a thread per core (a thread's first invoice
+#: also parses the template and loads the fonts, about 10 ms)
+PARALLEL_FROM = 4
 
 
-def render_pdf(html: str) -> bytes:
-    """An HTML invoice as an A4 PDF (WeasyPrint).
-
-    The same bytes as ``weasyprint.HTML(string=html).write_pdf()``, with less work per page:
-
-    - the invoice style sheet, which every invoice page holds inline, is parsed once per
-      process (a page with another style sheet keeps its own);
-    - the fonts (a WeasyPrint ``FontConfiguration``) are set up once per thread;
-    - WeasyPrint's user agent style sheet leaves out the rules for footnotes and notes and keeps
-      ``::marker`` for list items only: otherwise the cascade computes these six pseudo-element
-      styles for every element of the page, though an invoice has none of them;
-    - Python's cyclic garbage collector pauses while the page is printed (WeasyPrint makes
-      hundreds of thousands of short-lived objects; they are collected afterwards)."""
-    printer = _printer()
-    stylesheets = None
-    start = html.find("<style>")
-    end = html.find("</style>", start)
-    if start >= 0 and end >= 0 and html[start + 7 : end].strip() == printer.css_text:
-        html = html[:start] + html[end + 8 :]
-        stylesheets = [printer.css]
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        document = printer.html_class(string=html)
-        pdf: bytes = document.write_pdf(stylesheets=stylesheets, font_config=printer.font_config())
-    finally:
-        if collecting:
-            gc.enable()
+def render_pdf(context: Mapping[str, Any]) -> bytes:
+    """An invoice as an A4 PDF, from its context (:func:`~lastgang.report.invoice
+    .invoice_context`): the same values, in the same order, as the HTML page; a draft has a
+    DRAFT watermark and a DRAFT footer on every page. Raises :class:`RuntimeError` when Typst
+    warns (the template and its fonts are meant to compile without a warning)."""
+    data = json.dumps(context, ensure_ascii=False, separators=(",", ":"))
+    pdf, warnings = _compiler().compile_with_warnings(
+        input=_template(),
+        format="pdf",
+        sys_inputs={"invoice": data},
+        timestamp=datetime.fromisoformat(str(context["created_at"])),
+    )
+    if warnings:
+        raise RuntimeError(f"invoice.typ: {'; '.join(w.message for w in warnings)}")
+    if not isinstance(pdf, bytes):  # pragma: no cover - Typst gives a PDF as one bytes object
+        raise TypeError("Typst gave no PDF")
     return pdf
 
 
 def render_pdfs(
-    pages: Iterable[str], *, count: int | None = None, workers: int | None = None
+    contexts: Iterable[Mapping[str, Any]], *, count: int | None = None, workers: int | None = None
 ) -> Iterator[bytes]:
-    """PDFs of HTML invoices, in order.
+    """PDFs of invoices (their contexts), in order.
 
-    From :data:`PARALLEL_FROM` pages on (or when ``workers`` is given) they are rendered by a
-    pool of processes, one per core: WeasyPrint's layout is pure Python, so threads would not
-    help. The workers are started fresh (``spawn``), never forked from a process that holds a
-    store connection, and each starts with the first page handed to it, so ``pages`` may be a
-    generator that produces them while the workers start (``count`` then says how many there
-    will be). Every page is one task: handing a page to a worker costs under a millisecond."""
+    From :data:`PARALLEL_FROM` invoices on (or when ``workers`` is given) a pool of threads,
+    one per core, prints them: Typst releases the GIL while it typesets. ``contexts`` may be a
+    generator that produces them while the threads print (``count`` then says how many there
+    will be); every invoice is one task."""
     if count is None:
-        pages = pages if isinstance(pages, Sequence) else list(pages)
-        count = len(pages)
-    processes = workers if workers is not None else min(_cores(), count // 4)
-    if processes < 2 or (workers is None and count < PARALLEL_FROM):
-        for html in pages:
-            yield render_pdf(html)
+        contexts = contexts if isinstance(contexts, Sequence) else list(contexts)
+        count = len(contexts)
+    threads = workers if workers is not None else min(_cores(), count)
+    if threads < 2 or (workers is None and count < PARALLEL_FROM):
+        for context in contexts:
+            yield render_pdf(context)
         return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=context, initializer=_warm_up) as pool:
+    with ThreadPoolExecutor(threads, thread_name_prefix="invoice-pdf") as pool:
         pending: deque[Future[bytes]] = deque()
-        for html in pages:
-            pending.append(pool.submit(render_pdf, html))
+        for context in contexts:
+            pending.append(pool.submit(render_pdf, context))
             while pending and pending[0].done():
                 yield pending.popleft().result()
         while pending:
@@ -103,61 +99,35 @@ def _cores() -> int:
     return os.cpu_count() or 1  # pragma: no cover
 
 
-def _warm_up() -> None:
-    """WeasyPrint, the style sheets and the fonts loaded before a worker's first page."""
-    render_pdf("<p>.</p>")
-
-
-class _Printer:
-    """What every invoice PDF of a process shares (see :func:`render_pdf`)."""
-
-    def __init__(self) -> None:
-        import weasyprint  # type: ignore[import-untyped]  # imported here: it is slow to load
-        from weasyprint.css.counters import CounterStyle  # type: ignore[import-untyped]
-        from weasyprint.html import UA  # type: ignore[import-untyped]
-        from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyped]
-
-        self.css_text = invoice_css().strip()
-        self.css = weasyprint.CSS(string=self.css_text)
-        lean = weasyprint.CSS(string=lean_user_agent_css(UA), counter_style=CounterStyle())
-        self._fonts = threading.local()
-        self._font_configuration = FontConfiguration
-
-        class InvoiceHTML(weasyprint.HTML):  # type: ignore[misc]
-            def _ua_stylesheets(self, forms: bool = False) -> list[Any]:
-                return [lean, *super()._ua_stylesheets(forms)[1:]]
-
-        self.html_class = InvoiceHTML
-
-    def font_config(self) -> Any:
-        """The fonts of this thread (a Pango font map is not to be shared between threads)."""
-        config = getattr(self._fonts, "config", None)
-        if config is None:
-            config = self._fonts.config = self._font_configuration()
-        return config
+def font_folder() -> Path:
+    """matplotlib's font folder (``mpl-data/fonts/ttf``), found without importing matplotlib:
+    the DejaVu fonts of the pinned matplotlib are the invoice's, the same on every machine."""
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover
+        raise RuntimeError("matplotlib is not installed: the invoice PDF takes its fonts from it")
+    return Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "fonts" / "ttf"
 
 
 @lru_cache(maxsize=1)
-def _printer() -> _Printer:
-    return _Printer()
+def _template() -> bytes:
+    return (files("lastgang.report") / "templates" / TEMPLATE).read_bytes()
 
 
 @lru_cache(maxsize=1)
-def invoice_css() -> str:
-    """The text of the invoice style sheet."""
-    return (files("lastgang.report") / "templates" / STYLESHEET).read_text(encoding="utf-8")
+def _fonts() -> typst.Fonts:
+    import typst  # imported here: a process that writes no PDF does not need it
+
+    return typst.Fonts(include_system_fonts=False, font_paths=[str(font_folder())])
 
 
-#: rules of WeasyPrint's user agent style sheet for pseudo-elements that no invoice has
-#: (footnotes and notes)
-_UNUSED_PSEUDO_RULES = re.compile(
-    r"^::(footnote-call|footnote-marker|note-call|note-marker|note-callback) \{[^}]*\}$",
-    re.MULTILINE,
-)
+_local = threading.local()
 
 
-def lean_user_agent_css(ua: str) -> str:
-    """WeasyPrint's HTML user agent style sheet without the rules of :data:`_UNUSED_PSEUDO_RULES`
-    and with ``::marker`` for list items (``li``, ``summary``) instead of every element."""
-    lean = _UNUSED_PSEUDO_RULES.sub("", ua)
-    return lean.replace("\n::marker {", "\nli::marker, summary::marker {", 1)
+def _compiler() -> typst.Compiler:
+    """This thread's Typst compiler (it keeps the parsed template and the laid out fonts)."""
+    compiler: typst.Compiler | None = getattr(_local, "compiler", None)
+    if compiler is None:
+        import typst
+
+        compiler = _local.compiler = typst.Compiler(font_paths=_fonts(), ignore_system_fonts=True)
+    return compiler
