@@ -467,3 +467,53 @@ def test_bill_refuses_bad_input(store: DuckDBStore, tmp_path: Path) -> None:
         bill(store, "lindengasse-5", LAST, FIRST, out_dir=tmp_path)
     with pytest.raises(StoreError, match="not in the store"):
         bill(store, "no-such-site", FIRST, LAST, out_dir=tmp_path)
+
+
+def test_tor_7_2_1_invoice_names_both_meters_of_an_exchange_with_their_quarter_hours(
+    tmp_path: Path,
+) -> None:
+    # Top 2's meter ISK 70021 is exchanged for ISK 70022 on Saturday 15 June at 10:30: the old
+    # meter measured up to the quarter hour ending 10:30, the new one from the one ending 10:45
+    exchange = (
+        'meters = [{ manufacturer = "ISK", serial = "70021", installed = 2024-01-01, '
+        "removed = 2024-06-15T10:30:00+02:00 },\n"
+        '  { manufacturer = "ISK", serial = "70022", installed = 2024-06-15T10:30:00+02:00 }]'
+    )
+    site = SITE.replace(
+        'meters = [{ manufacturer = "ISK", serial = "70021", installed = 2024-01-01 }]', exchange
+    )
+    assert site != SITE
+    store = DuckDBStore(":memory:")
+    apply_site_text(store, site, "lindengasse-5.toml", now=WHEN)
+    load_good_data(store)
+    result = bill(store, "lindengasse-5", FIRST, LAST, out_dir=tmp_path, now=WHEN, pdf=False)
+    data = run_json(result)
+    clara = next(i for i in data["invoices"] if i["customer"] == "Clara Gruber")
+    top2 = next(m for m in clara["meters"] if m["id"] == "top-2")
+    assert top2["physical_meters"] == ["ISK 70021", "ISK 70022"]
+    assert top2["meter_periods"] == [
+        ["2024-06-14 00:15+02:00", "2024-06-15 10:30+02:00"],
+        ["2024-06-15 10:45+02:00", "2024-06-17 24:00+02:00"],
+    ]
+    # one meter over the whole period: no periods
+    anna = data["invoices"][0]
+    top1 = next(m for m in anna["meters"] if m["id"] == "top-1")
+    assert top1["physical_meters"] == ["ISK 70011"] and top1["meter_periods"] == []
+    # the invoice page says which meter measured when
+    page = result.files["lindengasse-5-R1-V1-03.html"].read_text(encoding="utf-8")
+    assert "meter ISK 70021: 2024-06-14 00:15+02:00 – 2024-06-15 10:30+02:00" in page
+    assert "meter ISK 70022: 2024-06-15 10:45+02:00 – 2024-06-17 24:00+02:00" in page
+    # without any value of Top 2 the site file's installation times tell the same
+    empty = DuckDBStore(":memory:")
+    apply_site_text(empty, site, "lindengasse-5.toml", now=WHEN)
+    for name, content in (
+        ("hak.csv", hak_file(FIRST, LAST)),
+        ("pv.csv", csv_file(PV, FIRST, LAST, pv_kwh, export=True)),
+        ("top-1.csv", csv_file(TOP1, FIRST, LAST, lambda _: 0.6)),
+    ):
+        import_bytes(empty, "lindengasse-5", content, name, now=WHEN)
+    missing = bill(empty, "lindengasse-5", FIRST, LAST, out_dir=tmp_path / "m", now=WHEN, pdf=False)
+    clara = next(i for i in run_json(missing)["invoices"] if i["customer"] == "Clara Gruber")
+    again = next(m for m in clara["meters"] if m["id"] == "top-2")
+    assert again["physical_meters"] == top2["physical_meters"]
+    assert again["meter_periods"] == top2["meter_periods"]

@@ -106,7 +106,12 @@ class MonthRow:
 class MeterUsed:
     """A meter whose values an invoice uses, with its metering point IDs (dotted, TOR-4.1), the
     physical meters that measured it in the period (TOR-4.1m), the raw batches its values came
-    from (TOR-7.1) and how many quarter hours had which quality (Q-1)."""
+    from (TOR-7.1) and how many quarter hours had which quality (Q-1).
+
+    ``meter_periods`` is filled when more than one physical meter measured in the period (a
+    meter exchange, Zählertausch, TOR-7.2.1): for each of ``physical_meters``, the labels (end of
+    period, legal time, TOR-4.2) of the first and last quarter hour it measured. It is empty when
+    one meter measured the whole period."""
 
     id: str
     name: str
@@ -118,6 +123,7 @@ class MeterUsed:
     physical_meters: tuple[str, ...]
     batches: tuple[int, ...]
     quality_slots: Mapping[str, int]
+    meter_periods: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

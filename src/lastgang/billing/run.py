@@ -638,29 +638,45 @@ def _line(line: Any, currency: str) -> InvoiceLine:
 
 def _physical_meters(
     site: Site, loc_id: str, profile: LoadProfile | None, lo: int, hi: int, start: int
-) -> tuple[str, ...]:
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     """``manufacturer serial`` of the meters that produced the values in ``[lo, hi)``: from the
-    profile's meter index, else the meters the site file has installed in that time."""
+    profile's meter index, else the meters the site file has installed in that time. With more
+    than one (a meter exchange, TOR-7.2.1) also the labels of each one's first and last quarter
+    hour (:attr:`MeterUsed.meter_periods`)."""
+    tz = site.site.timezone
     if profile is not None and profile.meters:
+        column = profile.meter[lo:hi]
         if len(profile.meters) == 1:  # the usual case: whether that meter produced any value
-            idx = [0] if bool((profile.meter[lo:hi] == 0).any()) else []
+            idx = [0] if bool((column == 0).any()) else []
         else:
-            idx = _distinct(profile.meter[lo:hi])
-        keys = [profile.meters[i] for i in idx if 0 <= i < len(profile.meters)]
-        if keys:
-            return tuple(k.replace(":", " ", 1) for k in keys)
+            idx = [i for i in _distinct(column) if 0 <= i < len(profile.meters)]
+        if idx:
+            keys = tuple(profile.meters[i].replace(":", " ", 1) for i in idx)
+            if len(idx) == 1:
+                return keys, ()
+            periods = []
+            for i in idx:
+                where = np.flatnonzero(column == i)
+                first, last = start + lo + int(where[0]), start + lo + int(where[-1])
+                periods.append((end_label(first, tz), end_label(last, tz)))
+            return keys, tuple(periods)
     location = _facts(site).meter_ids[loc_id]
     assert isinstance(location, Location)
-    tz = site.site.timezone
     begin, end = (start + lo) * SLOT_SECONDS, (start + hi) * SLOT_SECONDS
-    out = []
+    out: list[tuple[str, int, int]] = []
     for meter in location.meters:
         installed = to_epoch(to_instant(meter.installed, tz))
         removed = meter.removed_at(tz)
         gone = to_epoch(removed) if removed is not None else None
         if installed < end and (gone is None or gone > begin):
-            out.append(f"{meter.manufacturer} {meter.serial}")
-    return tuple(out)
+            # the first and last quarter hour that starts while the meter is in place
+            first = -(-max(begin, installed) // SLOT_SECONDS)
+            last = -(-(end if gone is None else min(end, gone)) // SLOT_SECONDS) - 1
+            out.append((f"{meter.manufacturer} {meter.serial}", first, last))
+    keys = tuple(name for name, _, _ in out)
+    if len(out) < 2:
+        return keys, ()
+    return keys, tuple((end_label(a, tz), end_label(b, tz)) for _, a, b in out)
 
 
 def _quality_counts(q: QualityArray) -> dict[str, int]:
@@ -706,6 +722,7 @@ def _with_purpose(entry: MeterUsed, purpose: str) -> MeterUsed:
         physical_meters=entry.physical_meters,
         batches=entry.batches,
         quality_slots=entry.quality_slots,
+        meter_periods=entry.meter_periods,
     )
 
 
@@ -733,6 +750,7 @@ def _meter_used(result: PeriodResult, meter: str, lo: int, hi: int) -> MeterUsed
         )
     src = concept.sources.get(meter)
     batch_ids = _distinct_batches(result, meter, lo, hi)
+    physical, periods = _physical_meters(site, meter, src, lo, hi, result.start)
     return MeterUsed(
         id=meter,
         name=item.name or meter,
@@ -741,9 +759,10 @@ def _meter_used(result: PeriodResult, meter: str, lo: int, hi: int) -> MeterUsed
         virtual=False,
         formula=None,
         metering_points=_metering_points_of(site, meter),
-        physical_meters=_physical_meters(site, meter, src, lo, hi, result.start),
+        physical_meters=physical,
         batches=tuple(sorted(int(b) for b in batch_ids if b > 0)),
         quality_slots=_quality_counts(q),
+        meter_periods=periods,
     )
 
 

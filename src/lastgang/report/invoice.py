@@ -110,6 +110,11 @@ def _signed_money(value: Decimal) -> str:
 def _meter_detail(meter: MeterUsed) -> list[str]:
     if meter.virtual:
         return [f"virtual meter = {meter.formula}"]
+    if meter.meter_periods:  # a meter exchange: which meter measured when (TOR-7.2.1)
+        return [
+            f"meter {m}: {first} – {last}"
+            for m, (first, last) in zip(meter.physical_meters, meter.meter_periods, strict=True)
+        ]
     if meter.physical_meters:
         return [f"meter {m}" for m in meter.physical_meters]
     return [meter.id]
