@@ -953,7 +953,10 @@ def _consumer_quantities(
             for j, _, _ in _layout(ctx, grid_key, lo, hi):
                 grid_cols.append((grid_key, j, (part == j).astype(np.float64)))
         rows = [allocation.consumer_index(u) for u in units]
-        found: dict[str, dict[TariffKey, FloatArray]] = {u: {} for u in units}
+        # every unit's energy per tariff group and tariff: found[unit row, group, tariff]
+        keys = list(dict.fromkeys(key for key, _, _ in local_cols + grid_cols))
+        group = {key: g for g, key in enumerate(keys)}
+        found = np.zeros((len(units), len(keys), n_tariffs))
         for matrix, cols in ((allocation.local, local_cols), (allocation.grid, grid_cols)):
             if not cols:
                 continue
@@ -962,14 +965,11 @@ def _consumer_quantities(
                 energy = (matrix[:, lo:hi] @ weights)[rows]
             else:
                 energy = matrix[rows, lo:hi] @ weights
-            for r, unit in enumerate(units):
-                mine = found[unit]
-                for c, (key, j, _) in enumerate(cols):
-                    if key not in mine:
-                        mine[key] = np.zeros(n_tariffs)
-                    mine[key][j] = energy[r, c]
-        for unit in units:
-            out[(unit, lo, hi)] = found[unit]
+            at_group = [group[key] for key, _, _ in cols]
+            at_tariff = [j for _, j, _ in cols]
+            found[:, at_group, at_tariff] = energy
+        for r, unit in enumerate(units):
+            out[(unit, lo, hi)] = {key: found[r, g] for g, key in enumerate(keys)}
     return out
 
 
