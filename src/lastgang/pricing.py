@@ -47,6 +47,7 @@ from lastgang.concept.tariffs import (
 )
 from lastgang.errors import InvalidInput, Problem
 from lastgang.money import round_money, to_decimal_kwh
+from lastgang.records import record
 from lastgang.timegrid import (
     SLOT_SECONDS,
     local_date_of_slots,
@@ -881,7 +882,8 @@ def _tariff_lines(
                 description = tariff.name or f"{tariff.kind.label}{source}"
             ctx.descriptions[(kind, j)] = description
         lines.append(
-            Line(
+            record(
+                Line,
                 kind=kind,
                 item=tariff.id,
                 description=description,
@@ -893,6 +895,7 @@ def _tariff_lines(
                 amount=amount if sign > 0 else -amount,
                 vat_rate=tariff.vat,
                 meter=tariff.meter,
+                days_in_month=None,
                 energy_kwh=energy_kwh,
             )
         )

@@ -62,10 +62,18 @@ from lastgang.concept.model import BillingUnit, Location, Role, Site, VirtualMet
 from lastgang.concept.tariffs import AllocationKey, TariffKind
 from lastgang.errors import InvalidInput, Problem
 from lastgang.ids import is_metering_point_id, parse_metering_point_id
-from lastgang.money import format_kwh, format_price, percent, to_decimal_kwh
+from lastgang.money import (
+    format_kwh,
+    format_price,
+    percent,
+    percents,
+    to_decimal_kwh,
+    to_decimal_kwhs,
+)
 from lastgang.pricing import Bill, LineKind, price_site, producer_units
 from lastgang.profiles.types import LoadProfile
 from lastgang.quality import Quality
+from lastgang.records import record
 from lastgang.timegrid import SLOT_SECONDS, end_label, period_slots, to_epoch, zone
 
 __all__ = [
@@ -618,7 +626,8 @@ _PRICE_UNIT = {"kWh": "/kWh", "days": "/month"}
 
 
 def _line(line: Any, currency: str) -> InvoiceLine:
-    return InvoiceLine(
+    return record(
+        InvoiceLine,
         kind=str(line.kind),  # a StrEnum's str is its value (``.value`` is slower)
         item=line.item,
         description=line.description,
@@ -895,6 +904,26 @@ class _MonthSums:
     local: FloatArray
     grid: FloatArray
 
+    @functools.cached_property
+    def rows(self) -> list[tuple[tuple[Decimal, Decimal, Decimal, Decimal | None], ...]]:
+        """Per consumer and month: consumption, local and grid energy as billed and the local
+        share in percent (:func:`_kwh` and :func:`percent` of the sums, for all at once)."""
+        months = self.consumption.shape[1]
+        cons, local, grid = (to_decimal_kwhs(x) for x in (self.consumption, self.local, self.grid))
+        shares = percents(self.local, self.consumption)
+        return [
+            tuple(
+                zip(
+                    cons[r : r + months],
+                    local[r : r + months],
+                    grid[r : r + months],
+                    shares[r : r + months],
+                    strict=True,
+                )
+            )
+            for r in range(0, len(cons), months)
+        ]
+
 
 def _month_sums(result: PeriodResult) -> dict[tuple[int, int], _MonthSums]:
     allocation, tz = result.allocation, result.tz
@@ -987,33 +1016,37 @@ def _invoice(
     # where each month's substitute slots begin and end, for all months at once
     edges = np.searchsorted(substitute_at, [c for ab in columns for c in ab]).tolist()
     labels = _month_labels(bill.first_day, bill.last_day)
-    if block is not None:  # the same sums, taken for all consumers at once (as Python floats)
-        block_cons = block.consumption[i].tolist()
-        block_local = block.local[i].tolist()
-        block_grid = block.grid[i].tolist()
+    # the same sums, taken for all consumers at once, already as billed (a consumer without
+    # an own source: no feed-in)
+    known = None if block is None else block.rows[i]
     for k, (first, last) in enumerate(pieces):
         a, b = columns[k]
-        if block is not None:
-            cons, loc_kwh, grid_kwh = block_cons[k], block_local[k], block_grid[k]
-        else:
-            cons = float(allocation.consumption[i, lo + a : lo + b].sum()) if consumer else 0.0
-            loc_kwh = float(local[a:b].sum())
-            grid_kwh = float(grid[a:b].sum())
         substitute = 0.0
         k0, k1 = edges[2 * k], edges[2 * k + 1]
         if k1 > k0:  # the same values in the same order as energy[a:b][mask]
             substitute = float(energy[substitute_at[k0:k1]].sum())
+        if known is not None:
+            cons_d, local_d, grid_d, share = known[k]
+            feed_in_d = _ZERO_KWH
+        else:
+            cons = float(allocation.consumption[i, lo + a : lo + b].sum()) if consumer else 0.0
+            loc_kwh = float(local[a:b].sum())
+            cons_d, local_d = _kwh(cons), _kwh(loc_kwh)
+            grid_d = _kwh(float(grid[a:b].sum()))
+            feed_in_d = _kwh(0.0 if surplus is None else float(surplus[a:b].sum()))
+            share = percent(loc_kwh, cons) if consumer else None
         months.append(
-            MonthRow(
+            record(
+                MonthRow,
                 month=labels[k],
                 first_day=first,
                 last_day=last,
-                consumption_kwh=_kwh(cons),
-                local_kwh=_kwh(loc_kwh),
-                grid_kwh=_kwh(grid_kwh),
-                feed_in_kwh=_kwh(0.0 if surplus is None else float(surplus[a:b].sum())),
+                consumption_kwh=cons_d,
+                local_kwh=local_d,
+                grid_kwh=grid_d,
+                feed_in_kwh=feed_in_d,
                 substitute_kwh=_kwh(substitute),
-                local_share_percent=percent(loc_kwh, cons) if consumer else None,
+                local_share_percent=share,
             )
         )
     used: list[tuple[str, str]] = []
