@@ -972,6 +972,50 @@ def _month_sums(result: PeriodResult) -> dict[tuple[int, int], _MonthSums]:
     return out
 
 
+@dataclass(frozen=True, eq=False)
+class _Marks:
+    """The slots in which the quality of a consumer's invoice (the worst of its own meters and
+    of what decides the split, :func:`_split_quality`) is not L1, for every consumer at once:
+    row ``i``'s are ``columns[bounds[i]:bounds[i + 1]]`` (ascending) with their quality in
+    ``codes``. Taken from blocks of rows (a few MB), not the whole ``[consumers, slots]``
+    array."""
+
+    bounds: list[int]
+    columns: NDArray[np.intp]
+    codes: QualityArray
+
+    def of(self, row: int, lo: int, hi: int) -> tuple[NDArray[np.intp], QualityArray]:
+        """Row ``row``'s marked slots in ``[lo, hi)`` (counted from ``lo``) and their quality."""
+        a, b = self.bounds[row], self.bounds[row + 1]
+        columns, codes = self.columns[a:b], self.codes[a:b]
+        if lo == 0 and (not len(columns) or columns[-1] < hi):
+            return columns, codes
+        k0, k1 = np.searchsorted(columns, [lo, hi]).tolist()
+        return columns[k0:k1] - lo, codes[k0:k1]
+
+
+#: consumer rows whose quality :func:`_marks` takes together
+_MARK_ROWS = 64
+
+
+def _marks(consumer_quality: QualityArray, split_quality: QualityArray) -> _Marks:
+    rows: list[NDArray[np.intp]] = []
+    columns: list[NDArray[np.intp]] = []
+    codes: list[QualityArray] = []
+    for r in range(0, len(consumer_quality), _MARK_ROWS):
+        block = np.maximum(consumer_quality[r : r + _MARK_ROWS], split_quality)
+        at_row, at_column = np.nonzero(block != _L1)
+        rows.append(at_row + r)
+        columns.append(at_column)
+        codes.append(block[at_row, at_column])
+    every_row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.intp)
+    return _Marks(
+        bounds=np.searchsorted(every_row, np.arange(len(consumer_quality) + 1)).tolist(),
+        columns=np.concatenate(columns) if columns else np.zeros(0, dtype=np.intp),
+        codes=np.concatenate(codes) if codes else np.zeros(0, dtype=np.int8),
+    )
+
+
 def _invoice(
     result: PeriodResult,
     bill: Bill,
@@ -980,6 +1024,7 @@ def _invoice(
     cache: dict[tuple[str, str, int, int], MeterUsed] | None = None,
     sums: Mapping[tuple[int, int], _MonthSums] | None = None,
     line_cache: dict[int, tuple[Any, InvoiceLine]] | None = None,
+    marks: _Marks | None = None,
 ) -> Invoice:
     site, allocation, tz = result.site, result.allocation, result.tz
     unit = _unit(site, bill.unit)
@@ -997,7 +1042,9 @@ def _invoice(
         energy = allocation.consumption[i, lo:hi]  # a view: 0 + x is x
         local = allocation.local[i, lo:hi]
         grid = allocation.grid[i, lo:hi]
-        quality = np.maximum(result.consumer_quality[i, lo:hi], result.split_quality[lo:hi])
+        if marks is None:
+            marks = _marks(result.consumer_quality, result.split_quality)
+        marked, codes = marks.of(i, lo, hi)
         surplus: FloatArray | None = None
     else:
         energy = np.zeros(n)
@@ -1016,14 +1063,16 @@ def _invoice(
             energy += allocation.production[s, lo:hi]
             surplus += allocation.surplus[s, lo:hi]
             np.maximum(quality, result.source_quality[s, lo:hi], out=quality)
-    is_l2, is_l3 = quality == _L2, quality == _L3
+        marked = np.flatnonzero(quality != _L1)
+        codes = quality[marked]
+    # the slots that are not L1 (ascending) and their quality: energy[marked[codes == L2]] holds
+    # the same values in the same order as energy[quality == L2]
+    is_l2, is_l3 = codes == _L2, codes == _L3
     has_l2, has_l3 = bool(is_l2.any()), bool(is_l3.any())
-    l2 = float(energy[is_l2].sum()) if has_l2 else 0.0
-    l3 = float(energy[is_l3].sum()) if has_l3 else 0.0
-    missing = int(np.count_nonzero(quality == _MISSING))
-    substitute_at = (
-        np.flatnonzero(is_l2 | is_l3) if has_l2 or has_l3 else np.zeros(0, dtype=np.intp)
-    )
+    l2 = float(energy[marked[is_l2]].sum()) if has_l2 else 0.0
+    l3 = float(energy[marked[is_l3]].sum()) if has_l3 else 0.0
+    missing = int(np.count_nonzero(codes == _MISSING))
+    substitute_at = marked[is_l2 | is_l3] if has_l2 or has_l3 else np.zeros(0, dtype=np.intp)
     # a consumer's bill summed the same values the same way
     energy_kwh = bill.consumption_kwh if consumer and not owned else float(energy.sum())
     block = None if sums is None or not consumer or owned else sums.get((lo, hi))
@@ -1267,6 +1316,7 @@ def _make_run(
     cache: dict[tuple[str, str, int, int], MeterUsed] = {}
     line_cache: dict[int, tuple[Any, InvoiceLine]] = {}
     sums = _month_sums(result)
+    marks = _marks(result.consumer_quality, result.split_quality)
     invoices = tuple(
         _invoice(
             result,
@@ -1276,6 +1326,7 @@ def _make_run(
             cache,
             sums,
             line_cache,
+            marks,
         )
         for k, bill in enumerate(result.bills)
     )
