@@ -972,6 +972,54 @@ def _month_sums(result: PeriodResult) -> dict[tuple[int, int], _MonthSums]:
     return out
 
 
+def _owned(result: PeriodResult, bill: Bill) -> list[str]:
+    """The billed sources that the bill's unit owns (its production is on its invoice)."""
+    sources = result.allocation.sources
+    return [s for s, u in _facts(result.site).producers.items() if u == bill.unit and s in sources]
+
+
+def _meter_list(
+    result: PeriodResult, unit: BillingUnit, consumer: bool, owned: Sequence[str]
+) -> list[tuple[str, str]]:
+    """The meters an invoice lists, each with what it is used for."""
+    site, allocation = result.site, result.allocation
+    used: list[tuple[str, str]] = []
+    if consumer:
+        used += [(m, "your consumption") for m in _consumer_meters(site, unit)]
+    used += [(s, "your production (feed-in)") for s in owned]
+    if consumer:
+        used += [
+            (s, "production shared among the consumers")
+            for s in allocation.sources
+            if s not in owned
+        ]
+        if site.billing.balance_meter is not None:
+            used.append(
+                (site.billing.balance_meter, "grid connection (energy exported is not shared)")
+            )
+    return used
+
+
+def _prepare_entries(
+    result: PeriodResult,
+    cache: dict[tuple[str, str, int, int], MeterUsed],
+    line_cache: dict[int, tuple[Any, InvoiceLine]],
+) -> None:
+    """The meter entries and invoice lines of every invoice of the run, into the caches that
+    :func:`_invoice` takes them from (they need none of the sums of the period)."""
+    site, allocation, tz = result.site, result.allocation, result.tz
+    currency = site.site.currency
+    for bill in result.bills:
+        for line in bill.lines:
+            entry = line_cache.get(id(line))
+            if entry is None or entry[0] is not line:
+                line_cache[id(line)] = (line, _line(line, currency))
+        start, stop = _period_slots(bill.first_day, bill.last_day, tz)
+        consumer = bill.unit in allocation.consumers
+        used = _meter_list(result, _unit(site, bill.unit), consumer, _owned(result, bill))
+        _meters_used(result, used, start - result.start, stop - result.start, cache)
+
+
 @dataclass(frozen=True, eq=False)
 class _Marks:
     """The slots in which the quality of a consumer's invoice (the worst of its own meters and
@@ -1032,9 +1080,7 @@ def _invoice(
     lo, hi = start - result.start, stop - result.start
     n = hi - lo
     consumer = bill.unit in allocation.consumers
-    owned = [
-        s for s, u in _facts(site).producers.items() if u == bill.unit and s in allocation.sources
-    ]
+    owned = _owned(result, bill)
     # Sums that are 0 by construction (no owned source, no substitute value) are not computed;
     # every other sum is the same numpy operation on the same values as always.
     i = allocation.consumer_index(bill.unit) if consumer else -1
@@ -1115,20 +1161,7 @@ def _invoice(
                 local_share_percent=share,
             )
         )
-    used: list[tuple[str, str]] = []
-    if consumer:
-        used += [(m, "your consumption") for m in _consumer_meters(site, unit)]
-    used += [(s, "your production (feed-in)") for s in owned]
-    if consumer:
-        used += [
-            (s, "production shared among the consumers")
-            for s in allocation.sources
-            if s not in owned
-        ]
-        if site.billing.balance_meter is not None:
-            used.append(
-                (site.billing.balance_meter, "grid connection (energy exported is not shared)")
-            )
+    used = _meter_list(result, unit, consumer, owned)
     first_label, last_label = _period_labels(start, stop, tz)
     currency = site.site.currency
     if line_cache is None:
@@ -1308,15 +1341,19 @@ def _make_run(
             ],
         )
     site = result.site
-    # the reconciliation (numpy over every meter: it releases the GIL) on the other core while
-    # the invoices are built here
+    # the month sums and quality marks of all consumers, then the reconciliation (numpy over
+    # whole arrays: it releases the GIL) on the other core while the invoice lines and meter
+    # entries, then the invoices are built here
     helper = ThreadPoolExecutor(max_workers=1)
+    month_sums = helper.submit(_month_sums, result)
+    all_marks = helper.submit(_marks, result.consumer_quality, result.split_quality)
     reconciliation = helper.submit(reconcile, result, threshold_percent)
     helper.shutdown(wait=False)
     cache: dict[tuple[str, str, int, int], MeterUsed] = {}
     line_cache: dict[int, tuple[Any, InvoiceLine]] = {}
-    sums = _month_sums(result)
-    marks = _marks(result.consumer_quality, result.split_quality)
+    _prepare_entries(result, cache, line_cache)
+    sums = month_sums.result()
+    marks = all_marks.result()
     invoices = tuple(
         _invoice(
             result,
