@@ -591,9 +591,10 @@ def reconcile(
     involved = [concept.index(m) for m in [*grid, *consumers, *producers]]
     missing: NDArray[np.bool_] = np.zeros(len(concept), dtype=np.bool_)
     if involved:
-        missing = np.asarray(
-            np.isnan(_rows(concept.import_kwh, sorted(set(involved)))).any(axis=0), dtype=np.bool_
-        )
+        values = _rows(concept.import_kwh, sorted(set(involved)))
+        # a few rows at a time: no [meters, slots] mask beside the invoices being built
+        for r in range(0, len(values), _MARK_ROWS):
+            missing |= np.isnan(values[r : r + _MARK_ROWS]).any(axis=0)
     tz = result.tz
     out: list[ReconciliationRow] = []
     if grid:
