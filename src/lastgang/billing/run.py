@@ -1163,6 +1163,7 @@ def _invoice(
             )
         )
     used = _meter_list(result, unit, consumer, owned)
+    net, vat_total = bill.net, bill.vat_total
     first_label, last_label = _period_labels(start, stop, tz)
     currency = site.site.currency
     if line_cache is None:
@@ -1195,9 +1196,9 @@ def _invoice(
         period_label=f"{first_label} – {last_label}",
         lines=lines,
         vat=tuple(VatAmount(v.rate, v.net, v.vat) for v in bill.vat),
-        net=bill.net,
-        vat_total=bill.vat_total,
-        total=bill.total,
+        net=net,
+        vat_total=vat_total,
+        total=net + vat_total,  # Bill.total, its two sums taken once
         consumption_kwh=_kwh(bill.consumption_kwh),
         local_kwh=_kwh(bill.local_kwh),
         grid_kwh=_kwh(bill.grid_kwh),
