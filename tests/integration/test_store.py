@@ -387,3 +387,24 @@ def test_long_runs_of_an_exchanged_meter_name_only_the_meters_of_the_period(
     across = store.load_profiles("graz-lend-12", ["top1"], 1000, 4000)["top1"]
     assert across.meters == ("SME:A", "SME:B")
     assert across.meter.tolist() == [0, 0, 0, -1] + [0] * 1496 + [1] * 1500
+
+
+def test_batches_beyond_32_bits_and_periods_beyond_65535_slots_come_back_whole(
+    store: DuckDBStore,
+) -> None:
+    """The rows are read in narrower types where they fit; where they do not, as stored."""
+    n = 70_000
+    imp = np.full(n, 0.25)
+    q = np.full(n, L1, dtype=np.int8)
+    batch = np.full(n, 2**40 + 3, dtype=np.int64)
+    batch[:10] = 5
+    meter = np.zeros(n, dtype=np.int32)
+    p = LoadProfile(1000, imp, np.zeros(n), q, batch, meter, ("SME:A",))
+    store.save_profiles("graz-lend-12", {"top1": p}, WHEN)
+    got = store.load_profiles("graz-lend-12", ["top1"], 1000, 1000 + n)["top1"]
+    assert got.batch.tolist() == batch.tolist()
+    assert got.import_kwh.tolist() == imp.tolist() and got.meters == ("SME:A",)
+    short = store.load_profiles("graz-lend-12", ["top1"], 990, 1010)["top1"]
+    assert short.batch.tolist() == [0] * 10 + [5] * 10
+    late = store.load_profiles("graz-lend-12", ["top1"], 1000 + n - 5, 1000 + n + 5)["top1"]
+    assert late.batch.tolist() == [2**40 + 3] * 5 + [0] * 5
