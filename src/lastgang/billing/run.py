@@ -290,7 +290,7 @@ def _consumer_rows(concept: ConceptResult, unit_meters: Sequence[list[str]]) -> 
         return None  # missing values count as 0: sum them the general way
     if block.flags.writeable:
         block += 0.0  # -0.0 -> 0.0, as 0.0 + x
-    elif np.signbit(block).any():
+    elif block.view(np.int64).min() < 0:  # a sign bit set: signbit(block).any(), no mask
         # the concept's rows are the stored profiles themselves (read only): a copy where
         # adding to 0 changes a value (-0.0)
         block = block + 0.0
@@ -461,7 +461,6 @@ def compute_period(
     step("allocating local production", 1)
     units = consumer_units(site)
     consumption: dict[str, FloatArray] = {}
-    consumer_quality = np.full((len(units), stop - start), Quality.L1, dtype=np.int8)
     unit_meters = [_consumer_meters(site, _unit(site, unit_id)) for unit_id in units]
     # one [units, slots] array (rows handed over as views: allocate_site takes it as it is)
     totals = _consumer_rows(concept, unit_meters)
@@ -472,7 +471,9 @@ def compute_period(
                 totals[i] += _nan_to_zero(concept.import_kwh[concept.index(meter)])
     rows = _single_rows(concept, unit_meters)
     if rows is not None:  # one meter per unit, consecutive rows: all units in one pass
-        np.maximum(concept.quality[rows[0] : rows[0] + len(rows)], _L1, out=consumer_quality)
+        consumer_quality = np.maximum(concept.quality[rows[0] : rows[0] + len(rows)], _L1)
+    else:
+        consumer_quality = np.full((len(units), stop - start), Quality.L1, dtype=np.int8)
     for i, (unit_id, meters) in enumerate(zip(units, unit_meters, strict=True)):
         consumption[unit_id] = totals[i]
         if rows is None:
