@@ -18,7 +18,11 @@ written does it become a :class:`~decimal.Decimal`, and every rounding rule live
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "CENT",
@@ -30,8 +34,10 @@ __all__ = [
     "format_price",
     "format_rate",
     "percent",
+    "percents",
     "round_money",
     "to_decimal_kwh",
+    "to_decimal_kwhs",
 ]
 
 #: the smallest amount on an invoice
@@ -89,6 +95,23 @@ def to_decimal_kwh(x: float) -> Decimal:
     return _no_negative_zero(Decimal(repr(value)).quantize(WH, rounding=ROUND_HALF_UP))
 
 
+def to_decimal_kwhs(values: ArrayLike) -> list[Decimal]:
+    """:func:`to_decimal_kwh` of every value (flattened), the float arithmetic of its direct
+    rounding done for all of them at once: the same Decimals (month rows of a thousand
+    invoices)."""
+    x = np.asarray(values, dtype=np.float64).reshape(-1)
+    wh = x * 1000.0
+    direct = np.abs(wh) < _FAST_LIMIT  # False for NaN and infinities: they go the long way
+    whole = np.floor(np.where(direct, wh, 0.0))
+    rest = wh - whole  # exact
+    direct &= np.abs(rest - 0.5) > _FAST_MARGIN
+    steps = (whole + (rest > 0.5)).astype(np.int64).tolist()
+    return [
+        Decimal(n).scaleb(-KWH_PLACES) if ok else to_decimal_kwh(v)
+        for v, ok, n in zip(x.tolist(), direct.tolist(), steps, strict=True)
+    ]
+
+
 #: |kWh x 1000| below which :func:`to_decimal_kwh` may round the float directly: there the
 #: float, its shortest text and ``value * 1000.0`` differ by less than 2^-21 Wh, so a float more
 #: than :data:`_FAST_MARGIN` from a half Wh rounds to the same Wh as its text
@@ -144,3 +167,21 @@ def percent(part: float, whole: float) -> Decimal | None:
             return Decimal(whole_tenths + (rest > 0.5)).scaleb(-1)
     value = Decimal(repr(share))
     return _no_negative_zero(value.quantize(PERCENT_STEP, rounding=ROUND_HALF_UP))
+
+
+def percents(parts: ArrayLike, wholes: ArrayLike) -> Sequence[Decimal | None]:
+    """:func:`percent` of every pair (flattened), the float arithmetic done for all of them at
+    once: the same Decimals and Nones."""
+    p = np.asarray(parts, dtype=np.float64).reshape(-1)
+    w = np.asarray(wholes, dtype=np.float64).reshape(-1)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        tenths = p / w * 100 * 10.0
+    direct = (w != 0) & np.isfinite(w) & np.isfinite(p) & (np.abs(tenths) < _FAST_LIMIT)
+    whole = np.floor(np.where(direct, tenths, 0.0))
+    rest = tenths - whole
+    direct &= np.abs(rest - 0.5) > _FAST_MARGIN
+    steps = (whole + (rest > 0.5)).astype(np.int64).tolist()
+    return [
+        Decimal(n).scaleb(-1) if ok else percent(a, b)
+        for a, b, ok, n in zip(p.tolist(), w.tolist(), direct.tolist(), steps, strict=True)
+    ]

@@ -47,6 +47,7 @@ from lastgang.concept.tariffs import (
 )
 from lastgang.errors import InvalidInput, Problem
 from lastgang.money import round_money, to_decimal_kwh
+from lastgang.records import record
 from lastgang.timegrid import (
     SLOT_SECONDS,
     local_date_of_slots,
@@ -881,7 +882,8 @@ def _tariff_lines(
                 description = tariff.name or f"{tariff.kind.label}{source}"
             ctx.descriptions[(kind, j)] = description
         lines.append(
-            Line(
+            record(
+                Line,
                 kind=kind,
                 item=tariff.id,
                 description=description,
@@ -893,6 +895,7 @@ def _tariff_lines(
                 amount=amount if sign > 0 else -amount,
                 vat_rate=tariff.vat,
                 meter=tariff.meter,
+                days_in_month=None,
                 energy_kwh=energy_kwh,
             )
         )
@@ -953,7 +956,10 @@ def _consumer_quantities(
             for j, _, _ in _layout(ctx, grid_key, lo, hi):
                 grid_cols.append((grid_key, j, (part == j).astype(np.float64)))
         rows = [allocation.consumer_index(u) for u in units]
-        found: dict[str, dict[TariffKey, FloatArray]] = {u: {} for u in units}
+        # every unit's energy per tariff group and tariff: found[unit row, group, tariff]
+        keys = list(dict.fromkeys(key for key, _, _ in local_cols + grid_cols))
+        group = {key: g for g, key in enumerate(keys)}
+        found = np.zeros((len(units), len(keys), n_tariffs))
         for matrix, cols in ((allocation.local, local_cols), (allocation.grid, grid_cols)):
             if not cols:
                 continue
@@ -962,14 +968,11 @@ def _consumer_quantities(
                 energy = (matrix[:, lo:hi] @ weights)[rows]
             else:
                 energy = matrix[rows, lo:hi] @ weights
-            for r, unit in enumerate(units):
-                mine = found[unit]
-                for c, (key, j, _) in enumerate(cols):
-                    if key not in mine:
-                        mine[key] = np.zeros(n_tariffs)
-                    mine[key][j] = energy[r, c]
-        for unit in units:
-            out[(unit, lo, hi)] = found[unit]
+            at_group = [group[key] for key, _, _ in cols]
+            at_tariff = [j for _, j, _ in cols]
+            found[:, at_group, at_tariff] = energy
+        for r, unit in enumerate(units):
+            out[(unit, lo, hi)] = {key: found[r, g] for g, key in enumerate(keys)}
     return out
 
 

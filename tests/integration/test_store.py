@@ -315,3 +315,96 @@ def test_a_version_2_store_gets_its_profile_pairs_when_opened_for_writing(tmp_pa
         assert old.load_profiles("graz-lend-12", ["top2"], 1000, 1002)["top2"].import_kwh[0] == 0.25
     with DuckDBStore(path) as store:
         assert _pairs(store) == {("top2", "SME:22000123"), ("top2", None)}
+
+
+def _exchanged(start: int, n: int, swap: int) -> LoadProfile:
+    """A profile whose meter SME:A is exchanged for SME:B at slot ``swap``, with a gap."""
+    imp = np.arange(n, dtype=np.float64) / 4
+    q = np.full(n, L1, dtype=np.int8)
+    meter = np.where(np.arange(n) < swap, 0, 1).astype(np.int32)
+    batch = np.where(np.arange(n) < swap, 4, 5).astype(np.int64)
+    imp[3], q[3], meter[3], batch[3] = np.nan, MISSING, -1, 0
+    exp = np.where(np.isnan(imp), np.nan, 0.0)
+    return LoadProfile(start, imp, exp, q, batch, meter, ("SME:A", "SME:B"))
+
+
+def test_a_period_lists_only_the_meters_with_values_in_it(store: DuckDBStore) -> None:
+    """top1's meter is exchanged at slot 1010; top2 has one meter. A period before or after the
+    exchange names only the meter that produced its values (numbered 0), one across it both."""
+    store.save_profiles(
+        "graz-lend-12",
+        {"top1": _exchanged(1000, 20, 10), "top2": _profile(1000, [0.25, 0.5], [L1, L2], 7)},
+        WHEN,
+    )
+    before = store.load_profiles("graz-lend-12", ["top1", "top2"], 1000, 1010)
+    assert before["top1"].meters == ("SME:A",)
+    assert before["top1"].meter.tolist() == [0, 0, 0, -1, 0, 0, 0, 0, 0, 0]
+    assert before["top2"].meters == ("SME:22000123",)
+    assert before["top2"].meter.tolist() == [0, 0] + [-1] * 8
+    after = store.load_profiles("graz-lend-12", ["top1"], 1012, 1025)["top1"]
+    assert after.meters == ("SME:B",)
+    assert after.meter.tolist() == [0] * 8 + [-1] * 5
+    assert after.batch.tolist() == [5] * 8 + [0] * 5
+    across = store.load_profiles("graz-lend-12", ["top1"], 1008, 1012)["top1"]
+    assert across.meters == ("SME:A", "SME:B")
+    assert across.meter.tolist() == [0, 0, 1, 1]
+    nothing = store.load_profiles("graz-lend-12", ["top1"], 2000, 2002)["top1"]
+    assert nothing.meters == () and nothing.meter.tolist() == [-1, -1]
+
+
+def test_value_rows_of_pairs_profile_pairs_does_not_name_are_read_by_grouping(
+    store: DuckDBStore,
+) -> None:
+    """Without their pairs in profile_pairs (a store written before it), or with two pairs
+    that share a hash there, the rows are named by a grouping of the rows: the same profiles."""
+    store.save_profiles("graz-lend-12", {"top1": _exchanged(1000, 20, 10)}, WHEN)
+    expected = store.load_profiles("graz-lend-12", ["top1"], 1005, 1015)["top1"]
+    assert expected.meters == ("SME:A", "SME:B")
+    (h,) = store.connection.execute("SELECT hash('top1', 'SME:B')").fetchall()[0]
+    store.connection.execute("INSERT INTO profile_pairs VALUES ('graz-lend-12', 'x', 'X', ?)", [h])
+    shared = store.load_profiles("graz-lend-12", ["top1"], 1005, 1015)["top1"]
+    store.connection.execute("DELETE FROM profile_pairs")
+    unnamed = store.load_profiles("graz-lend-12", ["top1"], 1005, 1015)["top1"]
+    for got in (shared, unnamed):
+        assert got.meters == expected.meters
+        for name in ("import_kwh", "export_kwh", "quality", "batch", "meter"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+
+
+def test_long_runs_of_an_exchanged_meter_name_only_the_meters_of_the_period(
+    store: DuckDBStore,
+) -> None:
+    """The same with runs long enough to be copied as slices (the usual read)."""
+    store.save_profiles("graz-lend-12", {"top1": _exchanged(1000, 3000, 1500)}, WHEN)
+    before = store.load_profiles("graz-lend-12", ["top1"], 900, 2400)["top1"]
+    assert before.meters == ("SME:A",)
+    assert before.meter.tolist() == [-1] * 100 + [0] * 3 + [-1] + [0] * 1396
+    assert before.batch.tolist() == [0] * 100 + [4] * 3 + [0] + [4] * 1396
+    after = store.load_profiles("graz-lend-12", ["top1"], 2500, 4500)["top1"]
+    assert after.meters == ("SME:B",)
+    assert after.meter.tolist() == [0] * 1500 + [-1] * 500
+    assert after.import_kwh[0] == 1500 / 4 and np.isnan(after.import_kwh[1500:]).all()
+    across = store.load_profiles("graz-lend-12", ["top1"], 1000, 4000)["top1"]
+    assert across.meters == ("SME:A", "SME:B")
+    assert across.meter.tolist() == [0, 0, 0, -1] + [0] * 1496 + [1] * 1500
+
+
+def test_batches_beyond_32_bits_and_periods_beyond_65535_slots_come_back_whole(
+    store: DuckDBStore,
+) -> None:
+    """The rows are read in narrower types where they fit; where they do not, as stored."""
+    n = 70_000
+    imp = np.full(n, 0.25)
+    q = np.full(n, L1, dtype=np.int8)
+    batch = np.full(n, 2**40 + 3, dtype=np.int64)
+    batch[:10] = 5
+    meter = np.zeros(n, dtype=np.int32)
+    p = LoadProfile(1000, imp, np.zeros(n), q, batch, meter, ("SME:A",))
+    store.save_profiles("graz-lend-12", {"top1": p}, WHEN)
+    got = store.load_profiles("graz-lend-12", ["top1"], 1000, 1000 + n)["top1"]
+    assert got.batch.tolist() == batch.tolist()
+    assert got.import_kwh.tolist() == imp.tolist() and got.meters == ("SME:A",)
+    short = store.load_profiles("graz-lend-12", ["top1"], 990, 1010)["top1"]
+    assert short.batch.tolist() == [0] * 10 + [5] * 10
+    late = store.load_profiles("graz-lend-12", ["top1"], 1000 + n - 5, 1000 + n + 5)["top1"]
+    assert late.batch.tolist() == [2**40 + 3] * 5 + [0] * 5

@@ -142,3 +142,76 @@ def test_percent_at_a_half_tenth_follows_the_text() -> None:
     assert percent(1.0, 2000.0) == Decimal("0.1")
     assert percent(-1.0, 2000.0) == Decimal("-0.1")
     assert str(percent(-0.0001, 1000.0)) == "0.0"
+
+
+_KWH_VALUES = st.one_of(
+    st.floats(min_value=-2e6, max_value=2e6, allow_nan=False),
+    st.floats(min_value=-1e15, max_value=1e15),  # beyond the direct rounding too
+    st.integers(min_value=-(10**9), max_value=10**9).map(lambda n: n / 2000),  # half Wh
+    st.integers(min_value=-(10**9), max_value=10**9).map(lambda n: n / 1000 + 0.0005),
+)
+
+
+@given(st.lists(_KWH_VALUES, max_size=40))
+def test_to_decimal_kwhs_are_to_decimal_kwh_of_each_value(values: list[float]) -> None:
+    """Many values at once give exactly the Decimals (digits and exponent) one by one gives."""
+    from lastgang.money import to_decimal_kwhs
+
+    got = to_decimal_kwhs(values)
+    want = [to_decimal_kwh(v) for v in values]
+    assert [d.as_tuple() for d in got] == [d.as_tuple() for d in want]
+
+
+def test_to_decimal_kwhs_worked_values_and_non_finite() -> None:
+    from lastgang.money import to_decimal_kwhs
+
+    got = to_decimal_kwhs([3.6, 0.1 + 0.2, 2.0005, -2.0005, -0.0, -0.0004, 1e12])
+    assert [str(d) for d in got] == [
+        "3.600",
+        "0.300",
+        "2.001",
+        "-2.001",
+        "0.000",
+        "0.000",
+        "1000000000000.000",
+    ]
+    assert to_decimal_kwhs([]) == []
+    with pytest.raises(ValueError, match="not a finite number"):
+        to_decimal_kwhs([1.0, float("nan")])
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.floats(min_value=-1e6, max_value=1e6), st.just(1.0)),
+            st.one_of(
+                st.floats(min_value=1e-3, max_value=1e6),
+                st.sampled_from([0.0, -0.0, 2000.0, float("inf"), float("nan")]),
+            ),
+        ),
+        max_size=40,
+    )
+)
+def test_percents_are_percent_of_each_pair(pairs: list[tuple[float, float]]) -> None:
+    from lastgang.money import percent, percents
+
+    got = percents([p for p, _ in pairs], [w for _, w in pairs])
+    want = [percent(p, w) for p, w in pairs]
+    assert [None if d is None else d.as_tuple() for d in got] == [
+        None if d is None else d.as_tuple() for d in want
+    ]
+
+
+def test_percents_worked_values() -> None:
+    from lastgang.money import percents
+
+    got = percents([3.6, 1, -0.02, 1.0, 1.0, -1.0, 1.0], [6.0, 3, 1.0, 0.0, 2000.0, 2000.0, 0.1])
+    assert [None if d is None else str(d) for d in got] == [
+        "60.0",
+        "33.3",
+        "-2.0",
+        None,
+        "0.1",
+        "-0.1",
+        "1000.0",
+    ]

@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import calendar
 import functools
+import gc
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -62,10 +64,18 @@ from lastgang.concept.model import BillingUnit, Location, Role, Site, VirtualMet
 from lastgang.concept.tariffs import AllocationKey, TariffKind
 from lastgang.errors import InvalidInput, Problem
 from lastgang.ids import is_metering_point_id, parse_metering_point_id
-from lastgang.money import format_kwh, format_price, percent, to_decimal_kwh
+from lastgang.money import (
+    format_kwh,
+    format_price,
+    percent,
+    percents,
+    to_decimal_kwh,
+    to_decimal_kwhs,
+)
 from lastgang.pricing import Bill, LineKind, price_site, producer_units
 from lastgang.profiles.types import LoadProfile
 from lastgang.quality import Quality
+from lastgang.records import record
 from lastgang.timegrid import SLOT_SECONDS, end_label, period_slots, to_epoch, zone
 
 __all__ = [
@@ -207,6 +217,20 @@ def _facts(site: Site) -> _SiteFacts:
     return facts
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused: the bills and invoices of a run are some
+    hundred thousand objects that all stay alive (lines, Decimals, month rows), which the
+    collector would otherwise walk again and again while they are made."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 @functools.lru_cache(maxsize=4096)
 def _period_slots(first: date, last: date, tz: ZoneInfo) -> tuple[int, int]:
     return period_slots(first, last, tz)
@@ -266,7 +290,7 @@ def _consumer_rows(concept: ConceptResult, unit_meters: Sequence[list[str]]) -> 
         return None  # missing values count as 0: sum them the general way
     if block.flags.writeable:
         block += 0.0  # -0.0 -> 0.0, as 0.0 + x
-    elif np.signbit(block).any():
+    elif block.view(np.int64).min() < 0:  # a sign bit set: signbit(block).any(), no mask
         # the concept's rows are the stored profiles themselves (read only): a copy where
         # adding to 0 changes a value (-0.0)
         block = block + 0.0
@@ -437,7 +461,6 @@ def compute_period(
     step("allocating local production", 1)
     units = consumer_units(site)
     consumption: dict[str, FloatArray] = {}
-    consumer_quality = np.full((len(units), stop - start), Quality.L1, dtype=np.int8)
     unit_meters = [_consumer_meters(site, _unit(site, unit_id)) for unit_id in units]
     # one [units, slots] array (rows handed over as views: allocate_site takes it as it is)
     totals = _consumer_rows(concept, unit_meters)
@@ -448,7 +471,9 @@ def compute_period(
                 totals[i] += _nan_to_zero(concept.import_kwh[concept.index(meter)])
     rows = _single_rows(concept, unit_meters)
     if rows is not None:  # one meter per unit, consecutive rows: all units in one pass
-        np.maximum(concept.quality[rows[0] : rows[0] + len(rows)], _L1, out=consumer_quality)
+        consumer_quality = np.maximum(concept.quality[rows[0] : rows[0] + len(rows)], _L1)
+    else:
+        consumer_quality = np.full((len(units), stop - start), Quality.L1, dtype=np.int8)
     for i, (unit_id, meters) in enumerate(zip(units, unit_meters, strict=True)):
         consumption[unit_id] = totals[i]
         if rows is None:
@@ -468,7 +493,8 @@ def compute_period(
         site, consumption, production, balance_export=balance_export, start=start
     )
     step("pricing", 2)
-    bills = price_site(site, allocation, first_day, last_day)
+    with _collector_paused():
+        bills = price_site(site, allocation, first_day, last_day)
     step("building the invoices", 3)
     return PeriodResult(
         site=site,
@@ -566,9 +592,10 @@ def reconcile(
     involved = [concept.index(m) for m in [*grid, *consumers, *producers]]
     missing: NDArray[np.bool_] = np.zeros(len(concept), dtype=np.bool_)
     if involved:
-        missing = np.asarray(
-            np.isnan(_rows(concept.import_kwh, sorted(set(involved)))).any(axis=0), dtype=np.bool_
-        )
+        values = _rows(concept.import_kwh, sorted(set(involved)))
+        # a few rows at a time: no [meters, slots] mask beside the invoices being built
+        for r in range(0, len(values), _MARK_ROWS):
+            missing |= np.isnan(values[r : r + _MARK_ROWS]).any(axis=0)
     tz = result.tz
     out: list[ReconciliationRow] = []
     if grid:
@@ -618,7 +645,8 @@ _PRICE_UNIT = {"kWh": "/kWh", "days": "/month"}
 
 
 def _line(line: Any, currency: str) -> InvoiceLine:
-    return InvoiceLine(
+    return record(
+        InvoiceLine,
         kind=str(line.kind),  # a StrEnum's str is its value (``.value`` is slower)
         item=line.item,
         description=line.description,
@@ -914,6 +942,26 @@ class _MonthSums:
     local: FloatArray
     grid: FloatArray
 
+    @functools.cached_property
+    def rows(self) -> list[tuple[tuple[Decimal, Decimal, Decimal, Decimal | None], ...]]:
+        """Per consumer and month: consumption, local and grid energy as billed and the local
+        share in percent (:func:`_kwh` and :func:`percent` of the sums, for all at once)."""
+        months = self.consumption.shape[1]
+        cons, local, grid = (to_decimal_kwhs(x) for x in (self.consumption, self.local, self.grid))
+        shares = percents(self.local, self.consumption)
+        return [
+            tuple(
+                zip(
+                    cons[r : r + months],
+                    local[r : r + months],
+                    grid[r : r + months],
+                    shares[r : r + months],
+                    strict=True,
+                )
+            )
+            for r in range(0, len(cons), months)
+        ]
+
 
 def _month_sums(result: PeriodResult) -> dict[tuple[int, int], _MonthSums]:
     allocation, tz = result.allocation, result.tz
@@ -945,6 +993,98 @@ def _month_sums(result: PeriodResult) -> dict[tuple[int, int], _MonthSums]:
     return out
 
 
+def _owned(result: PeriodResult, bill: Bill) -> list[str]:
+    """The billed sources that the bill's unit owns (its production is on its invoice)."""
+    sources = result.allocation.sources
+    return [s for s, u in _facts(result.site).producers.items() if u == bill.unit and s in sources]
+
+
+def _meter_list(
+    result: PeriodResult, unit: BillingUnit, consumer: bool, owned: Sequence[str]
+) -> list[tuple[str, str]]:
+    """The meters an invoice lists, each with what it is used for."""
+    site, allocation = result.site, result.allocation
+    used: list[tuple[str, str]] = []
+    if consumer:
+        used += [(m, "your consumption") for m in _consumer_meters(site, unit)]
+    used += [(s, "your production (feed-in)") for s in owned]
+    if consumer:
+        used += [
+            (s, "production shared among the consumers")
+            for s in allocation.sources
+            if s not in owned
+        ]
+        if site.billing.balance_meter is not None:
+            used.append(
+                (site.billing.balance_meter, "grid connection (energy exported is not shared)")
+            )
+    return used
+
+
+def _prepare_entries(
+    result: PeriodResult,
+    cache: dict[tuple[str, str, int, int], MeterUsed],
+    line_cache: dict[int, tuple[Any, InvoiceLine]],
+) -> None:
+    """The meter entries and invoice lines of every invoice of the run, into the caches that
+    :func:`_invoice` takes them from (they need none of the sums of the period)."""
+    site, allocation, tz = result.site, result.allocation, result.tz
+    currency = site.site.currency
+    for bill in result.bills:
+        for line in bill.lines:
+            entry = line_cache.get(id(line))
+            if entry is None or entry[0] is not line:
+                line_cache[id(line)] = (line, _line(line, currency))
+        start, stop = _period_slots(bill.first_day, bill.last_day, tz)
+        consumer = bill.unit in allocation.consumers
+        used = _meter_list(result, _unit(site, bill.unit), consumer, _owned(result, bill))
+        _meters_used(result, used, start - result.start, stop - result.start, cache)
+
+
+@dataclass(frozen=True, eq=False)
+class _Marks:
+    """The slots in which the quality of a consumer's invoice (the worst of its own meters and
+    of what decides the split, :func:`_split_quality`) is not L1, for every consumer at once:
+    row ``i``'s are ``columns[bounds[i]:bounds[i + 1]]`` (ascending) with their quality in
+    ``codes``. Taken from blocks of rows (a few MB), not the whole ``[consumers, slots]``
+    array."""
+
+    bounds: list[int]
+    columns: NDArray[np.intp]
+    codes: QualityArray
+
+    def of(self, row: int, lo: int, hi: int) -> tuple[NDArray[np.intp], QualityArray]:
+        """Row ``row``'s marked slots in ``[lo, hi)`` (counted from ``lo``) and their quality."""
+        a, b = self.bounds[row], self.bounds[row + 1]
+        columns, codes = self.columns[a:b], self.codes[a:b]
+        if lo == 0 and (not len(columns) or columns[-1] < hi):
+            return columns, codes
+        k0, k1 = np.searchsorted(columns, [lo, hi]).tolist()
+        return columns[k0:k1] - lo, codes[k0:k1]
+
+
+#: consumer rows whose quality :func:`_marks` takes together
+_MARK_ROWS = 64
+
+
+def _marks(consumer_quality: QualityArray, split_quality: QualityArray) -> _Marks:
+    rows: list[NDArray[np.intp]] = []
+    columns: list[NDArray[np.intp]] = []
+    codes: list[QualityArray] = []
+    for r in range(0, len(consumer_quality), _MARK_ROWS):
+        block = np.maximum(consumer_quality[r : r + _MARK_ROWS], split_quality)
+        at_row, at_column = np.nonzero(block != _L1)
+        rows.append(at_row + r)
+        columns.append(at_column)
+        codes.append(block[at_row, at_column])
+    every_row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.intp)
+    return _Marks(
+        bounds=np.searchsorted(every_row, np.arange(len(consumer_quality) + 1)).tolist(),
+        columns=np.concatenate(columns) if columns else np.zeros(0, dtype=np.intp),
+        codes=np.concatenate(codes) if codes else np.zeros(0, dtype=np.int8),
+    )
+
+
 def _invoice(
     result: PeriodResult,
     bill: Bill,
@@ -953,6 +1093,7 @@ def _invoice(
     cache: dict[tuple[str, str, int, int], MeterUsed] | None = None,
     sums: Mapping[tuple[int, int], _MonthSums] | None = None,
     line_cache: dict[int, tuple[Any, InvoiceLine]] | None = None,
+    marks: _Marks | None = None,
 ) -> Invoice:
     site, allocation, tz = result.site, result.allocation, result.tz
     unit = _unit(site, bill.unit)
@@ -960,9 +1101,7 @@ def _invoice(
     lo, hi = start - result.start, stop - result.start
     n = hi - lo
     consumer = bill.unit in allocation.consumers
-    owned = [
-        s for s, u in _facts(site).producers.items() if u == bill.unit and s in allocation.sources
-    ]
+    owned = _owned(result, bill)
     # Sums that are 0 by construction (no owned source, no substitute value) are not computed;
     # every other sum is the same numpy operation on the same values as always.
     i = allocation.consumer_index(bill.unit) if consumer else -1
@@ -970,7 +1109,9 @@ def _invoice(
         energy = allocation.consumption[i, lo:hi]  # a view: 0 + x is x
         local = allocation.local[i, lo:hi]
         grid = allocation.grid[i, lo:hi]
-        quality = np.maximum(result.consumer_quality[i, lo:hi], result.split_quality[lo:hi])
+        if marks is None:
+            marks = _marks(result.consumer_quality, result.split_quality)
+        marked, codes = marks.of(i, lo, hi)
         surplus: FloatArray | None = None
     else:
         energy = np.zeros(n)
@@ -989,14 +1130,16 @@ def _invoice(
             energy += allocation.production[s, lo:hi]
             surplus += allocation.surplus[s, lo:hi]
             np.maximum(quality, result.source_quality[s, lo:hi], out=quality)
-    is_l2, is_l3 = quality == _L2, quality == _L3
+        marked = np.flatnonzero(quality != _L1)
+        codes = quality[marked]
+    # the slots that are not L1 (ascending) and their quality: energy[marked[codes == L2]] holds
+    # the same values in the same order as energy[quality == L2]
+    is_l2, is_l3 = codes == _L2, codes == _L3
     has_l2, has_l3 = bool(is_l2.any()), bool(is_l3.any())
-    l2 = float(energy[is_l2].sum()) if has_l2 else 0.0
-    l3 = float(energy[is_l3].sum()) if has_l3 else 0.0
-    missing = int(np.count_nonzero(quality == _MISSING))
-    substitute_at = (
-        np.flatnonzero(is_l2 | is_l3) if has_l2 or has_l3 else np.zeros(0, dtype=np.intp)
-    )
+    l2 = float(energy[marked[is_l2]].sum()) if has_l2 else 0.0
+    l3 = float(energy[marked[is_l3]].sum()) if has_l3 else 0.0
+    missing = int(np.count_nonzero(codes == _MISSING))
+    substitute_at = marked[is_l2 | is_l3] if has_l2 or has_l3 else np.zeros(0, dtype=np.intp)
     # a consumer's bill summed the same values the same way
     energy_kwh = bill.consumption_kwh if consumer and not owned else float(energy.sum())
     block = None if sums is None or not consumer or owned else sums.get((lo, hi))
@@ -1006,49 +1149,41 @@ def _invoice(
     # where each month's substitute slots begin and end, for all months at once
     edges = np.searchsorted(substitute_at, [c for ab in columns for c in ab]).tolist()
     labels = _month_labels(bill.first_day, bill.last_day)
-    if block is not None:  # the same sums, taken for all consumers at once (as Python floats)
-        block_cons = block.consumption[i].tolist()
-        block_local = block.local[i].tolist()
-        block_grid = block.grid[i].tolist()
+    # the same sums, taken for all consumers at once, already as billed (a consumer without
+    # an own source: no feed-in)
+    known = None if block is None else block.rows[i]
     for k, (first, last) in enumerate(pieces):
         a, b = columns[k]
-        if block is not None:
-            cons, loc_kwh, grid_kwh = block_cons[k], block_local[k], block_grid[k]
-        else:
-            cons = float(allocation.consumption[i, lo + a : lo + b].sum()) if consumer else 0.0
-            loc_kwh = float(local[a:b].sum())
-            grid_kwh = float(grid[a:b].sum())
         substitute = 0.0
         k0, k1 = edges[2 * k], edges[2 * k + 1]
         if k1 > k0:  # the same values in the same order as energy[a:b][mask]
             substitute = float(energy[substitute_at[k0:k1]].sum())
+        if known is not None:
+            cons_d, local_d, grid_d, share = known[k]
+            feed_in_d = _ZERO_KWH
+        else:
+            cons = float(allocation.consumption[i, lo + a : lo + b].sum()) if consumer else 0.0
+            loc_kwh = float(local[a:b].sum())
+            cons_d, local_d = _kwh(cons), _kwh(loc_kwh)
+            grid_d = _kwh(float(grid[a:b].sum()))
+            feed_in_d = _kwh(0.0 if surplus is None else float(surplus[a:b].sum()))
+            share = percent(loc_kwh, cons) if consumer else None
         months.append(
-            MonthRow(
+            record(
+                MonthRow,
                 month=labels[k],
                 first_day=first,
                 last_day=last,
-                consumption_kwh=_kwh(cons),
-                local_kwh=_kwh(loc_kwh),
-                grid_kwh=_kwh(grid_kwh),
-                feed_in_kwh=_kwh(0.0 if surplus is None else float(surplus[a:b].sum())),
+                consumption_kwh=cons_d,
+                local_kwh=local_d,
+                grid_kwh=grid_d,
+                feed_in_kwh=feed_in_d,
                 substitute_kwh=_kwh(substitute),
-                local_share_percent=percent(loc_kwh, cons) if consumer else None,
+                local_share_percent=share,
             )
         )
-    used: list[tuple[str, str]] = []
-    if consumer:
-        used += [(m, "your consumption") for m in _consumer_meters(site, unit)]
-    used += [(s, "your production (feed-in)") for s in owned]
-    if consumer:
-        used += [
-            (s, "production shared among the consumers")
-            for s in allocation.sources
-            if s not in owned
-        ]
-        if site.billing.balance_meter is not None:
-            used.append(
-                (site.billing.balance_meter, "grid connection (energy exported is not shared)")
-            )
+    used = _meter_list(result, unit, consumer, owned)
+    net, vat_total = bill.net, bill.vat_total
     first_label, last_label = _period_labels(start, stop, tz)
     currency = site.site.currency
     if line_cache is None:
@@ -1081,9 +1216,9 @@ def _invoice(
         period_label=f"{first_label} – {last_label}",
         lines=lines,
         vat=tuple(VatAmount(v.rate, v.net, v.vat) for v in bill.vat),
-        net=bill.net,
-        vat_total=bill.vat_total,
-        total=bill.total,
+        net=net,
+        vat_total=vat_total,
+        total=net + vat_total,  # Bill.total, its two sums taken once
         consumption_kwh=_kwh(bill.consumption_kwh),
         local_kwh=_kwh(bill.local_kwh),
         grid_kwh=_kwh(bill.grid_kwh),
@@ -1124,7 +1259,8 @@ def _digest_of(site: Site, concept: ConceptResult) -> str:
             digest.update(b"-")
             continue
         for array in (src.import_kwh, src.export_kwh, src.quality, src.batch):
-            digest.update(np.ascontiguousarray(array).tobytes())
+            # the array's own bytes (buffer protocol): no copy of 900 MB for a site-year
+            digest.update(np.ascontiguousarray(array).data)
     return digest.hexdigest()
 
 
@@ -1198,6 +1334,19 @@ def make_run(
     """
     if status not in ("draft", "final"):
         raise InvalidInput(f"a run is 'draft' or 'final', not {status!r}")
+    with _collector_paused():
+        return _make_run(result, run, version, status, created_at, threshold_percent, inputs)
+
+
+def _make_run(
+    result: PeriodResult,
+    run: int,
+    version: int,
+    status: RunStatus,
+    created_at: datetime | None,
+    threshold_percent: Decimal,
+    inputs: RunInputs | None,
+) -> Run:
     issues = quality_issues(result)
     if status == "final" and issues:
         raise FinalRefused(
@@ -1214,14 +1363,19 @@ def make_run(
             ],
         )
     site = result.site
-    # the reconciliation (numpy over every meter: it releases the GIL) on the other core while
-    # the invoices are built here
+    # the month sums and quality marks of all consumers, then the reconciliation (numpy over
+    # whole arrays: it releases the GIL) on the other core while the invoice lines and meter
+    # entries, then the invoices are built here
     helper = ThreadPoolExecutor(max_workers=1)
+    month_sums = helper.submit(_month_sums, result)
+    all_marks = helper.submit(_marks, result.consumer_quality, result.split_quality)
     reconciliation = helper.submit(reconcile, result, threshold_percent)
     helper.shutdown(wait=False)
     cache: dict[tuple[str, str, int, int], MeterUsed] = {}
     line_cache: dict[int, tuple[Any, InvoiceLine]] = {}
-    sums = _month_sums(result)
+    _prepare_entries(result, cache, line_cache)
+    sums = month_sums.result()
+    marks = all_marks.result()
     invoices = tuple(
         _invoice(
             result,
@@ -1231,6 +1385,7 @@ def make_run(
             cache,
             sums,
             line_cache,
+            marks,
         )
         for k, bill in enumerate(result.bills)
     )

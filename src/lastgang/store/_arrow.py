@@ -15,7 +15,7 @@ valid until the next chunk is requested: copy or scatter them before that.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 import numpy as np
@@ -105,7 +105,7 @@ def _view(array: _Array, dtype: np.dtype[Any]) -> NDArray[Any]:
     return np.frombuffer(raw, dtype=dtype)[array.offset :]
 
 
-def arrow_chunks(relation: Any) -> Iterator[dict[str, NDArray[Any]]]:
+def arrow_chunks(relation: Any) -> Generator[dict[str, NDArray[Any]], None, None]:
     """The result of a DuckDB relation (``connection.sql(...)``) as ``{column: array}`` per
     chunk. Consume the iterator to its end (or close it): the relation's query runs until
     then, and DuckDB refuses other work on the connection meanwhile."""

@@ -195,6 +195,9 @@ _SITE_TABLES = (
 
 _SNAPSHOT = "rebuild_snapshot"
 
+#: the value rows of a site in a period (parameters ``$site``, ``$start``, ``$stop``)
+_PERIOD_ROWS = "site_id = $site AND slot >= $start AND slot < $stop"
+
 
 def _utc(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
@@ -1007,43 +1010,31 @@ class DuckDBStore:
         keys = list(dict.fromkeys(location_ids))
         if not keys or stop <= start:
             return {k: LoadProfile.empty(start, stop) for k in keys}
-        n = stop - start
-        shape = (len(keys), n)
-        # not filled first: the rows read are written once, and only the slots no row was read
-        # for are filled afterwards (missing), which saves a pass over a GB for a site-year
-        imp = np.empty(shape)
-        exp = np.empty(shape)
-        quality = np.empty(shape, dtype=np.int8)
-        batch = np.empty(shape, dtype=np.int64)
-        meter = np.empty(shape, dtype=np.int32)
-        written = np.zeros(shape, dtype=np.bool_)  # zeroed lazily by the system: no pass
         params = {"site": site_id, "start": start, "stop": stop}
-        where = "site_id = $site AND slot >= $start AND slot < $stop"
-        with self.transaction(), self._unordered():  # one snapshot for both statements
+        with self.transaction(), self._unordered():  # one snapshot for every statement
             # Which location and meter each value row belongs to, by DuckDB's hash of the pair:
-            # the value rows carry that one number instead of two strings, and the pairs come
-            # from a grouping by that number (cheaper than a DISTINCT over the strings).
-            pairs = self._con.execute(
-                "SELECT any_value(location_id), any_value(meter), h FROM ("
-                f"SELECT hash(location_id, meter) AS h, location_id, meter FROM profile_values "
-                f"WHERE {where}) GROUP BY h",
-                params,
-            ).fetchall()
-            index = _HashIndex(keys, pairs)
-            targets = {"i": imp, "e": exp, "q": quality, "b": batch, "m": meter}
-            relation = self._con.sql(
-                f"""
-                SELECT hash(location_id, meter) AS h,
-                    (slot - $start)::INTEGER AS t,
-                    coalesce(import_kwh, 'NaN'::DOUBLE) AS i,
-                    coalesce(export_kwh, 'NaN'::DOUBLE) AS e,
-                    quality AS q, batch AS b
-                FROM profile_values WHERE {where}
-                """,
-                params=params,
-            )
-            for chunk in arrow_chunks(relation):
-                index.scatter(chunk, targets, written)
+            # the value rows carry that one number instead of two strings. The pairs and their
+            # hashes are those save_profiles recorded in profile_pairs (a few thousand rows);
+            # which of them hold values in the period is seen while the rows are read.
+            read = None
+            if self._version >= 3:
+                known = self._con.execute(
+                    "SELECT location_id, meter, h FROM profile_pairs WHERE site_id = ?", [site_id]
+                ).fetchall()
+                read = self._read_values(keys, known, params)
+            if read is None:
+                # a value row of a pair profile_pairs does not name (a store of schema 2 read as
+                # it is): the pairs from a grouping of the value rows by their hash
+                grouped = self._con.execute(
+                    "SELECT any_value(location_id), any_value(meter), h FROM ("
+                    f"SELECT hash(location_id, meter) AS h, location_id, meter FROM profile_values "
+                    f"WHERE {_PERIOD_ROWS}) GROUP BY h",
+                    params,
+                ).fetchall()
+                read = self._read_values(keys, grouped, params)
+                if read is None:  # the grouping names every hash of the same snapshot
+                    raise StoreError(f"site {site_id}: the profile rows changed while read")
+        index, (imp, exp, quality, batch, meter), written = read
         out: dict[str, LoadProfile] = {}
         for k, key in enumerate(keys):
             if not written[k].all():
@@ -1053,12 +1044,8 @@ class DuckDBStore:
                 quality[k, hole] = Quality.MISSING
                 batch[k, hole] = 0
                 meter[k, hole] = -1
-            mine = index.meters[k]
-            if len(mine) == 1:
-                np.subtract(meter[k] >= 0, 1, out=meter[k], casting="unsafe")  # g -> 0, -1 -> -1
-            elif len(mine) > 1:
-                lut = np.full(len(index.names) + 1, -1, dtype=np.int32)
-                lut[np.asarray(mine) + 1] = np.arange(len(mine), dtype=np.int32)
+            lut = index.renumbering(k)
+            if lut is not None:
                 meter[k] = lut[meter[k] + 1]
             out[key] = LoadProfile(
                 start,
@@ -1067,9 +1054,60 @@ class DuckDBStore:
                 quality[k],
                 batch[k],
                 meter[k],
-                tuple(index.names[g] for g in mine),
+                index.present(k),
             )
         return out
+
+    def _read_values(
+        self, keys: Sequence[str], pairs: Sequence[tuple[Any, ...]], params: Mapping[str, Any]
+    ) -> tuple[_HashIndex, tuple[NDArray[Any], ...], NDArray[np.bool_]] | None:
+        """The value rows of the period scattered into one ``[keys, slots]`` array per column,
+        with ``pairs`` (location, meter, hash) naming the rows' hashes; None when a row's hash
+        is none of them (or two pairs share one)."""
+        index = _HashIndex.of(keys, pairs)
+        if index is None:
+            return None
+        n = params["stop"] - params["start"]
+        shape = (len(keys), n)
+        # not filled first: the rows read are written once, and only the slots no row was read
+        # for are filled afterwards (missing), which saves a pass over a GB for a site-year
+        imp = np.empty(shape)
+        exp = np.empty(shape)
+        quality = np.empty(shape, dtype=np.int8)
+        batch = np.empty(shape, dtype=np.int64)
+        meter = np.empty(shape, dtype=np.int32)
+        written = np.zeros(shape, dtype=np.bool_)  # zeroed lazily by the system: no pass
+        targets = {"i": imp, "e": exp, "q": quality, "b": batch, "m": meter}
+        # The rows leave DuckDB in the narrowest types that hold them (the export of a
+        # site-year is about a third faster with 4-byte batches and 2-byte slots); numpy widens
+        # them as they are scattered. A slot below 65535 also keeps a step of the slots from
+        # wrapping around to +1.
+        low, high = self._con.execute(
+            f"SELECT coalesce(min(batch), 0), coalesce(max(batch), 0) FROM profile_values "
+            f"WHERE {_PERIOD_ROWS}",
+            params,
+        ).fetchall()[0]
+        batch_type = "INTEGER" if low >= -(2**31) and high < 2**31 else "BIGINT"
+        slot_type = "USMALLINT" if n <= 2**16 - 1 else "INTEGER"
+        relation = self._con.sql(
+            f"""
+            SELECT hash(location_id, meter) AS h,
+                (slot - $start)::{slot_type} AS t,
+                coalesce(import_kwh, 'NaN'::DOUBLE) AS i,
+                coalesce(export_kwh, 'NaN'::DOUBLE) AS e,
+                quality AS q, batch::{batch_type} AS b
+            FROM profile_values WHERE {_PERIOD_ROWS}
+            """,
+            params=params,
+        )
+        chunks = arrow_chunks(relation)
+        try:
+            for chunk in chunks:
+                if not index.scatter(chunk, targets, written):
+                    return None
+        finally:
+            chunks.close()  # the rest of the query, if it stopped early
+        return index, (imp, exp, quality, batch, meter), written
 
     @contextmanager
     def _unordered(self) -> Iterator[None]:
@@ -1187,44 +1225,88 @@ class DuckDBStore:
 class _HashIndex:
     """Rows of :meth:`DuckDBStore.load_profiles` by DuckDB's hash of their location id and meter
     key (``hash(location_id, meter)``): which row of the result (``-1``: a location not asked
-    for) and which meter (index into the sorted ``names``, ``-1``: none) a hash stands for.
+    for) and which meter a hash stands for. A location's meters are numbered in the order of
+    their keys among all the pairs named for it; :meth:`present` and :meth:`renumbering` give
+    the meters that held values in the rows scattered and their numbers among those alone.
 
-    The pairs are grouped by that 64-bit hash, so two pairs with the same hash would read as
-    one; :meth:`DuckDBStore.save_profiles` refuses such a pair (``profile_pairs``), so a store
+    Two pairs with the same hash could not be told apart: :meth:`of` refuses them, and
+    :meth:`DuckDBStore.save_profiles` refuses such a pair (``profile_pairs``), so a store
     written by this version never holds one."""
 
     def __init__(self, keys: Sequence[str], pairs: Sequence[tuple[Any, ...]]) -> None:
-        self.names: list[str] = sorted({m for _, m, _ in pairs if m is not None})
         row = {k: i for i, k in enumerate(keys)}
-        meter = {m: g for g, m in enumerate(self.names)}
-        self.location: dict[int, int] = {}
-        self.meter: dict[int, int] = {}
-        used: list[set[int]] = [set() for _ in keys]
-        for loc, m, h in pairs:
-            self.location[h] = row.get(loc, -1)
-            self.meter[h] = -1 if m is None else meter[m]
+        names: list[set[str]] = [set() for _ in keys]
+        for loc, m, _ in pairs:
             if loc in row and m is not None:
-                used[row[loc]].add(meter[m])
-        self.meters: list[list[int]] = [sorted(u) for u in used]
-        hashes = sorted(self.location)
+                names[row[loc]].add(m)
+        #: every meter named for each row, by key
+        self.names: list[list[str]] = [sorted(n) for n in names]
+        number = [{m: g for g, m in enumerate(n)} for n in self.names]
+        hashes = sorted(int(h) for _, _, h in pairs)
+        position = {h: p for p, h in enumerate(hashes)}
+        #: per hash: (result row, meter number, position in the sorted hashes)
+        self.pair: dict[int, tuple[int, int, int]] = {}
+        pair_of: list[tuple[int, str | None]] = [(-1, None)] * len(hashes)
+        for loc, m, h in pairs:
+            r = row.get(loc, -1)
+            g = -1 if r < 0 or m is None else number[r][m]
+            self.pair[int(h)] = (r, g, position[int(h)])
+            pair_of[position[int(h)]] = (r, m)
+        self._pair_of = pair_of
         self._keys = np.array(hashes, dtype=np.uint64)
-        self._rows = np.array([self.location[h] for h in hashes], np.int64)
-        self._meter_ids = np.array([self.meter[h] for h in hashes], np.int32)
+        self._rows = np.array([self.pair[h][0] for h in hashes], np.int64)
+        self._meter_ids = np.array([self.pair[h][1] for h in hashes], np.int32)
+        #: which hashes had a row among those scattered
+        self.seen = np.zeros(len(hashes), dtype=np.bool_)
+        self._present: list[tuple[str, ...]] | None = None
+
+    @classmethod
+    def of(cls, keys: Sequence[str], pairs: Sequence[tuple[Any, ...]]) -> _HashIndex | None:
+        """The index of ``pairs``, or None when two of them share a hash."""
+        if len({int(h) for _, _, h in pairs}) != len(pairs):
+            return None
+        return cls(keys, pairs)
+
+    def present(self, row: int) -> tuple[str, ...]:
+        """The meter keys of a result row that held a value in the rows scattered, by key."""
+        if self._present is None:
+            used: list[set[str]] = [set() for _ in self.names]
+            for position in np.flatnonzero(self.seen).tolist():
+                r, m = self._pair_of[position]
+                if r >= 0 and m is not None:
+                    used[r].add(m)
+            self._present = [
+                tuple(m for m in named if m in u) for named, u in zip(self.names, used, strict=True)
+            ]
+        return self._present[row]
+
+    def renumbering(self, row: int) -> NDArray[np.int32] | None:
+        """``lut`` with ``lut[g + 1]`` the number among :meth:`present` of the meter numbered
+        ``g`` among all those named for the row (``lut[0] = -1``: no meter); None when every
+        named meter is present (the numbers stay)."""
+        named = self.names[row]
+        present = self.present(row)
+        if len(present) == len(named):
+            return None
+        lut = np.full(len(named) + 1, -1, dtype=np.int32)
+        for g, m in enumerate(present):
+            lut[named.index(m) + 1] = g
+        return lut
 
     def scatter(
         self,
         chunk: Mapping[str, NDArray[Any]],
         targets: Mapping[str, Any],
         written: NDArray[np.bool_],
-    ) -> None:
+    ) -> bool:
         """Write one chunk (``h``, ``t`` and the value columns ``i e q b``) into the 2-D arrays
-        of ``targets`` (``m`` gets the meter index) and mark the cells in ``written``. Runs of
+        of ``targets`` (``m`` gets the meter number) and mark the cells in ``written``. Runs of
         rows of one location and meter in consecutive slots (the usual order of a table) are
-        copied as slices."""
+        copied as slices. False (and nothing written) when a row's hash is not in the index."""
         h, t = chunk["h"], chunk["t"]
         count = len(t)
         if not count:
-            return
+            return True
         views = {name: array.reshape(-1) for name, array in targets.items()}
         done = written.reshape(-1)
         width = written.shape[1]
@@ -1233,19 +1315,28 @@ class _HashIndex:
         if len(breaks) * 64 < count:
             bounds = [0, *breaks.tolist(), count]
             heads = bounds[:-1]
-            pairs = h[heads].tolist()
+            found = [self.pair.get(pair) for pair in h[heads].tolist()]
+            if None in found:
+                return False
             firsts = t[heads].tolist()
-            for a, b, pair, first in zip(heads, bounds[1:], pairs, firsts, strict=True):
-                row = self.location[pair]
+            for a, b, pair, first in zip(heads, bounds[1:], found, firsts, strict=True):
+                assert pair is not None
+                row, number, position = pair
+                self.seen[position] = True
                 if row < 0:
                     continue
                 cells = slice(row * width + first, row * width + first + b - a)
                 for name in ("i", "e", "q", "b"):
                     views[name][cells] = chunk[name][a:b]
-                views["m"][cells] = self.meter[pair]
+                views["m"][cells] = number
                 done[cells] = True
-            return
-        at = np.searchsorted(self._keys, h)
+            return True
+        if not len(self._keys):
+            return False
+        at = np.minimum(np.searchsorted(self._keys, h), len(self._keys) - 1)
+        if (self._keys[at] != h).any():
+            return False
+        self.seen[at] = True
         where = self._rows[at]
         keep = where >= 0
         flat = where[keep] * width + t[keep]
@@ -1253,6 +1344,7 @@ class _HashIndex:
             views[name][flat] = chunk[name][keep]
         views["m"][flat] = self._meter_ids[at[keep]]
         done[flat] = True
+        return True
 
 
 def _pack(view: memoryview, offset: int) -> tuple[str, bytes]:
