@@ -74,20 +74,24 @@ def site_data() -> dict[str, Any]:
     }
 
 
-def year_run(status: str = "draft") -> Run:
-    s = site()
-    first, last = date(2024, 1, 1), date(2024, 12, 31)
+def profiles(first: date, last: date) -> dict[str, LoadProfile]:
+    """The site's profiles over whole days: the HAK draws 0.1 kWh, Top 1 0.125 kWh and the PV
+    produces 0.025 kWh in every quarter hour, all measured (L1)."""
     start, stop = period_slots(first, last, "Europe/Vienna")
     n = stop - start
     ones = np.full(n, Quality.L1, dtype=np.int8)
-    profiles = {
+    return {
         "hak": LoadProfile(start, np.full(n, 0.1), np.zeros(n), ones.copy()),
         "top1": LoadProfile(start, np.full(n, 0.125), np.zeros(n), ones.copy()),
         "pv": LoadProfile(start, np.zeros(n), np.full(n, 0.025), ones.copy()),
     }
+
+
+def year_run(status: str = "draft") -> Run:
+    first, last = date(2024, 1, 1), date(2024, 12, 31)
     return bill_site_period(
-        s,
-        profiles,
+        site(),
+        profiles(first, last),
         first,
         last,
         status=status,
@@ -222,15 +226,7 @@ def test_pdf_prints_user_text_literally() -> None:
     data["units"][0]["name"] = "Top_1 $[a]$"
     s = Site.model_validate(data)
     first, last = date(2024, 6, 1), date(2024, 6, 2)
-    start, stop = period_slots(first, last, "Europe/Vienna")
-    n = stop - start
-    ones = np.full(n, Quality.L1, dtype=np.int8)
-    profiles = {
-        "hak": LoadProfile(start, np.full(n, 0.1), np.zeros(n), ones.copy()),
-        "top1": LoadProfile(start, np.full(n, 0.125), np.zeros(n), ones.copy()),
-        "pv": LoadProfile(start, np.zeros(n), np.full(n, 0.025), ones.copy()),
-    }
-    run = bill_site_period(s, profiles, first, last, status="draft", created_at=WHEN)  # type: ignore[arg-type]
+    run = bill_site_period(s, profiles(first, last), first, last, status="draft", created_at=WHEN)  # type: ignore[arg-type]
     # long names wrap: compare the words
     text = " ".join(" ".join(_page_texts(_pdf(run))).split())
     assert "Anna " + HOSTILE in text
