@@ -696,7 +696,7 @@ def build_profiles(
                 old = around.window(start, stop)
                 past = _blank_inside(around, start, stop)
                 built = _build(loc, found.pop(loc.id), start, stop, tz, past)
-                filled = fill_gaps(built, tz, slp=loc.standard_load_profile, history=past)
+                filled = fill_gaps(built, tz, slp=loc.slp, history=past)
                 merged = merge_measured(old, filled)
                 out[loc.id] = _stamp(merged, old, batch)
             del stored, found

@@ -221,11 +221,36 @@ class Location(_Model):
     metering_points: MeteringPoints = Field(
         MeteringPoints(), description="metering point IDs per direction (TOR-4.0)"
     )
-    standard_load_profile: str = Field("H0", description="SLP for substitute values (Q-2)")
+    standard_load_profile: str | None = Field(
+        None,
+        description="standard load profile for substitute values (Q-2): H0, G0, FLAT or PV; "
+        "not set: PV for a production location, H0 for any other",
+    )
     meters: list[Meter] = Field(
         default_factory=list,
         description="the physical meters installed here over time, one at a time (exchanges)",
     )
+
+    @field_validator("standard_load_profile")
+    @classmethod
+    def _known_profile(cls, value: str | None) -> str | None:
+        from lastgang.profiles.slp import PROFILES  # here: the profiles import this module
+
+        if value is not None and value.strip().upper() not in PROFILES:
+            raise ValueError(
+                f"unknown standard load profile {value!r}: lastgang has {', '.join(PROFILES)} "
+                "(the other BDEW profiles, G1-G6 and L0-L2, are not built in; G0 is the nearest "
+                "for a business)"
+            )
+        return value
+
+    @property
+    def slp(self) -> str:
+        """The standard load profile of the location's substitute values (Q-2): the one set,
+        else ``PV`` for a production location and ``H0`` for any other."""
+        if self.standard_load_profile is not None:
+            return self.standard_load_profile
+        return "PV" if self.role is Role.PRODUCTION else "H0"
 
 
 class VirtualMeter(_Model):

@@ -486,9 +486,7 @@ def build_location(
     ]
     profile = LoadProfile(start, imp, exp, quality, batch, meter_of, keys)
     if totals:
-        profile = distribute_totals(
-            profile, totals, tz, slp=location.standard_load_profile, history=history
-        )
+        profile = distribute_totals(profile, totals, tz, slp=location.slp, history=history)
     valued = profile.quality != Quality.MISSING
     final = profile.quality.copy()
     final[valued] = np.maximum(final[valued], floor[valued])

@@ -23,6 +23,15 @@ Every profile is normalized per local calendar year: the slots of one whole year
 - ``H0``: household, dynamized.
 - ``G0``: commercial in general (business hours on workdays, short Saturday), not dynamized.
 - ``FLAT``: the same value in every slot.
+- ``PV``: photovoltaic production (export), the default of production locations: the clear-sky
+  irradiance on a horizontal plane at 47.5 degrees north (the middle of Austria) with the sun
+  due south at 12:00 local standard time (winter time all year, so 13:00 in summer time). Per
+  slot, at its middle: the sun's elevation ``h`` from the declination of the day
+  (``23.44 sin(360 (284 + N) / 365)`` degrees, ``N`` = day of the year) and the hour angle (15
+  degrees per hour from noon), and the irradiance ``sin h x 0.7 ^ ((1 / sin h) ^ 0.678)`` (the
+  air mass model of Meinel and Meinel); 0 while the sun is below the horizon. No weather, tilt
+  or shading: a plausible daily and seasonal shape for a stretch without comparable days, never
+  a forecast. Day types play no part.
 """
 
 from __future__ import annotations
@@ -36,11 +45,13 @@ from numpy.typing import NDArray
 
 from lastgang.errors import InvalidInput
 from lastgang.timegrid import (
+    SLOT_SECONDS,
     DayType,
     day_types,
     local_date_of_slots,
     local_start_minutes,
     period_slots,
+    utc_offsets,
     zone,
 )
 
@@ -143,7 +154,45 @@ DAY_TABLES: dict[str, FloatArray] = {
 #: Profiles that use the H0 dynamization factor.
 _DYNAMIZED = frozenset({"H0"})
 
-PROFILES = tuple(DAY_TABLES)
+#: the latitude of the ``PV`` profile (degrees north): the middle of Austria
+PV_LATITUDE = 47.5
+
+#: every profile name :func:`standard_load_profile` knows: the day tables and ``PV``
+PROFILES = (*DAY_TABLES, "PV")
+
+
+def _standard_offset(slots: NDArray[np.int64], tz: str) -> int:
+    """The zone's standard (winter) UTC offset in seconds in the year of ``slots``: the smaller
+    of its offsets in mid-January and mid-July (summer time adds to it)."""
+    year = int(local_date_of_slots(slots[:1], tz).astype("datetime64[Y]").astype(np.int64)[0])
+    probes = np.array(
+        [
+            (np.datetime64(f"{1970 + year}-01-15") - np.datetime64("1970-01-01")).astype(np.int64),
+            (np.datetime64(f"{1970 + year}-07-15") - np.datetime64("1970-01-01")).astype(np.int64),
+        ],
+        dtype=np.int64,
+    )
+    return int(utc_offsets(probes * 86400, tz).min())
+
+
+def _pv(slots: NDArray[np.int64], tz: str) -> FloatArray:
+    """Unnormalized clear-sky irradiance on a horizontal plane at the middle of each slot (see
+    the module's description of ``PV``)."""
+    middle = slots * SLOT_SECONDS + SLOT_SECONDS // 2 + _standard_offset(slots, tz)
+    days = (middle // 86400).astype("datetime64[D]")
+    day_of_year = (days - days.astype("datetime64[Y]")).astype(np.int64) + 1
+    hours = (middle % 86400) / 3600.0
+    declination = np.radians(23.44) * np.sin(2.0 * np.pi * (284 + day_of_year) / 365.0)
+    hour_angle = np.radians(15.0 * (hours - 12.0))
+    latitude = np.radians(PV_LATITUDE)
+    sin_h = np.sin(latitude) * np.sin(declination) + np.cos(latitude) * np.cos(
+        declination
+    ) * np.cos(hour_angle)
+    up = sin_h > 0.0
+    out = np.zeros(len(slots))
+    air_mass = 1.0 / sin_h[up]
+    out[up] = sin_h[up] * 0.7 ** (air_mass**0.678)
+    return out
 
 
 def dynamization_factor(day_of_year: NDArray[np.int64] | int) -> FloatArray:
@@ -173,6 +222,8 @@ def season_of(days: NDArray[np.datetime64]) -> NDArray[np.int8]:
 
 def _raw(name: str, slots: NDArray[np.int64], tz: str) -> FloatArray:
     """Unnormalized values (W) of profile ``name`` at ``slots``."""
+    if name == "PV":
+        return _pv(slots, tz)
     table = DAY_TABLES[name]
     days = local_date_of_slots(slots, tz)
     kinds = day_types(days).astype(np.int64)
@@ -199,7 +250,8 @@ def standard_load_profile(
     name: str, start: int, stop: int, tz: str, annual_kwh: float = 1000.0
 ) -> FloatArray:
     """kWh per slot ``[start, stop)`` of standard load profile ``name`` (``H0``, ``G0``,
-    ``FLAT``) for a customer using ``annual_kwh`` a year in legal time ``tz``.
+    ``FLAT``, ``PV``) for a customer using (or a PV system producing) ``annual_kwh`` a year in
+    legal time ``tz``.
 
     Each slot takes the value of its local quarter hour (the repeated autumn hour repeats it, the
     skipped spring hour has none), season and day type (Austrian public holidays count as Sunday;
@@ -207,7 +259,7 @@ def standard_load_profile(
     local calendar year sum to exactly ``annual_kwh``.
     """
     key = name.strip().upper()
-    if key not in DAY_TABLES:
+    if key not in PROFILES:
         raise InvalidInput(
             f"unknown standard load profile {name!r}: lastgang knows {', '.join(PROFILES)}"
         )

@@ -14,10 +14,12 @@ The Austrian rule (ElWG section 55, Q-2) in the order lastgang applies it, per e
    Saturday, Sunday/holiday) within 28 days that has a measured (L1) value there, from the profile
    itself or from ``history``; with both, their mean, else the one found. **L3** (unreliable: the
    day's real consumption is unknown; the value will change when a measurement arrives).
-4. **Standard load profile** assigned to the location (H0, G0, flat; :mod:`.slp`), scaled to the
-   metering point's typical level: the sum of its measured (L1/L2) values divided by the sum of
-   the profile over the same slots. **L3**. Without any measured value the level comes from
-   ``annual_kwh`` if given (export then 0), otherwise the slots stay missing.
+4. **Standard load profile** assigned to the location (H0, G0, flat, PV; :mod:`.slp`; a
+   production location has PV unless another is set), scaled to the metering point's typical
+   level: the sum of its measured (L1/L2) values divided by the sum of the profile over the
+   same slots. **L3**. Without any measured value the level comes from ``annual_kwh`` if given
+   (as import, export then 0; with PV as export, import then 0), otherwise the slots stay
+   missing.
 
 Gaps at the very start or end of the data have a neighbour on one side only: they always take
 rules 3 and 4, never a line extrapolated from one side. Substitute values are flagged by their
@@ -181,6 +183,8 @@ class _Shapes:
         if self._slp_level:
             return self._slp_level
         if annual_kwh is not None:
+            if self.slp.strip().upper() == "PV":  # a production profile: the energy is export
+                return {"import_kwh": 0.0, "export_kwh": float(annual_kwh)}
             return {"import_kwh": float(annual_kwh), "export_kwh": 0.0}
         return None
 
