@@ -184,6 +184,32 @@ store.close()
 """
 
 
+def test_user_add_on_a_locked_store_points_to_the_running_servers_api(db: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        result = runner.invoke(
+            app,
+            ["user", "add", "maria", "--password-stdin", "--db", str(db)],
+            input="a long enough password\n",
+            env=WIDE,
+        )
+        assert result.exit_code == 2
+        text = " ".join(result.output.split())
+        assert "in use by another lastgang process" in text
+        assert "POST /api/v1/users" in text and "POST /api/v1/sites/SITE/tokens" in text
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(timeout=20)
+
+
 def test_locked_store_exits_2_with_a_clear_message(db: Path) -> None:
     holder = subprocess.Popen(
         [sys.executable, "-c", _HOLDER, str(db)],

@@ -170,7 +170,10 @@ def _sha256(text: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    """Now, to the millisecond: what the tables keep and give back (``epoch_ms``), so a record
+    returned when it is made equals the one read later."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def _aware(ms: int | None) -> datetime | None:

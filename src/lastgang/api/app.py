@@ -25,7 +25,14 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lastgang.api import routes_auth, routes_billing, routes_data, routes_sites, routes_web
+from lastgang.api import (
+    routes_accounts,
+    routes_auth,
+    routes_billing,
+    routes_data,
+    routes_sites,
+    routes_web,
+)
 from lastgang.api.accounts import open_accounts
 from lastgang.api.auth import LoginLimiter, principal_of
 from lastgang.api.jobs import JobRunner
@@ -174,6 +181,7 @@ def create_app(
         )
 
     app.include_router(routes_auth.router)
+    app.include_router(routes_accounts.router)
     app.include_router(routes_sites.router)
     app.include_router(routes_data.router)
     app.include_router(routes_billing.router)

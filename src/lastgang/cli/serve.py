@@ -20,7 +20,7 @@ from rich.console import Console
 
 from lastgang.cli import app
 from lastgang.cli._common import DbOption
-from lastgang.errors import LastgangError
+from lastgang.errors import LastgangError, StoreError
 from lastgang.store import Store, open_store, resolve_db_path
 
 __all__ = ["serve", "token_create", "user_add"]
@@ -57,7 +57,14 @@ def _store(db: Path | None) -> Iterator[tuple[Path, Store]]:
         finally:
             store.close()
     except LastgangError as exc:
-        raise _fail(exc) from None
+        failure = _fail(exc)
+        if isinstance(exc, StoreError) and "in use by another" in exc.message:
+            _err.print(
+                "hint: a running server adds users and tokens itself: POST /api/v1/users and "
+                "POST /api/v1/sites/SITE/tokens as a signed-in administrator (docs/web.md)",
+                highlight=False,
+            )
+        raise failure from None
 
 
 @app.command(
