@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -184,7 +186,9 @@ store.close()
 """
 
 
-def test_user_add_on_a_locked_store_points_to_the_running_servers_api(db: Path) -> None:
+@contextmanager
+def _held(db: Path) -> Iterator[None]:
+    """The store held open by another process while the block runs."""
     holder = subprocess.Popen(
         [sys.executable, "-c", _HOLDER, str(db)],
         stdin=subprocess.PIPE,
@@ -193,38 +197,31 @@ def test_user_add_on_a_locked_store_points_to_the_running_servers_api(db: Path) 
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(timeout=20)
+
+
+def test_user_add_on_a_locked_store_points_to_the_running_servers_api(db: Path) -> None:
+    with _held(db):
         result = runner.invoke(
             app,
             ["user", "add", "maria", "--password-stdin", "--db", str(db)],
             input="a long enough password\n",
             env=WIDE,
         )
-        assert result.exit_code == 2
-        text = " ".join(result.output.split())
-        assert "in use by another lastgang process" in text
-        assert "POST /api/v1/users" in text and "POST /api/v1/sites/SITE/tokens" in text
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        holder.wait(timeout=20)
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "in use by another lastgang process" in text
+    assert "POST /api/v1/users" in text and "POST /api/v1/sites/SITE/tokens" in text
 
 
 def test_locked_store_exits_2_with_a_clear_message(db: Path) -> None:
-    holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, str(db)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    with _held(db):
         code, out = run("import", "--site", "graz-lend-12", HAK, "--db", db)
-        assert code == 2
-        assert "in use by another lastgang process" in out
-        assert "Traceback" not in out
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        holder.wait(timeout=20)
+    assert code == 2
+    assert "in use by another lastgang process" in out
+    assert "Traceback" not in out
