@@ -90,8 +90,8 @@ def test_month_sums_of_all_consumers_give_the_same_invoices() -> None:
             assert block.grid[i, k] == a.grid[i, cols].sum()
     for k, bill in enumerate(result.bills):
         number = invoice_number(site.site.id, 1, 1, k + 1)
-        alone = _invoice(result, bill, number, "draft", {}, None)
-        shared = _invoice(result, bill, number, "draft", {}, sums)
+        alone = _invoice(result, bill, number, "draft", None, None)
+        shared = _invoice(result, bill, number, "draft", None, sums)
         assert shared == alone
 
 

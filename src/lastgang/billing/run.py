@@ -999,31 +999,70 @@ def _owned(result: PeriodResult, bill: Bill) -> list[str]:
     return [s for s, u in _facts(result.site).producers.items() if u == bill.unit and s in sources]
 
 
-def _meter_list(
+def _own_meters(
     result: PeriodResult, unit: BillingUnit, consumer: bool, owned: Sequence[str]
 ) -> list[tuple[str, str]]:
-    """The meters an invoice lists, each with what it is used for."""
-    site, allocation = result.site, result.allocation
+    """The meters at the head of an invoice's list, each with what it is used for: the unit's
+    own consumption meters and the sources it owns."""
     used: list[tuple[str, str]] = []
     if consumer:
-        used += [(m, "your consumption") for m in _consumer_meters(site, unit)]
+        used += [(m, "your consumption") for m in _consumer_meters(result.site, unit)]
     used += [(s, "your production (feed-in)") for s in owned]
-    if consumer:
-        used += [
-            (s, "production shared among the consumers")
-            for s in allocation.sources
-            if s not in owned
-        ]
-        if site.billing.balance_meter is not None:
-            used.append(
-                (site.billing.balance_meter, "grid connection (energy exported is not shared)")
-            )
     return used
+
+
+def _shared_meters(
+    result: PeriodResult, consumer: bool, owned: Sequence[str]
+) -> list[tuple[str, str]]:
+    """The rest of an invoice's list: for a consumer the sources it shares with the others and
+    the balance meter (the same for every consumer that owns no source)."""
+    if not consumer:
+        return []
+    site = result.site
+    used = [
+        (s, "production shared among the consumers")
+        for s in result.allocation.sources
+        if s not in owned
+    ]
+    if site.billing.balance_meter is not None:
+        used.append((site.billing.balance_meter, "grid connection (energy exported is not shared)"))
+    return used
+
+
+@dataclass(eq=False)
+class _EntryCache:
+    """The meter entries of a run's invoices, each made once per period: per meter and purpose
+    (``entries``), and the shared rest of the lists (``tails``, by consumer, owned sources and
+    columns), which every consumer's invoice of a period repeats."""
+
+    entries: dict[tuple[str, str, int, int], MeterUsed] = field(default_factory=dict)
+    tails: dict[tuple[bool, tuple[str, ...], int, int], tuple[MeterUsed, ...]] = field(
+        default_factory=dict
+    )
+
+
+def _invoice_meters(
+    result: PeriodResult,
+    unit: BillingUnit,
+    consumer: bool,
+    owned: Sequence[str],
+    lo: int,
+    hi: int,
+    cache: _EntryCache,
+) -> tuple[MeterUsed, ...]:
+    """The meters an invoice lists over the columns ``[lo, hi)``: its own, then the shared."""
+    head = _meters_used(result, _own_meters(result, unit, consumer, owned), lo, hi, cache.entries)
+    key = (consumer, tuple(owned), lo, hi)
+    tail = cache.tails.get(key)
+    if tail is None:
+        shared = _shared_meters(result, consumer, owned)
+        tail = cache.tails[key] = _meters_used(result, shared, lo, hi, cache.entries)
+    return head + tail
 
 
 def _prepare_entries(
     result: PeriodResult,
-    cache: dict[tuple[str, str, int, int], MeterUsed],
+    cache: _EntryCache,
     line_cache: dict[int, tuple[Any, InvoiceLine]],
 ) -> None:
     """The meter entries and invoice lines of every invoice of the run, into the caches that
@@ -1037,8 +1076,9 @@ def _prepare_entries(
                 line_cache[id(line)] = (line, _line(line, currency))
         start, stop = _period_slots(bill.first_day, bill.last_day, tz)
         consumer = bill.unit in allocation.consumers
-        used = _meter_list(result, _unit(site, bill.unit), consumer, _owned(result, bill))
-        _meters_used(result, used, start - result.start, stop - result.start, cache)
+        lo, hi = start - result.start, stop - result.start
+        unit = _unit(site, bill.unit)
+        _invoice_meters(result, unit, consumer, _owned(result, bill), lo, hi, cache)
 
 
 @dataclass(frozen=True, eq=False)
@@ -1090,7 +1130,7 @@ def _invoice(
     bill: Bill,
     number: str,
     status: RunStatus,
-    cache: dict[tuple[str, str, int, int], MeterUsed] | None = None,
+    cache: _EntryCache | None = None,
     sums: Mapping[tuple[int, int], _MonthSums] | None = None,
     line_cache: dict[int, tuple[Any, InvoiceLine]] | None = None,
     marks: _Marks | None = None,
@@ -1182,7 +1222,6 @@ def _invoice(
                 local_share_percent=share,
             )
         )
-    used = _meter_list(result, unit, consumer, owned)
     net, vat_total = bill.net, bill.vat_total
     first_label, last_label = _period_labels(start, stop, tz)
     currency = site.site.currency
@@ -1227,7 +1266,9 @@ def _invoice(
             result, bill, unit, 0.0 if surplus is None else float(surplus.sum())
         ),
         months=tuple(months),
-        meters=_meters_used(result, used, lo, hi, cache),
+        meters=_invoice_meters(
+            result, unit, consumer, owned, lo, hi, _EntryCache() if cache is None else cache
+        ),
         quality=DataQuality(
             energy_kwh=_kwh(energy_kwh),
             substitute_kwh=_kwh(l2 + l3),
@@ -1371,7 +1412,7 @@ def _make_run(
     all_marks = helper.submit(_marks, result.consumer_quality, result.split_quality)
     reconciliation = helper.submit(reconcile, result, threshold_percent)
     helper.shutdown(wait=False)
-    cache: dict[tuple[str, str, int, int], MeterUsed] = {}
+    cache = _EntryCache()
     line_cache: dict[int, tuple[Any, InvoiceLine]] = {}
     _prepare_entries(result, cache, line_cache)
     sums = month_sums.result()
