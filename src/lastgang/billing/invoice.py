@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -297,22 +297,45 @@ class Run:
 def to_jsonable(value: Any) -> Any:
     """``value`` as JSON-ready data: dataclasses to dicts (properties left out), ``Decimal`` to
     its exact string, dates and datetimes to ISO strings, enums to their values, tuples to
-    lists. Floats stay numbers."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bool | int | str) or value is None:
-        return value
-    if isinstance(value, float):
-        return value
-    if isinstance(value, enum.Enum):
-        return to_jsonable(value.value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        items = sorted(value) if isinstance(value, set | frozenset) else value
-        return [to_jsonable(v) for v in items]
-    raise TypeError(f"cannot turn {type(value).__name__} into JSON")
+    lists. Floats stay numbers.
+
+    What to do with a value is decided once per type (:func:`_converter`): a run's JSON has
+    millions of values of a dozen types."""
+    convert = _CONVERTERS.get(type(value))
+    if convert is None:
+        convert = _CONVERTERS[type(value)] = _converter(type(value))
+    return convert(value)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _converter(cls: type) -> Callable[[Any], Any]:
+    """How :func:`to_jsonable` turns a value of type ``cls`` (the checks in this order: a
+    ``StrEnum`` is a str and stays as it is, a plain ``Enum`` gives its value)."""
+    if issubclass(cls, Decimal):
+        return str
+    if issubclass(cls, bool | int | str) or cls is type(None) or issubclass(cls, float):
+        return _same
+    if issubclass(cls, enum.Enum):
+        return lambda v: to_jsonable(v.value)
+    if issubclass(cls, datetime | date):
+        return lambda v: v.isoformat()
+    if dataclasses.is_dataclass(cls):
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        return lambda v: {name: to_jsonable(getattr(v, name)) for name in names}
+    if issubclass(cls, Mapping):
+        return lambda v: {str(k): to_jsonable(x) for k, x in v.items()}
+    if issubclass(cls, set | frozenset):
+        return lambda v: [to_jsonable(x) for x in sorted(v)]
+    if issubclass(cls, list | tuple):
+        return lambda v: [to_jsonable(x) for x in v]
+
+    def refuse(value: Any) -> Any:
+        raise TypeError(f"cannot turn {type(value).__name__} into JSON")
+
+    return refuse
+
+
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {}
