@@ -36,7 +36,7 @@ Every profile is normalized per local calendar year: the slots of one whole year
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import IntEnum
 from functools import lru_cache
 
@@ -164,15 +164,11 @@ PROFILES = (*DAY_TABLES, "PV")
 def _standard_offset(slots: NDArray[np.int64], tz: str) -> int:
     """The zone's standard (winter) UTC offset in seconds in the year of ``slots``: the smaller
     of its offsets in mid-January and mid-July (summer time adds to it)."""
-    year = int(local_date_of_slots(slots[:1], tz).astype("datetime64[Y]").astype(np.int64)[0])
-    probes = np.array(
-        [
-            (np.datetime64(f"{1970 + year}-01-15") - np.datetime64("1970-01-01")).astype(np.int64),
-            (np.datetime64(f"{1970 + year}-07-15") - np.datetime64("1970-01-01")).astype(np.int64),
-        ],
-        dtype=np.int64,
+    year = 1970 + int(
+        local_date_of_slots(slots[:1], tz).astype("datetime64[Y]").astype(np.int64)[0]
     )
-    return int(utc_offsets(probes * 86400, tz).min())
+    probes = [int(datetime(year, month, 15, tzinfo=UTC).timestamp()) for month in (1, 7)]
+    return int(utc_offsets(np.array(probes, dtype=np.int64), tz).min())
 
 
 def _pv(slots: NDArray[np.int64], tz: str) -> FloatArray:
