@@ -30,10 +30,11 @@ Energy is conserved in every slot: ``c_i = a_i + g_i`` and ``P_s = L_s + surplus
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -55,6 +56,15 @@ FloatArray = NDArray[np.float64]
 SLOT_SECONDS = 900
 
 
+#: which consumer rows: an index, a slice or a list of indices
+Rows = int | slice | list[int]
+_Part = Callable[[slice, int, int], "FloatArray"]
+
+#: rows of the consumption taken together when local and grid energy are made (a few hundred
+#: KB per array: a block stays in the cache between the product, the difference and its use)
+_BLOCK_ROWS = 8
+
+
 @dataclass(frozen=True, eq=False)
 class Allocation:
     """The result of allocating local production for ``T`` slots from ``start``.
@@ -64,10 +74,19 @@ class Allocation:
     - ``available[T]``: production available to the consumers (after the balance meter)
     - ``local[M, T]``: local energy per consumer, all sources together (Eigenverbrauch)
     - ``grid[M, T]``: grid energy per consumer (Netzbezug), ``consumption - local``
+    - ``handed_out[T]``: local energy of all consumers together (``local.sum(axis=0)``)
     - ``source_share[S, T]``: which fraction of every consumer's local energy came from source
       ``s`` in the slot (columns sum to 1 where any local energy was handed out, else 0)
     - ``self_consumed[S, T]``: local energy taken from each source
     - ``surplus[S, T]``: production of each source not used locally (goes to the grid)
+
+    Local and grid energy are not kept: each is one operation per value on the consumption
+    (``share[t] x c`` for the smart-me and dynamic keys, ``min(s_i x A, c)`` for the static
+    key; the grid energy ``max(c - a, 0)``), so they are made where they are used, a block of
+    rows at a time (:meth:`local_rows`, :meth:`grid_rows`, :meth:`blocks`), with the same
+    operations on the same values as a whole ``[M, T]`` array would have: a site-year of 1,000
+    consumers then needs no 560 MB for them. :attr:`local` and :attr:`grid` make the whole
+    arrays (a new array on every access).
 
     Local energy per source is ``local[i] x source_share[s]`` (:meth:`local_from`); it is not
     stored as an ``[M, S, T]`` array to keep a year of 1,000 consumers in memory once.
@@ -79,11 +98,18 @@ class Allocation:
     consumption: FloatArray
     production: FloatArray
     available: FloatArray
-    local: FloatArray
-    grid: FloatArray
+    handed_out: FloatArray
     source_share: FloatArray
     self_consumed: FloatArray
     surplus: FloatArray
+    #: the smart-me and dynamic keys: ``min(1, A / C)`` per slot (None: the static key)
+    share: FloatArray | None = None
+    #: the static key: each consumer's share of the available production
+    static_shares: FloatArray | None = None
+    #: :meth:`range_sums` by column range
+    _sums: dict[tuple[int, int], tuple[FloatArray, FloatArray, FloatArray]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     @property
     def stop(self) -> int:
@@ -92,8 +118,90 @@ class Allocation:
 
     @property
     def slots(self) -> int:
-        width: int = self.local.shape[1]
+        width: int = self.consumption.shape[1]
         return width
+
+    @property
+    def local(self) -> FloatArray:
+        """Local energy ``[M, T]`` (made anew on every access)."""
+        return self._whole(self.local_rows)
+
+    @property
+    def grid(self) -> FloatArray:
+        """Grid energy ``[M, T]`` (made anew on every access)."""
+        return self._whole(self.grid_rows)
+
+    def _whole(self, part: _Part) -> FloatArray:
+        out = np.empty_like(self.consumption)
+        for r in range(0, len(out), _BLOCK_ROWS):
+            out[r : r + _BLOCK_ROWS] = part(slice(r, r + _BLOCK_ROWS), 0, self.slots)
+        return out
+
+    def local_rows(self, rows: Rows, lo: int = 0, hi: int | None = None) -> FloatArray:
+        """Local energy of the consumer rows ``rows`` (an index, a slice or a list of indices)
+        in the columns ``[lo, hi)``: a new array, as ``local[rows, lo:hi]``."""
+        cons = self.consumption[rows, lo:hi]
+        if self.share is not None:
+            return _local_energy(cons, self.share[lo:hi], None, self.available[lo:hi])
+        assert self.static_shares is not None
+        return _local_energy(cons, None, self.static_shares[rows], self.available[lo:hi])
+
+    def grid_rows(
+        self, rows: Rows, lo: int = 0, hi: int | None = None, local: FloatArray | None = None
+    ) -> FloatArray:
+        """Grid energy of ``rows`` in ``[lo, hi)`` (as ``grid[rows, lo:hi]``); ``local`` is
+        their :meth:`local_rows`, if already made."""
+        if local is None:
+            local = self.local_rows(rows, lo, hi)
+        out = np.subtract(self.consumption[rows, lo:hi], local)
+        return np.maximum(out, 0.0, out=out)
+
+    def blocks(
+        self, rows: Sequence[int] | None = None, lo: int = 0, hi: int | None = None
+    ) -> Iterator[tuple[slice, FloatArray, FloatArray]]:
+        """``(positions, local, grid)`` for ``rows`` (default: every consumer) in ``[lo, hi)``,
+        a few rows at a time: ``positions`` says which of ``rows`` the block holds. Runs of
+        consecutive rows are taken as slices (no copy of the consumption)."""
+        count = len(self.consumers) if rows is None else len(rows)
+        for a in range(0, count, _BLOCK_ROWS):
+            b = min(a + _BLOCK_ROWS, count)
+            picked: Rows
+            if rows is None:
+                picked = slice(a, b)
+            elif rows[b - 1] - rows[a] == b - 1 - a and all(
+                rows[k + 1] == rows[k] + 1 for k in range(a, b - 1)
+            ):
+                picked = slice(rows[a], rows[b - 1] + 1)
+            else:
+                picked = list(rows[a:b])
+            local = self.local_rows(picked, lo, hi)
+            yield slice(a, b), local, self.grid_rows(picked, lo, hi, local)
+
+    def range_sums(
+        self, ranges: Sequence[tuple[int, int]]
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Consumption, local and grid energy of every consumer summed over each column range
+        ``[a, b)`` of ``ranges``: three ``[consumers, ranges]`` arrays. Each sum is that of the
+        row's slice alone (numpy sums a row of a 2-D array pairwise, exactly as the row alone).
+        The ranges not asked for before are summed in one pass over the rows, making the local
+        and grid energy once for all of them, and kept with the allocation."""
+        todo = [r for r in dict.fromkeys(ranges) if r not in self._sums]
+        if todo:
+            m = len(self.consumers)
+            found = {r: (np.empty(m), np.empty(m), np.empty(m)) for r in todo}
+            lo, hi = min(a for a, _ in todo), max(b for _, b in todo)
+            for rows, local, grid in self.blocks(None, lo, hi):
+                cons = self.consumption[rows, lo:hi]
+                for (a, b), sums in found.items():
+                    for out, values in zip(sums, (cons, local, grid), strict=True):
+                        out[rows] = values[:, a - lo : b - lo].sum(axis=1)
+            self._sums.update(found)
+        picked = [self._sums[r] for r in ranges]
+        return (
+            np.stack([p[0] for p in picked], axis=1),
+            np.stack([p[1] for p in picked], axis=1),
+            np.stack([p[2] for p in picked], axis=1),
+        )
 
     def consumer_index(self, consumer: str) -> int:
         return self._rows[0][consumer]
@@ -129,9 +237,11 @@ class Allocation:
         local + grid per consumer, production vs self-consumed + surplus per source, and local
         energy handed out vs self-consumed."""
         worst = 0.0
-        if self.local.size:
-            worst = max(worst, float(np.max(np.abs(self.consumption - self.local - self.grid))))
-            handed_out = self.local.sum(axis=0)
+        if len(self.consumers) and self.slots:
+            for rows, local, grid in self.blocks():
+                gap = self.consumption[rows] - local - grid
+                worst = max(worst, float(np.max(np.abs(gap))))
+            handed_out = self.handed_out
             worst = max(worst, float(np.max(np.abs(handed_out - self.self_consumed.sum(axis=0)))))
         if self.production.size:
             worst = max(
@@ -260,21 +370,14 @@ def allocate(
     else:
         available = total_production
 
-    if key is AllocationKey.STATIC:
-        assert shares is not None
-        local = np.minimum(shares[:, None] * available[None, :], cons)
-    else:
+    share: FloatArray | None = None
+    if key is not AllocationKey.STATIC:
         total_consumption = cons.sum(axis=0)
         share = np.zeros(t)
         with np.errstate(over="ignore"):  # a tiny consumption gives inf, capped at 1 below
             np.divide(available, total_consumption, out=share, where=total_consumption > 0)
         np.minimum(share, 1.0, out=share)
-        local, grid = _local_and_grid(cons, share)
-    if key is AllocationKey.STATIC:
-        grid = np.subtract(cons, local)
-        np.maximum(grid, 0.0, out=grid)
-
-    handed_out = local.sum(axis=0)
+    handed_out = _handed_out(cons, share, shares, available)
     if source_order is SourceOrder.PRIORITY:
         self_consumed = np.empty_like(prod)
         remaining = handed_out.copy()
@@ -299,31 +402,47 @@ def allocate(
         consumption=cons,
         production=prod,
         available=available,
-        local=local,
-        grid=grid,
+        handed_out=handed_out,
         source_share=source_share,
         self_consumed=self_consumed,
         surplus=surplus,
+        share=share,
+        static_shares=shares,
     )
 
 
-#: rows of the consumption taken together by :func:`_local_and_grid` (a few hundred KB: they
-#: stay in the cache between the product and the difference)
-_BLOCK_ROWS = 4
+def _local_energy(
+    cons: FloatArray, share: FloatArray | None, shares: Any, available: FloatArray
+) -> FloatArray:
+    """Local energy of consumption rows ``cons``: ``share x cons`` (smart-me and dynamic keys,
+    ``share`` per slot) or ``min(shares x available, cons)`` (static key, ``shares`` per row)."""
+    if share is not None:
+        out: FloatArray = np.multiply(cons, share)
+        return out
+    offered: FloatArray = np.multiply.outer(shares, available)
+    return np.minimum(offered, cons, out=offered)
 
 
-def _local_and_grid(cons: FloatArray, share: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """``local = cons * share`` and ``grid = max(cons - local, 0)``, a few rows at a time: the
-    same operations on the same values, but each block of the consumption is read from memory
-    once and its local energy is still in the cache when the grid energy is taken from it."""
-    local = np.empty_like(cons)
-    grid = np.empty_like(cons)
-    for r in range(0, cons.shape[0], _BLOCK_ROWS):
+def _handed_out(
+    cons: FloatArray, share: FloatArray | None, shares: FloatArray | None, available: FloatArray
+) -> FloatArray:
+    """The local energy of all consumers per slot, ``local.sum(axis=0)`` without the ``[M, T]``
+    array: numpy sums over the first axis by adding one row after the other to the first, so
+    adding each row of local energy as it is made gives the same bits."""
+    if not len(cons):
+        return np.zeros(cons.shape[1])
+    out: FloatArray | None = None
+    for r in range(0, len(cons), _BLOCK_ROWS):
         rows = slice(r, r + _BLOCK_ROWS)
-        np.multiply(cons[rows], share[None, :], out=local[rows])
-        np.subtract(cons[rows], local[rows], out=grid[rows])
-        np.maximum(grid[rows], 0.0, out=grid[rows])
-    return local, grid
+        part = None if shares is None else shares[rows]
+        local = _local_energy(cons[rows], share, part, available)
+        for row in local:
+            if out is None:
+                out = row.copy()
+            else:
+                out += row
+    assert out is not None
+    return out
 
 
 def _stack(rows: Sequence[FloatArray]) -> FloatArray:

@@ -201,7 +201,7 @@ def monitoring_data(
         if concept.virtual[r] and concept.roles[r] is Role.PRODUCTION:
             own_draw = own_draw + concept.import_kwh[r]
 
-    self_consumed: FloatArray = allocation.local.sum(axis=0) if len(unit_ids) else np.zeros(n)
+    self_consumed: FloatArray = allocation.handed_out if len(unit_ids) else np.zeros(n)
     missing = np.zeros(n, dtype=bool)
     for series in (*production.values(), *consumption.values()):
         missing |= ~np.isfinite(series)

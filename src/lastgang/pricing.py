@@ -960,17 +960,20 @@ def _consumer_quantities(
         keys = list(dict.fromkeys(key for key, _, _ in local_cols + grid_cols))
         group = {key: g for g, key in enumerate(keys)}
         found = np.zeros((len(units), len(keys), n_tariffs))
-        for matrix, cols in ((allocation.local, local_cols), (allocation.grid, grid_cols)):
-            if not cols:
-                continue
-            weights = np.stack([w for _, _, w in cols], axis=1)
-            if 2 * len(rows) > matrix.shape[0]:  # most consumers: all rows, no copy
-                energy = (matrix[:, lo:hi] @ weights)[rows]
-            else:
-                energy = matrix[rows, lo:hi] @ weights
-            at_group = [group[key] for key, _, _ in cols]
-            at_tariff = [j for _, j, _ in cols]
-            found[:, at_group, at_tariff] = energy
+        local_weights = np.stack([w for _, _, w in local_cols], axis=1) if local_cols else None
+        grid_weights = np.stack([w for _, _, w in grid_cols], axis=1) if grid_cols else None
+        # the local and grid energy of a few units at a time, made and multiplied while they
+        # are in the cache (a row's product is the same whichever rows are beside it)
+        for at, local, grid in allocation.blocks(rows, lo, hi):
+            for matrix, cols, weights in (
+                (local, local_cols, local_weights),
+                (grid, grid_cols, grid_weights),
+            ):
+                if weights is None:
+                    continue
+                at_group = [group[key] for key, _, _ in cols]
+                at_tariff = [j for _, j, _ in cols]
+                found[at, at_group, at_tariff] = matrix @ weights
         for r, unit in enumerate(units):
             out[(unit, lo, hi)] = {key: found[r, g] for g, key in enumerate(keys)}
     return out
@@ -1000,20 +1003,10 @@ def _source_key(site: Site, meter: str, cache: dict[str, TariffKey] | None = Non
     return TariffKey(kinds[0] if kinds else TariffKind.LOCAL, meter)
 
 
-def _row_sums(a: FloatArray) -> list[float]:
-    """The sum of each row of ``a``: for rows stored one after the other (C order), one reduction
-    over all rows, which numpy sums row by row exactly as ``a[i].sum()`` (pairwise, the same
-    bits, ``tests/unit/test_billing_month_sums.py``); otherwise row by row."""
-    if a.ndim == 2 and a.flags.c_contiguous:
-        out: list[float] = a.sum(axis=1).tolist()
-        return out
-    return [float(row.sum()) for row in a]
-
-
 def _period_totals(ctx: _PeriodContext) -> tuple[list[float], list[float], list[float]]:
     if ctx.totals is None:
-        a = ctx.allocation
-        ctx.totals = (_row_sums(a.consumption), _row_sums(a.local), _row_sums(a.grid))
+        cons, local, grid = ctx.allocation.range_sums([(0, ctx.allocation.slots)])
+        ctx.totals = (cons[:, 0].tolist(), local[:, 0].tolist(), grid[:, 0].tolist())
     return ctx.totals
 
 
@@ -1026,12 +1019,20 @@ def _bill(ctx: _PeriodContext, period: ContractPeriod, producers: dict[str, str]
     who = f"unit {period.unit!r}"
     if period.unit in allocation.consumers:
         i = allocation.consumer_index(period.unit)
-        local = allocation.local[i, lo:hi]
-        grid = allocation.grid[i, lo:hi]
+        made: list[FloatArray] = []
+
+        def local_and_grid(i: int = i, lo: int = lo, hi: int = hi) -> list[FloatArray]:
+            """The unit's local and grid energy, made when a line needs them slot by slot."""
+            if not made:
+                local = allocation.local_rows(i, lo, hi)
+                made.extend((local, allocation.grid_rows(i, lo, hi, local)))
+            return made
+
         if lo == 0 and hi == allocation.slots:  # most units: all consumers at once
             totals = _period_totals(ctx)
             consumption, local_total, grid_total = totals[0][i], totals[1][i], totals[2][i]
         else:
+            local, grid = local_and_grid()
             consumption = float(allocation.consumption[i, lo:hi].sum())
             local_total = float(local.sum())
             grid_total = float(grid.sum())
@@ -1042,7 +1043,7 @@ def _bill(ctx: _PeriodContext, period: ContractPeriod, producers: dict[str, str]
             if key in known:
                 lines += _tariff_lines(ctx, key, known[key], lo, hi, kind=kind, sign=1)
                 continue
-            energy = local * allocation.source_share[s, lo:hi]
+            energy = local_and_grid()[0] * allocation.source_share[s, lo:hi]
             lines += _energy_lines(
                 ctx, key, energy, lo, hi, kind=kind, sign=1, what=f"local energy of {who}"
             )
@@ -1055,7 +1056,7 @@ def _bill(ctx: _PeriodContext, period: ContractPeriod, producers: dict[str, str]
             lines += _energy_lines(
                 ctx,
                 grid_key,
-                grid,
+                local_and_grid()[1],
                 lo,
                 hi,
                 kind=LineKind.GRID,

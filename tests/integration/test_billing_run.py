@@ -517,3 +517,31 @@ def test_tor_7_2_1_invoice_names_both_meters_of_an_exchange_with_their_quarter_h
     again = next(m for m in clara["meters"] if m["id"] == "top-2")
     assert again["physical_meters"] == top2["physical_meters"]
     assert again["meter_periods"] == top2["meter_periods"]
+
+
+def test_the_profile_digest_hashes_batches_as_8_byte_integers_whatever_the_store_reads(
+    store: DuckDBStore, tmp_path: Path
+) -> None:
+    """The run's ``profiles_sha256`` is SHA-256 over each location's id, then its import,
+    export and quality bytes and its batches as 8-byte integers: the store reads batches in 4
+    bytes where they fit, and the fingerprint of the same values must not change with that."""
+    import hashlib
+
+    import numpy as np
+
+    from lastgang.timegrid import period_slots
+
+    load_good_data(store)
+    result = bill(store, "lindengasse-5", FIRST, LAST, out_dir=tmp_path, now=WHEN)
+    site = store.site_version("lindengasse-5").site
+    start, stop = period_slots(FIRST, LAST, site.site.timezone)
+    ids = [loc.id for loc in site.locations]
+    profiles = store.load_profiles("lindengasse-5", ids, start, stop)
+    assert profiles[ids[0]].batch.dtype == np.int32
+    digest = hashlib.sha256()
+    for loc in ids:
+        p = profiles[loc]
+        digest.update(loc.encode())
+        for part in (p.import_kwh, p.export_kwh, p.quality, p.batch.astype(np.int64)):
+            digest.update(part.tobytes())
+    assert result.run.inputs["profiles_sha256"] == digest.hexdigest()

@@ -402,9 +402,38 @@ def test_batches_beyond_32_bits_and_periods_beyond_65535_slots_come_back_whole(
     p = LoadProfile(1000, imp, np.zeros(n), q, batch, meter, ("SME:A",))
     store.save_profiles("graz-lend-12", {"top1": p}, WHEN)
     got = store.load_profiles("graz-lend-12", ["top1"], 1000, 1000 + n)["top1"]
-    assert got.batch.tolist() == batch.tolist()
+    assert got.batch.dtype == np.int64 and got.batch.tolist() == batch.tolist()
     assert got.import_kwh.tolist() == imp.tolist() and got.meters == ("SME:A",)
     short = store.load_profiles("graz-lend-12", ["top1"], 990, 1010)["top1"]
     assert short.batch.tolist() == [0] * 10 + [5] * 10
     late = store.load_profiles("graz-lend-12", ["top1"], 1000 + n - 5, 1000 + n + 5)["top1"]
     assert late.batch.tolist() == [2**40 + 3] * 5 + [0] * 5
+
+
+def test_exports_of_zero_minus_zero_and_nan_come_back_bit_for_bit_in_narrow_types(
+    store: DuckDBStore,
+) -> None:
+    """The export is written only where it is not +0.0 (the array starts as zeros): every
+    value comes back with its bits, -0.0 and NaN included, in long runs and in rows that
+    change meter every slot; batches come back in 4 bytes and meter numbers in 2."""
+    n = 3000
+    exp = np.zeros(n)
+    exp[100:110] = 0.5  # a run with an export
+    exp[200] = -0.0
+    exp[300] = np.nan
+    exp[2990:] = 1.25
+    imp = np.full(n, 0.75)
+    q = np.full(n, L1, dtype=np.int8)
+    batch = np.full(n, 7, dtype=np.int64)
+    long_runs = LoadProfile(8000, imp, exp, q, batch, np.zeros(n, dtype=np.int32), ("SME:A",))
+    meter = (np.arange(n) % 2).astype(np.int32)  # A, B, A, B, ...: read row by row
+    short_runs = LoadProfile(8000, imp, exp, q, batch, meter, ("SME:A", "SME:B"))
+    for location, profile in (("top1", long_runs), ("top2", short_runs)):
+        store.save_profiles("graz-lend-12", {location: profile}, WHEN)
+    got = store.load_profiles("graz-lend-12", ["top1", "top2"], 8000, 8000 + n)
+    for location, profile in (("top1", long_runs), ("top2", short_runs)):
+        back = got[location]
+        assert back.export_kwh.view(np.int64).tolist() == exp.view(np.int64).tolist()
+        assert back.import_kwh.tolist() == imp.tolist()
+        assert back.batch.dtype == np.int32 and back.batch.tolist() == batch.tolist()
+        assert back.meter.dtype == np.int16 and back.meter.tolist() == profile.meter.tolist()

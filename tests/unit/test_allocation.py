@@ -271,18 +271,46 @@ def test_sm_5_allocating_two_halves_equals_the_whole(args: dict[str, object], cu
         assert np.array_equal(joined, getattr(whole, name))
 
 
-def test_local_and_grid_by_blocks_of_rows_are_the_whole_array_formulas() -> None:
-    """local = consumption x share and grid = max(consumption - local, 0), computed a few rows
-    at a time, are bit for bit the formulas over the whole array (row counts that are not a
-    multiple of the block included)."""
-    from lastgang.allocation import _local_and_grid
-
+def test_local_and_grid_made_by_rows_are_the_whole_array_formulas() -> None:
+    """Local and grid energy are made where they are used, a few rows and columns at a time:
+    bit for bit the formulas over the whole array (smart-me: local = consumption x share; static:
+    local = min(share_i x available, consumption); grid = max(consumption - local, 0)), for
+    row counts that are not a multiple of the block, single rows, lists of rows and slices."""
     rng = np.random.default_rng(5)
-    for rows in (1, 3, 4, 9):
+    for rows in (1, 3, 8, 9, 17):
         cons = rng.random((rows, 97)) * rng.choice([1e-9, 1.0, 1e3], size=(rows, 97))
         cons[0, :5] = 0.0
-        share = np.minimum(rng.random(97) * 1.5, 1.0)
-        local, grid = _local_and_grid(cons, share)
-        want_local = cons * share[None, :]
-        want_grid = np.maximum(cons - want_local, 0.0)
-        assert local.tobytes() == want_local.tobytes() and grid.tobytes() == want_grid.tobytes()
+        prod = rng.random((2, 97)) * rows * 300
+        static = np.full(rows, 1 / rows)
+        for key in ("smart-me", "static"):
+            a = allocate(cons, prod, key=key, static_shares=static if key == "static" else None)
+            available = prod.sum(axis=0)
+            if key == "static":
+                want_local = np.minimum(static[:, None] * available[None, :], cons)
+            else:
+                total = cons.sum(axis=0)
+                share = np.minimum(np.divide(available, total, where=total > 0, out=0 * total), 1)
+                want_local = cons * share[None, :]
+            want_grid = np.maximum(cons - want_local, 0.0)
+            assert a.local.tobytes() == want_local.tobytes()
+            assert a.grid.tobytes() == want_grid.tobytes()
+            assert a.handed_out.tobytes() == want_local.sum(axis=0).tobytes()
+            last = rows - 1
+            assert a.local_rows(last, 10, 50).tobytes() == want_local[last, 10:50].tobytes()
+            assert a.grid_rows(last, 10, 50).tobytes() == want_grid[last, 10:50].tobytes()
+            picked = [r for r in range(rows) if r % 3 != 1]
+            seen: list[int] = []
+            for at, local, grid in a.blocks(picked, 7, 90):
+                block = picked[at]
+                seen += block
+                assert local.tobytes() == want_local[block, 7:90].tobytes()
+                assert grid.tobytes() == want_grid[block, 7:90].tobytes()
+            assert seen == picked
+
+
+def test_the_whole_local_array_is_made_anew_on_every_access() -> None:
+    """``local`` and ``grid`` are new arrays each time: changing one changes nothing else."""
+    a = allocate([[1.0, 2.0]], [[1.0, 1.0]])
+    local = a.local
+    local[:] = 99.0
+    assert a.local.tolist() == [[1.0, 1.0]] and a.grid.tolist() == [[0.0, 1.0]]

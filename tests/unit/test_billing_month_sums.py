@@ -3,6 +3,7 @@ must be exactly the invoices built one consumer at a time."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -10,10 +11,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lastgang.allocation import allocate
 from lastgang.billing.invoice import invoice_number
 from lastgang.billing.run import _invoice, _month_sums, compute_period
 from lastgang.concept.model import Site
-from lastgang.pricing import _row_sums
 from lastgang.profiles.types import LoadProfile
 from lastgang.quality import Quality
 from lastgang.timegrid import period_slots
@@ -130,18 +131,28 @@ def test_profiles_as_rows_of_one_array_give_the_same_invoices_and_stay_unchanged
 
 @settings(max_examples=40)
 @given(
-    rows=st.integers(1, 6),
+    rows=st.integers(1, 20),
     cols=st.integers(1, 3000),
     seed=st.integers(0, 2**32 - 1),
-    step=st.sampled_from([1, 2]),
+    cuts=st.lists(st.integers(0, 3000), min_size=2, max_size=6),
+    key=st.sampled_from(["smart-me", "static"]),
 )
-def test_period_totals_of_all_rows_at_once_are_each_rows_sum(
-    rows: int, cols: int, seed: int, step: int
+def test_range_sums_of_all_rows_at_once_are_each_rows_sum(
+    rows: int, cols: int, seed: int, cuts: list[int], key: str
 ) -> None:
-    """The bills of whole-period consumers take their totals from one reduction over all rows:
-    bit for bit each row's own sum (also for rows that are not one block: taken row by row)."""
+    """Period totals and month sums come from one pass over the rows, for several column ranges
+    at once: bit for bit each row's own sum of its slice of consumption, local and grid
+    energy, whether the range was summed in this call or kept from an earlier one."""
     rng = np.random.default_rng(seed)
-    a = rng.random((rows * step, cols)) * 10.0 ** rng.integers(-3, 4)
-    view = a[::step]
-    got = _row_sums(view)
-    assert got == [float(view[i].sum()) for i in range(rows)]
+    cons = rng.random((rows, cols)) * 10.0 ** rng.integers(-3, 4)
+    prod = rng.random((1, cols)) * rows
+    a = allocate(cons, prod, key=key, static_shares=np.full(rows, 1 / rows))
+    bounds = sorted({min(c, cols) for c in cuts} | {0, cols})
+    ranges = list(itertools.pairwise(bounds))
+    local, grid = a.local, a.grid
+    first = a.range_sums(ranges[:1])
+    got = a.range_sums(ranges)
+    assert first[1].tolist() == got[1][:, :1].tolist()
+    for k, (lo, hi) in enumerate(ranges):
+        for matrix, sums in zip((cons, local, grid), got, strict=True):
+            assert sums[:, k].tolist() == [float(matrix[i, lo:hi].sum()) for i in range(rows)]

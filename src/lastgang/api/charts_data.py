@@ -232,8 +232,9 @@ def unit_chart(store: Store, site: Site, unit_id: str, view: str, day: date) -> 
     missing = np.isnan(unit_consumption(site, concept, unit_id))
     alloc = site_allocation(site, concept)
     i = alloc.consumer_index(unit_id)
-    local = np.where(missing, np.nan, alloc.local[i])
-    grid = np.where(missing, np.nan, alloc.grid[i])
+    local_kwh = alloc.local_rows(i)
+    local = np.where(missing, np.nan, local_kwh)
+    grid = np.where(missing, np.nan, alloc.grid_rows(i, local=local_kwh))
     local_sum = float(np.nansum(local))
     grid_sum = float(np.nansum(grid))
     used = local_sum + grid_sum

@@ -492,6 +492,10 @@ def compute_period(
     allocation = allocate_site(
         site, consumption, production, balance_export=balance_export, start=start
     )
+    # the whole period's and each month's sums of every consumer, in one pass that makes the
+    # local and grid energy once: the bills of whole-period units take their totals from them,
+    # and their invoices their month rows (Allocation.range_sums keeps them)
+    allocation.range_sums([(0, stop - start), *_month_columns(first_day, last_day, tz)])
     step("pricing", 2)
     with _collector_paused():
         bills = price_site(site, allocation, first_day, last_day)
@@ -982,14 +986,7 @@ def _month_sums(result: PeriodResult) -> dict[tuple[int, int], _MonthSums]:
             a, b = (s - result.start for s in _period_slots(first, last, tz))
             columns.append((a, b))
 
-        def per_month(matrix: FloatArray, columns: list[tuple[int, int]] = columns) -> FloatArray:
-            return np.stack([matrix[:, a:b].sum(axis=1) for a, b in columns], axis=1)
-
-        out[(lo, hi)] = _MonthSums(
-            per_month(allocation.consumption),
-            per_month(allocation.local),
-            per_month(allocation.grid),
-        )
+        out[(lo, hi)] = _MonthSums(*allocation.range_sums(columns))
     return out
 
 
@@ -1147,8 +1144,8 @@ def _invoice(
     i = allocation.consumer_index(bill.unit) if consumer else -1
     if consumer and not owned:
         energy = allocation.consumption[i, lo:hi]  # a view: 0 + x is x
-        local = allocation.local[i, lo:hi]
-        grid = allocation.grid[i, lo:hi]
+        local: FloatArray | None = None  # made below if the month sums need them
+        grid: FloatArray | None = None
         if marks is None:
             marks = _marks(result.consumer_quality, result.split_quality)
         marked, codes = marks.of(i, lo, hi)
@@ -1160,8 +1157,8 @@ def _invoice(
         quality = np.full(n, Quality.L1, dtype=np.int8)
         if consumer:
             energy += allocation.consumption[i, lo:hi]
-            local = allocation.local[i, lo:hi]
-            grid = allocation.grid[i, lo:hi]
+            local = allocation.local_rows(i, lo, hi)
+            grid = allocation.grid_rows(i, lo, hi, local)
             np.maximum(quality, result.consumer_quality[i, lo:hi], out=quality)
             np.maximum(quality, result.split_quality[lo:hi], out=quality)
         surplus = np.zeros(n)
@@ -1202,6 +1199,9 @@ def _invoice(
             cons_d, local_d, grid_d, share = known[k]
             feed_in_d = _ZERO_KWH
         else:
+            if local is None or grid is None:
+                local = allocation.local_rows(i, lo, hi)
+                grid = allocation.grid_rows(i, lo, hi, local)
             cons = float(allocation.consumption[i, lo + a : lo + b].sum()) if consumer else 0.0
             loc_kwh = float(local[a:b].sum())
             cons_d, local_d = _kwh(cons), _kwh(loc_kwh)
@@ -1299,9 +1299,11 @@ def _digest_of(site: Site, concept: ConceptResult) -> str:
         if src is None:
             digest.update(b"-")
             continue
-        for array in (src.import_kwh, src.export_kwh, src.quality, src.batch):
-            # the array's own bytes (buffer protocol): no copy of 900 MB for a site-year
+        # the arrays' own bytes (buffer protocol): no copy of 900 MB for a site-year; the
+        # batches as 8-byte integers whatever type the store read them in (a row's copy)
+        for array in (src.import_kwh, src.export_kwh, src.quality):
             digest.update(np.ascontiguousarray(array).data)
+        digest.update(np.ascontiguousarray(src.batch, dtype=np.int64).data)
     return digest.hexdigest()
 
 

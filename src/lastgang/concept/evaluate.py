@@ -280,9 +280,11 @@ def evaluate_concept(
     if shared is not None:  # no copy of a site-year (17 bytes per value)
         return _result(site, start, stop, *shared, {x.id: profiles[x.id] for x in site.locations})
     rows = n_loc + n_vm
-    # every row is written below (a location without a profile as missing), so no fill first
+    # every row is written below (a location without a profile as missing), so no fill first;
+    # the export starts as zeros from the system, and a row that is all +0.0 (a consumer's,
+    # mostly) is not written: its memory is never touched
     imp = np.empty((rows, n))
-    exp = np.empty((rows, n))
+    exp = np.zeros((rows, n))
     quality = np.empty((rows, n), dtype=np.int8)
     index: dict[str, int] = {}
     sources: dict[str, LoadProfile] = {}
@@ -300,7 +302,8 @@ def evaluate_concept(
         sources[loc.id] = window
         physical = physical_profile(loc, window, tz)
         imp[m] = physical.import_kwh
-        exp[m] = physical.export_kwh
+        if physical.export_kwh.view(np.int64).any():  # -0.0 and NaN are written
+            exp[m] = physical.export_kwh
         quality[m] = physical.quality
 
     problems: list[Problem] = []
