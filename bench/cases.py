@@ -235,15 +235,20 @@ def case_billing(args: argparse.Namespace) -> dict[str, Any]:
     samples: list[Sample] = []
     invoices = 0
     profiles: Any = None
+    run: Any = None
     for _ in harness.repeats(args.repeats, args.budget):
-        profiles = None  # the previous run's arrays are not part of this run's memory
+        profiles = run = None  # the previous run's arrays are not part of this run's memory
         with probe() as p:
             run, profiles = _bill_once(store, site, args, p)
         invoices = len(run.invoices)
-        del run
         samples.append(p.sample)
     ids = [loc.id for loc in site.locations]
     matrix = np.vstack([np.nan_to_num(profiles[i].import_kwh) for i in ids])
+    # the profile columns the engine reads, in the types it reads them: import and export
+    # (float64), batch (int32 where the numbers fit), meter (int16), quality (int8); the
+    # export of a consumer is counted although its zeros take no memory (never written)
+    columns = ("import_kwh", "export_kwh", "batch", "meter", "quality")
+    profile_bytes = sum(getattr(profiles[i], c).nbytes for i in ids for c in columns)
     profiles = None
     slots = matrix.shape[1]
     out = summarise(samples)
@@ -253,13 +258,65 @@ def case_billing(args: argparse.Namespace) -> dict[str, Any]:
         slots=slots,
         invoices=invoices,
         baseline=_baselines(matrix, args.repeats),
+        floors=_floors(store, site, args, run),
         float64_bytes=int(matrix.nbytes),
-        # the profile columns the engine reads per metering point and slot: import and export
-        # (float64), batch (int64), meter (int32), quality (int8)
-        profile_bytes=len(ids) * slots * 29,
+        profile_bytes=int(profile_bytes),
     )
     store.close()
     return out
+
+
+def _floors(store: Any, site: Any, args: argparse.Namespace, run: Any) -> dict[str, float]:
+    """What parts of the billing cost at the least, whatever the engine does with them:
+
+    - *store column*: DuckDB's scan of the period's import values alone (one column, no
+      metering point or slot to place them with) into a numpy array;
+    - *records*: making the run's invoices, lines, month rows, meter entries, quality and VAT
+      records again from their finished values (nothing computed, no Decimal arithmetic),
+      with the fastest constructor the engine has (:func:`lastgang.records.record`).
+    """
+    from dataclasses import fields
+
+    from lastgang.records import record
+    from lastgang.timegrid import period_slots
+
+    first, last = _period(args)
+    start, stop = period_slots(first, last, site.site.timezone)
+    sql = (
+        "SELECT import_kwh FROM profile_values "
+        "WHERE site_id = $site AND slot >= $start AND slot < $stop"
+    )
+    params = {"site": site.site.id, "start": start, "stop": stop}
+    scans: list[float] = []
+    for _ in range(max(args.repeats, 3)):
+        t0 = time.perf_counter()
+        store.connection.sql(sql, params=params).fetchnumpy()
+        scans.append(time.perf_counter() - t0)
+
+    def values(obj: Any) -> dict[str, Any]:
+        return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+    invoices = []
+    for inv in run.invoices:
+        parts = [
+            (type(x), values(x))
+            for x in (*inv.lines, *inv.months, *inv.meters, *inv.vat, inv.quality)
+        ]
+        invoices.append((type(inv), values(inv), parts))
+    builds: list[float] = []
+    count = sum(1 + len(parts) for _, _, parts in invoices)
+    for _ in range(max(args.repeats, 3)):
+        t0 = time.perf_counter()
+        for cls, fields_of, parts in invoices:
+            for part_cls, part_values in parts:
+                record(part_cls, **part_values)
+            record(cls, **fields_of)
+        builds.append(time.perf_counter() - t0)
+    return {
+        "store_column": harness.median(scans),
+        "records": harness.median(builds),
+        "record_count": count,
+    }
 
 
 def _run_for(args: argparse.Namespace) -> Any:
