@@ -72,6 +72,19 @@ def case_prepare(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     data = synthetic.site_data(args.size, days=args.days)
     (folder / "site.toml").write_text(synthetic.site_toml(data.site), encoding="utf-8")
+    if args.monthly:  # one CSV file per month, for sites too large to import in one file
+        names = []
+        for month, piece in synthetic.month_pieces(data):
+            names.append(f"intervals-{month}.csv")
+            synthetic.write_interval_csv(piece, folder / names[-1])
+        return {
+            "metering_points": args.size,
+            "slots": data.stop - data.start,
+            "values": data.values,
+            "files": names,
+            "csv_bytes": sum((folder / n).stat().st_size for n in names),
+            "seconds": time.perf_counter() - started,
+        }
     csv_values = synthetic.write_interval_csv(data, folder / "intervals.csv")
     parquet_values = synthetic.write_interval_parquet(data, folder / "intervals.parquet")
     readings = 0
@@ -134,6 +147,45 @@ def case_import_csv(args: argparse.Namespace) -> dict[str, Any]:
     return _import(args, "intervals.csv", keep_as="store.duckdb")
 
 
+def case_import_months(args: argparse.Namespace) -> dict[str, Any]:
+    """The monthly files of ``prepare --monthly`` imported one after the other into one store
+    (kept as ``store.duckdb`` for the billing): the time and peak memory of each."""
+    from lastgang.services import apply_site_text, import_files
+    from lastgang.store import open_store
+
+    folder = _dir(args)
+    files = sorted(folder.glob("intervals-????-??.csv"))
+    if not files:
+        return {"skipped": "no monthly files: run prepare with --monthly"}
+    db = folder / "store.duckdb"
+    _fresh(db)
+    store = open_store(db)
+    apply_site_text(store, (folder / "site.toml").read_text(encoding="utf-8"), "site.toml")
+    months: list[dict[str, Any]] = []
+    rows = 0
+    started = time.perf_counter()
+    for source in files:
+        with probe() as p:
+            results = import_files(store, _site_id(args), [source])
+        rows += sum(r.rows for r in results)
+        months.append(
+            {
+                "file": source.name,
+                "seconds": p.sample.seconds,
+                "peak_increase_bytes": p.sample.peak_increase,
+            }
+        )
+        print(f"{source.name}: {p.sample.seconds:.1f} s", file=sys.stderr, flush=True)
+    store.close()
+    return {
+        "seconds": time.perf_counter() - started,
+        "values": rows,
+        "files": months,
+        "peak_increase_bytes": max(m["peak_increase_bytes"] for m in months),
+        "file_bytes": sum(f.stat().st_size for f in files),
+    }
+
+
 def case_import_parquet(args: argparse.Namespace) -> dict[str, Any]:
     if args.size > args.parquet_max:
         return {"skipped": f"Parquet import only up to M = {args.parquet_max} (--parquet-max)"}
@@ -147,7 +199,9 @@ def case_registers(args: argparse.Namespace) -> dict[str, Any]:
     folder = _dir(args)
     source = folder / "registers.csv"
     if not source.exists():
-        return {"skipped": f"no register readings for M > {args.register_max}"}
+        if args.size > args.register_max:
+            return {"skipped": f"no register readings for M > {args.register_max}"}
+        return {"skipped": "no register readings beside monthly files"}
     db = folder / "registers.duckdb"
     _fresh(db)
     store = open_store(db)
@@ -471,6 +525,7 @@ def case_reference(args: argparse.Namespace) -> dict[str, Any]:
 CASES: dict[str, CaseFn] = {
     "prepare": case_prepare,
     "import-csv": case_import_csv,
+    "import-months": case_import_months,
     "import-parquet": case_import_parquet,
     "registers": case_registers,
     "billing": case_billing,
@@ -492,6 +547,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--budget", type=float, default=90.0, help="seconds before no new run")
     parser.add_argument("--pdf-sample", type=int, default=120)
     parser.add_argument("--reference-days", type=int, default=365)
+    parser.add_argument(
+        "--monthly", action="store_true", help="prepare: one interval CSV file per month"
+    )
     return parser.parse_args(argv)
 
 

@@ -116,9 +116,28 @@ def _imports(data: dict[str, Any]) -> list[str]:
                     _n(c["runs"]),
                 ]
             )
+    for c in _cases(data, "import-months"):
+        if not _ok(c):
+            continue
+        files = c["files"]
+        rows.append(
+            [
+                _n(c["size"]),
+                f"CSV, {len(files)} monthly files",
+                _n(c["values"]),
+                _n(c["file_bytes"] / MIB),
+                _s(c["seconds"]),
+                _rate(c["values"], c["seconds"]),
+                f"{_s(min(f['seconds'] for f in files))} - "
+                f"{_s(max(f['seconds'] for f in files))} per file",
+                "",
+                _mib(c["peak_increase_bytes"]),
+                "1",
+            ]
+        )
     if not rows:
         return []
-    rows.sort(key=lambda r: (r[1], int(r[0].replace(",", ""))))
+    rows.sort(key=lambda r: (r[1].split(",")[0], int(r[0].replace(",", ""))))
     header = [
         "M",
         "file",
@@ -137,7 +156,9 @@ def _imports(data: dict[str, Any]) -> list[str]:
         "One file with every metering point's year into a fresh store: raw archive, readings, "
         "load profiles (with their checks), one transaction. CSV: one row per metering point "
         "and quarter hour (import and export); Parquet: a vendor table in the long layout, one "
-        "row per metering point ID and quarter hour.",
+        "row per metering point ID and quarter hour. *Monthly files*: a site too large for "
+        "one file, its months imported one after the other into one store (the time is all "
+        "of them; the peak that of the largest month).",
         "",
         *_table(header, rows),
         "",

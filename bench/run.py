@@ -13,7 +13,9 @@ peak memory of each run (``bench/harness.py``):
 
 Writes ``results.json`` and ``results.md`` into ``--out`` (default: ``bench/``). The default sizes
 are 10, 100 and 1,000 metering points (``bench/README.md`` says how long that takes and why
-10,000 is not in the default); ``--sizes 10,100,1000,10000`` adds more.
+10,000 is not in the default); ``--sizes 10,100,1000,10000`` adds more. From
+``--monthly-from`` metering points on (10,000) the year is written and imported as one CSV file
+per month.
 """
 
 from __future__ import annotations
@@ -94,6 +96,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="page whose results section is rewritten (default: docs/performance.md when the "
         "results go to bench/)",
     )
+    parser.add_argument(
+        "--monthly-from",
+        type=int,
+        default=10_000,
+        help="smallest M whose year is written and imported as one CSV file per month (one "
+        "file of M = 10,000 would be 24 GB, held whole while it is imported)",
+    )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per case")
     return parser.parse_args(argv)
 
@@ -129,21 +138,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         for size in args.sizes:
             cases = ["prepare", *(c for c in ORDER if not only or c in only)]
+            monthly = size >= args.monthly_from
+            if monthly:  # monthly files: imported one after the other, no Parquet file
+                cases = [
+                    "import-months" if c == "import-csv" else c
+                    for c in cases
+                    if c != "import-parquet"
+                ]
             if size == args.sizes[0] and (not only or "reference" in only):
                 cases.append("reference")
             for case in cases:
                 _log(f"M = {size:>6}: {case} ...")
-                repeats = "1" if case in ("prepare", "pdf", "reference") else str(args.repeats)
+                once = ("prepare", "pdf", "reference", "import-months")
+                repeats = "1" if case in once else str(args.repeats)
+                extra = ["--monthly"] if monthly and case == "prepare" else []
                 result = harness.run_case(
                     CASES,
-                    [case, "--size", str(size), "--repeats", repeats, *common],
+                    [case, "--size", str(size), "--repeats", repeats, *common, *extra],
                     timeout=args.timeout,
                 )
                 result.setdefault("case", case)
                 result.setdefault("size", size)
                 results.append(result)
                 _log(f"             {_brief(result)}")
-                if "error" in result and case in ("prepare", "import-csv"):
+                if "error" in result and case in ("prepare", "import-csv", "import-months"):
                     _log(f"M = {size}: stopped, the later cases need {case}")
                     break
     finally:

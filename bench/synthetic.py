@@ -276,6 +276,29 @@ def site_data(m: int, seed: int = 1, days: int = 365) -> SiteData:
     return SiteData(site, start, stop, imp, exp, quality)
 
 
+def month_pieces(data: SiteData) -> Iterator[tuple[str, SiteData]]:
+    """The site's values cut at the local month boundaries: ``("2025-01", the January values)``
+    and so on (views, no copy)."""
+    day = FIRST_DAY
+    while True:
+        following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+        a, b = period_slots(day, following - timedelta(days=1), TZ)
+        a, b = max(a, data.start), min(b, data.stop)
+        if a >= b:
+            return
+        cols = slice(a - data.start, b - data.start)
+        piece = SiteData(
+            data.site,
+            a,
+            b,
+            data.import_kwh[:, cols],
+            data.export_kwh[:, cols],
+            data.quality[:, cols],
+        )
+        yield f"{day:%Y-%m}", piece
+        day = following
+
+
 # --------------------------------------------------------------------------------------------
 # input files
 

@@ -62,6 +62,9 @@ def test_bench_runs_its_smallest_size_and_writes_results(tmp_path: Path) -> None
         "concept, allocation, pricing",
         "invoice data",
     }
+    floors = cases["billing"]["floors"]
+    assert floors["store_column"] > 0 and floors["records"] > 0
+    assert floors["record_count"] > cases["billing"]["invoices"]
     assert cases["pdf"]["pdfs_ok"]
     # the engine's bills equal the naive reference's on the smallest site
     assert cases["reference"]["equal"], cases["reference"]["differences"]
@@ -69,3 +72,46 @@ def test_bench_runs_its_smallest_size_and_writes_results(tmp_path: Path) -> None
     for heading in ("# Benchmark results", "## Import", "## Billing", "## The reference"):
         assert heading in markdown
     assert "| M |" in markdown
+
+
+@pytest.mark.slow
+def test_a_site_from_monthly_files_is_imported_month_by_month_and_billed(tmp_path: Path) -> None:
+    """From ``--monthly-from`` metering points on, the year is written as one CSV file per month
+    and imported one after the other into one store, which the billing then reads."""
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run.py"),
+            "--sizes",
+            "10",
+            "--monthly-from",
+            "10",
+            "--only",
+            "billing",
+            "--repeats",
+            "1",
+            "--days",
+            "40",
+            "--out",
+            str(out),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    cases = {c["case"]: c for c in data["cases"]}
+    assert set(cases) == {"prepare", "import-months", "billing"}
+    months = cases["import-months"]
+    # January and the first 9 days of February, no clock change: 96 quarter hours a day
+    assert [f["file"] for f in months["files"]] == [
+        "intervals-2025-01.csv",
+        "intervals-2025-02.csv",
+    ]
+    assert months["values"] == cases["billing"]["values"] == 10 * 40 * 96
+    assert "CSV, 2 monthly files" in (out / "results.md").read_text(encoding="utf-8")
