@@ -9,6 +9,7 @@ whole site live in :mod:`lastgang.concept.validate`.
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, time
 from enum import StrEnum
 from fractions import Fraction
@@ -363,10 +364,16 @@ class Site(_Model):
     )
 
     def location(self, location_id: str) -> Location:
+        """The location ``location_id`` (the first of that id); ``KeyError`` if there is none."""
+        return self._locations_by_id[location_id]
+
+    @functools.cached_property
+    def _locations_by_id(self) -> dict[str, Location]:
+        """Every location by id, built once (a site of 10,000 locations asks for each)."""
+        out: dict[str, Location] = {}
         for loc in self.locations:
-            if loc.id == location_id:
-                return loc
-        raise KeyError(location_id)
+            out.setdefault(loc.id, loc)
+        return out
 
     def virtual_meter(self, meter_id: str) -> VirtualMeter:
         for vm in self.virtual_meters:
