@@ -437,3 +437,28 @@ def test_exports_of_zero_minus_zero_and_nan_come_back_bit_for_bit_in_narrow_type
         assert back.import_kwh.tolist() == imp.tolist()
         assert back.batch.dtype == np.int32 and back.batch.tolist() == batch.tolist()
         assert back.meter.dtype == np.int16 and back.meter.tolist() == profile.meter.tolist()
+
+
+def test_a_few_of_many_locations_read_only_their_rows_and_the_same_values(
+    store: DuckDBStore,
+) -> None:
+    """Reading one location of four that hold values takes only its rows out of DuckDB (a
+    filter on the location); the profile is the same as when all four are read at once, and a
+    location without values in the store comes back missing."""
+    n = 200
+    saved = {}
+    for k, location in enumerate(("top1", "top2", "general", "pv")):
+        imp = np.arange(n, dtype=np.float64) / 4 + k
+        q = np.full(n, L1, dtype=np.int8)
+        batch = np.full(n, 10 + k, dtype=np.int64)
+        saved[location] = LoadProfile(
+            6000, imp, np.zeros(n), q, batch, np.zeros(n, dtype=np.int32), (f"SME:{k}",)
+        )
+    store.save_profiles("graz-lend-12", saved, WHEN)
+    every = store.load_profiles("graz-lend-12", list(saved), 6000, 6000 + n)
+    one = store.load_profiles("graz-lend-12", ["top2", "hak"], 6000, 6000 + n)
+    for field in ("import_kwh", "export_kwh", "quality", "batch", "meter"):
+        assert getattr(one["top2"], field).tolist() == getattr(every["top2"], field).tolist()
+        assert getattr(one["top2"], field).tolist() == getattr(saved["top2"], field).tolist()
+    assert one["top2"].meters == ("SME:1",)
+    assert np.isnan(one["hak"].import_kwh).all() and (one["hak"].quality == MISSING).all()
