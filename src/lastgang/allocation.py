@@ -30,6 +30,7 @@ Energy is conserved in every slot: ``c_i = a_i + g_i`` and ``P_s = L_s + surplus
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -110,6 +111,8 @@ class Allocation:
     _sums: dict[tuple[int, int], tuple[FloatArray, FloatArray, FloatArray]] = field(
         default_factory=dict, init=False, repr=False
     )
+    #: held while :meth:`range_sums` sums (it may run on another thread)
+    _summing: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def stop(self) -> int:
@@ -184,8 +187,19 @@ class Allocation:
         ``[a, b)`` of ``ranges``: three ``[consumers, ranges]`` arrays. Each sum is that of the
         row's slice alone (numpy sums a row of a 2-D array pairwise, exactly as the row alone).
         The ranges not asked for before are summed in one pass over the rows, making the local
-        and grid energy once for all of them, and kept with the allocation."""
-        todo = [r for r in dict.fromkeys(ranges) if r not in self._sums]
+        and grid energy once for all of them, and kept with the allocation (ranges already
+        kept are returned at once, even while another thread sums others)."""
+        if any(r not in self._sums for r in ranges):
+            with self._summing:
+                self._sum_ranges([r for r in dict.fromkeys(ranges) if r not in self._sums])
+        picked = [self._sums[r] for r in ranges]
+        return (
+            np.stack([p[0] for p in picked], axis=1),
+            np.stack([p[1] for p in picked], axis=1),
+            np.stack([p[2] for p in picked], axis=1),
+        )
+
+    def _sum_ranges(self, todo: Sequence[tuple[int, int]]) -> None:
         if todo:
             m = len(self.consumers)
             found = {r: (np.empty(m), np.empty(m), np.empty(m)) for r in todo}
@@ -196,12 +210,6 @@ class Allocation:
                     for out, values in zip(sums, (cons, local, grid), strict=True):
                         out[rows] = values[:, a - lo : b - lo].sum(axis=1)
             self._sums.update(found)
-        picked = [self._sums[r] for r in ranges]
-        return (
-            np.stack([p[0] for p in picked], axis=1),
-            np.stack([p[1] for p in picked], axis=1),
-            np.stack([p[2] for p in picked], axis=1),
-        )
 
     def consumer_index(self, consumer: str) -> int:
         return self._rows[0][consumer]

@@ -494,7 +494,8 @@ def compute_period(
     )
     # the whole period's and each month's sums of every consumer, in one pass that makes the
     # local and grid energy once: the bills of whole-period units take their totals from them,
-    # and their invoices their month rows (Allocation.range_sums keeps them)
+    # and their invoices their month rows (Allocation.range_sums keeps them). On the other core
+    # while the bills are priced, the months took longer: the pass competes with pricing.
     allocation.range_sums([(0, stop - start), *_month_columns(first_day, last_day, tz)])
     step("pricing", 2)
     with _collector_paused():
