@@ -18,25 +18,15 @@ ROOT = Path(__file__).resolve().parents[2]
 CASES = {"import-csv", "import-parquet", "registers", "billing", "invoices", "pdf", "reference"}
 
 
-@pytest.mark.slow
-def test_bench_runs_its_smallest_size_and_writes_results(tmp_path: Path) -> None:
-    out = tmp_path / "out"
+def _bench(tmp_path: Path, *args: str) -> None:
+    """``bench/run.py`` with ``args``, results into ``tmp_path / "out"``; it must succeed."""
     done = subprocess.run(
         [
             sys.executable,
             str(ROOT / "bench" / "run.py"),
-            "--sizes",
-            "10",
-            "--repeats",
-            "1",
-            "--days",
-            "7",
-            "--reference-days",
-            "7",
-            "--pdf-sample",
-            "2",
+            *args,
             "--out",
-            str(out),
+            str(tmp_path / "out"),
             "--workdir",
             str(tmp_path / "work"),
         ],
@@ -46,6 +36,24 @@ def test_bench_runs_its_smallest_size_and_writes_results(tmp_path: Path) -> None
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_bench_runs_its_smallest_size_and_writes_results(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _bench(
+        tmp_path,
+        "--sizes",
+        "10",
+        "--repeats",
+        "1",
+        "--days",
+        "7",
+        "--reference-days",
+        "7",
+        "--pdf-sample",
+        "2",
+    )
     data = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert data["sizes"] == [10]
     assert {"cpu", "cores", "memory_gib", "python", "libraries"} <= set(data["machine"])
@@ -79,31 +87,19 @@ def test_a_site_from_monthly_files_is_imported_month_by_month_and_billed(tmp_pat
     """From ``--monthly-from`` metering points on, the year is written as one CSV file per month
     and imported one after the other into one store, which the billing then reads."""
     out = tmp_path / "out"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "run.py"),
-            "--sizes",
-            "10",
-            "--monthly-from",
-            "10",
-            "--only",
-            "billing",
-            "--repeats",
-            "1",
-            "--days",
-            "40",
-            "--out",
-            str(out),
-            "--workdir",
-            str(tmp_path / "work"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    _bench(
+        tmp_path,
+        "--sizes",
+        "10",
+        "--monthly-from",
+        "10",
+        "--only",
+        "billing",
+        "--repeats",
+        "1",
+        "--days",
+        "40",
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     data = json.loads((out / "results.json").read_text(encoding="utf-8"))
     cases = {c["case"]: c for c in data["cases"]}
     assert set(cases) == {"prepare", "import-months", "billing"}
