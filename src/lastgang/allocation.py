@@ -59,7 +59,7 @@ SLOT_SECONDS = 900
 
 #: which consumer rows: an index, a slice or a list of indices
 Rows = int | slice | list[int]
-_Part = Callable[[slice, int, int], "FloatArray"]
+_Part = Callable[[slice, int, int], FloatArray]
 
 #: rows of the consumption taken together when local and grid energy are made (a few hundred
 #: KB per array: a block stays in the cache between the product, the difference and its use)

@@ -563,3 +563,21 @@ def test_every_problem_is_listed_at_once() -> None:
 @pytest.mark.parametrize("today", [None, TODAY])
 def test_today_defaults_to_the_current_day(today: date | None) -> None:
     assert check_site(Site.model_validate(copy.deepcopy(base())), today=today) == []
+
+
+def test_a_copy_with_other_locations_finds_its_own_locations() -> None:
+    """``Site.location`` keeps a lookup by id; a ``model_copy`` with other locations (as a
+    meter exchange in the demo makes) must find its own, not the original's."""
+    from pathlib import Path
+
+    from lastgang.concept.load import load_site
+
+    site = load_site(Path(__file__).resolve().parents[2] / "examples/emergency-power/site.toml")
+    first = site.locations[0]
+    assert site.location(first.id) is first
+    renamed = first.model_copy(update={"name": "renamed"})
+    copy = site.model_copy(update={"locations": [renamed, *site.locations[1:]]})
+    assert copy.location(first.id).name == "renamed"
+    assert site.location(first.id) is first
+    with pytest.raises(KeyError):
+        copy.location("no-such-location")

@@ -365,15 +365,20 @@ class Site(_Model):
 
     def location(self, location_id: str) -> Location:
         """The location ``location_id`` (the first of that id); ``KeyError`` if there is none."""
-        return self._locations_by_id[location_id]
+        built, by_id = self._locations_by_id
+        if built is not self.locations:  # a copy with other locations (model_copy(update=...))
+            del self.__dict__["_locations_by_id"]
+            built, by_id = self._locations_by_id
+        return by_id[location_id]
 
     @functools.cached_property
-    def _locations_by_id(self) -> dict[str, Location]:
-        """Every location by id, built once (a site of 10,000 locations asks for each)."""
+    def _locations_by_id(self) -> tuple[list[Location], dict[str, Location]]:
+        """Every location by id, built once (a site of 10,000 locations asks for each), with
+        the list it was built from: ``model_copy`` copies this cache along with the fields."""
         out: dict[str, Location] = {}
         for loc in self.locations:
             out.setdefault(loc.id, loc)
-        return out
+        return self.locations, out
 
     def virtual_meter(self, meter_id: str) -> VirtualMeter:
         for vm in self.virtual_meters:
