@@ -227,3 +227,69 @@ def test_tor_4_1_a_wrong_character_is_always_found(
     assert not is_metering_point_id(text)
     with pytest.raises(InvalidId):
         parse_metering_point_id(text)
+
+
+# characters an ID may or may not hold: ASCII letters and digits, lower case, digits of other
+# scripts (which a regular expression's ``\\d`` would accept), letters with diacritics, separators
+_ID_ALPHABET = "ATDEGBXKZ0123456789az\u0663\u00b2ÄÖ .-_"
+
+
+@st.composite
+def near_valid_segments(draw: st.DrawFn) -> tuple[str, str, str, str]:
+    """The segments of a valid ID, often with one segment changed: a character replaced, one
+    added or one left out."""
+    mp = draw(valid_ids)
+    segments = [mp.country, mp.operator, mp.postal_code, mp.number]
+    if draw(st.booleans()):
+        k = draw(st.integers(0, 3))
+        at = draw(st.integers(0, len(segments[k]) - 1))
+        change = draw(st.sampled_from(["replace", "insert", "delete"]))
+        ch = draw(st.sampled_from(_ID_ALPHABET))
+        seg = segments[k]
+        if change == "replace":
+            segments[k] = seg[:at] + ch + seg[at + 1 :]
+        elif change == "insert":
+            segments[k] = seg[:at] + ch + seg[at:]
+        else:
+            segments[k] = seg[:at] + seg[at + 1 :]
+    return segments[0], segments[1], segments[2], segments[3]
+
+
+@given(near_valid_segments())
+def test_tor_4_1_the_quick_check_agrees_with_the_explained_one(
+    segments: tuple[str, str, str, str],
+) -> None:
+    """A valid ID is recognised without building the problems that explain an invalid one: the
+    quick check says valid exactly when the full check finds no problem, and the constructor and
+    the parser accept exactly those IDs."""
+    from lastgang.ids import _check_segments, _valid_full_width
+
+    explained = not _check_segments(*segments)
+    assert _valid_full_width(*segments) == explained
+    if explained:
+        assert MeteringPointId(*segments).country == segments[0]
+    else:
+        with pytest.raises(InvalidId):
+            MeteringPointId(*segments)
+    text = "".join(segments)
+    if "." not in text and text == text.strip():
+        # the canonical form: valid when at full width and the segments it splits into are
+        parts = (text[:2], text[2:8], text[8:13], text[13:])
+        assert is_metering_point_id(text) == (len(text) == 33 and not _check_segments(*parts))
+
+
+def test_tor_4_1_quick_check_country_must_be_listed() -> None:
+    # full width and the right characters, but XK is no ISO 3166-1 code
+    assert not is_metering_point_id("XK" + TOR_CANONICAL[2:])
+    assert is_metering_point_id("DE" + TOR_CANONICAL[2:])
+
+
+@pytest.mark.parametrize("ch", ["\u0663", "\u00b2", "\uff11", "a", "Ä", " ", "."])
+@pytest.mark.parametrize("at", [0, 2, 5, 8, 12, 13, 32])
+def test_tor_4_1_quick_check_takes_only_ascii(ch: str, at: int) -> None:
+    """Digits of other scripts (Arabic-Indic 3, superscript 2, full-width 1) and other
+    characters are refused in every segment, by the quick check as by the full one."""
+    text = TOR_CANONICAL[:at] + ch + TOR_CANONICAL[at + 1 :]
+    assert not is_metering_point_id(text)
+    with pytest.raises(InvalidId):
+        parse_metering_point_id(text)
