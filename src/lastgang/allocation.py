@@ -160,14 +160,21 @@ class Allocation:
         return np.maximum(out, 0.0, out=out)
 
     def blocks(
-        self, rows: Sequence[int] | None = None, lo: int = 0, hi: int | None = None
+        self,
+        rows: Sequence[int] | None = None,
+        lo: int = 0,
+        hi: int | None = None,
+        *,
+        size: int = _BLOCK_ROWS,
     ) -> Iterator[tuple[slice, FloatArray, FloatArray]]:
         """``(positions, local, grid)`` for ``rows`` (default: every consumer) in ``[lo, hi)``,
-        a few rows at a time: ``positions`` says which of ``rows`` the block holds. Runs of
+        ``size`` rows at a time: ``positions`` says which of ``rows`` the block holds. Runs of
         consecutive rows are taken as slices (no copy of the consumption)."""
+        if size < 1:
+            raise ValueError(f"a block needs at least one row, not {size}")
         count = len(self.consumers) if rows is None else len(rows)
-        for a in range(0, count, _BLOCK_ROWS):
-            b = min(a + _BLOCK_ROWS, count)
+        for a in range(0, count, size):
+            b = min(a + size, count)
             picked: Rows
             if rows is None:
                 picked = slice(a, b)
@@ -213,6 +220,11 @@ class Allocation:
 
     def consumer_index(self, consumer: str) -> int:
         return self._rows[0][consumer]
+
+    def has_consumer(self, name: str) -> bool:
+        """Whether ``name`` is one of the consumers (a dictionary lookup: every bill and
+        invoice asks, and a site can have 10,000 consumers)."""
+        return name in self._rows[0]
 
     def source_index(self, source: str) -> int:
         return self._rows[1][source]

@@ -754,6 +754,12 @@ def fee_lines(fees: Sequence[Fee], unit: str, first_day: date, last_day: date) -
     return lines
 
 
+#: a consumer's line energies from :func:`_consumer_quantities`: kWh per column, and the
+#: columns ``[a, b)`` of each tariff group
+_Quantities = tuple[list[float], dict[TariffKey, tuple[int, int]]]
+_NO_QUANTITIES: _Quantities = ([], {})
+
+
 @dataclass
 class _PeriodContext:
     site: Site
@@ -763,10 +769,9 @@ class _PeriodContext:
     days: NDArray[np.generic]
     problems: list[Problem]
     #: energy per tariff of a consumer's lines, computed for all consumers at once
-    #: (:func:`_consumer_quantities`): (unit, lo, hi) -> tariff group -> energy per tariff
-    quantities: dict[tuple[str, int, int], dict[TariffKey, FloatArray]] = field(
-        default_factory=dict
-    )
+    #: (:func:`_consumer_quantities`): (unit, lo, hi) -> (kWh per column, tariff group -> its
+    #: columns, in the order of the group's :func:`_layout`)
+    quantities: dict[tuple[str, int, int], _Quantities] = field(default_factory=dict)
     #: (tariff group, lo, hi) -> the tariffs applying in the columns with their first and last day
     layouts: dict[tuple[TariffKey, int, int], list[tuple[int, date, date]]] = field(
         default_factory=dict
@@ -828,8 +833,8 @@ def _energy_lines(
         return []
     shifted = part + 2
     sums = np.bincount(shifted, weights=energy, minlength=len(tariffs) + 2)[2:]
-    quantities = np.asarray(sums, dtype=np.float64)
-    return _tariff_lines(ctx, key, quantities, lo, hi, kind=kind, sign=sign)
+    energies = np.asarray(sums, dtype=np.float64)[[j for j, _, _ in _layout(ctx, key, lo, hi)]]
+    return _tariff_lines(ctx, key, energies.tolist(), lo, hi, kind=kind, sign=sign)
 
 
 @functools.lru_cache(maxsize=16)
@@ -857,20 +862,21 @@ def _layout(ctx: _PeriodContext, key: TariffKey, lo: int, hi: int) -> list[tuple
 def _tariff_lines(
     ctx: _PeriodContext,
     key: TariffKey,
-    quantities: FloatArray,
+    energies: Sequence[float],
     lo: int,
     hi: int,
     *,
     kind: LineKind,
     sign: int,
 ) -> list[Line]:
-    """One line per tariff of the group that applies in ``[lo, hi)``, billing
-    ``quantities[j]`` kWh at tariff ``j``."""
+    """One line per tariff of the group that applies in ``[lo, hi)`` (its :func:`_layout`),
+    billing ``energies[k]`` kWh at the layout's ``k``-th tariff."""
     tariffs = ctx.site.tariffs
     lines: list[Line] = []
-    for j, first_day, last_day in _layout(ctx, key, lo, hi):
+    for (j, first_day, last_day), energy_kwh in zip(
+        _layout(ctx, key, lo, hi), energies, strict=True
+    ):
         tariff = tariffs[j]
-        energy_kwh = float(quantities[j])
         quantity = to_decimal_kwh(energy_kwh)
         amount = round_money(quantity * tariff.price)
         description = ctx.descriptions.get((kind, j))
@@ -922,25 +928,27 @@ def _fee_lines(ctx: _PeriodContext, period: ContractPeriod) -> list[Line]:
 
 def _consumer_quantities(
     ctx: _PeriodContext, periods: Sequence[ContractPeriod]
-) -> dict[tuple[str, int, int], dict[TariffKey, FloatArray]]:
+) -> dict[tuple[str, int, int], _Quantities]:
     """The energy per tariff of the consumers' local and grid lines, for every consumer billed
     for the same columns ``[lo, hi)`` at once.
 
     A line's energy is the sum over its slots of the consumer's local energy times the source's
     share (or of its grid energy): a product of the consumers' ``[M, T]`` array with one weight
     column per tariff (the share where the tariff applies, else 0). One matrix product instead of
-    one pass per consumer, source and tariff (``bench/README.md``). Tariff groups with no tariff,
-    a hole or an overlap in the columns are left out: :func:`_energy_lines` reports those."""
+    one pass per consumer, source and tariff (``bench/README.md``). The products go into one
+    ``[units, columns]`` array, a column per tariff that applies (not per tariff of the site:
+    with 100 sources and 200 tariffs that would be 100 x 200 numbers per unit). Tariff groups
+    with no tariff, a hole or an overlap in the columns are left out: :func:`_energy_lines`
+    reports those."""
     allocation = ctx.allocation
-    n_tariffs = len(ctx.site.tariffs)
     groups: dict[tuple[int, int], list[str]] = {}
     for period in periods:
-        if period.unit in allocation.consumers:
+        if allocation.has_consumer(period.unit):
             start, stop = _slots(ctx, period)
             lo, hi = start - allocation.start, stop - allocation.start
             groups.setdefault((lo, hi), []).append(period.unit)
     grid_key = TariffKey(TariffKind.GRID, None)
-    out: dict[tuple[str, int, int], dict[TariffKey, FloatArray]] = {}
+    out: dict[tuple[str, int, int], _Quantities] = {}
     for (lo, hi), units in groups.items():
         local_cols: list[tuple[TariffKey, int, FloatArray]] = []
         for s, meter in enumerate(allocation.sources):
@@ -956,27 +964,33 @@ def _consumer_quantities(
             for j, _, _ in _layout(ctx, grid_key, lo, hi):
                 grid_cols.append((grid_key, j, (part == j).astype(np.float64)))
         rows = [allocation.consumer_index(u) for u in units]
-        # every unit's energy per tariff group and tariff: found[unit row, group, tariff]
-        keys = list(dict.fromkeys(key for key, _, _ in local_cols + grid_cols))
-        group = {key: g for g, key in enumerate(keys)}
-        found = np.zeros((len(units), len(keys), n_tariffs))
+        # every unit's energy per column: local columns first, then the grid's
+        n_local = len(local_cols)
+        found = np.zeros((len(units), n_local + len(grid_cols)))
         local_weights = np.stack([w for _, _, w in local_cols], axis=1) if local_cols else None
         grid_weights = np.stack([w for _, _, w in grid_cols], axis=1) if grid_cols else None
-        # the local and grid energy of a few units at a time, made and multiplied while they
-        # are in the cache (a row's product is the same whichever rows are beside it)
-        for at, local, grid in allocation.blocks(rows, lo, hi):
-            for matrix, cols, weights in (
-                (local, local_cols, local_weights),
-                (grid, grid_cols, grid_weights),
-            ):
-                if weights is None:
-                    continue
-                at_group = [group[key] for key, _, _ in cols]
-                at_tariff = [j for _, j, _ in cols]
-                found[at, at_group, at_tariff] = matrix @ weights
-        for r, unit in enumerate(units):
-            out[(unit, lo, hi)] = {key: found[r, g] for g, key in enumerate(keys)}
+        # the local and grid energy of a block of units, made and multiplied while they are in
+        # the cache (a row's product is the same whichever rows are beside it); blocks of more
+        # rows when there are many columns, so that the weights are read fewer times
+        size = _product_rows(n_local + len(grid_cols))
+        for at, local, grid in allocation.blocks(rows, lo, hi, size=size):
+            if local_weights is not None:
+                found[at, :n_local] = local @ local_weights
+            if grid_weights is not None:
+                found[at, n_local:] = grid @ grid_weights
+        # the columns of a group are consecutive, in the order of its layout
+        spans: dict[TariffKey, tuple[int, int]] = {}
+        for c, (key, _, _) in enumerate(local_cols + grid_cols):
+            spans[key] = (spans[key][0] if key in spans else c, c + 1)
+        for unit, row in zip(units, found.tolist(), strict=True):
+            out[(unit, lo, hi)] = (row, spans)
     return out
+
+
+def _product_rows(columns: int) -> int:
+    """Consumer rows per block of :func:`_consumer_quantities`: 8 for a few weight columns, up
+    to 64 for a hundred and more (the product then reads its weights an eighth as often)."""
+    return int(min(64, max(8, 8 * (columns // 16))))
 
 
 def _clean(ctx: _PeriodContext, key: TariffKey, lo: int, hi: int) -> IntArray | None:
@@ -1017,7 +1031,7 @@ def _bill(ctx: _PeriodContext, period: ContractPeriod, producers: dict[str, str]
     lines: list[Line] = []
     consumption = local_total = grid_total = 0.0
     who = f"unit {period.unit!r}"
-    if period.unit in allocation.consumers:
+    if allocation.has_consumer(period.unit):
         i = allocation.consumer_index(period.unit)
         made: list[FloatArray] = []
 
@@ -1036,22 +1050,24 @@ def _bill(ctx: _PeriodContext, period: ContractPeriod, producers: dict[str, str]
             consumption = float(allocation.consumption[i, lo:hi].sum())
             local_total = float(local.sum())
             grid_total = float(grid.sum())
-        known = ctx.quantities.get((period.unit, lo, hi), {})
+        row, spans = ctx.quantities.get((period.unit, lo, hi), _NO_QUANTITIES)
         for s, meter in enumerate(allocation.sources):
             key = _source_key(site, meter, ctx.keys)
             kind = _line_kind(key.kind)
-            if key in known:
-                lines += _tariff_lines(ctx, key, known[key], lo, hi, kind=kind, sign=1)
+            span = spans.get(key)
+            if span is not None:
+                energies = row[span[0] : span[1]]
+                lines += _tariff_lines(ctx, key, energies, lo, hi, kind=kind, sign=1)
                 continue
             energy = local_and_grid()[0] * allocation.source_share[s, lo:hi]
             lines += _energy_lines(
                 ctx, key, energy, lo, hi, kind=kind, sign=1, what=f"local energy of {who}"
             )
         grid_key = TariffKey(TariffKind.GRID, None)
-        if grid_key in known:
-            lines += _tariff_lines(
-                ctx, grid_key, known[grid_key], lo, hi, kind=LineKind.GRID, sign=1
-            )
+        span = spans.get(grid_key)
+        if span is not None:
+            energies = row[span[0] : span[1]]
+            lines += _tariff_lines(ctx, grid_key, energies, lo, hi, kind=LineKind.GRID, sign=1)
         else:
             lines += _energy_lines(
                 ctx,

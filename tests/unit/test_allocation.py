@@ -299,13 +299,19 @@ def test_local_and_grid_made_by_rows_are_the_whole_array_formulas() -> None:
             assert a.local_rows(last, 10, 50).tobytes() == want_local[last, 10:50].tobytes()
             assert a.grid_rows(last, 10, 50).tobytes() == want_grid[last, 10:50].tobytes()
             picked = [r for r in range(rows) if r % 3 != 1]
-            seen: list[int] = []
-            for at, local, grid in a.blocks(picked, 7, 90):
-                block = picked[at]
-                seen += block
-                assert local.tobytes() == want_local[block, 7:90].tobytes()
-                assert grid.tobytes() == want_grid[block, 7:90].tobytes()
-            assert seen == picked
+            for size in (1, 2, 8, 64):
+                seen: list[int] = []
+                for at, local, grid in a.blocks(picked, 7, 90, size=size):
+                    block = picked[at]
+                    assert len(block) <= size
+                    seen += block
+                    assert local.tobytes() == want_local[block, 7:90].tobytes()
+                    assert grid.tobytes() == want_grid[block, 7:90].tobytes()
+                assert seen == picked
+            assert all(a.has_consumer(name) for name in a.consumers)
+            assert not a.has_consumer("nobody")
+    with pytest.raises(ValueError, match="at least one row"):
+        next(a.blocks(size=0))
 
 
 def test_the_whole_local_array_is_made_anew_on_every_access() -> None:

@@ -109,14 +109,18 @@ def _tariff_family(
     return out
 
 
-def _random_case(seed: int) -> dict[str, Any]:
+def _random_case(
+    seed: int, units: tuple[int, int] = (1, 4), sources: tuple[int, int] = (0, 2), days: int = 6
+) -> dict[str, Any]:
+    """A random site and its data: ``units`` and ``sources`` the range of consumers and PV
+    systems, ``days`` the longest period after the first day."""
     rng = random.Random(seed)
     first = rng.choice([date(2024, 3, 27), date(2024, 10, 23), date(2024, 1, 28)])
     first += timedelta(days=rng.randint(0, 3))
-    last = first + timedelta(days=rng.randint(1, 6))
+    last = first + timedelta(days=rng.randint(1, days))
     split = first + timedelta(days=rng.randint(0, (last - first).days))
-    n_units = rng.randint(1, 4)
-    n_sources = rng.randint(0, 2)
+    n_units = rng.randint(*units)
+    n_sources = rng.randint(*sources)
     locations: list[dict[str, Any]] = [{"id": "hak", "role": "grid"}]
     units: list[dict[str, Any]] = []
     for i in range(n_units):
@@ -255,7 +259,20 @@ def test_sm_6_fast_engine_equals_reference_on_random_sites(seed: int) -> None:
     """Random sites: several consumers and sources, random tariffs with windows and price
     changes, contracts changing mid-period with vacancy, fees, every allocation option, periods
     across the clock changes. Every bill, line, VAT amount and total must be identical."""
-    case = _random_case(seed)
+    _assert_engine_equals_reference(_random_case(seed))
+
+
+@settings(max_examples=3, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_sm_6_fast_engine_equals_reference_with_many_sources(seed: int) -> None:
+    """Communities with 30 to 33 PV systems and 17 to 20 consumers: the consumers' line
+    energies then come from more than 32 weight columns, which the engine multiplies 16 consumer
+    rows at a time (8 for fewer columns), so the rows span two blocks; the bills are the same as
+    the slot-by-slot reference's."""
+    _assert_engine_equals_reference(_random_case(seed, units=(17, 20), sources=(30, 33), days=1))
+
+
+def _assert_engine_equals_reference(case: dict[str, Any]) -> None:
     site: Site = case["site"]
     allocation = allocate_site(
         site,

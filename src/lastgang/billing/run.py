@@ -841,7 +841,7 @@ def _explanation(
     sources = _facts(site).sources
     names = _facts(site).meter_ids
     texts: list[str] = []
-    consumer = bill.unit in result.allocation.consumers
+    consumer = result.allocation.has_consumer(bill.unit)
     if consumer:
         own = ", ".join(names[m].name or m for m in _consumer_meters(site, unit))
         texts.append(
@@ -973,7 +973,7 @@ def _month_sums(result: PeriodResult) -> dict[tuple[int, int], _MonthSums]:
     owners = set(_facts(result.site).producers.values())
     periods: dict[tuple[date, date], int] = {}
     for bill in result.bills:
-        if bill.unit in allocation.consumers and bill.unit not in owners:
+        if allocation.has_consumer(bill.unit) and bill.unit not in owners:
             key = (bill.first_day, bill.last_day)
             periods[key] = periods.get(key, 0) + 1
     out: dict[tuple[int, int], _MonthSums] = {}
@@ -1073,7 +1073,7 @@ def _prepare_entries(
             if entry is None or entry[0] is not line:
                 line_cache[id(line)] = (line, _line(line, currency))
         start, stop = _period_slots(bill.first_day, bill.last_day, tz)
-        consumer = bill.unit in allocation.consumers
+        consumer = allocation.has_consumer(bill.unit)
         lo, hi = start - result.start, stop - result.start
         unit = _unit(site, bill.unit)
         _invoice_meters(result, unit, consumer, _owned(result, bill), lo, hi, cache)
@@ -1138,7 +1138,7 @@ def _invoice(
     start, stop = _period_slots(bill.first_day, bill.last_day, tz)
     lo, hi = start - result.start, stop - result.start
     n = hi - lo
-    consumer = bill.unit in allocation.consumers
+    consumer = allocation.has_consumer(bill.unit)
     owned = _owned(result, bill)
     # Sums that are 0 by construction (no owned source, no substitute value) are not computed;
     # every other sum is the same numpy operation on the same values as always.
