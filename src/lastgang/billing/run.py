@@ -191,6 +191,20 @@ class _SiteFacts:
         return producer_units(self.site)
 
     @functools.cached_property
+    def owned_sources(self) -> dict[str, tuple[str, ...]]:
+        """The production meters each unit gets the feed-in credit of (by unit id, in the order
+        of :attr:`producers`); units without are not listed."""
+        out: dict[str, list[str]] = {}
+        for meter, unit in self.producers.items():
+            out.setdefault(unit, []).append(meter)
+        return {unit: tuple(meters) for unit, meters in out.items()}
+
+    @functools.cached_property
+    def sources_text(self) -> str:
+        """The billed sources by name, as an invoice's explanation lists them."""
+        return " and ".join(self.meter_ids[s].name or s for s in self.sources)
+
+    @functools.cached_property
     def consumer_meters(self) -> dict[str, tuple[str, ...]]:
         """The meters of role ``consumer`` of every unit (by unit id)."""
         known = self.meter_ids
@@ -849,7 +863,7 @@ def _explanation(
             "is used unrounded."
         )
         if sources:
-            produced = " and ".join(names[s].name or s for s in sources)
+            produced = _facts(site).sources_text
             if settings.allocation is AllocationKey.STATIC:
                 texts.append(
                     f"In every quarter hour the energy produced in the building ({produced}) "
@@ -892,7 +906,7 @@ def _explanation(
                 f"valid in its quarter hour (local time): {grid_prices}; a quarter hour "
                 "belongs to a time window when it starts inside it."
             )
-    owned = [s for s, u in _facts(site).producers.items() if u == bill.unit]
+    owned = _facts(site).owned_sources.get(bill.unit, ())
     if owned:
         texts.append(
             f"Production of {', '.join(names[s].name or s for s in owned)} that was not used "
@@ -994,7 +1008,8 @@ def _month_sums(result: PeriodResult) -> dict[tuple[int, int], _MonthSums]:
 def _owned(result: PeriodResult, bill: Bill) -> list[str]:
     """The billed sources that the bill's unit owns (its production is on its invoice)."""
     sources = result.allocation.sources
-    return [s for s, u in _facts(result.site).producers.items() if u == bill.unit and s in sources]
+    owned = _facts(result.site).owned_sources.get(bill.unit, ())
+    return [s for s in owned if s in sources]
 
 
 def _own_meters(
