@@ -24,6 +24,7 @@ from __future__ import annotations
 import calendar
 import functools
 import itertools
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -1152,7 +1153,8 @@ def price_site(site: Site, allocation: Allocation, first_day: date, last_day: da
 
     Raises :class:`~lastgang.errors.InvalidInput` with every problem found: energy in a slot
     where no tariff applies or two do (named in local time), overlapping contracts, vacancy
-    without an owner, an allocation that does not match the period.
+    without an owner, an allocation that does not match the period or names a consumer or
+    source twice.
     """
     zi = _tz(site.site.timezone)
     start, stop = period_slots(first_day, last_day, zi)
@@ -1166,6 +1168,10 @@ def price_site(site: Site, allocation: Allocation, first_day: date, last_day: da
     unknown = [c for c in allocation.consumers if c not in units]
     if unknown:
         raise InvalidInput(f"the allocation has consumers that are no billing unit: {unknown}")
+    for what, names in (("consumers", allocation.consumers), ("sources", allocation.sources)):
+        if len(set(names)) != len(names):
+            repeated = sorted(name for name, n in Counter(names).items() if n > 1)
+            raise InvalidInput(f"the allocation names {what} more than once: {repeated}")
     periods = contract_periods(site, first_day, last_day)
     producers = producer_units(site)
     slots = np.arange(start, stop, dtype=np.int64)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lastgang.allocation import allocate_site
+from lastgang.allocation import allocate, allocate_site
 from lastgang.concept.model import Site
 from lastgang.concept.tariffs import Tariff, TariffKey, TariffKind
 from lastgang.errors import InvalidInput
@@ -282,6 +282,25 @@ def test_sm_6_overlapping_contracts_are_named() -> None:
     assert any("unknown billing unit 'nowhere'" in r for r in reasons)
     with pytest.raises(InvalidInput):
         contract_periods(site, date(2024, 1, 1), date(2024, 1, 31))
+
+
+def test_sm_6_an_allocation_naming_a_row_twice_is_refused() -> None:
+    """Bills are priced by name: an allocation that names a consumer or a source twice (made by
+    hand with :func:`allocate`) cannot be billed, and says which names repeat."""
+    first = last = date(2024, 1, 10)
+    start, stop = period_slots(first, last, VIENNA)
+    n = stop - start
+    site = make_site(tariffs=[{"id": "grid", "kind": "grid", "price": "0.25"}])
+    twice_consumer = allocate(
+        np.ones((2, n)), np.ones((1, n)), consumers=["u1", "u1"], sources=["pv"], start=start
+    )
+    with pytest.raises(InvalidInput, match=r"names consumers more than once: \['u1'\]"):
+        price_site(site, twice_consumer, first, last)
+    twice_source = allocate(
+        np.ones((2, n)), np.ones((2, n)), consumers=["u1", "u2"], sources=["pv", "pv"], start=start
+    )
+    with pytest.raises(InvalidInput, match=r"names sources more than once: \['pv'\]"):
+        price_site(site, twice_source, first, last)
 
 
 # ------------------------------------------------------------------------------------------
