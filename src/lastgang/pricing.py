@@ -992,8 +992,8 @@ def _product_rows(columns: int) -> int:
     """Consumer rows per block of :func:`_consumer_quantities`: more rows for more weight
     columns, so that the product reads its weights fewer times, but few for few columns, where
     the block's local and grid energy stay in the cache. Measured over a year of quarter hours
-    (``bench/README.md``): 8 rows were best for 14 columns, 16 for 24, 32 for 40 to 60, 32 to
-    64 for 100 columns."""
+    (``bench/README.md``, fifth round): 8 rows were best for 14 columns, 16 for 28, 32 for 44
+    and 64, 32 to 64 for 104 (64 at 9,900 consumers)."""
     if columns < 20:
         return 8
     if columns < 36:
