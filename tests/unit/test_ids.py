@@ -230,7 +230,7 @@ def test_tor_4_1_a_wrong_character_is_always_found(
 
 
 # characters an ID may or may not hold: ASCII letters and digits, lower case, digits of other
-# scripts (which a regular expression's ``\\d`` would accept), letters with diacritics, separators
+# scripts (which a regular expression's \d would accept), letters with diacritics, separators
 _ID_ALPHABET = "ATDEGBXKZ0123456789az\u0663\u00b2ÄÖ .-_"
 
 

@@ -112,17 +112,20 @@ def _tariff_family(
 
 
 def _random_case(
-    seed: int, units: tuple[int, int] = (1, 4), sources: tuple[int, int] = (0, 2), days: int = 6
+    seed: int,
+    consumers: tuple[int, int] = (1, 4),
+    pv_systems: tuple[int, int] = (0, 2),
+    days: int = 6,
 ) -> dict[str, Any]:
-    """A random site and its data: ``units`` and ``sources`` the range of consumers and PV
-    systems, ``days`` the longest period after the first day."""
+    """A random site and its data: ``consumers`` and ``pv_systems`` the range of their numbers,
+    ``days`` the longest period after the first day."""
     rng = random.Random(seed)
     first = rng.choice([date(2024, 3, 27), date(2024, 10, 23), date(2024, 1, 28)])
     first += timedelta(days=rng.randint(0, 3))
     last = first + timedelta(days=rng.randint(1, days))
     split = first + timedelta(days=rng.randint(0, (last - first).days))
-    n_units = rng.randint(*units)
-    n_sources = rng.randint(*sources)
+    n_units = rng.randint(*consumers)
+    n_sources = rng.randint(*pv_systems)
     locations: list[dict[str, Any]] = [{"id": "hak", "role": "grid"}]
     units: list[dict[str, Any]] = []
     for i in range(n_units):
@@ -272,7 +275,9 @@ def test_sm_6_fast_engine_equals_reference_with_many_sources(seed: int) -> None:
     """Communities with 20 to 24 PV systems and 17 to 20 consumers: the consumers' line
     energies come from 20 and more weight columns, which the engine multiplies 16 or more
     consumer rows at a time; the bills are the same as the slot-by-slot reference's."""
-    _assert_engine_equals_reference(_random_case(seed, units=(17, 20), sources=(20, 24), days=1))
+    _assert_engine_equals_reference(
+        _random_case(seed, consumers=(17, 20), pv_systems=(20, 24), days=1)
+    )
 
 
 def _assert_engine_equals_reference(case: dict[str, Any]) -> None:
