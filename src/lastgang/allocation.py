@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -432,13 +431,14 @@ def allocate(
 
 
 def _local_energy(
-    cons: FloatArray, share: FloatArray | None, shares: Any, available: FloatArray
+    cons: FloatArray, share: FloatArray | None, shares: FloatArray | None, available: FloatArray
 ) -> FloatArray:
     """Local energy of consumption rows ``cons``: ``share x cons`` (smart-me and dynamic keys,
     ``share`` per slot) or ``min(shares x available, cons)`` (static key, ``shares`` per row)."""
     if share is not None:
         out: FloatArray = np.multiply(cons, share)
         return out
+    assert shares is not None, "the static key needs each consumer's share"
     offered: FloatArray = np.multiply.outer(shares, available)
     return np.minimum(offered, cons, out=offered)
 

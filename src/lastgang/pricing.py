@@ -980,9 +980,11 @@ def _consumer_quantities(
             if grid_weights is not None:
                 found[at, n_local:] = grid @ grid_weights
         # the columns of a group are consecutive, in the order of its layout
+        # each group's columns are consecutive, in the order of its layout (price_site refuses
+        # an allocation naming a source twice): from the first to one past the last
         spans: dict[TariffKey, tuple[int, int]] = {}
         for c, (key, _, _) in enumerate(local_cols + grid_cols):
-            spans[key] = (spans[key][0] if key in spans else c, c + 1)
+            spans[key] = (spans.get(key, (c, c))[0], c + 1)
         for unit, row in zip(units, found.tolist(), strict=True):
             out[(unit, lo, hi)] = (row, spans)
     return out
