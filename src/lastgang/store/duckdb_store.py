@@ -1115,24 +1115,39 @@ class DuckDBStore:
         # wrapping around to +1.
         batch_type = "INTEGER" if narrow else "BIGINT"
         slot_type = "USMALLINT" if n <= 2**16 - 1 else "INTEGER"
-        relation = self._con.sql(
-            f"""
-            SELECT hash(location_id, meter) AS h,
-                (slot - $start)::{slot_type} AS t,
-                coalesce(import_kwh, 'NaN'::DOUBLE) AS i,
-                coalesce(export_kwh, 'NaN'::DOUBLE) AS e,
-                quality AS q, batch::{batch_type} AS b
-            FROM profile_values WHERE {where}
-            """,
-            params=params,
+        # The export in a query of its own, of the rows whose export is not +0.0 (NULL, NaN,
+        # -0.0 and every other number): the consumers' exports are zeros that DuckDB keeps
+        # as constant segments and skips without handing them over (bench/README.md).
+        queries = (
+            (
+                f"""
+                SELECT hash(location_id, meter) AS h,
+                    (slot - $start)::{slot_type} AS t,
+                    coalesce(import_kwh, 'NaN'::DOUBLE) AS i,
+                    quality AS q, batch::{batch_type} AS b
+                FROM profile_values WHERE {where}
+                """,
+                index.scatter,
+            ),
+            (
+                f"""
+                SELECT hash(location_id, meter) AS h,
+                    (slot - $start)::{slot_type} AS t,
+                    coalesce(export_kwh, 'NaN'::DOUBLE) AS e
+                FROM profile_values WHERE {where}
+                    AND (export_kwh IS NULL OR export_kwh <> 0 OR signbit(export_kwh))
+                """,
+                index.scatter_export,
+            ),
         )
-        chunks = arrow_chunks(relation)
-        try:
-            for chunk in chunks:
-                if not index.scatter(chunk, targets, written):
-                    return None
-        finally:
-            chunks.close()  # the rest of the query, if it stopped early
+        for sql, scatter in queries:
+            chunks = arrow_chunks(self._con.sql(sql, params=params))
+            try:
+                for chunk in chunks:
+                    if not scatter(chunk, targets, written):
+                        return None
+            finally:
+                chunks.close()  # the rest of the query, if it stopped early
         return index, (imp, exp, quality, batch, meter), written
 
     @contextmanager
@@ -1330,10 +1345,34 @@ class _HashIndex:
         targets: Mapping[str, Any],
         written: NDArray[np.bool_],
     ) -> bool:
-        """Write one chunk (``h``, ``t`` and the value columns ``i e q b``) into the 2-D arrays
-        of ``targets`` (``m`` gets the meter number) and mark the cells in ``written``. Runs of
-        rows of one location and meter in consecutive slots (the usual order of a table) are
-        copied as slices. False (and nothing written) when a row's hash is not in the index."""
+        """Write one chunk of the value rows (``h``, ``t`` and the columns ``i q b``) into the
+        2-D arrays of ``targets`` (``m`` gets the meter number) and mark the cells in
+        ``written``. False (and nothing written) when a row's hash is not in the index."""
+        return self._scatter(chunk, targets, written, ("i", "q", "b"), mark=True)
+
+    def scatter_export(
+        self,
+        chunk: Mapping[str, NDArray[Any]],
+        targets: Mapping[str, Any],
+        written: NDArray[np.bool_],
+    ) -> bool:
+        """Write one chunk of the export rows (``h``, ``t``, ``e``: the rows whose export is
+        not +0.0; the target starts as zeros) into ``targets["e"]``; the cells were marked by
+        :meth:`scatter` of the same rows. False when a row's hash is not in the index."""
+        return self._scatter(chunk, targets, written, ("e",), mark=False)
+
+    def _scatter(
+        self,
+        chunk: Mapping[str, NDArray[Any]],
+        targets: Mapping[str, Any],
+        written: NDArray[np.bool_],
+        names: Sequence[str],
+        *,
+        mark: bool,
+    ) -> bool:
+        """Runs of rows of one location and meter in consecutive slots (the usual order of a
+        table) are copied as slices, other rows one by one; ``mark``: also the meter numbers,
+        ``written`` and which pairs were seen."""
         h, t = chunk["h"], chunk["t"]
         count = len(t)
         if not count:
@@ -1343,50 +1382,41 @@ class _HashIndex:
         width = written.shape[1]
         change = (h[1:] != h[:-1]) | (np.diff(t) != 1)
         breaks = np.flatnonzero(change) + 1
-        # the export is written only where it is not +0.0 (the target starts as zeros); -0.0
-        # and NaN are written (their bits are not all 0)
-        nonzero = chunk["e"].view(np.int64) != 0
         if len(breaks) * 64 < count:
             bounds = [0, *breaks.tolist(), count]
             heads = bounds[:-1]
-            exported = np.zeros(count + 1, dtype=np.int64)
-            np.cumsum(nonzero, out=exported[1:])
-            ends = exported[bounds]
-            export_runs = (ends[1:] > ends[:-1]).tolist()  # a value other than +0.0 in the run
             found = [self.pair.get(pair) for pair in h[heads].tolist()]
             if None in found:
                 return False
             firsts = t[heads].tolist()
-            runs = zip(heads, bounds[1:], found, firsts, export_runs, strict=True)
-            for a, b, pair, first, exports in runs:
+            for a, b, pair, first in zip(heads, bounds[1:], found, firsts, strict=True):
                 assert pair is not None
                 row, number, position = pair
-                self.seen[position] = True
+                if mark:
+                    self.seen[position] = True
                 if row < 0:
                     continue
                 cells = slice(row * width + first, row * width + first + b - a)
-                for name in ("i", "q", "b"):
+                for name in names:
                     views[name][cells] = chunk[name][a:b]
-                if exports:
-                    views["e"][cells] = chunk["e"][a:b]
-                views["m"][cells] = number
-                done[cells] = True
+                if mark:
+                    views["m"][cells] = number
+                    done[cells] = True
             return True
         if not len(self._keys):
             return False
         at = np.minimum(np.searchsorted(self._keys, h), len(self._keys) - 1)
         if (self._keys[at] != h).any():
             return False
-        self.seen[at] = True
         where = self._rows[at]
         keep = where >= 0
         flat = where[keep] * width + t[keep]
-        for name in ("i", "q", "b"):
+        for name in names:
             views[name][flat] = chunk[name][keep]
-        some = keep & nonzero
-        views["e"][where[some] * width + t[some]] = chunk["e"][some]
-        views["m"][flat] = self._meter_ids[at[keep]]
-        done[flat] = True
+        if mark:
+            self.seen[at] = True
+            views["m"][flat] = self._meter_ids[at[keep]]
+            done[flat] = True
         return True
 
 
