@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -293,7 +294,9 @@ def test_a_pair_whose_hash_another_pair_has_is_refused_and_nothing_stored(
     # a pair of the site that (as if by a collision) has the hash top1/SME:22000123 will have
     (h,) = store.connection.execute("SELECT hash('top1', 'SME:22000123')").fetchall()[0]
     store.connection.execute(
-        "INSERT INTO profile_pairs VALUES ('graz-lend-12', 'other', 'X', ?)", [h]
+        "INSERT INTO profile_pairs (site_id, location_id, meter, h) "
+        "VALUES ('graz-lend-12', 'other', 'X', ?)",
+        [h],
     )
     with pytest.raises(StoreError, match="same 64-bit hash"):
         store.save_profiles("graz-lend-12", {"top1": p}, LATER)
@@ -315,6 +318,137 @@ def test_a_version_2_store_gets_its_profile_pairs_when_opened_for_writing(tmp_pa
         assert old.load_profiles("graz-lend-12", ["top2"], 1000, 1002)["top2"].import_kwh[0] == 0.25
     with DuckDBStore(path) as store:
         assert _pairs(store) == {("top2", "SME:22000123"), ("top2", None)}
+
+
+def _numbers(store: DuckDBStore) -> dict[tuple[str, str | None], int | None]:
+    rows = store.connection.execute(
+        "SELECT location_id, meter, pair FROM profile_pairs WHERE site_id = 'graz-lend-12'"
+    ).fetchall()
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+def test_pairs_are_numbered_in_the_site_and_every_value_row_carries_its_number(
+    store: DuckDBStore,
+) -> None:
+    """Schema 4: each (location, meter) pair gets the next number of its site, once; the value
+    rows carry the number of their own pair (the profile read tells them apart by it)."""
+    store.save_profiles("graz-lend-12", {"top2": _exchanged(1000, 20, 10)}, WHEN)
+    first = _numbers(store)
+    # sorted by location, then meter with the slots without one first
+    assert first == {("top2", None): 1, ("top2", "SME:A"): 2, ("top2", "SME:B"): 3}
+    p = _profile(1000, [0.25, np.nan, 0.5], [L1, MISSING, L2], batch=7)
+    store.save_profiles("graz-lend-12", {"top2": _exchanged(1000, 20, 10), "top1": p}, LATER)
+    second = _numbers(store)
+    assert {k: second[k] for k in first} == first  # kept
+    assert sorted(v for k, v in second.items() if k not in first) == [4, 5]
+    assert {second[("top1", None)], second[("top1", "SME:22000123")]} == {4, 5}
+    wrong = store.connection.execute(
+        """
+        SELECT count(*) FROM profile_values v JOIN profile_pairs p
+            ON v.site_id = p.site_id AND v.location_id = p.location_id
+            AND v.meter IS NOT DISTINCT FROM p.meter
+        WHERE v.pair IS DISTINCT FROM p.pair
+        """
+    ).fetchall()
+    rows = store.connection.execute("SELECT count(*) FROM profile_values").fetchall()
+    assert wrong == [(0,)] and rows == [(23,)]
+
+
+def _keys_read_by(store: DuckDBStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The key each read of value rows names them by, recorded from now on."""
+    keys: list[str] = []
+    read = DuckDBStore._read_values
+
+    def spy(self: DuckDBStore, *args: Any, **kwargs: Any) -> Any:
+        keys.append(kwargs.get("key", "hash(location_id, meter)"))
+        return read(self, *args, **kwargs)
+
+    monkeypatch.setattr(DuckDBStore, "_read_values", spy)
+    return keys
+
+
+def test_rows_written_by_this_version_are_read_by_their_number_in_one_pass(
+    store: DuckDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.save_profiles("graz-lend-12", {"top2": _exchanged(1000, 20, 10)}, WHEN)
+    keys = _keys_read_by(store, monkeypatch)
+    got = store.load_profiles("graz-lend-12", ["top2", "top1"], 1000, 1020)
+    assert keys == ["pair"]
+    assert got["top2"].meters == ("SME:A", "SME:B") and got["top1"].meters == ()
+    # a row without a number (as written before version 4): the period is read by hash
+    store.connection.execute("UPDATE profile_values SET pair = NULL WHERE slot = 1015")
+    again = store.load_profiles("graz-lend-12", ["top2", "top1"], 1000, 1020)
+    assert keys == ["pair", "hash(location_id, meter)"]
+    _same_profiles(again["top2"], got["top2"])
+
+
+def _same_profiles(got: LoadProfile, expected: LoadProfile) -> None:
+    assert got.meters == expected.meters
+    for name in ("import_kwh", "export_kwh", "quality", "batch", "meter"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+
+
+def test_the_read_by_pair_number_and_by_hash_give_the_same_profiles(store: DuckDBStore) -> None:
+    """The rows read by their pair number (schema 4) and by the hash of location and meter (as
+    rows written before it are): the same arrays, for periods before, across and after a meter
+    exchange, with holes and locations not asked for."""
+    exp = np.zeros(30)
+    exp[5:9] = [0.5, -0.0, np.nan, 2.0]
+    exchanged = _exchanged(1000, 30, 12)
+    one_meter = np.minimum(exchanged.meter, 0)  # -1 in the hole, else SME:A
+    source = LoadProfile(
+        1000, np.zeros(30), exp, exchanged.quality, exchanged.batch, one_meter, ("SME:A",)
+    )
+    store.save_profiles(
+        "graz-lend-12",
+        {"top1": exchanged, "pv": source, "top2": _profile(1005, [0.25, 0.5], [L1, L2], 7)},
+        WHEN,
+    )
+    for start, stop in ((995, 1010), (1005, 1020), (1013, 1040), (990, 1040)):
+        for ids in (["top1", "pv", "top2"], ["top2"], ["pv", "top1"]):
+            by_number = store.load_profiles("graz-lend-12", ids, start, stop)
+            store._version = 3  # read as the rows of a store before version 4
+            try:
+                by_hash = store.load_profiles("graz-lend-12", ids, start, stop)
+            finally:
+                store._version = duckdb_store.SCHEMA_VERSION
+            for loc in ids:
+                _same_profiles(by_number[loc], by_hash[loc])
+    back = store.load_profiles("graz-lend-12", ["pv"], 1000, 1030)["pv"]
+    assert back.export_kwh.view(np.int64).tolist() == exp.view(np.int64).tolist()
+
+
+def test_a_version_3_store_is_read_as_it_is_and_numbered_when_opened_for_writing(
+    tmp_path: Path,
+) -> None:
+    """Version 3 had no pair numbers. Opened read-only it is read by hash; opened for writing
+    its pairs are numbered and its value rows keep no number (read by hash) until they are
+    written again; a period of rows with and without numbers reads the same."""
+    path = tmp_path / "v3.duckdb"
+    p = _profile(1000, [0.25, np.nan, 0.5], [L1, MISSING, L2], batch=7)
+    with DuckDBStore(path) as store:
+        apply_site(store, DATA / "site-basic.toml", now=WHEN)
+        store.save_profiles("graz-lend-12", {"top1": p, "top2": _exchanged(1000, 20, 10)}, WHEN)
+        expected = store.load_profiles("graz-lend-12", ["top1", "top2"], 995, 1025)
+        for table in ("profile_values", "profile_pairs"):  # what version 3 had
+            store.connection.execute(f"ALTER TABLE {table} DROP COLUMN pair")
+        store.connection.execute("UPDATE store_info SET value = '3' WHERE key = 'schema_version'")
+    with DuckDBStore(path, read_only=True) as old:
+        got = old.load_profiles("graz-lend-12", ["top1", "top2"], 995, 1025)
+        for loc in ("top1", "top2"):
+            _same_profiles(got[loc], expected[loc])
+    with DuckDBStore(path) as store:
+        assert sorted(n for n in _numbers(store).values() if n is not None) == [1, 2, 3, 4, 5]
+        unnumbered = "SELECT count(*) FROM profile_values WHERE pair IS NULL"
+        assert store.connection.execute(unnumbered).fetchall() == [(23,)]
+        got = store.load_profiles("graz-lend-12", ["top1", "top2"], 995, 1025)
+        for loc in ("top1", "top2"):
+            _same_profiles(got[loc], expected[loc])
+        store.save_profiles("graz-lend-12", {"top1": p}, LATER)  # written again: numbered
+        assert store.connection.execute(unnumbered).fetchall() == [(20,)]
+        got = store.load_profiles("graz-lend-12", ["top1", "top2"], 995, 1025)
+        for loc in ("top1", "top2"):
+            _same_profiles(got[loc], expected[loc])
 
 
 def _exchanged(start: int, n: int, swap: int) -> LoadProfile:
@@ -361,7 +495,11 @@ def test_value_rows_of_pairs_profile_pairs_does_not_name_are_read_by_grouping(
     expected = store.load_profiles("graz-lend-12", ["top1"], 1005, 1015)["top1"]
     assert expected.meters == ("SME:A", "SME:B")
     (h,) = store.connection.execute("SELECT hash('top1', 'SME:B')").fetchall()[0]
-    store.connection.execute("INSERT INTO profile_pairs VALUES ('graz-lend-12', 'x', 'X', ?)", [h])
+    store.connection.execute(
+        "INSERT INTO profile_pairs (site_id, location_id, meter, h) "
+        "VALUES ('graz-lend-12', 'x', 'X', ?)",
+        [h],
+    )
     shared = store.load_profiles("graz-lend-12", ["top1"], 1005, 1015)["top1"]
     store.connection.execute("DELETE FROM profile_pairs")
     unnamed = store.load_profiles("graz-lend-12", ["top1"], 1005, 1015)["top1"]

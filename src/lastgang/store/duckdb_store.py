@@ -44,16 +44,30 @@ from lastgang.store._arrow import arrow_chunks
 
 __all__ = ["CHUNK_BYTES", "SCHEMA", "SCHEMA_VERSION", "DuckDBStore"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: stores of these earlier schema versions are upgraded when opened for writing (and read as they
 #: are when opened read-only): version 1 had no ``codec`` column in ``raw_chunks``, version 2 no
-#: ``profile_pairs``
+#: ``profile_pairs``, version 3 no ``pair`` numbers. The value rows of a version 3 store keep
+#: ``pair`` NULL (numbering 35 M rows would take seconds and GB per site-year): they are read by
+#: the hash of their location and meter, as before, until they are written again.
 _UPGRADES = {
     1: ("ALTER TABLE raw_chunks ADD COLUMN codec VARCHAR DEFAULT 'none'",),
     2: (
-        "INSERT INTO profile_pairs SELECT DISTINCT site_id, location_id, meter, "
-        "hash(location_id, meter) FROM profile_values",
+        "INSERT INTO profile_pairs (site_id, location_id, meter, h) SELECT DISTINCT site_id, "
+        "location_id, meter, hash(location_id, meter) FROM profile_values",
+    ),
+    3: (
+        "ALTER TABLE profile_pairs ADD COLUMN IF NOT EXISTS pair INTEGER",
+        """
+        UPDATE profile_pairs p SET pair = n.k FROM (
+            SELECT site_id, location_id, meter, row_number() OVER (
+                PARTITION BY site_id ORDER BY location_id, meter NULLS FIRST)::INTEGER AS k
+            FROM profile_pairs) n
+        WHERE p.site_id = n.site_id AND p.location_id = n.location_id
+            AND p.meter IS NOT DISTINCT FROM n.meter
+        """,
+        "ALTER TABLE profile_values ADD COLUMN IF NOT EXISTS pair INTEGER",
     ),
 }
 
@@ -156,15 +170,18 @@ CREATE TABLE IF NOT EXISTS profile_values (
     export_kwh DOUBLE,
     quality TINYINT NOT NULL,
     batch BIGINT NOT NULL,
-    meter VARCHAR
+    meter VARCHAR,
+    pair INTEGER
 );
--- every (location, meter) pair a site's profiles ever held, with DuckDB's hash of it: the
--- profile read groups the value rows by that hash, so no two pairs of a site may share one
+-- every (location, meter) pair a site's profiles ever held, with its number in the site (the
+-- value rows' pair) and DuckDB's hash of it (which rows written before version 4, without a
+-- number, are read by: no two pairs of a site may share one)
 CREATE TABLE IF NOT EXISTS profile_pairs (
     site_id VARCHAR NOT NULL,
     location_id VARCHAR NOT NULL,
     meter VARCHAR,
-    h UBIGINT NOT NULL
+    h UBIGINT NOT NULL,
+    pair INTEGER
 );
 CREATE TABLE IF NOT EXISTS profile_history (
     site_id VARCHAR NOT NULL,
@@ -894,9 +911,14 @@ class DuckDBStore:
         SELECT lk.name AS location_id, src.s AS slot,
             nullif(src.i, 'NaN'::DOUBLE) AS import_kwh,
             nullif(src.e, 'NaN'::DOUBLE) AS export_kwh,
-            src.q AS quality, src.b AS batch, mk.name AS meter
+            src.q AS quality, src.b AS batch, mk.name AS meter, src.p AS pair
         FROM src JOIN lk ON src.l = lk.idx LEFT JOIN mk ON src.m = mk.idx
     """
+
+    #: the columns of a value row, in the order of :attr:`_NEW_VALUES` after the site
+    _VALUE_COLUMNS = (
+        "site_id, location_id, slot, import_kwh, export_kwh, quality, batch, meter, pair"
+    )
 
     def save_profiles(
         self,
@@ -909,11 +931,48 @@ class DuckDBStore:
         if not profiles:
             return 0
         replaced_at = _require_utc(replaced_at)
-        moved = 0
         src, rng, locations, meter_keys = self._profile_columns(profiles)
-        with (
-            self.transaction(),
-            self._registered(src=src, rng=rng, lk=self._keys(locations), mk=self._keys(meter_keys)),
+        with self.transaction():
+            src["p"] = self._pair_numbers(site_id, profiles, src, locations, meter_keys)
+            return self._save_values(site_id, src, rng, locations, meter_keys, replaced_at, history)
+
+    def _pair_numbers(
+        self,
+        site_id: str,
+        profiles: Mapping[str, LoadProfile],
+        src: Mapping[str, NDArray[Any]],
+        locations: Sequence[str],
+        meter_keys: Sequence[str],
+    ) -> NDArray[np.int32]:
+        """The pair number of every row of ``src`` (:meth:`_profile_columns`), the pairs new to
+        the site recorded first (:meth:`_add_pairs`)."""
+        self._add_pairs(site_id, profiles)
+        numbers = self._con.execute(
+            "SELECT location_id, meter, pair FROM profile_pairs WHERE site_id = ?", [site_id]
+        ).fetchall()
+        row = {loc: i for i, loc in enumerate(locations)}
+        column = {m: g for g, m in enumerate(meter_keys)}
+        # lut[location, meter + 1] (meter -1: the slots without one)
+        lut = np.zeros((len(locations), len(meter_keys) + 1), dtype=np.int32)
+        for loc, m, number in numbers:
+            if loc in row and (m is None or m in column):
+                lut[row[loc], 0 if m is None else column[m] + 1] = number
+        numbered: NDArray[np.int32] = lut[src["l"], src["m"] + 1]
+        return numbered
+
+    def _save_values(
+        self,
+        site_id: str,
+        src: Mapping[str, NDArray[Any]],
+        rng: Mapping[str, NDArray[Any]],
+        locations: Sequence[str],
+        meter_keys: Sequence[str],
+        replaced_at: datetime,
+        history: bool,
+    ) -> int:
+        moved = 0
+        with self._registered(
+            src=src, rng=rng, lk=self._keys(locations), mk=self._keys(meter_keys)
         ):
             self._con.execute("DROP TABLE IF EXISTS staged_ranges")
             self._con.execute(
@@ -963,24 +1022,27 @@ class DuckDBStore:
                     [site_id, lo, hi],
                 )
                 self._con.execute(
-                    "INSERT INTO profile_values SELECT ?, location_id, slot, import_kwh, "
-                    "export_kwh, quality, batch, meter FROM staged",
+                    f"INSERT INTO profile_values ({self._VALUE_COLUMNS}) SELECT ?, location_id, "
+                    "slot, import_kwh, export_kwh, quality, batch, meter, pair FROM staged",
                     [site_id],
                 )
                 self._con.execute("DROP TABLE staged")
             else:
                 self._con.execute(
-                    f"INSERT INTO profile_values SELECT ?, * FROM ({self._NEW_VALUES})", [site_id]
+                    f"INSERT INTO profile_values ({self._VALUE_COLUMNS}) "
+                    f"SELECT ?, * FROM ({self._NEW_VALUES})",
+                    [site_id],
                 )
             self._con.execute("DROP TABLE staged_ranges")
-            self._add_pairs(site_id, profiles)
         return moved
 
     def _add_pairs(self, site_id: str, profiles: Mapping[str, LoadProfile]) -> None:
-        """Record the (location, meter) pairs of ``profiles`` in ``profile_pairs`` and refuse a
-        pair whose hash another pair of the site has (:meth:`load_profiles` tells the value
-        rows apart by that hash; with the few thousand pairs of a site two of them share one
-        with a chance of about 1 in 10^13, and then nothing is stored)."""
+        """Record the (location, meter) pairs of ``profiles`` new to the site in
+        ``profile_pairs``, numbered on from the site's highest number, and refuse a pair whose
+        hash another pair of the site has (:meth:`load_profiles` tells value rows written before
+        version 4, which have no number, apart by that hash; with the few thousand pairs of a
+        site two of them share one with a chance of about 1 in 10^13, and then nothing is
+        stored)."""
         pairs = {(loc, m) for loc, p in profiles.items() for m in (*p.meters, None)}
         frame = {
             "l": np.array([loc for loc, _ in pairs], dtype=object),
@@ -989,8 +1051,11 @@ class DuckDBStore:
         with self._registered(pairs_new=frame):
             self._con.execute(
                 """
-                INSERT INTO profile_pairs
-                SELECT DISTINCT $site, n.l, n.m, hash(n.l, n.m) FROM pairs_new n
+                INSERT INTO profile_pairs (site_id, location_id, meter, h, pair)
+                SELECT $site, n.l, n.m, hash(n.l, n.m),
+                    (SELECT coalesce(max(pair), 0) FROM profile_pairs WHERE site_id = $site)
+                    + row_number() OVER (ORDER BY n.l, n.m NULLS FIRST)
+                FROM (SELECT DISTINCT l, m FROM pairs_new) n
                 WHERE NOT EXISTS (SELECT 1 FROM profile_pairs o WHERE o.site_id = $site
                     AND o.location_id = n.l AND o.meter IS NOT DISTINCT FROM n.m)
                 """,
@@ -1017,21 +1082,29 @@ class DuckDBStore:
             return {k: LoadProfile.empty(start, stop) for k in keys}
         params = {"site": site_id, "start": start, "stop": stop}
         with self.transaction(), self._unordered():  # one snapshot for every statement
-            # Which location and meter each value row belongs to, by DuckDB's hash of the pair:
-            # the value rows carry that one number instead of two strings. The pairs and their
-            # hashes are those save_profiles recorded in profile_pairs (a few thousand rows);
-            # which of them hold values in the period is seen while the rows are read.
+            # Which location and meter each value row belongs to, by the number of the pair
+            # (the value rows carry that one number instead of two strings), or for rows
+            # written before version 4 by DuckDB's hash of the pair. The pairs, their numbers
+            # and hashes are those save_profiles recorded in profile_pairs (a few thousand
+            # rows); which of them hold values in the period is seen while the rows are read.
             read = None
             if self._version >= 3:
+                number = "pair" if self._version >= 4 else "NULL"
                 known = self._con.execute(
-                    "SELECT location_id, meter, h FROM profile_pairs WHERE site_id = ?", [site_id]
+                    f"SELECT location_id, meter, h, {number} FROM profile_pairs WHERE site_id = ?",
+                    [site_id],
                 ).fetchall()
                 # a few of many locations (profiles built a few hundred locations at a time):
                 # only their rows leave DuckDB; for most of them a filter would cost more
                 # (0.18 s at M = 1,000 x a year) than the rows it leaves out
-                stored = {loc for loc, _, _ in known}
+                stored = {loc for loc, _, _, _ in known}
                 only = 2 * len(stored.intersection(keys)) < len(stored)
-                read = self._read_values(keys, known, params, only=only)
+                if self._numbered(params, known):
+                    named = [(loc, m, n) for loc, m, _, n in known]
+                    read = self._read_values(keys, named, params, only=only, key="pair")
+                if read is None:
+                    hashed = [(loc, m, h) for loc, m, h, _ in known]
+                    read = self._read_values(keys, hashed, params, only=only)
             if read is None:
                 # a value row of a pair profile_pairs does not name (a store of schema 2 read as
                 # it is): the pairs from a grouping of the value rows by their hash
@@ -1068,6 +1141,18 @@ class DuckDBStore:
             )
         return out
 
+    def _numbered(self, params: Mapping[str, Any], known: Sequence[tuple[Any, ...]]) -> bool:
+        """Whether every value row of the period has a pair number (rows written before
+        version 4 have none) and every pair of the site one of its own."""
+        if self._version < 4 or any(n is None for *_, n in known):
+            return False
+        if len({n for *_, n in known}) != len(known):
+            return False
+        rows = self._con.execute(
+            f"SELECT count(*) FROM profile_values WHERE {_PERIOD_ROWS} AND pair IS NULL", params
+        ).fetchall()
+        return bool(rows) and rows[0][0] == 0
+
     def _read_values(
         self,
         keys: Sequence[str],
@@ -1075,12 +1160,14 @@ class DuckDBStore:
         params: Mapping[str, Any],
         *,
         only: bool = False,
-    ) -> tuple[_HashIndex, tuple[NDArray[Any], ...], NDArray[np.bool_]] | None:
+        key: str = "hash(location_id, meter)",
+    ) -> tuple[_PairIndex, tuple[NDArray[Any], ...], NDArray[np.bool_]] | None:
         """The value rows of the period scattered into one ``[keys, slots]`` array per column,
-        with ``pairs`` (location, meter, hash) naming the rows' hashes; None when a row's hash
-        is none of them (or two pairs share one). ``only``: read the rows of ``keys`` only
-        (else every row of the period, those of other locations skipped as they come)."""
-        index = _HashIndex.of(keys, pairs)
+        with ``pairs`` (location, meter, key) naming the rows by ``key``: their pair number
+        (``pair``) or hash (the default); None when a row's key is none of them (or two pairs
+        share one). ``only``: read the rows of ``keys`` only (else every row of the period,
+        those of other locations skipped as they come)."""
+        index = _PairIndex.of(keys, pairs)
         if index is None:
             return None
         n = params["stop"] - params["start"]
@@ -1121,7 +1208,7 @@ class DuckDBStore:
         queries = (
             (
                 f"""
-                SELECT hash(location_id, meter) AS h,
+                SELECT {key} AS h,
                     (slot - $start)::{slot_type} AS t,
                     coalesce(import_kwh, 'NaN'::DOUBLE) AS i,
                     quality AS q, batch::{batch_type} AS b
@@ -1131,7 +1218,7 @@ class DuckDBStore:
             ),
             (
                 f"""
-                SELECT hash(location_id, meter) AS h,
+                SELECT {key} AS h,
                     (slot - $start)::{slot_type} AS t,
                     coalesce(export_kwh, 'NaN'::DOUBLE) AS e
                 FROM profile_values WHERE {where}
@@ -1248,14 +1335,21 @@ class DuckDBStore:
 
     def fingerprint(self, site_id: str) -> dict[str, str]:
         """A content hash of every table of a site (order-independent), for tests and audits:
-        equal fingerprints mean equal rows."""
+        equal fingerprints mean equal rows. The pair numbers of the profile values are left
+        out: they name location and meter in the order the pairs were first stored, which is
+        not part of the content (profiles built a few locations at a time number them
+        otherwise than all at once)."""
         out: dict[str, str] = {}
         for table in ("sites", *_SITE_TABLES, "raw_chunks"):
             source = f"{table} t"
             if table == "raw_chunks":
                 source = "raw_chunks t JOIN raw_batches b ON t.batch = b.batch"
+            rows = "t"
+            if table == "profile_values":
+                rows = "struct_pack(site_id, location_id, slot, import_kwh, export_kwh, quality, "
+                rows += "batch, meter)"
             row = self._one(
-                f"SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0)::VARCHAR FROM {source} "
+                f"SELECT count(*), coalesce(sum(hash({rows})::HUGEINT), 0)::VARCHAR FROM {source} "
                 "WHERE site_id = ?",
                 [site_id],
             )
@@ -1263,16 +1357,18 @@ class DuckDBStore:
         return out
 
 
-class _HashIndex:
-    """Rows of :meth:`DuckDBStore.load_profiles` by DuckDB's hash of their location id and meter
-    key (``hash(location_id, meter)``): which row of the result (``-1``: a location not asked
-    for) and which meter a hash stands for. A location's meters are numbered in the order of
-    their keys among all the pairs named for it; :meth:`present` and :meth:`renumbering` give
-    the meters that held values in the rows scattered and their numbers among those alone.
+class _PairIndex:
+    """Rows of :meth:`DuckDBStore.load_profiles` by a number that stands for their location id
+    and meter key: the pair's number in the site (``profile_pairs.pair``), or for rows written
+    before version 4 DuckDB's hash of the two (``hash(location_id, meter)``). Which row of the
+    result (``-1``: a location not asked for) and which meter a number stands for. A
+    location's meters are numbered in the order of their keys among all the pairs named for
+    it; :meth:`present` and :meth:`renumbering` give the meters that held values in the rows
+    scattered and their numbers among those alone.
 
-    Two pairs with the same hash could not be told apart: :meth:`of` refuses them, and
-    :meth:`DuckDBStore.save_profiles` refuses such a pair (``profile_pairs``), so a store
-    written by this version never holds one."""
+    Two pairs with the same number could not be told apart: :meth:`of` refuses them, and
+    :meth:`DuckDBStore.save_profiles` refuses a pair whose hash another pair of the site has
+    (``profile_pairs``), so a store written by this version never holds one."""
 
     def __init__(self, keys: Sequence[str], pairs: Sequence[tuple[Any, ...]]) -> None:
         row = {k: i for i, k in enumerate(keys)}
@@ -1294,7 +1390,10 @@ class _HashIndex:
             self.pair[int(h)] = (r, g, position[int(h)])
             pair_of[position[int(h)]] = (r, m)
         self._pair_of = pair_of
-        self._keys = np.array(hashes, dtype=np.uint64)
+        # pair numbers (INTEGER: the rows bring them as int32) as signed integers, hashes
+        # (UBIGINT) unsigned, so that numpy compares the rows' numbers with them exactly
+        small = not hashes or hashes[-1] < 2**31
+        self._keys = np.array(hashes, dtype=np.int64 if small else np.uint64)
         self._rows = np.array([self.pair[h][0] for h in hashes], np.int64)
         self._meter_ids = np.array([self.pair[h][1] for h in hashes], np.int32)
         #: which hashes had a row among those scattered
@@ -1302,8 +1401,8 @@ class _HashIndex:
         self._present: list[tuple[str, ...]] | None = None
 
     @classmethod
-    def of(cls, keys: Sequence[str], pairs: Sequence[tuple[Any, ...]]) -> _HashIndex | None:
-        """The index of ``pairs``, or None when two of them share a hash."""
+    def of(cls, keys: Sequence[str], pairs: Sequence[tuple[Any, ...]]) -> _PairIndex | None:
+        """The index of ``pairs``, or None when two of them share a number."""
         if len({int(h) for _, _, h in pairs}) != len(pairs):
             return None
         return cls(keys, pairs)
