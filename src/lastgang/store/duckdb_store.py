@@ -1214,7 +1214,8 @@ class DuckDBStore:
                     quality AS q, batch::{batch_type} AS b
                 FROM profile_values WHERE {where}
                 """,
-                index.scatter,
+                ("i", "q", "b"),
+                True,
             ),
             (
                 f"""
@@ -1224,14 +1225,15 @@ class DuckDBStore:
                 FROM profile_values WHERE {where}
                     AND (export_kwh IS NULL OR export_kwh <> 0 OR signbit(export_kwh))
                 """,
-                index.scatter_export,
+                ("e",),  # into zeros; the cells were marked by the rows of the first query
+                False,
             ),
         )
-        for sql, scatter in queries:
+        for sql, names, mark in queries:
             chunks = arrow_chunks(self._con.sql(sql, params=params))
             try:
                 for chunk in chunks:
-                    if not scatter(chunk, targets, written):
+                    if not index.scatter(chunk, targets, written, names, mark=mark):
                         return None
             finally:
                 chunks.close()  # the rest of the query, if it stopped early
@@ -1443,35 +1445,16 @@ class _PairIndex:
         chunk: Mapping[str, NDArray[Any]],
         targets: Mapping[str, Any],
         written: NDArray[np.bool_],
-    ) -> bool:
-        """Write one chunk of the value rows (``h``, ``t`` and the columns ``i q b``) into the
-        2-D arrays of ``targets`` (``m`` gets the meter number) and mark the cells in
-        ``written``. False (and nothing written) when a row's hash is not in the index."""
-        return self._scatter(chunk, targets, written, ("i", "q", "b"), mark=True)
-
-    def scatter_export(
-        self,
-        chunk: Mapping[str, NDArray[Any]],
-        targets: Mapping[str, Any],
-        written: NDArray[np.bool_],
-    ) -> bool:
-        """Write one chunk of the export rows (``h``, ``t``, ``e``: the rows whose export is
-        not +0.0; the target starts as zeros) into ``targets["e"]``; the cells were marked by
-        :meth:`scatter` of the same rows. False when a row's hash is not in the index."""
-        return self._scatter(chunk, targets, written, ("e",), mark=False)
-
-    def _scatter(
-        self,
-        chunk: Mapping[str, NDArray[Any]],
-        targets: Mapping[str, Any],
-        written: NDArray[np.bool_],
         names: Sequence[str],
         *,
         mark: bool,
     ) -> bool:
-        """Runs of rows of one location and meter in consecutive slots (the usual order of a
-        table) are copied as slices, other rows one by one; ``mark``: also the meter numbers,
-        ``written`` and which pairs were seen."""
+        """Write the columns ``names`` of one chunk of rows (with ``h``, their pair's number or
+        hash, and ``t``, their slot) into the 2-D arrays of ``targets``; ``mark``: also the
+        meter numbers (``m``), the cells in ``written`` and which pairs were seen. False (and
+        nothing written) when a row's key is not in the index. Runs of rows of one location
+        and meter in consecutive slots (the usual order of a table) are copied as slices,
+        other rows one by one."""
         h, t = chunk["h"], chunk["t"]
         count = len(t)
         if not count:
