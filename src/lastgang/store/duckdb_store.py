@@ -1381,31 +1381,31 @@ class _PairIndex:
         #: every meter named for each row, by key
         self.names: list[list[str]] = [sorted(n) for n in names]
         number = [{m: g for g, m in enumerate(n)} for n in self.names]
-        hashes = sorted(int(h) for _, _, h in pairs)
-        position = {h: p for p, h in enumerate(hashes)}
-        #: per hash: (result row, meter number, position in the sorted hashes)
+        ordered = sorted(int(key) for _, _, key in pairs)
+        position = {key: p for p, key in enumerate(ordered)}
+        #: per key (number or hash): (result row, meter number, position in the sorted keys)
         self.pair: dict[int, tuple[int, int, int]] = {}
-        pair_of: list[tuple[int, str | None]] = [(-1, None)] * len(hashes)
-        for loc, m, h in pairs:
+        pair_of: list[tuple[int, str | None]] = [(-1, None)] * len(ordered)
+        for loc, m, key in pairs:
             r = row.get(loc, -1)
             g = -1 if r < 0 or m is None else number[r][m]
-            self.pair[int(h)] = (r, g, position[int(h)])
-            pair_of[position[int(h)]] = (r, m)
+            self.pair[int(key)] = (r, g, position[int(key)])
+            pair_of[position[int(key)]] = (r, m)
         self._pair_of = pair_of
         # pair numbers (INTEGER: the rows bring them as int32) as signed integers, hashes
-        # (UBIGINT) unsigned, so that numpy compares the rows' numbers with them exactly
-        small = not hashes or hashes[-1] < 2**31
-        self._keys = np.array(hashes, dtype=np.int64 if small else np.uint64)
-        self._rows = np.array([self.pair[h][0] for h in hashes], np.int64)
-        self._meter_ids = np.array([self.pair[h][1] for h in hashes], np.int32)
-        #: which hashes had a row among those scattered
-        self.seen = np.zeros(len(hashes), dtype=np.bool_)
+        # (UBIGINT) unsigned, so that numpy compares the rows' keys with them exactly
+        small = not ordered or ordered[-1] < 2**31
+        self._keys = np.array(ordered, dtype=np.int64 if small else np.uint64)
+        self._rows = np.array([self.pair[key][0] for key in ordered], np.int64)
+        self._meter_ids = np.array([self.pair[key][1] for key in ordered], np.int32)
+        #: which pairs (by position in the sorted keys) had a row among those scattered
+        self.seen = np.zeros(len(ordered), dtype=np.bool_)
         self._present: list[tuple[str, ...]] | None = None
 
     @classmethod
     def of(cls, keys: Sequence[str], pairs: Sequence[tuple[Any, ...]]) -> _PairIndex | None:
         """The index of ``pairs``, or None when two of them share a number."""
-        if len({int(h) for _, _, h in pairs}) != len(pairs):
+        if len({int(key) for _, _, key in pairs}) != len(pairs):
             return None
         return cls(keys, pairs)
 
