@@ -979,7 +979,6 @@ def _consumer_quantities(
                 found[at, :n_local] = local @ local_weights
             if grid_weights is not None:
                 found[at, n_local:] = grid @ grid_weights
-        # the columns of a group are consecutive, in the order of its layout
         # each group's columns are consecutive, in the order of its layout (price_site refuses
         # an allocation naming a source twice): from the first to one past the last
         spans: dict[TariffKey, tuple[int, int]] = {}

@@ -876,13 +876,15 @@ class DuckDBStore:
     @staticmethod
     def _profile_columns(
         profiles: Mapping[str, LoadProfile],
+        numbers: Mapping[tuple[str, str | None], int],
     ) -> tuple[dict[str, NDArray[Any]], dict[str, NDArray[Any]], list[str], list[str]]:
         """All profiles as one set of columns (location and meter as indices into the returned
-        name lists) and their slot ranges."""
+        name lists, ``p`` the pair's number from ``numbers``, 0 for a pair without one) and
+        their slot ranges."""
         locations = list(profiles)
         meter_keys = sorted({k for p in profiles.values() for k in p.meters})
         global_index = {k: i for i, k in enumerate(meter_keys)}
-        parts: dict[str, list[NDArray[Any]]] = {k: [] for k in "lsieqbm"}
+        parts: dict[str, list[NDArray[Any]]] = {k: [] for k in "lsieqbmp"}
         ranges: dict[str, list[int]] = {"l": [], "a": [], "z": []}
         for i, name in enumerate(locations):
             p = profiles[name]
@@ -891,6 +893,7 @@ class DuckDBStore:
             ranges["a"].append(p.start)
             ranges["z"].append(p.stop)
             lut = np.array([global_index[k] for k in p.meters] + [-1], dtype=np.int32)
+            pair = [numbers.get((name, k), 0) for k in (*p.meters, None)]
             local = np.where(p.meter < 0, len(p.meters), p.meter)
             parts["l"].append(np.full(n, i, dtype=np.int32))
             parts["s"].append(np.arange(p.start, p.stop, dtype=np.int64))
@@ -899,8 +902,9 @@ class DuckDBStore:
             parts["q"].append(np.asarray(p.quality, dtype=np.int8))
             parts["b"].append(np.asarray(p.batch, dtype=np.int64))
             parts["m"].append(lut[local])
+            parts["p"].append(np.array(pair, dtype=np.int32)[local])
         dtypes = {"l": np.int32, "s": np.int64, "i": np.float64, "e": np.float64}
-        dtypes |= {"q": np.int8, "b": np.int64, "m": np.int32}
+        dtypes |= {"q": np.int8, "b": np.int64, "m": np.int32, "p": np.int32}
         src = {
             k: (np.concatenate(v) if v else np.zeros(0, dtype=dtypes[k])) for k, v in parts.items()
         }
@@ -931,34 +935,19 @@ class DuckDBStore:
         if not profiles:
             return 0
         replaced_at = _require_utc(replaced_at)
-        src, rng, locations, meter_keys = self._profile_columns(profiles)
         with self.transaction():
-            src["p"] = self._pair_numbers(site_id, profiles, src, locations, meter_keys)
+            # the pairs new to the site numbered first: every row carries its pair's number
+            self._add_pairs(site_id, profiles)
+            numbers = {
+                (loc, m): int(n)
+                for loc, m, n in self._con.execute(
+                    "SELECT location_id, meter, pair FROM profile_pairs "
+                    "WHERE site_id = ? AND pair IS NOT NULL",
+                    [site_id],
+                ).fetchall()
+            }
+            src, rng, locations, meter_keys = self._profile_columns(profiles, numbers)
             return self._save_values(site_id, src, rng, locations, meter_keys, replaced_at, history)
-
-    def _pair_numbers(
-        self,
-        site_id: str,
-        profiles: Mapping[str, LoadProfile],
-        src: Mapping[str, NDArray[Any]],
-        locations: Sequence[str],
-        meter_keys: Sequence[str],
-    ) -> NDArray[np.int32]:
-        """The pair number of every row of ``src`` (:meth:`_profile_columns`), the pairs new to
-        the site recorded first (:meth:`_add_pairs`)."""
-        self._add_pairs(site_id, profiles)
-        numbers = self._con.execute(
-            "SELECT location_id, meter, pair FROM profile_pairs WHERE site_id = ?", [site_id]
-        ).fetchall()
-        row = {loc: i for i, loc in enumerate(locations)}
-        column = {m: g for g, m in enumerate(meter_keys)}
-        # lut[location, meter + 1] (meter -1: the slots without one)
-        lut = np.zeros((len(locations), len(meter_keys) + 1), dtype=np.int32)
-        for loc, m, number in numbers:
-            if loc in row and (m is None or m in column):
-                lut[row[loc], 0 if m is None else column[m] + 1] = number
-        numbered: NDArray[np.int32] = lut[src["l"], src["m"] + 1]
-        return numbered
 
     def _save_values(
         self,
@@ -970,6 +959,8 @@ class DuckDBStore:
         replaced_at: datetime,
         history: bool,
     ) -> int:
+        """Write the columns of :meth:`_profile_columns` over the stored rows of their ranges,
+        the values they change to the history first (``history``); how many did."""
         moved = 0
         with self._registered(
             src=src, rng=rng, lk=self._keys(locations), mk=self._keys(meter_keys)
