@@ -30,7 +30,7 @@ from lastgang.billing.run import (
     make_run,
 )
 from lastgang.errors import InvalidInput
-from lastgang.report.invoice import run_json, write_run_files
+from lastgang.report.invoice import file_names, write_run_files
 from lastgang.store import Store
 from lastgang.store.runs import RunRecord, RunStore
 from lastgang.timegrid import period_slots
@@ -137,6 +137,7 @@ def bill(
     files = write_run_files(run, target, pdf=pdf, progress=progress)
     try:
         report("storing the run", 0, 1)
+        outputs = {path.name: path.read_bytes() for path in files.values()}
         record = runs.add(
             run=run.run,
             site_id=run.site_id,
@@ -148,13 +149,13 @@ def bill(
             site_version=version.version,
             fingerprint=run.fingerprint,
             inputs_json=json.dumps(to_jsonable(run.inputs), sort_keys=True),
-            run_json=run_json(run),
+            run_json=outputs[file_names(run)["run"]].decode("utf-8"),  # the file just written
             invoices=len(run.invoices),
             currency=run.currency,
             net=run.net,
             vat=run.vat_total,
             total=run.total,
-            outputs={path.name: path.read_bytes() for path in files.values()},
+            outputs=outputs,
         )
         report("storing the run", 1, 1)
     except BaseException:

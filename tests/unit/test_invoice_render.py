@@ -302,3 +302,28 @@ def test_run_files_are_written_once(draft: Run, tmp_path: Path) -> None:
     ]
     with pytest.raises(InvalidInput, match="never overwritten"):
         write_run_files(draft, tmp_path, pdf=False)
+
+
+def test_a_file_that_fails_half_written_leaves_nothing_under_its_name(
+    draft: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The large files are written piece by piece; one that fails on the way is removed, not
+    left half written (which would look like a whole file and refuse the next write)."""
+    from lastgang.report import invoice as module
+
+    def broken(out: Any, run: Run) -> None:
+        out.write(b'{\n  "site_id": ')
+        raise OSError("disk full")
+
+    monkeypatch.setattr(module, "_write_run_json", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_run_files(draft, tmp_path, pdf=False)
+    left = sorted(path.name for path in tmp_path.iterdir())
+    assert "render-R1-V1-run.json" not in left
+    assert not [name for name in left if name.endswith(".part")]
+    assert "render-R1-V1-lines.json" in left  # written before it, whole
+    monkeypatch.undo()
+    for name in left:
+        (tmp_path / name).unlink()
+    files = write_run_files(draft, tmp_path, pdf=False)
+    assert json.loads(files["render-R1-V1-run.json"].read_text())["site_id"] == "render"

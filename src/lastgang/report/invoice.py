@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TextIO
 
 import jinja2
 
 from lastgang.billing.invoice import Invoice, MeterUsed, Run, to_jsonable
 from lastgang.errors import InvalidInput
 from lastgang.money import format_kwh, format_money, format_price, format_rate
+from lastgang.report.jsonfiles import json_bytes, write_json, write_json_array
 from lastgang.report.pdf import render_pdf, render_pdfs
 
 __all__ = [
@@ -270,52 +270,77 @@ RECONCILIATION_COLUMNS = (
 )
 
 
-def _csv(header: tuple[str, ...], rows: list[list[Any]]) -> str:
+def _csv(header: tuple[str, ...], rows: Iterable[list[Any]]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+    _write_csv(buffer, header, rows)
     return buffer.getvalue()
+
+
+def _write_csv(out: TextIO, header: tuple[str, ...], rows: Iterable[list[Any]]) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)  # None is written as an empty field
+
+
+def _line_rows(run: Run) -> Iterator[list[Any]]:
+    """The rows of :func:`lines_csv`, one invoice after the other."""
+    for invoice in run.invoices:
+        number, unit, customer, status = (
+            invoice.number,
+            invoice.unit_id,
+            invoice.customer,
+            invoice.status,
+        )
+        for line in invoice.lines:
+            yield [
+                number,
+                unit,
+                customer,
+                line.kind,
+                line.item,
+                line.description,
+                line.first_day.isoformat(),
+                line.last_day.isoformat(),
+                str(line.quantity),
+                line.unit,
+                str(line.price),
+                line.price_unit,
+                str(line.amount),
+                str(line.vat_rate),
+                line.meter,
+                None if line.energy_kwh is None else repr(line.energy_kwh),
+                status,
+            ]
+
+
+def _write_lines_csv(out: BinaryIO, run: Run) -> None:
+    text = io.TextIOWrapper(out, encoding="utf-8")
+    try:
+        _write_csv(text, LINE_COLUMNS, _line_rows(run))
+    finally:
+        text.flush()
+        text.detach()  # leave ``out`` open for its owner
 
 
 def lines_csv(run: Run) -> str:
     """Every line of every invoice of the run: quantities and amounts exactly as billed, plus
     the unrounded energy (``energy_kwh``) of energy lines."""
-    rows = [
-        [
-            invoice.number,
-            invoice.unit_id,
-            invoice.customer,
-            line.kind,
-            line.item,
-            line.description,
-            line.first_day.isoformat(),
-            line.last_day.isoformat(),
-            str(line.quantity),
-            line.unit,
-            str(line.price),
-            line.price_unit,
-            str(line.amount),
-            str(line.vat_rate),
-            line.meter,
-            None if line.energy_kwh is None else repr(line.energy_kwh),
-            invoice.status,
-        ]
-        for invoice in run.invoices
-        for line in invoice.lines
-    ]
-    return _csv(LINE_COLUMNS, rows)
+    return _csv(LINE_COLUMNS, _line_rows(run))
 
 
-def lines_json(run: Run) -> str:
-    """Every line of every invoice of the run as a JSON list, with the columns of
-    :data:`LINE_COLUMNS` (decimals as exact strings, ``energy_kwh`` a number)."""
-    rows = [
+def _line_objects(invoice: Invoice) -> list[dict[str, Any]]:
+    """The lines of one invoice as the objects of :func:`lines_json`."""
+    number, unit, customer, status = (
+        invoice.number,
+        invoice.unit_id,
+        invoice.customer,
+        invoice.status,
+    )
+    return [
         {
-            "invoice": invoice.number,
-            "unit": invoice.unit_id,
-            "customer": invoice.customer,
+            "invoice": number,
+            "unit": unit,
+            "customer": customer,
             "kind": line.kind,
             "item": line.item,
             "description": line.description,
@@ -329,12 +354,23 @@ def lines_json(run: Run) -> str:
             "vat_rate": str(line.vat_rate),
             "meter": line.meter,
             "energy_kwh": line.energy_kwh,
-            "status": invoice.status,
+            "status": status,
         }
-        for invoice in run.invoices
         for line in invoice.lines
     ]
-    return _dump(rows)
+
+
+def _write_lines_json(out: BinaryIO, run: Run) -> None:
+    write_json_array(out, (_line_objects(invoice) for invoice in run.invoices))
+    out.write(b"\n")
+
+
+def lines_json(run: Run) -> str:
+    """Every line of every invoice of the run as a JSON list, with the columns of
+    :data:`LINE_COLUMNS` (decimals as exact strings, ``energy_kwh`` a number)."""
+    buffer = io.BytesIO()
+    _write_lines_json(buffer, run)
+    return buffer.getvalue().decode()
 
 
 def reconciliation_csv(run: Run) -> str:
@@ -347,16 +383,23 @@ def reconciliation_csv(run: Run) -> str:
 
 
 def _dump(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json_bytes(data).decode()
+
+
+def _write_run_json(out: BinaryIO, run: Run) -> None:
+    write_json(out, run, stream=("invoices",))
 
 
 def run_json(run: Run) -> str:
-    """The whole run as JSON (amounts, prices and quantities as exact decimal strings)."""
-    return _dump(to_jsonable(run))
+    """The whole run as JSON (amounts, prices and quantities as exact decimal strings): the
+    text of ``to_jsonable(run)`` (:mod:`lastgang.report.jsonfiles`)."""
+    buffer = io.BytesIO()
+    _write_run_json(buffer, run)
+    return buffer.getvalue().decode()
 
 
 def reconciliation_json(run: Run) -> str:
-    return _dump(to_jsonable(run.reconciliation))
+    return _dump(run.reconciliation)
 
 
 def summary(run: Run, files: list[str] | None = None) -> dict[str, Any]:
@@ -450,6 +493,20 @@ def write_run_files(
             path.write_bytes(content)
         written[name] = path
 
+    def put_by(name: str, write: Callable[[BinaryIO], None]) -> None:
+        """A file written piece by piece (a large run's lines and JSON: never whole in memory),
+        under its name only once it is whole."""
+        path = out_dir / name
+        part = out_dir / f"{name}.part"
+        try:
+            with part.open("wb") as out:
+                write(out)
+            part.replace(path)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        written[name] = path
+
     total = len(run.invoices)
 
     def pages() -> Iterator[dict[str, Any]]:
@@ -472,9 +529,9 @@ def write_run_files(
             pass
     if progress is not None:
         progress("writing run files", total, total)
-    put(names["lines"], lines_csv(run))
-    put(names["lines-json"], lines_json(run))
-    put(names["run"], run_json(run))
+    put_by(names["lines"], lambda out: _write_lines_csv(out, run))
+    put_by(names["lines-json"], lambda out: _write_lines_json(out, run))
+    put_by(names["run"], lambda out: _write_run_json(out, run))
     put(names["reconciliation-csv"], reconciliation_csv(run))
     put(names["reconciliation-json"], reconciliation_json(run))
     listing = sorted([*(path.name for path in written.values()), names["summary"]])
