@@ -16,8 +16,10 @@ and review the diff of the golden file like any other change.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +33,7 @@ from lastgang.concept.load import load_site
 from lastgang.demo.generate import generate_site_year
 from lastgang.profiles.types import LoadProfile
 from lastgang.quality import Quality
+from lastgang.report.invoice import render_html, write_run_files
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden" / "emergency-power-2025.json"
@@ -110,3 +113,62 @@ def test_golden_year_agrees_with_the_generated_truth(year: tuple[Run, Any]) -> N
     assert run.quality_issues == ()
     # 365 days: 35,040 quarter hours (92 in March, 100 in October cancel out)
     assert run.slots == 35_040
+
+
+def test_run_files_are_the_standard_librarys_json_and_the_pages_of_render_html(
+    year: tuple[Run, Any], tmp_path: Path
+) -> None:
+    """The run files are written piece by piece and each meter row of the pages is formatted
+    once per run: the same run JSON as the standard library's encoder makes of the whole run,
+    the same lines, and the same page per invoice as :func:`render_html` makes alone."""
+    run, _ = year
+    shared = [id(m) for invoice in run.invoices for m in invoice.meters]
+    assert len(set(shared)) < len(shared)  # the invoices list some of the same meter entries
+    # and one more invoice listing the same meters with other purposes and qualities
+    first = run.invoices[0]
+    other = replace(
+        first,
+        number=f"{first.number}-B",
+        meters=tuple(
+            replace(m, purpose=f"{m.purpose}, again", quality_slots={"L1": 3, "L2": 7})
+            for m in first.meters
+        ),
+    )
+    run = replace(run, invoices=(*run.invoices, other))
+    write_run_files(run, tmp_path, pdf=False)
+    as_json = json.dumps(to_jsonable(run), indent=2, ensure_ascii=False) + "\n"
+    assert (tmp_path / f"{run.key}-run.json").read_text("utf-8") == as_json
+    rows = [
+        {
+            "invoice": invoice.number,
+            "unit": invoice.unit_id,
+            "customer": invoice.customer,
+            "kind": line.kind,
+            "item": line.item,
+            "description": line.description,
+            "first_day": line.first_day.isoformat(),
+            "last_day": line.last_day.isoformat(),
+            "quantity": str(line.quantity),
+            "unit_of_quantity": line.unit,
+            "price": str(line.price),
+            "price_unit": line.price_unit,
+            "amount": str(line.amount),
+            "vat_rate": str(line.vat_rate),
+            "meter": line.meter,
+            "energy_kwh": line.energy_kwh,
+            "status": invoice.status,
+        }
+        for invoice in run.invoices
+        for line in invoice.lines
+    ]
+    lines_text = (tmp_path / f"{run.key}-lines.json").read_text("utf-8")
+    assert lines_text == json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+    with (tmp_path / f"{run.key}-lines.csv").open(encoding="utf-8", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert table == [
+        {k: "" if v is None else repr(v) if k == "energy_kwh" else str(v) for k, v in row.items()}
+        for row in rows
+    ]
+    for invoice in run.invoices:
+        page = (tmp_path / f"{invoice.number}.html").read_text("utf-8")
+        assert page == render_html(invoice, run)

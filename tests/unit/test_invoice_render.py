@@ -17,12 +17,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from lastgang.billing import bill_site_period
 from lastgang.billing.invoice import Run
 from lastgang.concept.model import Site
 from lastgang.errors import InvalidInput
+from lastgang.money import format_price, format_rate
 from lastgang.profiles.types import LoadProfile
 from lastgang.quality import Quality
 from lastgang.report.invoice import (
@@ -327,3 +330,16 @@ def test_a_file_that_fails_half_written_leaves_nothing_under_its_name(
         (tmp_path / name).unlink()
     files = write_run_files(draft, tmp_path, pdf=False)
     assert json.loads(files["render-R1-V1-run.json"].read_text())["site_id"] == "render"
+
+
+@given(
+    st.decimals(allow_nan=False, allow_infinity=False, min_value=-1000, max_value=1000)
+    | st.sampled_from([Decimal("0.2"), Decimal("0.20"), Decimal("0.2000"), Decimal("2E+1")])
+)
+def test_prices_and_rates_formatted_once_per_text_are_formatted_as_always(value: Decimal) -> None:
+    """The pages format each price and VAT rate once per run by the text of its Decimal: equal
+    numbers written with other decimals (0.2, 0.20) keep their own text."""
+    from lastgang.report.invoice import _price_text, _rate_text
+
+    assert _price_text(str(value), "EUR/kWh") == f"{format_price(value)} EUR/kWh"
+    assert _rate_text(str(value)) == format_rate(value)

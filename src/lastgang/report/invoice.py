@@ -82,6 +82,7 @@ def _environment() -> jinja2.Environment:
     )
 
 
+@lru_cache(maxsize=4096)
 def _day(value: date) -> str:
     return f"{value.day} {value:%B %Y}"
 
@@ -92,6 +93,7 @@ def _days(first: date, last: date) -> str:
     return f"{_day(first)} – {_day(last)}"
 
 
+@lru_cache(maxsize=4096)
 def _short_days(first: date, last: date) -> str:
     """``1–31 Jan 2025``, ``1 Jan – 31 Dec 2025``, ``15 Dec 2024 – 14 Jan 2025``."""
     if first == last:
@@ -125,8 +127,43 @@ def _quality_text(counts: Mapping[str, int]) -> list[str]:
     return [f"{k}: {counts[k]}" for k in ("L1", "L2", "L3", "missing") if counts.get(k, 0)]
 
 
+@lru_cache(maxsize=1024)
+def _price_text(price: str, unit: str) -> str:
+    """A line's price as shown, from the text of its ``Decimal`` (which keeps its decimals:
+    ``Decimal(str(x))`` is ``x`` digit for digit); a run has a few prices and many lines."""
+    return f"{format_price(Decimal(price))} {unit}"
+
+
+@lru_cache(maxsize=256)
+def _rate_text(rate: str) -> str:
+    return format_rate(Decimal(rate))
+
+
+def _meter_row(meter: MeterUsed) -> dict[str, Any]:
+    return {
+        "name": meter.name,
+        "detail": _meter_detail(meter),
+        "metering_points": list(meter.metering_points),
+        "virtual": meter.virtual,
+        "purpose": meter.purpose,
+        "quality": _quality_text(meter.quality_slots),
+        "batches": ", ".join(str(b) for b in meter.batches) or "–",
+    }
+
+
+#: meter rows already formatted, by the identity of their :class:`MeterUsed` (kept beside it)
+_MeterRows = dict[int, tuple[MeterUsed, dict[str, Any]]]
+
+
 def invoice_context(invoice: Invoice, run: Run) -> dict[str, Any]:
     """Everything the template shows, formatted as text."""
+    return _context(invoice, run, {})
+
+
+def _context(invoice: Invoice, run: Run, meter_rows: _MeterRows) -> dict[str, Any]:
+    """:func:`invoice_context`, the meter rows from ``meter_rows``: every consumer's invoice of
+    a run lists the same shared sources, the same :class:`MeterUsed` objects (a community of
+    10,000 consumers and 100 PV systems: a million rows, 10,000 different ones)."""
     currency = invoice.currency
     consumer = invoice.local_share_percent is not None or invoice.consumption_kwh > 0
     producer = any(m.purpose.startswith("your production") for m in invoice.meters)
@@ -144,9 +181,9 @@ def invoice_context(invoice: Invoice, run: Run) -> dict[str, Any]:
                 "description": line.description,
                 "period": _short_days(line.first_day, line.last_day),
                 "quantity": quantity,
-                "price": f"{format_price(line.price)} {line.price_unit}",
+                "price": _price_text(str(line.price), line.price_unit),
                 "amount": _signed_money(line.amount),
-                "vat_rate": format_rate(line.vat_rate),
+                "vat_rate": _rate_text(str(line.vat_rate)),
             }
         )
     months = [
@@ -162,18 +199,12 @@ def invoice_context(invoice: Invoice, run: Run) -> dict[str, Any]:
         }
         for m in invoice.months
     ]
-    meters = [
-        {
-            "name": m.name,
-            "detail": _meter_detail(m),
-            "metering_points": list(m.metering_points),
-            "virtual": m.virtual,
-            "purpose": m.purpose,
-            "quality": _quality_text(m.quality_slots),
-            "batches": ", ".join(str(b) for b in m.batches) or "–",
-        }
-        for m in invoice.meters
-    ]
+    meters = []
+    for m in invoice.meters:
+        found = meter_rows.get(id(m))
+        if found is None or found[0] is not m:
+            found = meter_rows[id(m)] = (m, _meter_row(m))
+        meters.append(found[1])
     quality = invoice.quality
     return {
         "draft": invoice.draft,
@@ -508,12 +539,13 @@ def write_run_files(
         written[name] = path
 
     total = len(run.invoices)
+    meter_rows: _MeterRows = {}
 
     def pages() -> Iterator[dict[str, Any]]:
         for k, invoice in enumerate(run.invoices):
             if progress is not None and not pdf:
                 progress(f"rendering invoice {invoice.number}", k, total)
-            context = invoice_context(invoice, run)
+            context = _context(invoice, run, meter_rows)
             put(f"{invoice.number}.html", _html_page(context))
             yield context
 
