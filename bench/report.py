@@ -327,6 +327,7 @@ def _output(data: dict[str, Any]) -> list[str]:
                 _n(n),
                 _s(c["seconds"]),
                 _s(c["seconds"] / max(n, 1)),
+                _mib(c.get("peak_increase_bytes")),
                 "–" if p is None else _n(p["sample"]),
                 "–" if p is None else _s(p["per_invoice"]),
                 "–" if p is None else f"{_s(p['parallel_per_invoice'])} ({p['workers']})",
@@ -341,6 +342,7 @@ def _output(data: dict[str, Any]) -> list[str]:
         "invoices",
         "files without PDF",
         "per invoice",
+        "peak MiB",
         "PDF sample",
         "PDF per invoice, 1 thread",
         "per invoice, threads",
@@ -351,7 +353,8 @@ def _output(data: dict[str, Any]) -> list[str]:
         "## Invoice output",
         "",
         "*files without PDF*: every invoice as HTML, the CSV and JSON of all lines, the "
-        "reconciliation and the summary (`write_run_files(pdf=False)`). *PDF*: Typst on a "
+        "reconciliation and the summary (`write_run_files(pdf=False)`), with its *peak* memory "
+        "beyond the run it writes. *PDF*: Typst on a "
         "sample of the invoices spread over the run: in one thread, and as `write_run_files` "
         "prints them, each invoice's context made while a thread per core prints (`render_pdfs`; "
         "the number of threads in brackets). *first PDF*: the first invoice of a process, which "
