@@ -179,3 +179,22 @@ def test_bill_default_folder_is_named_after_the_run(
     assert summary["out_dir"] == str(Path("bills") / key)
     assert (tmp_path / "bills" / key / f"{key}-run.json").exists()
     assert not list((tmp_path / "bills" / key).glob("*.pdf"))
+
+
+def test_bill_of_many_invoices_lists_the_first_and_says_where_all_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A community's thousands of invoices are not laid out in the terminal: the first ones, a
+    count of the rest, the totals of all, and the files that list every invoice."""
+    import lastgang.cli.billing as cli_billing
+
+    monkeypatch.setattr(cli_billing, "TABLE_ROWS", 2)
+    db = store_with(tmp_path, good=True)
+    code, out = bill(db, "--out", tmp_path / "bills", "--no-pdf")
+    assert code == 0, out
+    assert "lindengasse-5-R1-V1-01" in out and "lindengasse-5-R1-V1-02" in out
+    assert "lindengasse-5-R1-V1-03" not in out and "lindengasse-5-R1-V1-04" not in out
+    assert "… 2 more" in out and "total of 4" in out
+    assert "100.07 EUR" in out  # the total of all four invoices, as when all are listed
+    assert "first 2 of 4 invoices" in out
+    assert "lindengasse-5-R1-V1-summary.json" in out and "lindengasse-5-R1-V1-lines.csv" in out

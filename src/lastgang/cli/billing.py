@@ -33,7 +33,12 @@ from lastgang.cli._common import (
 )
 from lastgang.errors import LastgangError
 from lastgang.money import format_kwh, format_money
-from lastgang.report.invoice import summary
+from lastgang.report.invoice import file_names, summary
+
+#: invoices listed in the terminal: a larger run lists its first ones, its totals, and the file
+#: that lists them all (a community's thousands of rows took Rich seconds to lay out and are
+#: better read in the summary or the lines)
+TABLE_ROWS = 50
 
 
 def _print_run(run: Run, out_dir: Path) -> None:
@@ -56,7 +61,7 @@ def _print_run(run: Run, out_dir: Path) -> None:
         ("substitute kWh", "right"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for invoice in run.invoices:
+    for invoice in run.invoices[:TABLE_ROWS]:
         share = invoice.local_share_percent
         table.add_row(
             escape(invoice.number),
@@ -75,9 +80,12 @@ def _print_run(run: Run, out_dir: Path) -> None:
                 else ""
             ),
         )
+    more = len(run.invoices) - TABLE_ROWS
+    if more > 0:
+        table.add_row(f"… {more:,} more", *[""] * 9)
     table.add_section()
     table.add_row(
-        "total",
+        "total" if more <= 0 else f"total of {len(run.invoices):,}",
         "",
         "",
         "",
@@ -132,6 +140,11 @@ def _print_run(run: Run, out_dir: Path) -> None:
         f"{status} run {run.run} (version {run.version}) stored; files in "
         f"[bold]{escape(str(out_dir))}[/bold]"
     )
+    if more > 0:
+        console.print(
+            f"the table lists the first {TABLE_ROWS} of {len(run.invoices):,} invoices; every "
+            f"one is in {escape(file_names(run)['summary'])} and {escape(file_names(run)['lines'])}"
+        )
 
 
 @app.command(
