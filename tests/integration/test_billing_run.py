@@ -5,6 +5,7 @@ while L3 or missing values remain (Q-1); versions never overwrite."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -401,6 +402,10 @@ def test_billing_again_gives_version_2_and_keeps_version_1(
     stored_json = runs.run_json(first.record.run)
     stored_files = {o.name: o.sha256 for o in runs.outputs(first.record.run)}
     assert set(stored_files) == {p.name for p in first.files.values()}
+    for output in runs.outputs(first.record.run):  # each file stored as written
+        assert output.content == (tmp_path / "v1" / output.name).read_bytes()
+        assert output.sha256 == hashlib.sha256(output.content).hexdigest()
+    assert stored_json == (tmp_path / "v1" / "lindengasse-5-R1-V1-run.json").read_text("utf-8")
     assert json.loads(stored_json)["status"] == "final"
 
     second = bill(
