@@ -30,7 +30,7 @@ from lastgang.billing.run import (
     make_run,
 )
 from lastgang.errors import InvalidInput
-from lastgang.report.invoice import file_names, write_run_files
+from lastgang.report.invoice import write_run_files
 from lastgang.store import Store
 from lastgang.store.runs import RunRecord, RunStore
 from lastgang.timegrid import period_slots
@@ -149,7 +149,7 @@ def bill(
             site_version=version.version,
             fingerprint=run.fingerprint,
             inputs_json=json.dumps(to_jsonable(run.inputs), sort_keys=True),
-            run_json=outputs[file_names(run)["run"]].decode("utf-8"),  # the file just written
+            run_json=None,  # the run's JSON file among the outputs, stored once
             invoices=len(run.invoices),
             currency=run.currency,
             net=run.net,

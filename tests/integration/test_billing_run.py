@@ -550,3 +550,43 @@ def test_the_profile_digest_hashes_batches_as_8_byte_integers_whatever_the_store
         for part in (p.import_kwh, p.export_kwh, p.quality, p.batch.astype(np.int64)):
             digest.update(part.tobytes())
     assert result.run.inputs["profiles_sha256"] == digest.hexdigest()
+
+
+def test_a_run_json_is_stored_once_as_the_file_or_in_its_column(store: DuckDBStore) -> None:
+    """``lastgang bill`` keeps the run JSON once, as the run's file (1.2 GB at 10,000 units);
+    a run stored with its JSON given, as every run was before, reads it from its column."""
+    runs = RunStore(store)
+
+    def add(run: int, run_json: str | None, outputs: dict[str, bytes]) -> None:
+        runs.add(
+            run=run,
+            site_id="s",
+            first_day=FIRST,
+            last_day=LAST,
+            version=run,
+            status="draft",
+            created_at=WHEN,
+            site_version=None,
+            fingerprint="",
+            inputs_json="{}",
+            run_json=run_json,
+            invoices=0,
+            currency="EUR",
+            net=Decimal(0),
+            vat=Decimal(0),
+            total=Decimal(0),
+            outputs=outputs,
+        )
+
+    text = '{\n  "period_label": "1 – 30 Jun"\n}\n'
+    add(1, None, {"s-R1-V1-run.json": text.encode(), "s-R1-V1-01.html": b"<html>"})
+    add(2, '{"stored": "in the column"}', {"s-R2-V2-run.json": b"{}"})
+    assert runs.run_json(1) == text
+    assert runs.run_json(2) == '{"stored": "in the column"}'
+    row = store.connection.execute("SELECT run_json FROM billing_runs WHERE run = 1").fetchall()
+    assert row == [("",)]  # not a second copy
+    with pytest.raises(ValueError, match="exactly one file"):
+        add(3, None, {"s-R3-V3-01.html": b"<html>"})
+    with pytest.raises(ValueError, match="exactly one file"):
+        add(3, None, {"a-run.json": b"{}", "b-run.json": b"{}"})
+    assert [r.run for r in runs.runs()] == [1, 2]
