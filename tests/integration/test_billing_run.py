@@ -590,3 +590,60 @@ def test_a_run_json_is_stored_once_as_the_file_or_in_its_column(store: DuckDBSto
     with pytest.raises(ValueError, match="exactly one file"):
         add(3, None, {"a-run.json": b"{}", "b-run.json": b"{}"})
     assert [r.run for r in runs.runs()] == [1, 2]
+
+
+def test_the_api_keeps_parsed_run_json_up_to_a_size_the_most_recently_used(
+    store: DuckDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The web pages of a run read its JSON; the parsed JSON of recent runs is kept, up to a
+    total size of text, so that a run of 10,000 units (1.2 GB) does not stay in memory."""
+    from collections import OrderedDict
+
+    from lastgang.api import routes_billing
+
+    monkeypatch.setattr(routes_billing, "_JSON_CACHE", OrderedDict())
+    monkeypatch.setattr(routes_billing, "_JSON_CACHE_CHARS", 100)
+    runs = RunStore(store)
+    texts = {
+        1: '{"run": 1, "pad": "' + "a" * 20 + '"}',
+        2: '{"run": 2, "pad": "' + "b" * 20 + '"}',
+        3: '{"run": 3, "pad": "' + "c" * 120 + '"}',
+        4: '{"run": 4, "pad": "' + "d" * 20 + '"}',
+        5: '{"run": 5, "energy_kwh": NaN}',
+    }
+    for run, text in texts.items():
+        runs.add(
+            run=run,
+            site_id="s",
+            first_day=FIRST,
+            last_day=LAST,
+            version=run,
+            status="draft",
+            created_at=WHEN,
+            site_version=None,
+            fingerprint="",
+            inputs_json="{}",
+            run_json=text,
+            invoices=0,
+            currency="EUR",
+            net=Decimal(0),
+            vat=Decimal(0),
+            total=Decimal(0),
+            outputs={},
+        )
+
+    def read(run: int) -> dict[str, Any]:
+        return routes_billing._run_json(store, runs.get(run))
+
+    def kept() -> list[int]:
+        return [run for _, run in routes_billing._JSON_CACHE]
+
+    assert read(1) == json.loads(texts[1]) and read(2) == json.loads(texts[2])
+    assert kept() == [1, 2]
+    assert read(1) is read(1)  # from the cache
+    assert kept() == [2, 1]
+    assert read(4)["run"] == 4
+    assert kept() == [1, 4]  # 2 was the least recently used
+    assert read(3) == json.loads(texts[3])  # larger than the whole cache: not kept
+    assert kept() == [1, 4]
+    assert read(5)["energy_kwh"] != read(5)["energy_kwh"]  # NaN, read by Python's parser

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
@@ -20,6 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -166,18 +169,42 @@ def _guarded_run(store: Store, run: int) -> RunRecord:
     return record
 
 
-_JSON_CACHE: dict[tuple[str, int], dict[str, Any]] = {}
+#: parsed run JSON by run, the most recently used last, with the length of its text: at most
+#: _JSON_CACHE_CHARS of text in all (a run of 1,000 units has 30 MB of it, one of 10,000 units
+#: 1.2 GB, which is parsed for each request and not kept)
+_JSON_CACHE: OrderedDict[tuple[str, int], tuple[int, dict[str, Any]]] = OrderedDict()
+_JSON_CACHE_CHARS = 128 * 2**20
+_JSON_CACHE_LOCK = threading.Lock()
+
+
+def _parse_run_json(text: str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:  # what only Python reads (NaN, integers beyond 64 bits)
+        data = json.loads(text)
+    if not isinstance(data, dict):
+        raise StoreError("a stored run JSON is not an object")
+    return data
 
 
 def _run_json(store: Store, record: RunRecord) -> dict[str, Any]:
     key = (record.fingerprint, record.run)
-    found = _JSON_CACHE.get(key)
-    if found is None:
-        found = json.loads(RunStore(store).run_json(record.run))
-        if len(_JSON_CACHE) > 256:
-            _JSON_CACHE.clear()
-        _JSON_CACHE[key] = found
-    return found
+    with _JSON_CACHE_LOCK:
+        found = _JSON_CACHE.get(key)
+        if found is not None:
+            _JSON_CACHE.move_to_end(key)
+            return found[1]
+    text = RunStore(store).run_json(record.run)
+    data = _parse_run_json(text)
+    if len(text) <= _JSON_CACHE_CHARS:
+        with _JSON_CACHE_LOCK:
+            _JSON_CACHE[key] = (len(text), data)
+            _JSON_CACHE.move_to_end(key)
+            kept = sum(size for size, _ in _JSON_CACHE.values())
+            while kept > _JSON_CACHE_CHARS:
+                _, (size, _) = _JSON_CACHE.popitem(last=False)
+                kept -= size
+    return data
 
 
 def _invoice_summaries(record: RunRecord, data: dict[str, Any]) -> list[InvoiceSummary]:
