@@ -19,6 +19,7 @@ from lastgang.billing import FinalRefused
 from lastgang.billing_service import BillResult, bill, list_runs
 from lastgang.errors import InvalidInput, StoreError
 from lastgang.services import apply_site_text, import_bytes
+from lastgang.store import open_store
 from lastgang.store.duckdb_store import DuckDBStore
 from lastgang.store.runs import RunStore
 
@@ -405,6 +406,20 @@ def test_billing_again_gives_version_2_and_keeps_version_1(
     for output in runs.outputs(first.record.run):  # each file stored as written
         assert output.content == (tmp_path / "v1" / output.name).read_bytes()
         assert output.sha256 == hashlib.sha256(output.content).hexdigest()
+        assert runs.output(first.record.run, output.name) == output
+    assert runs.output(first.record.run, "no-such-file.html") is None
+    # text is stored compressed, a PDF as it is
+    stored = store.connection.execute(
+        "SELECT name, octet_length(content), encoding FROM billing_run_outputs WHERE run = ?",
+        [first.record.run],
+    ).fetchall()
+    assert len(stored) == len(stored_files)
+    for name, size, encoding in stored:
+        written = (tmp_path / "v1" / name).stat().st_size
+        if name.endswith(".pdf"):
+            assert (encoding, size) == ("", written)
+        else:
+            assert encoding == "zlib" and size < written
     assert stored_json == (tmp_path / "v1" / "lindengasse-5-R1-V1-run.json").read_text("utf-8")
     assert json.loads(stored_json)["status"] == "final"
 
@@ -647,3 +662,69 @@ def test_the_api_keeps_parsed_run_json_up_to_a_size_the_most_recently_used(
     assert read(3) == json.loads(texts[3])  # larger than the whole cache: not kept
     assert kept() == [1, 4]
     assert read(5)["energy_kwh"] != read(5)["energy_kwh"]  # NaN, read by Python's parser
+
+
+OLD_RUNS_SCHEMA = """
+CREATE TABLE billing_runs (
+    run BIGINT PRIMARY KEY, site_id VARCHAR NOT NULL, first_day DATE NOT NULL,
+    last_day DATE NOT NULL, version INTEGER NOT NULL, status VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL, site_version INTEGER, fingerprint VARCHAR NOT NULL,
+    inputs_json VARCHAR NOT NULL, run_json VARCHAR NOT NULL, invoices INTEGER NOT NULL,
+    currency VARCHAR NOT NULL, net VARCHAR NOT NULL, vat VARCHAR NOT NULL,
+    total VARCHAR NOT NULL, UNIQUE (site_id, first_day, last_day, version)
+);
+CREATE TABLE billing_run_outputs (
+    run BIGINT NOT NULL, name VARCHAR NOT NULL, sha256 VARCHAR NOT NULL,
+    content BLOB NOT NULL, PRIMARY KEY (run, name)
+);
+INSERT INTO billing_runs VALUES (1, 's', DATE '2024-06-14', DATE '2024-06-17', 1, 'draft',
+    TIMESTAMPTZ '2024-06-18 08:00:00+00', NULL, 'f', '{}', '{"run": 1}', 1, 'EUR', '1.00',
+    '0.20', '1.20');
+INSERT INTO billing_run_outputs VALUES (1, 's-R1-V1-01.html', 'x', '<html>old</html>'::BLOB);
+"""
+
+
+def test_runs_stored_before_files_were_compressed_are_read_as_they_are(tmp_path: Path) -> None:
+    """A store whose run files were stored as they are (no ``encoding`` column) is read as it
+    is, also read-only; the first run stored into it adds the column."""
+    path = tmp_path / "old.duckdb"
+    old = DuckDBStore(path)
+    old.connection.execute(OLD_RUNS_SCHEMA)
+    old.close()
+    with open_store(path, read_only=True) as store:
+        runs = RunStore(store)
+        assert runs.run_json(1) == '{"run": 1}'
+        assert [(o.name, o.content) for o in runs.outputs(1)] == [
+            ("s-R1-V1-01.html", b"<html>old</html>")
+        ]
+        found = runs.output(1, "s-R1-V1-01.html")
+        assert found is not None and found.content == b"<html>old</html>"
+    with open_store(path) as store:
+        runs = RunStore(store)
+        runs.add(
+            run=2,
+            site_id="s",
+            first_day=FIRST,
+            last_day=LAST,
+            version=2,
+            status="draft",
+            created_at=WHEN,
+            site_version=None,
+            fingerprint="",
+            inputs_json="{}",
+            run_json=None,
+            invoices=0,
+            currency="EUR",
+            net=Decimal(0),
+            vat=Decimal(0),
+            total=Decimal(0),
+            outputs={"s-R2-V2-run.json": b'{"run": 2}', "s-R2-V2-01.pdf": b"%PDF-1.7"},
+        )
+        assert [(o.name, o.content) for o in runs.outputs(1)] == [
+            ("s-R1-V1-01.html", b"<html>old</html>")
+        ]
+        assert runs.run_json(2) == '{"run": 2}'
+        assert [(o.name, o.content) for o in runs.outputs(2)] == [
+            ("s-R2-V2-01.pdf", b"%PDF-1.7"),
+            ("s-R2-V2-run.json", b'{"run": 2}'),
+        ]

@@ -449,10 +449,10 @@ def _found_invoice(store: Store, site_id: str, invoice_id: str) -> tuple[RunReco
 
 
 def _output(store: Store, record: RunRecord, name: str) -> bytes:
-    for out in RunStore(store).outputs(record.run):
-        if out.name == name:
-            return out.content
-    raise ApiProblem(404, f"run {record.run} has no file {name}: bill the period again")
+    found = RunStore(store).output(record.run, name)
+    if found is None:
+        raise ApiProblem(404, f"run {record.run} has no file {name}: bill the period again")
+    return found.content
 
 
 def _invoice_html(store: Store, site_id: str, invoice_id: str) -> HTMLResponse:
