@@ -224,6 +224,31 @@ def load_good_data(store: DuckDBStore) -> None:
         import_bytes(store, "lindengasse-5", content, name, now=WHEN)
 
 
+def add_run(
+    runs: RunStore, run: int, run_json: str | None, outputs: dict[str, bytes], site: str = "s"
+) -> None:
+    """Store a run of no invoices by hand: run ``run`` is version ``run`` of the test period."""
+    runs.add(
+        run=run,
+        site_id=site,
+        first_day=FIRST,
+        last_day=LAST,
+        version=run,
+        status="draft",
+        created_at=WHEN,
+        site_version=None,
+        fingerprint="",
+        inputs_json="{}",
+        run_json=run_json,
+        invoices=0,
+        currency="EUR",
+        net=Decimal(0),
+        vat=Decimal(0),
+        total=Decimal(0),
+        outputs=outputs,
+    )
+
+
 def run_json(result: BillResult) -> dict[str, Any]:
     path = result.files[f"{result.run.key}-run.json"]
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -572,38 +597,17 @@ def test_a_run_json_is_stored_once_as_the_file_or_in_its_column(store: DuckDBSto
     a run stored with its JSON given, as every run was before, reads it from its column."""
     runs = RunStore(store)
 
-    def add(run: int, run_json: str | None, outputs: dict[str, bytes]) -> None:
-        runs.add(
-            run=run,
-            site_id="s",
-            first_day=FIRST,
-            last_day=LAST,
-            version=run,
-            status="draft",
-            created_at=WHEN,
-            site_version=None,
-            fingerprint="",
-            inputs_json="{}",
-            run_json=run_json,
-            invoices=0,
-            currency="EUR",
-            net=Decimal(0),
-            vat=Decimal(0),
-            total=Decimal(0),
-            outputs=outputs,
-        )
-
     text = '{\n  "period_label": "1 – 30 Jun"\n}\n'
-    add(1, None, {"s-R1-V1-run.json": text.encode(), "s-R1-V1-01.html": b"<html>"})
-    add(2, '{"stored": "in the column"}', {"s-R2-V2-run.json": b"{}"})
+    add_run(runs, 1, None, {"s-R1-V1-run.json": text.encode(), "s-R1-V1-01.html": b"<html>"})
+    add_run(runs, 2, '{"stored": "in the column"}', {"s-R2-V2-run.json": b"{}"})
     assert runs.run_json(1) == text
     assert runs.run_json(2) == '{"stored": "in the column"}'
     row = store.connection.execute("SELECT run_json FROM billing_runs WHERE run = 1").fetchall()
     assert row == [("",)]  # not a second copy
     with pytest.raises(ValueError, match="exactly one file"):
-        add(3, None, {"s-R3-V3-01.html": b"<html>"})
+        add_run(runs, 3, None, {"s-R3-V3-01.html": b"<html>"})
     with pytest.raises(ValueError, match="exactly one file"):
-        add(3, None, {"a-run.json": b"{}", "b-run.json": b"{}"})
+        add_run(runs, 3, None, {"a-run.json": b"{}", "b-run.json": b"{}"})
     assert [r.run for r in runs.runs()] == [1, 2]
 
 
@@ -627,25 +631,7 @@ def test_the_api_keeps_parsed_run_json_up_to_a_size_the_most_recently_used(
         5: '{"run": 5, "energy_kwh": NaN}',
     }
     for run, text in texts.items():
-        runs.add(
-            run=run,
-            site_id="s",
-            first_day=FIRST,
-            last_day=LAST,
-            version=run,
-            status="draft",
-            created_at=WHEN,
-            site_version=None,
-            fingerprint="",
-            inputs_json="{}",
-            run_json=text,
-            invoices=0,
-            currency="EUR",
-            net=Decimal(0),
-            vat=Decimal(0),
-            total=Decimal(0),
-            outputs={},
-        )
+        add_run(runs, run, text, {})
 
     def read(run: int) -> dict[str, Any]:
         return routes_billing._run_json(store, runs.get(run))
@@ -701,25 +687,7 @@ def test_runs_stored_before_files_were_compressed_are_read_as_they_are(tmp_path:
         assert found is not None and found.content == b"<html>old</html>"
     with open_store(path) as store:
         runs = RunStore(store)
-        runs.add(
-            run=2,
-            site_id="s",
-            first_day=FIRST,
-            last_day=LAST,
-            version=2,
-            status="draft",
-            created_at=WHEN,
-            site_version=None,
-            fingerprint="",
-            inputs_json="{}",
-            run_json=None,
-            invoices=0,
-            currency="EUR",
-            net=Decimal(0),
-            vat=Decimal(0),
-            total=Decimal(0),
-            outputs={"s-R2-V2-run.json": b'{"run": 2}', "s-R2-V2-01.pdf": b"%PDF-1.7"},
-        )
+        add_run(runs, 2, None, {"s-R2-V2-run.json": b'{"run": 2}', "s-R2-V2-01.pdf": b"%PDF-1.7"})
         assert [(o.name, o.content) for o in runs.outputs(1)] == [
             ("s-R1-V1-01.html", b"<html>old</html>")
         ]
