@@ -141,9 +141,10 @@ def _print_run(run: Run, out_dir: Path) -> None:
         f"[bold]{escape(str(out_dir))}[/bold]"
     )
     if more > 0:
+        names = file_names(run)
         console.print(
             f"the table lists the first {TABLE_ROWS} of {len(run.invoices):,} invoices; every "
-            f"one is in {escape(file_names(run)['summary'])} and {escape(file_names(run)['lines'])}"
+            f"one is in {escape(names['summary'])} and {escape(names['lines'])}"
         )
 
 

@@ -313,35 +313,44 @@ def _write_csv(out: TextIO, header: tuple[str, ...], rows: Iterable[list[Any]]) 
     writer.writerows(rows)  # None is written as an empty field
 
 
+def _line_values(invoice: Invoice) -> list[list[Any]]:
+    """The lines of one invoice in the columns of :data:`LINE_COLUMNS`: the rows of
+    :func:`lines_csv` (``energy_kwh`` a float, which the CSV writer writes as its ``repr``, and
+    ``None`` as an empty field) and the objects of :func:`lines_json`."""
+    number, unit, customer, status = (
+        invoice.number,
+        invoice.unit_id,
+        invoice.customer,
+        invoice.status,
+    )
+    return [
+        [
+            number,
+            unit,
+            customer,
+            line.kind,
+            line.item,
+            line.description,
+            line.first_day.isoformat(),
+            line.last_day.isoformat(),
+            str(line.quantity),
+            line.unit,
+            str(line.price),
+            line.price_unit,
+            str(line.amount),
+            str(line.vat_rate),
+            line.meter,
+            line.energy_kwh,
+            status,
+        ]
+        for line in invoice.lines
+    ]
+
+
 def _line_rows(run: Run) -> Iterator[list[Any]]:
     """The rows of :func:`lines_csv`, one invoice after the other."""
     for invoice in run.invoices:
-        number, unit, customer, status = (
-            invoice.number,
-            invoice.unit_id,
-            invoice.customer,
-            invoice.status,
-        )
-        for line in invoice.lines:
-            yield [
-                number,
-                unit,
-                customer,
-                line.kind,
-                line.item,
-                line.description,
-                line.first_day.isoformat(),
-                line.last_day.isoformat(),
-                str(line.quantity),
-                line.unit,
-                str(line.price),
-                line.price_unit,
-                str(line.amount),
-                str(line.vat_rate),
-                line.meter,
-                None if line.energy_kwh is None else repr(line.energy_kwh),
-                status,
-            ]
+        yield from _line_values(invoice)
 
 
 def _write_lines_csv(out: BinaryIO, run: Run) -> None:
@@ -361,34 +370,7 @@ def lines_csv(run: Run) -> str:
 
 def _line_objects(invoice: Invoice) -> list[dict[str, Any]]:
     """The lines of one invoice as the objects of :func:`lines_json`."""
-    number, unit, customer, status = (
-        invoice.number,
-        invoice.unit_id,
-        invoice.customer,
-        invoice.status,
-    )
-    return [
-        {
-            "invoice": number,
-            "unit": unit,
-            "customer": customer,
-            "kind": line.kind,
-            "item": line.item,
-            "description": line.description,
-            "first_day": line.first_day.isoformat(),
-            "last_day": line.last_day.isoformat(),
-            "quantity": str(line.quantity),
-            "unit_of_quantity": line.unit,
-            "price": str(line.price),
-            "price_unit": line.price_unit,
-            "amount": str(line.amount),
-            "vat_rate": str(line.vat_rate),
-            "meter": line.meter,
-            "energy_kwh": line.energy_kwh,
-            "status": status,
-        }
-        for line in invoice.lines
-    ]
+    return [dict(zip(LINE_COLUMNS, row, strict=True)) for row in _line_values(invoice)]
 
 
 def _write_lines_json(out: BinaryIO, run: Run) -> None:
