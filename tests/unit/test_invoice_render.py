@@ -314,7 +314,7 @@ def test_a_file_that_fails_half_written_leaves_nothing_under_its_name(
     left half written (which would look like a whole file and refuse the next write)."""
     from lastgang.report import invoice as module
 
-    def broken(out: Any, run: Run) -> None:
+    def broken(out: Any, run: Run, spans: Any = None) -> None:
         out.write(b'{\n  "site_id": ')
         raise OSError("disk full")
 

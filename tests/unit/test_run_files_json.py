@@ -159,3 +159,51 @@ def test_any_tree_is_written_as_the_standard_library_writes_it(value: dict[str, 
     stream = tuple(k for k, v in value.items() if isinstance(v, list | tuple))
     assert json_bytes(value) == reference(value)
     assert streamed(value, stream) == reference(value)
+
+
+def _cut(text: bytes, spans: list[tuple[int, int]]) -> bytes:
+    """``text`` without the byte ranges ``spans``, cut by hand."""
+    kept, at = b"", 0
+    for start, length in spans:
+        kept += text[at:start]
+        at = start + length
+    return kept + text[at:]
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, CHUNK + 1])
+def test_each_element_s_span_is_that_element_and_the_rest_an_empty_array(n: int) -> None:
+    """The store keeps a run's invoices one by one by their spans in the run JSON: the text is
+    the same with spans recorded, each span parses as its element, and the text without them
+    is the value with an empty array."""
+    value = outer(items=n)
+    spans: dict[str, list[tuple[int, int]]] = {"items": []}
+    out = io.BytesIO()
+    out.write(b"leading bytes of the file ")  # spans count from the start of the file
+    write_json(out, value, stream=("items", "rows"), spans=spans)
+    text = out.getvalue()[len(b"leading bytes of the file ") :]
+    assert text == reference(value)
+    expected = json.loads(reference(value))
+    assert len(spans["items"]) == n
+    whole = out.getvalue()
+    for k, (at, length) in enumerate(spans["items"]):
+        piece = whole[at : at + length]
+        assert piece.startswith(b",\n    " if k else b"\n    ")
+        assert json.loads(piece.lstrip(b",")) == expected["items"][k]
+    rest = _cut(whole, spans["items"])[len(b"leading bytes of the file ") :]
+    assert json.loads(rest) == {**expected, "items": []}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_trees, max_size=8), st.integers(min_value=0, max_value=3))
+def test_spans_of_any_elements_at_any_depth(elements: list[Any], depth: int) -> None:
+    out = io.BytesIO()
+    spans: list[tuple[int, int]] = []
+    write_json_array(out, [elements[:3], elements[3:]], depth, spans)
+    plain = io.BytesIO()
+    write_json_array(plain, [elements], depth)
+    assert out.getvalue() == plain.getvalue()
+    text = out.getvalue()
+    assert [json.loads(text[a : a + n].lstrip(b",")) for a, n in spans] == json.loads(
+        reference(elements)
+    )
+    assert json.loads(_cut(text, spans)) == []

@@ -8,7 +8,8 @@
 - :func:`lines_csv`, :func:`reconciliation_csv`, :func:`run_json`, :func:`summary`: the files
   of a run;
 - :func:`write_run_files`: everything into a folder, named after the run
-  (``<site>-R<run>-V<version>``) and the invoice numbers.
+  (``<site>-R<run>-V<version>``) and the invoice numbers, with where each invoice stands in
+  the run JSON (:class:`RunFiles`).
 
 Numbers are formatted with :mod:`lastgang.money` (kWh with 3 decimals, amounts with 2, prices as
 configured, VAT rates in percent); nothing is rounded here.
@@ -36,6 +37,7 @@ from lastgang.report.pdf import render_pdf, render_pdfs
 __all__ = [
     "LINE_COLUMNS",
     "RECONCILIATION_COLUMNS",
+    "RunFiles",
     "file_names",
     "invoice_context",
     "lines_csv",
@@ -399,8 +401,8 @@ def _dump(data: Any) -> str:
     return json_bytes(data).decode()
 
 
-def _write_run_json(out: BinaryIO, run: Run) -> None:
-    write_json(out, run, stream=("invoices",))
+def _write_run_json(out: BinaryIO, run: Run, spans: list[tuple[int, int]] | None = None) -> None:
+    write_json(out, run, stream=("invoices",), spans=None if spans is None else {"invoices": spans})
 
 
 def run_json(run: Run) -> str:
@@ -474,13 +476,23 @@ def file_names(run: Run) -> dict[str, str]:
     return names
 
 
+class RunFiles(dict[str, Path]):
+    """The files :func:`write_run_files` wrote, by name, and where each invoice stands in the
+    run JSON: ``invoice_spans[k]`` is ``(offset, length)`` of invoice ``k``'s text in that file,
+    with the separator before it (:func:`~lastgang.report.jsonfiles.write_json_array`). The
+    store keeps each invoice's text on its own by them, so that one invoice of a large run is
+    read without the others."""
+
+    invoice_spans: tuple[tuple[int, int], ...] = ()
+
+
 def write_run_files(
     run: Run,
     out_dir: Path,
     *,
     pdf: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
-) -> dict[str, Path]:
+) -> RunFiles:
     """Write every file of a run into ``out_dir`` (created if needed) and return them by name.
 
     Never overwrites: a file that exists already refuses the whole write
@@ -496,7 +508,7 @@ def write_run_files(
             "run are never overwritten: choose another --out folder"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
+    written = RunFiles()
 
     def put(name: str, content: str | bytes) -> None:
         path = out_dir / name
@@ -545,7 +557,9 @@ def write_run_files(
         progress("writing run files", total, total)
     put_by(names["lines"], lambda out: _write_lines_csv(out, run))
     put_by(names["lines-json"], lambda out: _write_lines_json(out, run))
-    put_by(names["run"], lambda out: _write_run_json(out, run))
+    spans: list[tuple[int, int]] = []
+    put_by(names["run"], lambda out: _write_run_json(out, run, spans))
+    written.invoice_spans = tuple(spans)
     put(names["reconciliation-csv"], reconciliation_csv(run))
     put(names["reconciliation-json"], reconciliation_json(run))
     listing = sorted([*(path.name for path in written.values()), names["summary"]])

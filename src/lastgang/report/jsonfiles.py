@@ -17,7 +17,9 @@ Two differences, neither of which a run meets or a reader notices:
   refuses.
 
 :func:`write_json` writes the text piece by piece: the long arrays (a run's invoices, the lines of
-all invoices) a few hundred elements at a time, so that the whole text is never in memory.
+all invoices) a few hundred elements at a time, so that the whole text is never in memory. It can
+also note where each element of an array stands in the file (``spans``): the store keeps each
+invoice of a run JSON on its own by them (:mod:`lastgang.store.runs`).
 """
 
 from __future__ import annotations
@@ -69,13 +71,35 @@ def _nested(value: Any, depth: int) -> bytes:
     return text.replace(b"\n", b"\n" + _INDENT * depth) if depth else text
 
 
-def write_json_array(out: BinaryIO, chunks: Iterable[Sequence[Any]], depth: int = 0) -> None:
+def write_json_array(
+    out: BinaryIO,
+    chunks: Iterable[Sequence[Any]],
+    depth: int = 0,
+    spans: list[tuple[int, int]] | None = None,
+) -> None:
     """A JSON array of the elements of ``chunks`` (sequences, written one after the other) as
     it appears ``depth`` levels down, without its trailing newline: the same text as the whole
-    list's, one chunk in memory at a time."""
+    list's, one chunk in memory at a time.
+
+    With ``spans``, each element is written on its own and its span in ``out`` is appended:
+    ``(offset, length)`` of its text with the separator before it (the line break and
+    indentation, and the comma for every element but the first). Cutting every span out leaves
+    ``[`` and the closing line: an empty array. A span parses as the element on its own, once a
+    leading comma is dropped."""
     written = False
     for chunk in chunks:
         if not chunk:
+            continue
+        if spans is not None:
+            lead = b"\n" + _INDENT * (depth + 1)
+            for element in chunk:
+                if not written:
+                    out.write(b"[")
+                at = out.tell()
+                piece = (b"," if written else b"") + lead + _nested(element, depth + 1)
+                out.write(piece)
+                spans.append((at, len(piece)))
+                written = True
             continue
         # b"[\n  a,\n  b\n]" -> b"\n  a,\n  b": the elements with their line breaks
         body = _nested(list(chunk), depth)[1 : -(2 + len(_INDENT) * depth)]
@@ -88,9 +112,16 @@ def _chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]
     return (values[k : k + size] for k in range(0, len(values), size))
 
 
-def write_json(out: BinaryIO, value: Any, *, stream: Iterable[str] = ()) -> None:
+def write_json(
+    out: BinaryIO,
+    value: Any,
+    *,
+    stream: Iterable[str] = (),
+    spans: Mapping[str, list[tuple[int, int]]] | None = None,
+) -> None:
     """:func:`json_bytes` of ``value`` (a dataclass or a mapping) into ``out``, its fields named
-    in ``stream`` (arrays) a chunk of elements at a time."""
+    in ``stream`` (arrays) a chunk of elements at a time. ``spans`` maps a streamed field to
+    the list that receives its elements' spans in ``out`` (:func:`write_json_array`)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         items: list[tuple[str, Any]] = [
             (f.name, getattr(value, f.name)) for f in dataclasses.fields(value)
@@ -107,7 +138,7 @@ def write_json(out: BinaryIO, value: Any, *, stream: Iterable[str] = ()) -> None
     for k, (name, item) in enumerate(items):
         out.write((b"{\n" if k == 0 else b",\n") + _INDENT + orjson.dumps(name) + b": ")
         if name in streamed and isinstance(item, list | tuple):
-            write_json_array(out, _chunks(item), 1)
+            write_json_array(out, _chunks(item), 1, None if spans is None else spans.get(name))
         else:
             out.write(_nested(item, 1))
     out.write(b"\n}\n")
