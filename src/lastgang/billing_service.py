@@ -32,7 +32,7 @@ from lastgang.billing.run import (
 from lastgang.errors import InvalidInput
 from lastgang.report.invoice import write_run_files
 from lastgang.store import Store
-from lastgang.store.runs import RunRecord, RunStore
+from lastgang.store.runs import InvoiceEntry, RunRecord, RunStore
 from lastgang.timegrid import period_slots
 
 __all__ = [
@@ -156,6 +156,25 @@ def bill(
             vat=run.vat_total,
             total=run.total,
             outputs=outputs,
+            invoice_entries=[
+                InvoiceEntry(
+                    number=invoice.number,
+                    unit_id=invoice.unit_id,
+                    unit_name=invoice.unit_name,
+                    customer=invoice.customer,
+                    status=invoice.status,
+                    first_day=invoice.first_day,
+                    last_day=invoice.last_day,
+                    consumption_kwh=invoice.consumption_kwh,
+                    local_kwh=invoice.local_kwh,
+                    grid_kwh=invoice.grid_kwh,
+                    total=invoice.total,
+                    currency=invoice.currency,
+                    at=at,
+                    length=length,
+                )
+                for invoice, (at, length) in zip(run.invoices, files.invoice_spans, strict=True)
+            ],
         )
         report("storing the run", 1, 1)
     except BaseException:

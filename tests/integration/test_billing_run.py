@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +22,7 @@ from lastgang.errors import InvalidInput, StoreError
 from lastgang.services import apply_site_text, import_bytes
 from lastgang.store import open_store
 from lastgang.store.duckdb_store import DuckDBStore
-from lastgang.store.runs import RunStore
+from lastgang.store.runs import InvoiceEntry, RunStore
 
 VIENNA = ZoneInfo("Europe/Vienna")
 WHEN = datetime(2024, 7, 1, 8, 0, tzinfo=UTC)
@@ -443,6 +444,8 @@ def test_billing_again_gives_version_2_and_keeps_version_1(
         written = (tmp_path / "v1" / name).stat().st_size
         if name.endswith(".pdf"):
             assert (encoding, size) == ("", written)
+        elif name.endswith("-run.json"):  # without its invoices, which are kept one by one
+            assert encoding == "zlib+invoices" and size < written
         else:
             assert encoding == "zlib" and size < written
     assert stored_json == (tmp_path / "v1" / "lindengasse-5-R1-V1-run.json").read_text("utf-8")
@@ -611,6 +614,143 @@ def test_a_run_json_is_stored_once_as_the_file_or_in_its_column(store: DuckDBSto
     assert [r.run for r in runs.runs()] == [1, 2]
 
 
+def _entry_fields(e: Any) -> tuple[Any, ...]:
+    """What a list of invoices shows of an invoice or an invoice entry."""
+    return (
+        e.number,
+        e.unit_id,
+        e.unit_name,
+        e.customer,
+        e.status,
+        e.first_day,
+        e.last_day,
+        e.consumption_kwh,
+        e.local_kwh,
+        e.grid_kwh,
+        e.total,
+        e.currency,
+    )
+
+
+def test_a_run_keeps_each_invoice_on_its_own_and_its_json_whole(
+    store: DuckDBStore, tmp_path: Path
+) -> None:
+    """One invoice, the list of invoices and the run without its invoices are read without the
+    rest of the run JSON (1.2 GB at 10,000 units); the run JSON put together again is the file
+    as written, byte for byte."""
+    load_good_data(store)
+    result = bill(store, "lindengasse-5", FIRST, LAST, out_dir=tmp_path / "r", now=WHEN)
+    runs, n = RunStore(store), result.record.run
+    written = result.files[f"{result.run.key}-run.json"].read_bytes()
+    whole = json.loads(written)
+    assert runs.keeps_invoices(n)
+    entries = runs.invoices(n)
+    assert entries is not None
+    assert [_entry_fields(e) for e in entries] == [_entry_fields(i) for i in result.run.invoices]
+    assert len(entries) == len(whole["invoices"]) == 4
+    for entry, invoice in zip(entries, whole["invoices"], strict=True):
+        assert json.loads(written[entry.at : entry.at + entry.length].lstrip(b",")) == invoice
+        text = runs.invoice_json(n, entry.number)
+        assert text is not None and json.loads(text) == invoice
+    assert runs.invoice_json(n, "lindengasse-5-R1-V1-99") is None
+    head = runs.run_head(n)
+    assert head is not None and json.loads(head) == {**whole, "invoices": []}
+    assert runs.run_json(n).encode() == written
+    top = entries[1].unit_id
+    assert runs.invoices(n, unit_id=top) == [e for e in entries if e.unit_id == top]
+    assert runs.invoices(n, unit_id="no-such-unit") == []
+    # the pieces in the store: the rest of the file and each invoice, compressed
+    rest, full = store.connection.execute(
+        "SELECT octet_length(content), (SELECT sum(json_length) FROM billing_run_invoices "
+        "WHERE run = ?) FROM billing_run_outputs WHERE run = ? AND suffix(name, '-run.json')",
+        [n, n],
+    ).fetchall()[0]
+    assert full == sum(e.length for e in entries) and rest < len(written) - full
+
+
+def test_a_run_json_put_together_is_checked_against_its_sha_256(
+    store: DuckDBStore, tmp_path: Path
+) -> None:
+    load_good_data(store)
+    result = bill(store, "lindengasse-5", FIRST, LAST, out_dir=tmp_path / "r", now=WHEN)
+    runs, n = RunStore(store), result.record.run
+    number = result.run.invoices[0].number
+    text = runs.invoice_json(n, number)
+    assert text is not None and '"total": "' in text
+    at = text.index('"total": "') + len('"total": "')
+    digit = str((int(text[at]) + 1) % 10)  # another total of the same length
+
+    def damage(invoice_text: str) -> None:
+        store.connection.execute(
+            "UPDATE billing_run_invoices SET content = ? WHERE run = ? AND number = ?",
+            [zlib.compress(("\n    " + invoice_text).encode()), n, number],
+        )
+
+    damage(text[:at] + digit + text[at + 1 :])
+    with pytest.raises(StoreError, match="does not match its SHA-256"):
+        runs.run_json(n)
+    with pytest.raises(StoreError, match="does not match its SHA-256"):
+        runs.output(n, f"{result.run.key}-run.json")
+    damage(text[:at] + "1" + text[at:])  # one byte longer: the next invoice no longer fits
+    with pytest.raises(StoreError, match="does not fit its invoices"):
+        runs.run_json(n)
+    found = runs.output(n, f"{number}.html")  # the other files are read as they are
+    assert found is not None and number.encode() in found.content
+
+
+def test_invoice_entries_must_match_the_run_json_they_point_into(store: DuckDBStore) -> None:
+    runs = RunStore(store)
+    text = b'{\n  "invoices": [\n    {"n": 1},\n    {"n": 2}\n  ]\n}\n'
+    first = text.index(b"\n    {")
+    second = text.index(b",\n    {")
+    spans = [(first, second - first), (second, text.index(b"\n  ]") - second)]
+
+    def entry(number: str, at: int, length: int) -> InvoiceEntry:
+        zero = Decimal(0)
+        return InvoiceEntry(
+            number, "u", "", "", "draft", FIRST, LAST, zero, zero, zero, zero, "EUR", at, length
+        )
+
+    def add(entries: list[InvoiceEntry], run_json: str | None = None, count: int = 2) -> None:
+        runs.add(
+            run=1,
+            site_id="s",
+            first_day=FIRST,
+            last_day=LAST,
+            version=1,
+            status="draft",
+            created_at=WHEN,
+            site_version=None,
+            fingerprint="",
+            inputs_json="{}",
+            run_json=run_json,
+            invoices=count,
+            currency="EUR",
+            net=Decimal(0),
+            vat=Decimal(0),
+            total=Decimal(0),
+            outputs={"s-R1-V1-run.json": text},
+            invoice_entries=entries,
+        )
+
+    good = [entry("a", *spans[0]), entry("b", *spans[1])]
+    with pytest.raises(ValueError, match="2 invoice entries for a run of 3"):
+        add(good, count=3)
+    with pytest.raises(ValueError, match="more than once"):
+        add([entry("a", *spans[0]), entry("a", *spans[1])])
+    with pytest.raises(ValueError, match="does not lie after the one before it"):
+        add([entry("a", *spans[1]), entry("b", *spans[0])])
+    with pytest.raises(ValueError, match="does not lie after the one before it"):
+        add([entry("a", *spans[0]), entry("b", spans[1][0], len(text))])
+    with pytest.raises(ValueError, match="need the run JSON among the outputs"):
+        add(good, run_json=text.decode())
+    assert runs.runs() == []  # nothing stored by any of them
+    add(good)
+    assert runs.run_json(1).encode() == text
+    assert runs.invoice_json(1, "b") == '{"n": 2}'
+    assert runs.run_head(1) == '{\n  "invoices": [\n  ]\n}\n'
+
+
 def test_the_api_keeps_parsed_run_json_up_to_a_size_the_most_recently_used(
     store: DuckDBStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -685,6 +825,8 @@ def test_runs_stored_before_files_were_compressed_are_read_as_they_are(tmp_path:
         ]
         found = runs.output(1, "s-R1-V1-01.html")
         assert found is not None and found.content == b"<html>old</html>"
+        assert not runs.keeps_invoices(1)  # a store without the table of invoice entries
+        assert runs.invoices(1) is None and runs.run_head(1) is None
     with open_store(path) as store:
         runs = RunStore(store)
         add_run(runs, 2, None, {"s-R2-V2-run.json": b'{"run": 2}', "s-R2-V2-01.pdf": b"%PDF-1.7"})

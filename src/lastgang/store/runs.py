@@ -7,12 +7,23 @@ transactions as the rest of the store):
   (1, 2, ... per site and period), status (``draft``/``final``), when, the site version, the
   fingerprint of the inputs and the inputs themselves (JSON), the whole run JSON, and the totals;
 - ``billing_run_outputs``: the bytes of every file the run wrote (PDF, HTML, CSV, JSON), with
-  their SHA-256; text compressed with zlib (``encoding``), read back as written.
+  their SHA-256; text compressed with zlib (``encoding``), read back as written;
+- ``billing_run_invoices``: one row per invoice of a run stored with its invoice entries
+  (:class:`InvoiceEntry`): what a list of invoices shows (unit, customer, period, energy,
+  total, status), and the invoice's own text in the run JSON, compressed on its own.
 
 A run whose files include its run JSON (``<key>-run.json``, as ``lastgang bill`` writes it)
 keeps that JSON once, as the file: its ``run_json`` column is empty and :meth:`RunStore.run_json`
 reads the file. A run of 10,000 units has 1.2 GB of run JSON; DuckDB took 14-21 s and 4.5-5.6 GB
 of memory for each copy of a single value that large.
+
+A run stored with its invoice entries keeps that file in pieces: each invoice's text in its row
+of ``billing_run_invoices``, and the rest of the file (the run without its invoices: an empty
+``invoices`` array) as the file's content, ``encoding = 'zlib+invoices'``. The file is put
+together again when it is read whole, and must match its SHA-256; one invoice, the list of
+invoices or the run without its invoices (:meth:`RunStore.invoice_json`,
+:meth:`RunStore.invoices`, :meth:`RunStore.run_head`) are read without the rest, which at
+10,000 units is the difference between a few milliseconds and seconds and gigabytes per page.
 
 There is no update and no delete: billing a period again adds its next version, so an invoice
 once issued can always be shown again exactly as it was.
@@ -22,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -36,7 +47,7 @@ from lastgang.errors import StoreError
 from lastgang.store import Store
 from lastgang.store.duckdb_store import DuckDBStore
 
-__all__ = ["RUNS_SCHEMA", "RunOutput", "RunRecord", "RunStore"]
+__all__ = ["RUNS_SCHEMA", "InvoiceEntry", "RunOutput", "RunRecord", "RunStore"]
 
 RUNS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS billing_runs (
@@ -66,6 +77,25 @@ CREATE TABLE IF NOT EXISTS billing_run_outputs (
     PRIMARY KEY (run, name)
 );
 ALTER TABLE billing_run_outputs ADD COLUMN IF NOT EXISTS encoding VARCHAR DEFAULT '';
+CREATE TABLE IF NOT EXISTS billing_run_invoices (
+    run BIGINT NOT NULL,
+    number VARCHAR NOT NULL,
+    unit_id VARCHAR NOT NULL,
+    unit_name VARCHAR NOT NULL,
+    customer VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    first_day DATE NOT NULL,
+    last_day DATE NOT NULL,
+    consumption_kwh VARCHAR NOT NULL,
+    local_kwh VARCHAR NOT NULL,
+    grid_kwh VARCHAR NOT NULL,
+    total VARCHAR NOT NULL,
+    currency VARCHAR NOT NULL,
+    json_offset BIGINT NOT NULL,
+    json_length BIGINT NOT NULL,
+    content BLOB NOT NULL,
+    PRIMARY KEY (run, number)
+);
 """
 
 #: files stored compressed (``encoding = 'zlib'``): text, which compresses about 13-fold; a PDF
@@ -82,13 +112,46 @@ def _stored(name: str, content: bytes) -> tuple[bytes, str]:
     return content, ""
 
 
+#: the encoding of a run JSON kept in pieces: the file without its invoices (zlib), each
+#: invoice's text in ``billing_run_invoices``
+_SPLIT = "zlib+invoices"
+
+
 def _unstored(content: bytes, encoding: str | None) -> bytes:
-    """A stored file's bytes as the run wrote them."""
+    """A stored file's bytes as the run wrote them (not for a file kept in pieces)."""
     if encoding == "zlib":
         return zlib.decompress(content)
     if encoding:
         raise StoreError(f"a stored run file has the unknown encoding {encoding!r}")
     return content
+
+
+def _without(content: bytes, spans: Sequence[tuple[int, int]]) -> bytes:
+    """``content`` with the byte ranges ``spans`` (``(offset, length)``, ascending) cut out."""
+    kept: list[bytes] = []
+    view = memoryview(content)
+    at = 0
+    for start, length in spans:
+        kept.append(view[at:start].tobytes())
+        at = start + length
+    kept.append(view[at:].tobytes())
+    return b"".join(kept)
+
+
+def _put_together(rest: bytes, pieces: Iterable[tuple[int, bytes]]) -> bytes:
+    """The bytes that :func:`_without` cut ``pieces`` (``(offset, bytes)``, ascending) out of
+    (the pieces taken one at a time: a run JSON of 1.2 GB is held once, and then joined)."""
+    parts: list[bytes] = []
+    size = used = 0  # bytes put together so far, bytes of ``rest`` among them
+    for at, piece in pieces:
+        take = at - size
+        if take < 0 or used + take > len(rest):
+            raise StoreError("a stored run JSON does not fit its invoices: the store is damaged")
+        parts += (rest[used : used + take], piece)
+        used += take
+        size = at + len(piece)
+    parts.append(rest[used:])
+    return b"".join(parts)
 
 
 _COLUMNS = (
@@ -115,6 +178,71 @@ class RunRecord:
     net: Decimal
     vat: Decimal
     total: Decimal
+
+
+@dataclass(frozen=True)
+class InvoiceEntry:
+    """One invoice of a stored run as a list of invoices shows it, and where its text stands
+    in the run JSON: ``length`` bytes from ``at``, with the separator before it (the ``,``,
+    line break and indentation; see :class:`lastgang.report.invoice.RunFiles`)."""
+
+    number: str
+    unit_id: str
+    unit_name: str
+    customer: str
+    status: str
+    first_day: date
+    last_day: date
+    consumption_kwh: Decimal
+    local_kwh: Decimal
+    grid_kwh: Decimal
+    total: Decimal
+    currency: str
+    at: int
+    length: int
+
+
+_ENTRY_COLUMNS = (
+    "number, unit_id, unit_name, customer, status, first_day, last_day, consumption_kwh, "
+    "local_kwh, grid_kwh, total, currency, json_offset, json_length"
+)
+
+
+def _entry(row: Sequence[Any]) -> InvoiceEntry:
+    return InvoiceEntry(
+        number=row[0],
+        unit_id=row[1],
+        unit_name=row[2],
+        customer=row[3],
+        status=row[4],
+        first_day=row[5],
+        last_day=row[6],
+        consumption_kwh=Decimal(row[7]),
+        local_kwh=Decimal(row[8]),
+        grid_kwh=Decimal(row[9]),
+        total=Decimal(row[10]),
+        currency=row[11],
+        at=int(row[12]),
+        length=int(row[13]),
+    )
+
+
+def _check_entries(entries: Sequence[InvoiceEntry], invoices: int, size: int) -> None:
+    """``ValueError`` unless there is one entry per invoice, each number once, and their spans
+    lie one after the other inside the run JSON of ``size`` bytes."""
+    if len(entries) != invoices:
+        raise ValueError(f"{len(entries)} invoice entries for a run of {invoices} invoice(s)")
+    numbers = [e.number for e in entries]
+    if len(set(numbers)) != len(numbers):
+        raise ValueError("invoice entries name an invoice more than once")
+    end = 0
+    for e in entries:
+        if e.at < end or e.length <= 0 or e.at + e.length > size:
+            raise ValueError(
+                f"the invoice entry of {e.number} ({e.length} bytes from {e.at}) does not lie "
+                f"after the one before it inside the run JSON of {size} bytes"
+            )
+        end = e.at + e.length
 
 
 @dataclass(frozen=True)
@@ -192,17 +320,26 @@ class RunStore:
         vat: Decimal,
         total: Decimal,
         outputs: Mapping[str, bytes],
+        invoice_entries: Sequence[InvoiceEntry] | None = None,
     ) -> RunRecord:
         """Store a run and its files. Refuses (``StoreError``) a run number or a version of the
         period that exists already: nothing stored is ever replaced.
 
         ``run_json=None``: the run JSON is the one file of ``outputs`` whose name ends in
-        ``-run.json``, stored once as that file."""
+        ``-run.json``, stored once as that file. ``invoice_entries`` (one per invoice, in the
+        order of the file, with ``run_json=None``): that file is kept in pieces, each invoice
+        on its own (module docstring)."""
         self._ensure()
         if created_at.tzinfo is None:
             raise ValueError("naive datetime given to the store; use an aware (UTC) datetime")
-        if run_json is None and len([n for n in outputs if n.endswith(_RUN_FILE)]) != 1:
+        run_files = [n for n in outputs if n.endswith(_RUN_FILE)]
+        if run_json is None and len(run_files) != 1:
             raise ValueError(f"run_json=None needs exactly one file '*{_RUN_FILE}' in outputs")
+        entries = list(invoice_entries) if invoice_entries is not None else None
+        if entries is not None:
+            if run_json is not None:
+                raise ValueError("invoice entries need the run JSON among the outputs")
+            _check_entries(entries, invoices, len(outputs[run_files[0]]))
         with self._store.transaction():
             taken = self._con.execute(
                 "SELECT run, version FROM billing_runs WHERE run = ? OR (site_id = ? AND "
@@ -240,8 +377,25 @@ class RunStore:
                 # one INSERT of all files (a run of 1,000 units has 1,200), not one per file;
                 # text compressed on two threads (zlib lets go of the GIL)
                 names = sorted(outputs)
+                split = run_files[0] if entries is not None else None
+
+                def store_file(name: str) -> tuple[bytes, str]:
+                    if name == split and entries is not None:
+                        spans = [(e.at, e.length) for e in entries]
+                        return zlib.compress(_without(outputs[name], spans), _ZLIB_LEVEL), _SPLIT
+                    return _stored(name, bytes(outputs[name]))
+
                 with ThreadPoolExecutor(2, thread_name_prefix="run-store") as pool:
-                    stored = list(pool.map(lambda n: _stored(n, bytes(outputs[n])), names))
+                    stored = list(pool.map(store_file, names))
+                    if split is not None and entries:
+                        view = memoryview(outputs[split])
+                        pieces = list(
+                            pool.map(
+                                lambda e: zlib.compress(view[e.at : e.at + e.length], _ZLIB_LEVEL),
+                                entries,
+                            )
+                        )
+                        self._add_entries(run, entries, pieces)
                 files = {
                     "run": np.full(len(names), run, dtype=np.int64),
                     "name": np.array(names, dtype=object),
@@ -260,6 +414,39 @@ class RunStore:
                 finally:
                     self._con.unregister("run_outputs_new")
         return self.get(run)
+
+    def _add_entries(self, run: int, entries: Sequence[InvoiceEntry], pieces: list[bytes]) -> None:
+        """The rows of ``billing_run_invoices`` of a run, in one INSERT."""
+
+        def column(values: Sequence[object]) -> Any:
+            return np.array(values, dtype=object)
+
+        rows = {
+            "run": np.full(len(entries), run, dtype=np.int64),
+            "number": column([e.number for e in entries]),
+            "unit_id": column([e.unit_id for e in entries]),
+            "unit_name": column([e.unit_name for e in entries]),
+            "customer": column([e.customer for e in entries]),
+            "status": column([e.status for e in entries]),
+            "first_day": column([e.first_day for e in entries]),
+            "last_day": column([e.last_day for e in entries]),
+            "consumption_kwh": column([str(e.consumption_kwh) for e in entries]),
+            "local_kwh": column([str(e.local_kwh) for e in entries]),
+            "grid_kwh": column([str(e.grid_kwh) for e in entries]),
+            "total": column([str(e.total) for e in entries]),
+            "currency": column([e.currency for e in entries]),
+            "json_offset": np.array([e.at for e in entries], dtype=np.int64),
+            "json_length": np.array([e.length for e in entries], dtype=np.int64),
+            "content": column(pieces),
+        }
+        self._con.register("run_invoices_new", rows)
+        try:
+            self._con.execute(
+                f"INSERT INTO billing_run_invoices (run, {_ENTRY_COLUMNS}, content) "
+                f"SELECT run, {_ENTRY_COLUMNS}, content FROM run_invoices_new"
+            )
+        finally:
+            self._con.unregister("run_invoices_new")
 
     @staticmethod
     def _record(row: Sequence[Any]) -> RunRecord:
@@ -319,13 +506,13 @@ class RunStore:
         if text:
             return text
         rows = self._con.execute(
-            f"SELECT content, {self._encoding()} FROM billing_run_outputs "
+            f"SELECT name, sha256, content, {self._encoding()} FROM billing_run_outputs "
             "WHERE run = ? AND suffix(name, ?)",
             [run, _RUN_FILE],
         ).fetchall()
         if len(rows) != 1:
             raise StoreError(f"billing run {run} holds no run JSON")
-        return _unstored(bytes(rows[0][0]), rows[0][1]).decode("utf-8")
+        return self._output(run, rows[0]).content.decode("utf-8")
 
     def inputs_json(self, run: int) -> str:
         """The fingerprinted inputs of the run (JSON) exactly as stored."""
@@ -339,7 +526,7 @@ class RunStore:
             "WHERE run = ? ORDER BY name",
             [run],
         ).fetchall()
-        return [RunOutput(r[0], r[1], _unstored(bytes(r[2]), r[3])) for r in rows]
+        return [self._output(run, r) for r in rows]
 
     def output(self, run: int, name: str) -> RunOutput | None:
         """One file of a run (an invoice's page or PDF), without reading the others."""
@@ -349,10 +536,88 @@ class RunStore:
             "WHERE run = ? AND name = ?",
             [run, name],
         ).fetchall()
+        return self._output(run, rows[0]) if rows else None
+
+    def _output(self, run: int, row: Sequence[Any]) -> RunOutput:
+        """A stored file as the run wrote it: a run JSON kept in pieces put together again, and
+        checked against its SHA-256."""
+        name, sha256, content, encoding = row
+        if encoding != _SPLIT:
+            return RunOutput(name, sha256, _unstored(bytes(content), encoding))
+        pieces = self._con.execute(
+            "SELECT json_offset, content FROM billing_run_invoices WHERE run = ? "
+            "ORDER BY json_offset",
+            [run],
+        ).fetchall()
+        whole = _put_together(
+            zlib.decompress(content), ((int(at), zlib.decompress(p)) for at, p in pieces)
+        )
+        if hashlib.sha256(whole).hexdigest() != sha256:
+            raise StoreError(
+                f"the stored {name} of billing run {run} does not match its SHA-256 once put "
+                "together from its invoices: the store is damaged"
+            )
+        return RunOutput(name, sha256, whole)
+
+    def _split(self, run: int, column: str = "count(*)") -> Any:
+        """``column`` of the stored rest of a run JSON kept in pieces (by default whether
+        there is one), None for a run not kept in pieces."""
+        self.get(run)
+        if not self._ready and not self._has_invoices():
+            return None
+        rows = self._con.execute(
+            f"SELECT {column} FROM billing_run_outputs WHERE run = ? AND suffix(name, ?) "
+            "AND encoding = ?",
+            [run, _RUN_FILE, _SPLIT],
+        ).fetchall()
+        return rows[0][0] if rows and rows[0][0] else None
+
+    def keeps_invoices(self, run: int) -> bool:
+        """Whether the run was stored with its invoice entries (its invoices can be read one
+        by one: :meth:`invoices`, :meth:`invoice_json`, :meth:`run_head`)."""
+        return self._split(run) is not None
+
+    def run_head(self, run: int) -> str | None:
+        """The run's JSON without its invoices (an empty ``invoices`` array; everything else
+        as it stands in the file), or None for a run not stored with its invoice entries."""
+        rest = self._split(run, "content")
+        return None if rest is None else zlib.decompress(rest).decode("utf-8")
+
+    def invoices(self, run: int, unit_id: str | None = None) -> list[InvoiceEntry] | None:
+        """The invoice entries of a run (of one unit), in the order of the run, or None for a
+        run not stored with them (``add(invoice_entries=None)``, or stored before they were
+        kept): read its :meth:`run_json` instead."""
+        if not self.keeps_invoices(run):
+            return None
+        sql = f"SELECT {_ENTRY_COLUMNS} FROM billing_run_invoices WHERE run = ?"
+        params: list[object] = [run]
+        if unit_id is not None:
+            sql += " AND unit_id = ?"
+            params.append(unit_id)
+        rows = self._con.execute(sql + " ORDER BY json_offset", params).fetchall()
+        return [_entry(r) for r in rows]
+
+    def invoice_json(self, run: int, number: str) -> str | None:
+        """The JSON of one invoice of a run stored with its invoice entries (its text in the
+        run JSON, without the separator before it), None when the run has no such invoice.
+        ``StoreError`` for a run not stored with them."""
+        if not self.keeps_invoices(run):
+            raise StoreError(f"billing run {run} keeps its invoices only in its run JSON")
+        rows = self._con.execute(
+            "SELECT content FROM billing_run_invoices WHERE run = ? AND number = ?", [run, number]
+        ).fetchall()
         if not rows:
             return None
-        r = rows[0]
-        return RunOutput(r[0], r[1], _unstored(bytes(r[2]), r[3]))
+        return zlib.decompress(rows[0][0]).decode("utf-8").lstrip(",").strip()
+
+    def _has_invoices(self) -> bool:
+        """Whether the store has the table of invoice entries (a store opened read-only may
+        predate it)."""
+        rows = self._con.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_name = 'billing_run_invoices'"
+        ).fetchall()
+        return bool(rows and rows[0][0])
 
     def _encoding(self) -> str:
         """The column of a stored file's encoding, or ``''`` in a store opened read-only whose
