@@ -309,6 +309,64 @@ def test_runs_invoices_and_reconciliation(world: World) -> None:
     assert _problem(unknown)["status"] == 404
 
 
+def test_runs_kept_invoice_by_invoice_are_served_without_their_whole_json(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's page, its invoices, one invoice, its reconciliation and a unit's invoices come
+    from the run's invoice entries, never from the whole run JSON (1.2 GB at 10,000 units);
+    the answers are those read from the whole JSON, as for runs stored before the entries."""
+    from collections import OrderedDict
+
+    from lastgang.api import routes_billing
+    from lastgang.store.runs import RunStore
+
+    final, draft = world.final_run, world.draft_run
+    top1_final, top1_draft = world.invoices["top1"], world.draft_invoices["top1"]
+    operator = [
+        f"/api/v1/sites/{SITE}/runs/{final}",
+        f"/api/v1/sites/{SITE}/runs/{draft}",
+        f"/api/v1/sites/{SITE}/runs/{final}/reconciliation",
+        f"/api/v1/sites/{SITE}/invoices/{top1_final}",
+        f"/api/v1/sites/{SITE}/invoices/{top1_draft}",
+        f"/api/v1/sites/{SITE}/invoices/{SITE}-R{final}-V2-99",
+        f"/api/v1/sites/{SITE}/units/top1",
+        f"/api/v1/sites/{SITE}/units/top2",
+    ]
+    tenant = [  # a tenant sees the final invoices of its own unit only
+        f"/api/v1/sites/{SITE}/units/top1",
+        f"/api/v1/sites/{SITE}/invoices/{top1_final}",
+        f"/api/v1/sites/{SITE}/invoices/{top1_draft}",
+        f"/api/v1/sites/{SITE}/invoices/{world.invoices['top2']}",
+    ]
+    client = world.new_client()
+    login(client, "tenant1")
+    h = world.bearer("operator")
+
+    def answers() -> list[tuple[int, object]]:
+        monkeypatch.setattr(routes_billing, "_JSON_CACHE", OrderedDict())
+        got = [world.client.get(path, headers=h) for path in operator]
+        got += [client.get(path) for path in tenant]
+        return [(r.status_code, r.json()) for r in got]
+
+    with world.app.state.lastgang.pool.store() as store:
+        assert RunStore(store).keeps_invoices(final) and RunStore(store).keeps_invoices(draft)
+    with monkeypatch.context() as m:  # as a run stored before the entries: the whole JSON
+        m.setattr(RunStore, "_split", lambda self, run, column="count(*)": None)
+        whole = answers()
+
+    def refuse(self: RunStore, run: int) -> str:
+        raise AssertionError(f"the whole JSON of run {run} was read")
+
+    monkeypatch.setattr(RunStore, "run_json", refuse)
+    kept = answers()
+    assert kept == whole
+    assert [status for status, _ in kept] == [200] * 5 + [404, 200, 200, 200, 200, 403, 403]
+    assert [i["number"] for i in kept[-4][1]["invoices"]] == [top1_final]  # type: ignore[index]
+    detail = kept[0][1]
+    assert isinstance(detail, dict) and detail["period"] and detail["reconciliation"]["rows"]
+    assert len(detail["invoice_list"]) == len(world.invoices)
+
+
 def test_billing_a_period_backwards_is_refused(world: World) -> None:
     body = {"first_day": "2024-03-05", "last_day": "2024-03-04"}
     r = world.client.post(f"/api/v1/sites/{SITE}/runs", json=body, headers=world.bearer("operator"))

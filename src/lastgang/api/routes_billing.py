@@ -207,31 +207,65 @@ def _run_json(store: Store, record: RunRecord) -> dict[str, Any]:
     return data
 
 
+def _summary(record: RunRecord, number: str, **fields: Any) -> InvoiceSummary:
+    base = f"/api/v1/sites/{record.site_id}/invoices/{number}"
+    return InvoiceSummary(
+        number=number, run=record.run, href=base, html=f"{base}/html", pdf=f"{base}/pdf", **fields
+    )
+
+
 def _invoice_summaries(record: RunRecord, data: dict[str, Any]) -> list[InvoiceSummary]:
-    out: list[InvoiceSummary] = []
-    for inv in data.get("invoices", []):
-        base = f"/api/v1/sites/{record.site_id}/invoices/{inv['number']}"
-        out.append(
-            InvoiceSummary(
-                number=inv["number"],
-                run=record.run,
-                status=inv.get("status", record.status),
-                unit_id=inv["unit_id"],
-                unit_name=inv.get("unit_name") or inv["unit_id"],
-                customer=inv.get("customer", ""),
-                first_day=inv["first_day"],
-                last_day=inv["last_day"],
-                consumption_kwh=Decimal(inv["consumption_kwh"]),
-                local_kwh=Decimal(inv["local_kwh"]),
-                grid_kwh=Decimal(inv["grid_kwh"]),
-                total=Decimal(inv["total"]),
-                currency=inv.get("currency", record.currency),
-                href=base,
-                html=f"{base}/html",
-                pdf=f"{base}/pdf",
-            )
+    return [
+        _summary(
+            record,
+            inv["number"],
+            status=inv.get("status", record.status),
+            unit_id=inv["unit_id"],
+            unit_name=inv.get("unit_name") or inv["unit_id"],
+            customer=inv.get("customer", ""),
+            first_day=inv["first_day"],
+            last_day=inv["last_day"],
+            consumption_kwh=Decimal(inv["consumption_kwh"]),
+            local_kwh=Decimal(inv["local_kwh"]),
+            grid_kwh=Decimal(inv["grid_kwh"]),
+            total=Decimal(inv["total"]),
+            currency=inv.get("currency", record.currency),
         )
-    return out
+        for inv in data.get("invoices", [])
+    ]
+
+
+def _summaries(store: Store, record: RunRecord, unit_id: str | None = None) -> list[InvoiceSummary]:
+    """The invoices of a run (of one unit): from the run's invoice entries, without its JSON
+    (a run stored before they were kept: from its JSON)."""
+    entries = RunStore(store).invoices(record.run, unit_id)
+    if entries is None:
+        found = _invoice_summaries(record, _run_json(store, record))
+        return found if unit_id is None else [s for s in found if s.unit_id == unit_id]
+    return [
+        _summary(
+            record,
+            e.number,
+            status=e.status,
+            unit_id=e.unit_id,
+            unit_name=e.unit_name or e.unit_id,
+            customer=e.customer,
+            first_day=e.first_day,
+            last_day=e.last_day,
+            consumption_kwh=e.consumption_kwh,
+            local_kwh=e.local_kwh,
+            grid_kwh=e.grid_kwh,
+            total=e.total,
+            currency=e.currency,
+        )
+        for e in entries
+    ]
+
+
+def _run_head(store: Store, record: RunRecord) -> dict[str, Any]:
+    """The run's JSON without its invoices where the run keeps them apart, else the whole."""
+    text = RunStore(store).run_head(record.run)
+    return _run_json(store, record) if text is None else _parse_run_json(text)
 
 
 def _invoice(store: Store, site_id: str, number: str) -> tuple[RunRecord, dict[str, Any]] | None:
@@ -241,6 +275,10 @@ def _invoice(store: Store, site_id: str, number: str) -> tuple[RunRecord, dict[s
     record = _record(store, int(m["run"]))
     if record is None or record.site_id != site_id:
         return None
+    runs = RunStore(store)
+    if runs.keeps_invoices(record.run):  # read that one invoice, not the whole run
+        text = runs.invoice_json(record.run, number)
+        return None if text is None else (record, _parse_run_json(text))
     for inv in _run_json(store, record).get("invoices", []):
         if inv.get("number") == number:
             return record, inv
@@ -385,11 +423,16 @@ def list_runs(
 
 
 def _detail(store: Store, record: RunRecord) -> RunDetail:
-    data = _run_json(store, record)
+    if RunStore(store).keeps_invoices(record.run):
+        data = _run_head(store, record)
+        invoices = _summaries(store, record)
+    else:  # the whole JSON, parsed once
+        data = _run_json(store, record)
+        invoices = _invoice_summaries(record, data)
     return RunDetail(
         **_run_out(record).model_dump(),
         period=str(data.get("period_label", "")),
-        invoice_list=_invoice_summaries(record, data),
+        invoice_list=invoices,
         reconciliation=data.get("reconciliation", {}),
         quality_issues=list(data.get("quality_issues", [])),
     )
@@ -437,7 +480,7 @@ def get_reconciliation(
     store: StoreDep,
     who: Annotated[Principal, Depends(guard(Need.READ))],
 ) -> dict[str, Any]:
-    rec: dict[str, Any] = _run_json(store, _guarded_run(store, run_id)).get("reconciliation", {})
+    rec: dict[str, Any] = _run_head(store, _guarded_run(store, run_id)).get("reconciliation", {})
     return rec
 
 
@@ -567,11 +610,8 @@ def unit_view(store: Store, site_id: str, unit_id: str, who: Principal) -> UnitO
     site, unit = _unit_or_404(store, site_id, unit_id)
     invoices: list[InvoiceSummary] = []
     for record in RunStore(store).runs(site_id):
-        for inv in _invoice_summaries(record, _run_json(store, record)):
-            visible = decide(
-                who, Need.UNIT, site_id, inv.unit_id, tenant_visible=inv.status == "final"
-            )
-            if inv.unit_id == unit_id and visible:
+        for inv in _summaries(store, record, unit_id):
+            if decide(who, Need.UNIT, site_id, inv.unit_id, tenant_visible=inv.status == "final"):
                 invoices.append(inv)
     return UnitOut(
         site_id=site_id,

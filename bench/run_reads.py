@@ -1,0 +1,95 @@
+"""What the web app and the API read of a stored billing run, timed with its peak memory.
+
+    .venv/bin/python bench/run_reads.py STORE [--run N] [--repeats 3]
+
+Opens the store read-only and, for the run (default: the newest), reads what each page needs,
+as the routes read it (:mod:`lastgang.api.routes_billing`): the run's page (its invoices,
+reconciliation and quality issues), one invoice (the first, one from the middle, the last), the
+reconciliation, and a unit's invoices over every run of the site. Each read starts with the
+API's cache of parsed runs empty, as a run too large for that cache always does. Prints a
+table: median seconds and the largest peak memory beyond what the process held before.
+
+A run stored with its invoice entries is read invoice by invoice; a run stored before them (or
+``--whole``) from its whole run JSON, as the routes read such runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "src"))
+
+import harness  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("store", type=Path)
+    parser.add_argument("--run", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--whole", action="store_true", help="read as for a run stored before invoice entries"
+    )
+    args = parser.parse_args(argv)
+
+    from lastgang.api import routes_billing as routes
+    from lastgang.api.accounts import Role
+    from lastgang.api.auth import Principal
+    from lastgang.store import open_store
+    from lastgang.store.runs import RunStore
+
+    if args.whole:
+        RunStore._split = lambda self, run, column="count(*)": None  # type: ignore[method-assign]
+    store = open_store(args.store, read_only=True)
+    runs = RunStore(store)
+    record = runs.get(args.run) if args.run is not None else runs.runs()[-1]
+    site = record.site_id
+    kept = runs.keeps_invoices(record.run)
+    summaries = routes._summaries(store, record)
+    numbers = [s.number for s in summaries]
+    unit = summaries[len(summaries) // 2].unit_id
+    admin = Principal(name="bench", kind="session", role=Role.ADMIN)
+    reads: list[tuple[str, Callable[[], Any]]] = [
+        ("run page (invoices, reconciliation)", lambda: routes._detail(store, record)),
+        ("reconciliation", lambda: routes._run_head(store, record)["reconciliation"]),
+    ]
+    for where, k in (("first", 0), ("middle", len(numbers) // 2), ("last", len(numbers) - 1)):
+        number = numbers[k]
+        reads.append(
+            (f"one invoice ({where})", lambda n=number: routes._found_invoice(store, site, n))
+        )
+    reads.append(
+        (
+            f"a unit's invoices ({len(runs.runs(site))} runs)",
+            lambda: routes.unit_view(store, site, unit, admin),
+        )
+    )
+    print(
+        f"run {record.run} of {site}: {record.invoices:,} invoices; "
+        f"{'read invoice by invoice' if kept else 'read from its whole run JSON'}"
+    )
+    print("| read | seconds | peak MiB |")
+    print("|---|---|---|")
+    for name, read in reads:
+        seconds: list[float] = []
+        peak = 0
+        for _ in range(args.repeats):
+            routes._JSON_CACHE = OrderedDict()  # empty, as for a run too large to keep
+            with harness.probe() as p:
+                read()
+            seconds.append(p.sample.seconds)
+            peak = max(peak, p.sample.peak_increase)
+        print(f"| {name} | {harness.median(seconds):.3f} | {peak / 2**20:,.0f} |")
+    store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
