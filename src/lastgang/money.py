@@ -35,6 +35,7 @@ __all__ = [
     "format_rate",
     "percent",
     "percents",
+    "priced_kwhs",
     "round_money",
     "to_decimal_kwh",
     "to_decimal_kwhs",
@@ -95,21 +96,92 @@ def to_decimal_kwh(x: float) -> Decimal:
     return _no_negative_zero(Decimal(repr(value)).quantize(WH, rounding=ROUND_HALF_UP))
 
 
-def to_decimal_kwhs(values: ArrayLike) -> list[Decimal]:
-    """:func:`to_decimal_kwh` of every value (flattened), the float arithmetic of its direct
-    rounding done for all of them at once: the same Decimals (month rows of a thousand
-    invoices)."""
-    x = np.asarray(values, dtype=np.float64).reshape(-1)
+def _wh_steps(x: np.ndarray) -> tuple[list[bool], list[int]]:
+    """For every float kWh of ``x``: whether :func:`to_decimal_kwh` may round it directly, and
+    then its Wh (the float arithmetic of that function, for all values at once)."""
     wh = x * 1000.0
     direct = np.abs(wh) < _FAST_LIMIT  # False for NaN and infinities: they go the long way
     whole = np.floor(np.where(direct, wh, 0.0))
     rest = wh - whole  # exact
     direct &= np.abs(rest - 0.5) > _FAST_MARGIN
-    steps = (whole + (rest > 0.5)).astype(np.int64).tolist()
+    return direct.tolist(), (whole + (rest > 0.5)).astype(np.int64).tolist()
+
+
+def to_decimal_kwhs(values: ArrayLike) -> list[Decimal]:
+    """:func:`to_decimal_kwh` of every value (flattened), the float arithmetic of its direct
+    rounding done for all of them at once: the same Decimals (month rows of a thousand
+    invoices)."""
+    x = np.asarray(values, dtype=np.float64).reshape(-1)
+    direct, steps = _wh_steps(x)
     return [
         Decimal(n).scaleb(-KWH_PLACES) if ok else to_decimal_kwh(v)
-        for v, ok, n in zip(x.tolist(), direct.tolist(), steps, strict=True)
+        for v, ok, n in zip(x.tolist(), direct, steps, strict=True)
     ]
+
+
+def _price_integer(price: Decimal) -> tuple[int, int] | None:
+    """``price`` as ``coefficient x 10**exponent`` when the cents of a direct quantity times it
+    can be worked out in 64-bit integers (|coefficient| < 2**31, exponent -17 .. 1), else None."""
+    if not price.is_finite():
+        return None
+    sign, digits, exponent = price.as_tuple()
+    assert isinstance(exponent, int)  # a finite Decimal
+    coefficient = int("".join(map(str, digits)) or "0")
+    if coefficient >= 2**31 or not -17 <= exponent <= 1:
+        return None
+    return (-coefficient if sign else coefficient), exponent
+
+
+def priced_kwhs(
+    values: ArrayLike, prices: Sequence[Decimal]
+) -> tuple[list[Decimal], list[Decimal]]:
+    """For a ``[rows, columns]`` array of kWh and a price per column: every value's
+    :func:`to_decimal_kwh` quantity and ``round_money(quantity x price)``, row by row; the same
+    Decimals as those functions give, the amounts worked out in integers for all values at once.
+
+    A quantity of ``n`` Wh at ``c x 10**e`` per kWh is ``n x c x 10**(e - 3)``, so its cents are
+    ``n x c / 10**(1 - e)`` rounded half away from zero, exact in 64 bits for a direct quantity
+    (``|n| < 2**30``) and a price of :func:`_price_integer`; any other value or price is rounded
+    by :func:`round_money` itself.
+
+    >>> priced_kwhs([[2.0005, 1.0], [0.004, -0.001]], [Decimal("0.2345"), Decimal("0.10")])
+    ([Decimal('2.001'), Decimal('1.000'), Decimal('0.004'), Decimal('-0.001')], \
+[Decimal('0.47'), Decimal('0.10'), Decimal('0.00'), Decimal('0.00')])
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != len(prices):
+        raise ValueError(f"priced_kwhs needs a [rows, {len(prices)}] array, got {x.shape}")
+    rows, columns = x.shape
+    flat = x.reshape(-1)
+    direct, steps = _wh_steps(flat)
+    quantities = [
+        Decimal(n).scaleb(-KWH_PLACES) if ok else to_decimal_kwh(v)
+        for v, ok, n in zip(flat.tolist(), direct, steps, strict=True)
+    ]
+    exact = np.zeros((rows, columns), dtype=bool)
+    cents = np.zeros((rows, columns), dtype=np.int64)
+    wh = np.asarray(steps, dtype=np.int64).reshape(rows, columns)
+    usable = np.asarray(direct, dtype=bool).reshape(rows, columns)
+    for c, price in enumerate(prices):
+        found = _price_integer(price)
+        if found is None:
+            continue
+        coefficient, exponent = found
+        product = wh[:, c] * coefficient  # below 2**61
+        if exponent == 1:
+            cents[:, c] = product
+        else:
+            step = 10 ** (1 - exponent)
+            size = (np.abs(product) + step // 2) // step
+            cents[:, c] = np.where(product < 0, -size, size)
+        exact[:, c] = usable[:, c]
+    amounts = [
+        Decimal(n).scaleb(-2) if ok else round_money(q * prices[k % columns])
+        for k, (q, ok, n) in enumerate(
+            zip(quantities, exact.reshape(-1).tolist(), cents.reshape(-1).tolist(), strict=True)
+        )
+    ]
+    return quantities, amounts
 
 
 #: |kWh x 1000| below which :func:`to_decimal_kwh` may round the float directly: there the

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
-__all__ = ["record"]
+__all__ = ["record", "record_of"]
 
 T = TypeVar("T")
 
@@ -44,3 +44,17 @@ def _plain_fields(cls: type[Any]) -> tuple[str, ...]:
     if not all(f.init for f in fields):
         return ()
     return tuple(f.name for f in fields)
+
+
+def record_of(cls: type[T], values: dict[str, Any]) -> T:
+    """``cls(**values)`` for a frozen dataclass that :func:`record` makes directly, ``values``
+    naming every field in field order: the dict itself becomes the instance's ``__dict__``
+    (hand over a fresh one, e.g. a copy of a template with the varying fields set)."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = _plain_fields(cls)
+    if tuple(values) != names:
+        return cls(**values)
+    obj = object.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    return obj

@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -215,3 +216,67 @@ def test_percents_worked_values() -> None:
         "-0.1",
         "1000.0",
     ]
+
+
+_PRICES = st.one_of(
+    st.decimals(min_value=-10, max_value=10, places=4, allow_nan=False, allow_infinity=False),
+    st.sampled_from(
+        [
+            Decimal("0.2345"),
+            Decimal("0"),
+            Decimal("-0.08"),
+            Decimal("1E+1"),  # exponent 1: cents = Wh x coefficient
+            Decimal("1E+2"),  # exponent 2: rounded by round_money
+            Decimal("0.123456789012345678"),  # beyond 64-bit arithmetic
+            Decimal("2147483647E-6"),
+            Decimal("2147483648E-6"),
+        ]
+    ),
+)
+
+
+@given(
+    st.integers(min_value=0, max_value=5).flatmap(
+        lambda columns: st.tuples(
+            st.lists(st.lists(_KWH_VALUES, min_size=columns, max_size=columns), max_size=6),
+            st.lists(_PRICES, min_size=columns, max_size=columns),
+        )
+    )
+)
+def test_priced_kwhs_are_the_quantities_and_amounts_line_by_line(
+    case: tuple[list[list[float]], list[Decimal]],
+) -> None:
+    """Quantities and amounts of a [rows, columns] array at once: exactly (digits and exponent)
+    to_decimal_kwh and round_money(quantity x price) of each value, row by row."""
+    from lastgang.money import priced_kwhs
+
+    rows, prices = case
+    values = np.array(rows, dtype=np.float64).reshape(len(rows), len(prices))
+    quantities, amounts = priced_kwhs(values, prices)
+    want_q = [to_decimal_kwh(v) for row in rows for v in row]
+    want_a = [round_money(q * prices[k % len(prices)]) for k, q in enumerate(want_q)]
+    assert [d.as_tuple() for d in quantities] == [d.as_tuple() for d in want_q]
+    assert [d.as_tuple() for d in amounts] == [d.as_tuple() for d in want_a]
+
+
+def test_priced_kwhs_worked_values() -> None:
+    """By hand: 2.0005 kWh is billed as 2.001 kWh, x 0.2345 = 0.4692345 -> 0.47; 0.020 x 0.25 =
+    0.005 -> 0.01 (half up); 0.019 x 0.25 = 0.00475 -> 0.00; -0.020 x 0.2345 = -0.00469 -> 0.00
+    (no negative zero); 0.003 x 0.25 = 0.00075 -> 0.00; 1.234 x 0.25 = 0.3085 -> 0.31. Then
+    -0.020 x 0.25 = -0.005 -> -0.01 (half away from zero); 0.003 x -0.08 = -0.00024 -> 0.00;
+    1.234 kWh x 10 (1E+1) = 12.34."""
+    from lastgang.money import priced_kwhs
+
+    values = [[2.0005, 0.020, 0.019], [-0.020, 0.003, 1.234]]
+    prices = [Decimal("0.2345"), Decimal("0.25"), Decimal("0.25")]
+    quantities, amounts = priced_kwhs(values, prices)
+    assert [str(q) for q in quantities] == ["2.001", "0.020", "0.019", "-0.020", "0.003", "1.234"]
+    assert [str(a) for a in amounts] == ["0.47", "0.01", "0.00", "0.00", "0.00", "0.31"]
+    _, amounts = priced_kwhs(
+        [[-0.020, 0.003, 1.234]], [Decimal("0.25"), Decimal("-0.08"), Decimal("1E+1")]
+    )
+    assert [str(a) for a in amounts] == ["-0.01", "0.00", "12.34"]
+    with pytest.raises(ValueError, match=r"\[rows, 2\] array"):
+        priced_kwhs([[1.0, 2.0, 3.0]], prices[:2])
+    with pytest.raises(ValueError, match="not a finite number"):
+        priced_kwhs([[float("nan")]], prices[:1])

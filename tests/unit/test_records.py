@@ -10,7 +10,7 @@ import pytest
 
 from lastgang.billing.invoice import InvoiceLine, MonthRow
 from lastgang.pricing import Line, LineKind
-from lastgang.records import record
+from lastgang.records import record, record_of
 
 
 def _line_fields() -> dict[str, object]:
@@ -79,3 +79,24 @@ def test_classes_whose_init_does_more_are_made_by_it() -> None:
     assert record(_Checked, value=3).double == 6
     with pytest.raises(ValueError, match="negative"):
         record(_Checked, value=-1)
+
+
+def test_record_of_takes_the_dict_as_the_instance_s_fields() -> None:
+    """record_of(cls, values): the same object as cls(**values), the dict taken over as it is
+    (a template's copy with the varying fields set)."""
+    values = _line_fields()
+    made = record_of(Line, values)
+    plain = Line(**_line_fields())  # type: ignore[arg-type]
+    assert made == plain and hash(made) == hash(plain) and repr(made) == repr(plain)
+    assert list(vars(made).items()) == list(vars(plain).items())
+    assert vars(made) is values
+    with pytest.raises(AttributeError):
+        made.item = "other"  # type: ignore[misc]
+    shuffled = dict(reversed(list(_line_fields().items())))  # not in field order
+    assert list(vars(record_of(Line, shuffled))) == list(vars(plain))
+    short = _line_fields()
+    del short["days_in_month"]
+    assert record_of(Line, short) == plain
+    assert record_of(_Checked, {"value": 4}).double == 8
+    with pytest.raises(ValueError, match="negative"):
+        record_of(_Checked, {"value": -1})
