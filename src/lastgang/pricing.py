@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -47,8 +48,8 @@ from lastgang.concept.tariffs import (
     format_minute,
 )
 from lastgang.errors import InvalidInput, Problem
-from lastgang.money import round_money, to_decimal_kwh
-from lastgang.records import record
+from lastgang.money import priced_kwhs, round_money, to_decimal_kwh
+from lastgang.records import record_of
 from lastgang.timegrid import (
     SLOT_SECONDS,
     local_date_of_slots,
@@ -755,10 +756,10 @@ def fee_lines(fees: Sequence[Fee], unit: str, first_day: date, last_day: date) -
     return lines
 
 
-#: a consumer's line energies from :func:`_consumer_quantities`: kWh per column, and the
-#: columns ``[a, b)`` of each tariff group
-_Quantities = tuple[list[float], dict[TariffKey, tuple[int, int]]]
-_NO_QUANTITIES: _Quantities = ([], {})
+#: a consumer's local and grid lines from :func:`_consumer_quantities`, and the tariff groups
+#: they bill
+_Quantities = tuple[list["Line"], frozenset[TariffKey]]
+_NO_QUANTITIES: _Quantities = ([], frozenset())
 
 
 @dataclass
@@ -769,10 +770,12 @@ class _PeriodContext:
     index: dict[TariffKey, IntArray]
     days: NDArray[np.generic]
     problems: list[Problem]
-    #: energy per tariff of a consumer's lines, computed for all consumers at once
-    #: (:func:`_consumer_quantities`): (unit, lo, hi) -> (kWh per column, tariff group -> its
-    #: columns, in the order of the group's :func:`_layout`)
+    #: a consumer's local and grid lines, made for all consumers at once
+    #: (:func:`_consumer_quantities`): (unit, lo, hi) -> (the lines, the tariff groups billed)
     quantities: dict[tuple[str, int, int], _Quantities] = field(default_factory=dict)
+    #: the fields of a line of one kind, tariff and days, all but its quantity, amount and
+    #: energy (:func:`_template`): (kind, tariff index, first day, last day) -> the fields
+    templates: dict[tuple[LineKind, int, date, date], dict[str, Any]] = field(default_factory=dict)
     #: (tariff group, lo, hi) -> the tariffs applying in the columns with their first and last day
     layouts: dict[tuple[TariffKey, int, int], list[tuple[int, date, date]]] = field(
         default_factory=dict
@@ -860,6 +863,49 @@ def _layout(ctx: _PeriodContext, key: TariffKey, lo: int, hi: int) -> list[tuple
     return found
 
 
+def _template(
+    ctx: _PeriodContext, kind: LineKind, j: int, first_day: date, last_day: date
+) -> dict[str, Any]:
+    """The fields of a line of tariff ``j`` of this kind over these days, in field order, with
+    its quantity, amount and energy still None: the same for every unit, made once per run."""
+    key = (kind, j, first_day, last_day)
+    found = ctx.templates.get(key)
+    if found is None:
+        tariff = ctx.site.tariffs[j]
+        source = f" from {tariff.meter}" if tariff.meter is not None else ""
+        if kind is LineKind.LOCAL_SALES:
+            description = f"Local energy sold{source} ({tariff.label()})"
+        else:
+            description = tariff.name or f"{tariff.kind.label}{source}"
+        found = ctx.templates[key] = {
+            "kind": kind,
+            "item": tariff.id,
+            "description": description,
+            "first_day": first_day,
+            "last_day": last_day,
+            "quantity": None,
+            "unit": "kWh",
+            "price": tariff.price,
+            "amount": None,
+            "vat_rate": tariff.vat,
+            "meter": tariff.meter,
+            "days_in_month": None,
+            "energy_kwh": None,
+        }
+    return found
+
+
+def _energy_line(
+    template: dict[str, Any], quantity: Decimal, amount: Decimal, energy_kwh: float
+) -> Line:
+    """The line of a :func:`_template` with its quantity, amount and energy."""
+    values = template.copy()
+    values["quantity"] = quantity
+    values["amount"] = amount
+    values["energy_kwh"] = energy_kwh
+    return record_of(Line, values)
+
+
 def _tariff_lines(
     ctx: _PeriodContext,
     key: TariffKey,
@@ -877,35 +923,10 @@ def _tariff_lines(
     for (j, first_day, last_day), energy_kwh in zip(
         _layout(ctx, key, lo, hi), energies, strict=True
     ):
-        tariff = tariffs[j]
         quantity = to_decimal_kwh(energy_kwh)
-        amount = round_money(quantity * tariff.price)
-        description = ctx.descriptions.get((kind, j))
-        if description is None:
-            source = f" from {tariff.meter}" if tariff.meter is not None else ""
-            if kind is LineKind.LOCAL_SALES:
-                description = f"Local energy sold{source} ({tariff.label()})"
-            else:
-                description = tariff.name or f"{tariff.kind.label}{source}"
-            ctx.descriptions[(kind, j)] = description
-        lines.append(
-            record(
-                Line,
-                kind=kind,
-                item=tariff.id,
-                description=description,
-                first_day=first_day,
-                last_day=last_day,
-                quantity=quantity,
-                unit="kWh",
-                price=tariff.price,
-                amount=amount if sign > 0 else -amount,
-                vat_rate=tariff.vat,
-                meter=tariff.meter,
-                days_in_month=None,
-                energy_kwh=energy_kwh,
-            )
-        )
+        amount = round_money(quantity * tariffs[j].price)
+        template = _template(ctx, kind, j, first_day, last_day)
+        lines.append(_energy_line(template, quantity, amount if sign > 0 else -amount, energy_kwh))
     return lines
 
 
@@ -951,19 +972,22 @@ def _consumer_quantities(
     grid_key = TariffKey(TariffKind.GRID, None)
     out: dict[tuple[str, int, int], _Quantities] = {}
     for (lo, hi), units in groups.items():
-        local_cols: list[tuple[TariffKey, int, FloatArray]] = []
+        local_cols: list[tuple[TariffKey, dict[str, Any], FloatArray]] = []
         for s, meter in enumerate(allocation.sources):
             key = _source_key(ctx.site, meter, ctx.keys)
             part = _clean(ctx, key, lo, hi)
             if part is not None:
                 share = allocation.source_share[s, lo:hi]
-                for j, _, _ in _layout(ctx, key, lo, hi):
-                    local_cols.append((key, j, np.where(part == j, share, 0.0)))
-        grid_cols: list[tuple[TariffKey, int, FloatArray]] = []
+                kind = _line_kind(key.kind)
+                for j, first, last in _layout(ctx, key, lo, hi):
+                    template = _template(ctx, kind, j, first, last)
+                    local_cols.append((key, template, np.where(part == j, share, 0.0)))
+        grid_cols: list[tuple[TariffKey, dict[str, Any], FloatArray]] = []
         part = _clean(ctx, grid_key, lo, hi)
         if part is not None:
-            for j, _, _ in _layout(ctx, grid_key, lo, hi):
-                grid_cols.append((grid_key, j, (part == j).astype(np.float64)))
+            for j, first, last in _layout(ctx, grid_key, lo, hi):
+                template = _template(ctx, LineKind.GRID, j, first, last)
+                grid_cols.append((grid_key, template, (part == j).astype(np.float64)))
         rows = [allocation.consumer_index(u) for u in units]
         # every unit's energy per column: local columns first, then the grid's
         n_local = len(local_cols)
@@ -979,13 +1003,20 @@ def _consumer_quantities(
                 found[at, :n_local] = local @ local_weights
             if grid_weights is not None:
                 found[at, n_local:] = grid @ grid_weights
-        # each group's columns are consecutive, in the order of its layout (price_site refuses
-        # an allocation naming a source twice): from the first to one past the last
-        spans: dict[TariffKey, tuple[int, int]] = {}
-        for c, (key, _, _) in enumerate(local_cols + grid_cols):
-            spans[key] = (spans.get(key, (c, c))[0], c + 1)
-        for unit, row in zip(units, found.tolist(), strict=True):
-            out[(unit, lo, hi)] = (row, spans)
+        # every unit's line of every column, the quantities and amounts rounded for all at
+        # once (the same Decimals as line by line)
+        columns = local_cols + grid_cols
+        billed = frozenset(key for key, _, _ in columns)
+        templates = [template for _, template, _ in columns]
+        quantities, amounts = priced_kwhs(found, [t["price"] for t in templates])
+        width = len(columns)
+        for r, (unit, energies) in enumerate(zip(units, found.tolist(), strict=True)):
+            base = r * width
+            lines = [
+                _energy_line(template, quantities[base + c], amounts[base + c], energies[c])
+                for c, template in enumerate(templates)
+            ]
+            out[(unit, lo, hi)] = (lines, billed)
     return out
 
 
@@ -1059,25 +1090,27 @@ def _bill(ctx: _PeriodContext, period: ContractPeriod, producers: dict[str, str]
             consumption = float(allocation.consumption[i, lo:hi].sum())
             local_total = float(local.sum())
             grid_total = float(grid.sum())
-        row, spans = ctx.quantities.get((period.unit, lo, hi), _NO_QUANTITIES)
+        # the lines of the groups with one tariff in every slot, made for all consumers at
+        # once; the others' here, where their holes and overlaps are reported
+        prepared, billed = ctx.quantities.get((period.unit, lo, hi), _NO_QUANTITIES)
+        lines += prepared
         for s, meter in enumerate(allocation.sources):
             key = _source_key(site, meter, ctx.keys)
-            kind = _line_kind(key.kind)
-            span = spans.get(key)
-            if span is not None:
-                energies = row[span[0] : span[1]]
-                lines += _tariff_lines(ctx, key, energies, lo, hi, kind=kind, sign=1)
+            if key in billed:
                 continue
             energy = local_and_grid()[0] * allocation.source_share[s, lo:hi]
             lines += _energy_lines(
-                ctx, key, energy, lo, hi, kind=kind, sign=1, what=f"local energy of {who}"
+                ctx,
+                key,
+                energy,
+                lo,
+                hi,
+                kind=_line_kind(key.kind),
+                sign=1,
+                what=f"local energy of {who}",
             )
         grid_key = TariffKey(TariffKind.GRID, None)
-        span = spans.get(grid_key)
-        if span is not None:
-            energies = row[span[0] : span[1]]
-            lines += _tariff_lines(ctx, grid_key, energies, lo, hi, kind=LineKind.GRID, sign=1)
-        else:
+        if grid_key not in billed:
             lines += _energy_lines(
                 ctx,
                 grid_key,
