@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 TEMPLATE = "invoice.html.j2"
+METER_ROW_TEMPLATE = "invoice_meter_row.html.j2"
 
 _KIND_LABELS = {
     "local": "Local energy",
@@ -257,8 +258,25 @@ def render_html(invoice: Invoice, run: Run) -> str:
     return _html_page(invoice_context(invoice, run))
 
 
-def _html_page(context: Mapping[str, Any]) -> str:
-    return _environment().get_template(TEMPLATE).render(**context)
+#: meter rows already rendered as HTML (markup: not escaped again), by the identity of their
+#: row dict (kept beside it)
+_MeterHtml = dict[int, tuple[dict[str, Any], str]]
+
+
+def _html_page(context: Mapping[str, Any], meter_html: _MeterHtml | None = None) -> str:
+    """The page of a context; its meter rows rendered once each (``meter_html``, by the
+    identity of their row: a community's invoices share their sources' rows, a page of 100
+    meters had half its values escaped in them)."""
+    environment = _environment()
+    row = environment.get_template(METER_ROW_TEMPLATE).module.meter_row  # type: ignore[attr-defined]
+    done: _MeterHtml = {} if meter_html is None else meter_html
+    rows = []
+    for meter in context["meters"]:
+        found = done.get(id(meter))
+        if found is None or found[0] is not meter:
+            found = done[id(meter)] = (meter, row(meter))
+        rows.append(found[1])
+    return environment.get_template(TEMPLATE).render(**context, meter_html=rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -534,13 +552,14 @@ def write_run_files(
 
     total = len(run.invoices)
     meter_rows: _MeterRows = {}
+    meter_html: _MeterHtml = {}
 
     def pages() -> Iterator[dict[str, Any]]:
         for k, invoice in enumerate(run.invoices):
             if progress is not None and not pdf:
                 progress(f"rendering invoice {invoice.number}", k, total)
             context = _context(invoice, run, meter_rows)
-            put(f"{invoice.number}.html", _html_page(context))
+            put(f"{invoice.number}.html", _html_page(context, meter_html))
             yield context
 
     if pdf:
