@@ -785,8 +785,6 @@ class _PeriodContext:
     keys: dict[str, TariffKey] = field(default_factory=dict)
     slots: dict[tuple[date, date], tuple[int, int]] = field(default_factory=dict)
     fees: dict[tuple[tuple[int, ...], date, date], list[Line]] = field(default_factory=dict)
-    #: the description of a tariff's lines of one kind, (kind, tariff index) -> text
-    descriptions: dict[tuple[LineKind, int], str] = field(default_factory=dict)
     #: consumption, local and grid energy of every consumer over the whole period, as Python
     #: floats (:func:`_period_totals`); None until a bill of the whole period needs them
     totals: tuple[list[float], list[float], list[float]] | None = None
@@ -951,17 +949,19 @@ def _fee_lines(ctx: _PeriodContext, period: ContractPeriod) -> list[Line]:
 def _consumer_quantities(
     ctx: _PeriodContext, periods: Sequence[ContractPeriod]
 ) -> dict[tuple[str, int, int], _Quantities]:
-    """The energy per tariff of the consumers' local and grid lines, for every consumer billed
-    for the same columns ``[lo, hi)`` at once.
+    """The consumers' local and grid lines (their energy per tariff, billed), for every
+    consumer billed for the same columns ``[lo, hi)`` at once.
 
     A line's energy is the sum over its slots of the consumer's local energy times the source's
     share (or of its grid energy): a product of the consumers' ``[M, T]`` array with one weight
     column per tariff (the share where the tariff applies, else 0). One matrix product instead of
     one pass per consumer, source and tariff (``bench/README.md``). The products go into one
     ``[units, columns]`` array, a column per tariff that applies (not per tariff of the site:
-    with 100 sources and 200 tariffs that would be 100 x 200 numbers per unit). Tariff groups
-    with no tariff, a hole or an overlap in the columns are left out: :func:`_energy_lines`
-    reports those."""
+    with 100 sources and 200 tariffs that would be 100 x 200 numbers per unit). The lines are
+    made from it: each column's fields from its :func:`_template`, the quantities and amounts of
+    the whole array at once (:func:`~lastgang.money.priced_kwhs`, the same Decimals as line by
+    line). Tariff groups with no tariff, a hole or an overlap in the columns are left out:
+    :func:`_energy_lines` reports those."""
     allocation = ctx.allocation
     groups: dict[tuple[int, int], list[str]] = {}
     for period in periods:
