@@ -23,14 +23,7 @@ def record(cls: type[T], **values: Any) -> T:
     """``cls(**values)`` for a frozen dataclass without ``__post_init__`` or slots, when
     ``values`` names every field (in field order); otherwise ``cls(**values)`` itself (defaults
     filled in, unknown or missing fields refused as the class does)."""
-    names = _FIELDS.get(cls)
-    if names is None:
-        names = _FIELDS[cls] = _plain_fields(cls)
-    if tuple(values) != names:
-        return cls(**values)
-    obj = object.__new__(cls)
-    obj.__dict__.update(values)
-    return obj
+    return record_of(cls, values)  # the keyword arguments are a fresh dict already
 
 
 def _plain_fields(cls: type[Any]) -> tuple[str, ...]:

@@ -226,9 +226,16 @@ def load_good_data(store: DuckDBStore) -> None:
 
 
 def add_run(
-    runs: RunStore, run: int, run_json: str | None, outputs: dict[str, bytes], site: str = "s"
+    runs: RunStore,
+    run: int,
+    run_json: str | None,
+    outputs: dict[str, bytes],
+    site: str = "s",
+    invoices: int = 0,
+    invoice_entries: list[InvoiceEntry] | None = None,
 ) -> None:
-    """Store a run of no invoices by hand: run ``run`` is version ``run`` of the test period."""
+    """Store a run by hand (of no invoices unless told): run ``run`` is version ``run`` of the
+    test period."""
     runs.add(
         run=run,
         site_id=site,
@@ -241,12 +248,13 @@ def add_run(
         fingerprint="",
         inputs_json="{}",
         run_json=run_json,
-        invoices=0,
+        invoices=invoices,
         currency="EUR",
         net=Decimal(0),
         vat=Decimal(0),
         total=Decimal(0),
         outputs=outputs,
+        invoice_entries=invoice_entries,
     )
 
 
@@ -712,26 +720,8 @@ def test_invoice_entries_must_match_the_run_json_they_point_into(store: DuckDBSt
         )
 
     def add(entries: list[InvoiceEntry], run_json: str | None = None, count: int = 2) -> None:
-        runs.add(
-            run=1,
-            site_id="s",
-            first_day=FIRST,
-            last_day=LAST,
-            version=1,
-            status="draft",
-            created_at=WHEN,
-            site_version=None,
-            fingerprint="",
-            inputs_json="{}",
-            run_json=run_json,
-            invoices=count,
-            currency="EUR",
-            net=Decimal(0),
-            vat=Decimal(0),
-            total=Decimal(0),
-            outputs={"s-R1-V1-run.json": text},
-            invoice_entries=entries,
-        )
+        outputs = {"s-R1-V1-run.json": text}
+        add_run(runs, 1, run_json, outputs, invoices=count, invoice_entries=entries)
 
     good = [entry("a", *spans[0]), entry("b", *spans[1])]
     with pytest.raises(ValueError, match="2 invoice entries for a run of 3"):
