@@ -352,6 +352,7 @@ def test_runs_kept_invoice_by_invoice_are_served_without_their_whole_json(
         assert RunStore(store).keeps_invoices(final) and RunStore(store).keeps_invoices(draft)
     with monkeypatch.context() as m:  # as a run stored before the entries: the whole JSON
         m.setattr(RunStore, "_split", lambda self, run, column="count(*)": None)
+        m.setattr(RunStore, "unit_invoices", lambda self, site_id, unit_id: {})
         whole = answers()
 
     def refuse(self: RunStore, run: int) -> str:

@@ -676,6 +676,30 @@ def test_a_run_keeps_each_invoice_on_its_own_and_its_json_whole(
     assert full == sum(e.length for e in entries) and rest < len(written) - full
 
 
+def test_a_unit_s_invoices_of_every_run_come_in_two_queries(
+    store: DuckDBStore, tmp_path: Path
+) -> None:
+    """A unit's page lists its invoices of every run: the entries of all runs stored with them
+    at once, by run; a run stored without them is left to its run JSON."""
+    load_good_data(store)
+    runs = RunStore(store)
+    assert runs.unit_invoices("lindengasse-5", "top-1") == {}  # no run yet
+    first = bill(store, "lindengasse-5", FIRST, LAST, out_dir=tmp_path / "a", now=WHEN, pdf=False)
+    add_run(runs, 2, None, {"s-R2-V2-run.json": b'{"invoices": []}'}, site="lindengasse-5")
+    third = bill(store, "lindengasse-5", FIRST, LAST, out_dir=tmp_path / "c", now=WHEN, pdf=False)
+    other = bill(store, "lindengasse-5", FIRST, FIRST, out_dir=tmp_path / "d", now=WHEN, pdf=False)
+    unit = first.run.invoices[0].unit_id
+    found = runs.unit_invoices("lindengasse-5", unit)
+    assert sorted(found) == [1, 3, 4]  # run 2 keeps no entries
+    for result in (first, third, other):
+        want = [i for i in result.run.invoices if i.unit_id == unit]
+        got = found[result.record.run]
+        assert [_entry_fields(e) for e in got] == [_entry_fields(i) for i in want]
+        assert got == runs.invoices(result.record.run, unit)
+    assert runs.unit_invoices("lindengasse-5", "no-such-unit") == {1: [], 3: [], 4: []}
+    assert runs.unit_invoices("other-site", unit) == {}
+
+
 def test_a_run_json_put_together_is_checked_against_its_sha_256(
     store: DuckDBStore, tmp_path: Path
 ) -> None:

@@ -40,7 +40,7 @@ from lastgang.api.views import default_days
 from lastgang.concept.model import Site
 from lastgang.errors import LastgangError, StoreError
 from lastgang.store import Store
-from lastgang.store.runs import RunRecord, RunStore
+from lastgang.store.runs import InvoiceEntry, RunRecord, RunStore
 
 __all__ = ["pages", "router"]
 
@@ -242,6 +242,10 @@ def _summaries(store: Store, record: RunRecord, unit_id: str | None = None) -> l
     if entries is None:
         found = _invoice_summaries(record, _run_json(store, record))
         return found if unit_id is None else [s for s in found if s.unit_id == unit_id]
+    return _entry_summaries(record, entries)
+
+
+def _entry_summaries(record: RunRecord, entries: list[InvoiceEntry]) -> list[InvoiceSummary]:
     return [
         _summary(
             record,
@@ -609,8 +613,16 @@ def unit_view(store: Store, site_id: str, unit_id: str, who: Principal) -> UnitO
     """A unit with its contracts and the invoices the caller may see (a tenant: final only)."""
     site, unit = _unit_or_404(store, site_id, unit_id)
     invoices: list[InvoiceSummary] = []
-    for record in RunStore(store).runs(site_id):
-        for inv in _summaries(store, record, unit_id):
+    runs = RunStore(store)
+    kept = runs.unit_invoices(site_id, unit_id)  # every run with entries at once
+    for record in runs.runs(site_id):
+        entries = kept.get(record.run)
+        found = (
+            _summaries(store, record, unit_id)
+            if entries is None
+            else _entry_summaries(record, entries)
+        )
+        for inv in found:
             if decide(who, Need.UNIT, site_id, inv.unit_id, tenant_visible=inv.status == "final"):
                 invoices.append(inv)
     return UnitOut(

@@ -597,6 +597,30 @@ class RunStore:
         rows = self._con.execute(sql + " ORDER BY json_offset", params).fetchall()
         return [_entry(r) for r in rows]
 
+    def unit_invoices(self, site_id: str, unit_id: str) -> dict[int, list[InvoiceEntry]]:
+        """A unit's invoice entries in every run of the site stored with its entries, by run
+        (an empty list for such a run without an invoice of the unit), in two queries however
+        many runs the site has. Runs stored without entries are not in it: read their
+        :meth:`run_json`."""
+        if not self._ready and not (self._exists() and self._has_invoices()):
+            return {}
+        kept = self._con.execute(
+            "SELECT o.run FROM billing_run_outputs o JOIN billing_runs r ON o.run = r.run "
+            "WHERE r.site_id = ? AND o.encoding = ? AND suffix(o.name, ?)",
+            [site_id, _SPLIT, _RUN_FILE],
+        ).fetchall()
+        out: dict[int, list[InvoiceEntry]] = {int(run): [] for (run,) in kept}
+        columns = ", ".join(f"i.{name.strip()}" for name in _ENTRY_COLUMNS.split(","))
+        rows = self._con.execute(
+            f"SELECT i.run, {columns} FROM billing_run_invoices i JOIN billing_runs r "
+            "ON i.run = r.run WHERE r.site_id = ? AND i.unit_id = ? "
+            "ORDER BY i.run, i.json_offset",
+            [site_id, unit_id],
+        ).fetchall()
+        for row in rows:
+            out.setdefault(int(row[0]), []).append(_entry(row[1:]))
+        return out
+
     def invoice_json(self, run: int, number: str) -> str | None:
         """The JSON of one invoice of a run stored with its invoice entries (its text in the
         run JSON, without the separator before it), None when the run has no such invoice.
