@@ -111,3 +111,61 @@ def test_a_site_from_monthly_files_is_imported_month_by_month_and_billed(tmp_pat
     ]
     assert months["values"] == cases["billing"]["values"] == 10 * 40 * 96
     assert "CSV, 2 monthly files" in (out / "results.md").read_text(encoding="utf-8")
+
+
+def _reads(store: Path, *args: str) -> tuple[str, list[str]]:
+    """``bench/run_reads.py`` on ``store``: its first line and the rows of its table (it must
+    succeed)."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run_reads.py"), str(store), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[1:3] == ["| read | seconds | peak MiB |", "|---|---|---|"]
+    return lines[0], [line for line in lines[3:] if line.startswith("| ")]
+
+
+def test_run_reads_times_what_the_pages_read_of_a_stored_run(tmp_path: Path) -> None:
+    """``bench/run_reads.py`` reads a stored run as the routes do, invoice by invoice and (with
+    ``--whole``) from its whole JSON; only its table's shape is checked, never a time."""
+    from datetime import date
+
+    from lastgang.billing_service import bill
+    from lastgang.store import open_store
+
+    work = tmp_path / "work"
+    small = ["--size", "10", "--workdir", str(work), "--days", "2", "--repeats", "1"]
+    for case in ("prepare", "import-csv"):
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "cases.py"), case, *small],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    path = work / "10" / "store.duckdb"
+    with open_store(path) as store:
+        result = bill(
+            store, "bench-10", date(2025, 1, 1), date(2025, 1, 2), out_dir=tmp_path / "r", pdf=False
+        )
+    reads = [
+        "run page (invoices, reconciliation)",
+        "reconciliation",
+        "one invoice (first)",
+        "one invoice (middle)",
+        "one invoice (last)",
+        "a unit's invoices (1 runs)",
+    ]
+    for args, how in (((), "read invoice by invoice"), (("--whole",), "from its whole run JSON")):
+        head, rows = _reads(path, "--repeats", "1", *args)
+        assert head.startswith(f"run {result.record.run} of bench-10: 9 invoices") and how in head
+        assert [row.split(" | ")[0].removeprefix("| ") for row in rows] == reads
+        for row in rows:
+            seconds, peak = row.split(" | ")[1:3]
+            assert float(seconds) >= 0 and peak.removesuffix(" |").replace(",", "").isdigit()
+    assert len(result.run.invoices) == 9
