@@ -107,16 +107,20 @@ def _wh_steps(x: np.ndarray) -> tuple[list[bool], list[int]]:
     return direct.tolist(), (whole + (rest > 0.5)).astype(np.int64).tolist()
 
 
+def _kwh_decimals(x: np.ndarray, direct: list[bool], steps: list[int]) -> list[Decimal]:
+    """:func:`to_decimal_kwh` of every value of ``x`` from its :func:`_wh_steps`."""
+    return [
+        Decimal(n).scaleb(-KWH_PLACES) if ok else to_decimal_kwh(v)
+        for v, ok, n in zip(x.tolist(), direct, steps, strict=True)
+    ]
+
+
 def to_decimal_kwhs(values: ArrayLike) -> list[Decimal]:
     """:func:`to_decimal_kwh` of every value (flattened), the float arithmetic of its direct
     rounding done for all of them at once: the same Decimals (month rows of a thousand
     invoices)."""
     x = np.asarray(values, dtype=np.float64).reshape(-1)
-    direct, steps = _wh_steps(x)
-    return [
-        Decimal(n).scaleb(-KWH_PLACES) if ok else to_decimal_kwh(v)
-        for v, ok, n in zip(x.tolist(), direct, steps, strict=True)
-    ]
+    return _kwh_decimals(x, *_wh_steps(x))
 
 
 def _price_integer(price: Decimal) -> tuple[int, int] | None:
@@ -154,10 +158,7 @@ def priced_kwhs(
     rows, columns = x.shape
     flat = x.reshape(-1)
     direct, steps = _wh_steps(flat)
-    quantities = [
-        Decimal(n).scaleb(-KWH_PLACES) if ok else to_decimal_kwh(v)
-        for v, ok, n in zip(flat.tolist(), direct, steps, strict=True)
-    ]
+    quantities = _kwh_decimals(flat, direct, steps)
     exact = np.zeros((rows, columns), dtype=bool)
     cents = np.zeros((rows, columns), dtype=np.int64)
     wh = np.asarray(steps, dtype=np.int64).reshape(rows, columns)

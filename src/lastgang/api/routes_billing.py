@@ -427,12 +427,13 @@ def list_runs(
 
 
 def _detail(store: Store, record: RunRecord) -> RunDetail:
-    if RunStore(store).keeps_invoices(record.run):
-        data = _run_head(store, record)
-        invoices = _summaries(store, record)
-    else:  # the whole JSON, parsed once
+    entries = RunStore(store).invoices(record.run)
+    if entries is None:  # stored before invoices were kept apart: the whole JSON, parsed once
         data = _run_json(store, record)
         invoices = _invoice_summaries(record, data)
+    else:
+        data = _run_head(store, record)
+        invoices = _entry_summaries(record, entries)
     return RunDetail(
         **_run_out(record).model_dump(),
         period=str(data.get("period_label", "")),
