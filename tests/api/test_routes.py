@@ -315,8 +315,6 @@ def test_runs_kept_invoice_by_invoice_are_served_without_their_whole_json(
     """A run's page, its invoices, one invoice, its reconciliation and a unit's invoices come
     from the run's invoice entries, never from the whole run JSON (1.2 GB at 10,000 units);
     the answers are those read from the whole JSON, as for runs stored before the entries."""
-    from collections import OrderedDict
-
     from lastgang.api import routes_billing
     from lastgang.store.runs import RunStore
 
@@ -343,7 +341,7 @@ def test_runs_kept_invoice_by_invoice_are_served_without_their_whole_json(
     h = world.bearer("operator")
 
     def answers() -> list[tuple[int, object]]:
-        monkeypatch.setattr(routes_billing, "_JSON_CACHE", OrderedDict())
+        routes_billing._JSON_CACHE.clear()
         got = [world.client.get(path, headers=h) for path in operator]
         got += [client.get(path) for path in tenant]
         return [(r.status_code, r.json()) for r in got]

@@ -770,12 +770,10 @@ def test_the_api_keeps_parsed_run_json_up_to_a_size_the_most_recently_used(
 ) -> None:
     """The web pages of a run read its JSON; the parsed JSON of recent runs is kept, up to a
     total size of text, so that a run of 10,000 units (1.2 GB) does not stay in memory."""
-    from collections import OrderedDict
-
     from lastgang.api import routes_billing
+    from lastgang.cache import SizedCache
 
-    monkeypatch.setattr(routes_billing, "_JSON_CACHE", OrderedDict())
-    monkeypatch.setattr(routes_billing, "_JSON_CACHE_CHARS", 100)
+    monkeypatch.setattr(routes_billing, "_JSON_CACHE", SizedCache(100))
     runs = RunStore(store)
     texts = {
         1: '{"run": 1, "pad": "' + "a" * 20 + '"}',
@@ -791,7 +789,7 @@ def test_the_api_keeps_parsed_run_json_up_to_a_size_the_most_recently_used(
         return routes_billing._run_json(store, runs.get(run))
 
     def kept() -> list[int]:
-        return [run for _, run in routes_billing._JSON_CACHE]
+        return [run for _, run in routes_billing._JSON_CACHE.keys_by_use()]
 
     assert read(1) == json.loads(texts[1]) and read(2) == json.loads(texts[2])
     assert kept() == [1, 2]

@@ -600,3 +600,35 @@ def test_a_few_of_many_locations_read_only_their_rows_and_the_same_values(
         assert getattr(one["top2"], field).tolist() == getattr(saved["top2"], field).tolist()
     assert one["top2"].meters == ("SME:1",)
     assert np.isnan(one["hak"].import_kwh).all() and (one["hak"].quality == MISSING).all()
+
+
+def test_a_site_version_is_parsed_once_per_process_and_never_mixed_up(
+    store: DuckDBStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every page of a site reads its configuration; one of 10,000 units takes half a second
+    to parse. A version is parsed once and shared (it is frozen); another version or another
+    store's site of the same name is its own."""
+    from lastgang.cache import SizedCache
+    from lastgang.concept.model import Site
+
+    monkeypatch.setattr(duckdb_store, "_SITES", SizedCache(32 * 2**20))
+    parsed: list[str] = []
+    real = Site.model_validate_json
+
+    def counting(text: str) -> Site:
+        parsed.append(text)
+        return real(text)
+
+    monkeypatch.setattr(Site, "model_validate_json", staticmethod(counting))
+    first = store.site_version("graz-lend-12")
+    again = store.site_version("graz-lend-12")
+    assert again.site is first.site and len(parsed) == 1
+    assert first.site == load_site(SITE)
+    text = SITE.read_text(encoding="utf-8").replace('name = "Lendplatz 12, Graz"', 'name = "L12"')
+    apply_site_text(store, text, "edited.toml", now=LATER)
+    assert store.site_version("graz-lend-12").site.site.name == "L12"
+    assert store.site_version("graz-lend-12", 1).site is first.site
+    other = DuckDBStore(":memory:")
+    apply_site_text(other, text.replace('name = "L12"', 'name = "Elsewhere"'), "o.toml", now=WHEN)
+    assert other.site_version("graz-lend-12").site.site.name == "Elsewhere"
+    assert len(parsed) == 3

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
@@ -37,6 +35,7 @@ from lastgang.api.routes_sites import JobOut, job_out, wait_for_job
 from lastgang.api.routes_web import page, site_context
 from lastgang.api.state import AppState
 from lastgang.api.views import default_days
+from lastgang.cache import SizedCache
 from lastgang.concept.model import Site
 from lastgang.errors import LastgangError, StoreError
 from lastgang.store import Store
@@ -169,12 +168,9 @@ def _guarded_run(store: Store, run: int) -> RunRecord:
     return record
 
 
-#: parsed run JSON by run, the most recently used last, with the length of its text: at most
-#: _JSON_CACHE_CHARS of text in all (a run of 1,000 units has 30 MB of it, one of 10,000 units
-#: 1.2 GB, which is parsed for each request and not kept)
-_JSON_CACHE: OrderedDict[tuple[str, int], tuple[int, dict[str, Any]]] = OrderedDict()
-_JSON_CACHE_CHARS = 128 * 2**20
-_JSON_CACHE_LOCK = threading.Lock()
+#: parsed run JSON by run: at most this much text in all (a run of 1,000 units has 30 MB of it,
+#: one of 10,000 units 1.2 GB, which is parsed for each request and not kept)
+_JSON_CACHE: SizedCache[tuple[str, int], dict[str, Any]] = SizedCache(128 * 2**20)
 
 
 def _parse_run_json(text: str) -> dict[str, Any]:
@@ -189,21 +185,12 @@ def _parse_run_json(text: str) -> dict[str, Any]:
 
 def _run_json(store: Store, record: RunRecord) -> dict[str, Any]:
     key = (record.fingerprint, record.run)
-    with _JSON_CACHE_LOCK:
-        found = _JSON_CACHE.get(key)
-        if found is not None:
-            _JSON_CACHE.move_to_end(key)
-            return found[1]
+    found = _JSON_CACHE.get(key)
+    if found is not None:
+        return found
     text = RunStore(store).run_json(record.run)
     data = _parse_run_json(text)
-    if len(text) <= _JSON_CACHE_CHARS:
-        with _JSON_CACHE_LOCK:
-            _JSON_CACHE[key] = (len(text), data)
-            _JSON_CACHE.move_to_end(key)
-            kept = sum(size for size, _ in _JSON_CACHE.values())
-            while kept > _JSON_CACHE_CHARS:
-                _, (size, _) = _JSON_CACHE.popitem(last=False)
-                kept -= size
+    _JSON_CACHE.put(key, data, len(text))
     return data
 
 
