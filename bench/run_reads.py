@@ -3,10 +3,12 @@
     .venv/bin/python bench/run_reads.py STORE [--run N] [--repeats 3]
 
 Opens the store read-only and, for the run (default: the newest), reads what each page needs,
-as the routes read it (:mod:`lastgang.api.routes_billing`): the run's page (its invoices,
-reconciliation and quality issues), one invoice (the first, one from the middle, the last), the
-reconciliation, and a unit's invoices over every run of the site. Each read starts with the
-API's cache of parsed runs empty, as a run too large for that cache always does. Prints a
+as the routes read it (:mod:`lastgang.api.routes_billing`): the run with every invoice (as the
+API gives it by default), the run's web page (its first and last page of invoices, a search for
+a customer; with the reconciliation and quality issues), one invoice (the first, one from the
+middle, the last), the reconciliation, and a unit's invoices over every run of the site. Each
+read starts with the API's cache of parsed runs empty, as a run too large for that cache always
+does (the site's parsed configuration is kept, as the web app keeps it). Prints a
 table: median seconds and the largest peak memory beyond what the process held before.
 
 A run stored with its invoice entries is read invoice by invoice; a run stored before them (or
@@ -56,8 +58,20 @@ def main(argv: list[str] | None = None) -> int:
     numbers = [s.number for s in summaries]
     unit = summaries[len(summaries) // 2].unit_id
     admin = Principal(name="bench", kind="session", role=Role.ADMIN)
+    size = routes._RUN_PAGE_INVOICES
+    last = (len(numbers) - 1) // size * size
+    customer = summaries[len(summaries) // 2].customer
     reads: list[tuple[str, Callable[[], Any]]] = [
-        ("run page (invoices, reconciliation)", lambda: routes._detail(store, record)),
+        ("the run with every invoice (API)", lambda: routes._detail(store, record)),
+        (f"run page: first {size} invoices", lambda: routes._detail(store, record, 0, size)),
+        (
+            f"run page: last invoices (from {last + 1})",
+            lambda: routes._detail(store, record, last, size),
+        ),
+        (
+            "run page: a search (a customer)",
+            lambda: routes._detail(store, record, 0, size, customer),
+        ),
         ("reconciliation", lambda: routes._run_head(store, record)["reconciliation"]),
     ]
     for where, k in (("first", 0), ("middle", len(numbers) // 2), ("last", len(numbers) - 1)):

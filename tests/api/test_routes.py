@@ -327,6 +327,8 @@ def test_runs_kept_invoice_by_invoice_are_served_without_their_whole_json(
         f"/api/v1/sites/{SITE}/invoices/{top1_final}",
         f"/api/v1/sites/{SITE}/invoices/{top1_draft}",
         f"/api/v1/sites/{SITE}/invoices/{SITE}-R{final}-V2-99",
+        f"/api/v1/sites/{SITE}/runs/{final}?offset=1&limit=1",
+        f"/api/v1/sites/{SITE}/runs/{final}?q=HUBER",
         f"/api/v1/sites/{SITE}/units/top1",
         f"/api/v1/sites/{SITE}/units/top2",
     ]
@@ -359,11 +361,67 @@ def test_runs_kept_invoice_by_invoice_are_served_without_their_whole_json(
     monkeypatch.setattr(RunStore, "run_json", refuse)
     kept = answers()
     assert kept == whole
-    assert [status for status, _ in kept] == [200] * 5 + [404, 200, 200, 200, 200, 403, 403]
+    assert [status for status, _ in kept] == [200] * 5 + [404] + [200] * 6 + [403, 403]
     assert [i["number"] for i in kept[-4][1]["invoices"]] == [top1_final]  # type: ignore[index]
+    assert [i["unit_id"] for i in kept[7][1]["invoice_list"]] == ["top2"]  # type: ignore[index]
     detail = kept[0][1]
     assert isinstance(detail, dict) and detail["period"] and detail["reconciliation"]["rows"]
     assert len(detail["invoice_list"]) == len(world.invoices)
+
+
+def test_a_run_lists_its_invoices_a_part_at_a_time_and_finds_them(world: World) -> None:
+    """A community of 10,000 units has 10,000 invoices in a run: the API gives a part of the
+    list (``offset``, ``limit``) and finds invoices by number, unit or customer (``q``: every
+    word, in any case)."""
+    h = world.bearer("read-only")
+    base = f"/api/v1/sites/{SITE}/runs/{world.final_run}"
+    whole = world.client.get(base, headers=h).json()
+    numbers = [i["number"] for i in whole["invoice_list"]]
+    assert len(numbers) == whole["invoices"] == whole["invoice_matches"] == 2
+    assert (whole["invoice_offset"], whole["invoice_search"]) == (0, "")
+
+    def listed(query: str) -> tuple[list[str], int, int]:
+        got = world.client.get(f"{base}?{query}", headers=h).json()
+        return [i["number"] for i in got["invoice_list"]], got["invoice_matches"], got["invoices"]
+
+    assert listed("limit=1") == (numbers[:1], 2, 2)
+    assert listed("offset=1&limit=5") == (numbers[1:], 2, 2)
+    assert listed(f"offset={len(numbers)}&limit=5") == ([], len(numbers), len(numbers))
+    assert listed("q=anna") == ([world.invoices["top1"]], 1, len(numbers))
+    assert listed("q=karl+huber+top") == ([world.invoices["top2"]], 1, len(numbers))
+    assert listed("q=karl+berger") == ([], 0, len(numbers))  # no invoice has both words
+    assert listed(f"q={world.invoices['top1'].lower()}")[0] == [world.invoices["top1"]]
+    for bad in ("offset=-1", "limit=0", "q=" + "x" * 201):
+        assert _problem(world.client.get(f"{base}?{bad}", headers=h))["status"] == 422
+
+
+def test_the_run_page_shows_a_page_of_invoices_and_a_search(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lastgang.api import routes_billing
+
+    monkeypatch.setattr(routes_billing, "_RUN_PAGE_INVOICES", 1)
+    c = world.new_client()
+    login(c, "operator")
+    base = f"/sites/{SITE}/runs/{world.final_run}"
+    top1, top2 = world.invoices["top1"], world.invoices["top2"]
+    first = c.get(base).text
+    assert "Invoices 1–1 of 2." in first and "page 1 of 2" in first
+    assert top1 in first and top2 not in first
+    assert "previous" not in first and 'href="?page=2">last »' in first
+    last = c.get(f"{base}?page=2").text
+    assert "Invoices 2–2 of 2." in last and top2 in last and top1 not in last
+    assert "next ›" not in last and 'href="?page=1">« first' in last
+    assert "Invoices 2–2 of 2." in c.get(f"{base}?page=999").text  # past the end: the last
+    found = c.get(f"{base}?q=Karl").text
+    assert top2 in found and top1 not in found
+    assert "Invoices 1–1 of 1 matching “Karl” (2 in the run)." in found
+    assert "page 1 of" not in found  # one page: no pager
+    none = c.get(f"{base}?q=nobody+here").text
+    assert "No invoice matches “nobody here”." in none and 'href="?">all invoices' in none
+    both = c.get(f"{base}?q=Top").text  # both units' names: the pager keeps the search
+    assert "matching “Top” (2 in the run)" in both and 'href="?page=2&amp;q=Top">next ›' in both
+    assert c.get(f"{base}?page=0").status_code == 422
 
 
 def test_billing_a_period_backwards_is_refused(world: World) -> None:

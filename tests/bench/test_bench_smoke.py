@@ -154,7 +154,10 @@ def test_run_reads_times_what_the_pages_read_of_a_stored_run(tmp_path: Path) -> 
             store, "bench-10", date(2025, 1, 1), date(2025, 1, 2), out_dir=tmp_path / "r", pdf=False
         )
     reads = [
-        "run page (invoices, reconciliation)",
+        "the run with every invoice (API)",
+        "run page: first 200 invoices",
+        "run page: last invoices (from 1)",
+        "run page: a search (a customer)",
         "reconciliation",
         "one invoice (first)",
         "one invoice (middle)",

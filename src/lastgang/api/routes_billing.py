@@ -96,6 +96,9 @@ class InvoiceSummary(BaseModel):
 
 class RunDetail(RunOut):
     period: str
+    invoice_search: str = Field(description="the search the invoice list answers ('' for all)")
+    invoice_matches: int = Field(description="invoices that match it (all the run's when '')")
+    invoice_offset: int = Field(description="where invoice_list begins among those")
     invoice_list: list[InvoiceSummary]
     reconciliation: dict[str, Any]
     quality_issues: list[dict[str, Any]]
@@ -201,7 +204,8 @@ def _summary(record: RunRecord, number: str, **fields: Any) -> InvoiceSummary:
     )
 
 
-def _invoice_summaries(record: RunRecord, data: dict[str, Any]) -> list[InvoiceSummary]:
+def _invoice_summaries(record: RunRecord, invoices: list[dict[str, Any]]) -> list[InvoiceSummary]:
+    """The summaries of invoices as they stand in a run JSON."""
     return [
         _summary(
             record,
@@ -218,7 +222,7 @@ def _invoice_summaries(record: RunRecord, data: dict[str, Any]) -> list[InvoiceS
             total=Decimal(inv["total"]),
             currency=inv.get("currency", record.currency),
         )
-        for inv in data.get("invoices", [])
+        for inv in invoices
     ]
 
 
@@ -227,9 +231,15 @@ def _summaries(store: Store, record: RunRecord, unit_id: str | None = None) -> l
     (a run stored before they were kept: from its JSON)."""
     entries = RunStore(store).invoices(record.run, unit_id)
     if entries is None:
-        found = _invoice_summaries(record, _run_json(store, record))
+        found = _invoice_summaries(record, _run_json(store, record).get("invoices", []))
         return found if unit_id is None else [s for s in found if s.unit_id == unit_id]
     return _entry_summaries(record, entries)
+
+
+def _finds(words: str, *texts: str) -> bool:
+    """Whether every word of a search (case-insensitive) is part of one of ``texts``."""
+    found = " ".join(texts).casefold()
+    return all(word in found for word in words.casefold().split())
 
 
 def _entry_summaries(record: RunRecord, entries: list[InvoiceEntry]) -> list[InvoiceSummary]:
@@ -413,17 +423,49 @@ def list_runs(
     return [_run_out(r) for r in RunStore(store).runs(site_id)]
 
 
-def _detail(store: Store, record: RunRecord) -> RunDetail:
-    entries = RunStore(store).invoices(record.run)
-    if entries is None:  # stored before invoices were kept apart: the whole JSON, parsed once
-        data = _run_json(store, record)
-        invoices = _invoice_summaries(record, data)
-    else:
+def _detail(
+    store: Store,
+    record: RunRecord,
+    offset: int = 0,
+    limit: int | None = None,
+    search: str = "",
+) -> RunDetail:
+    """A run with the invoices that match ``search`` (every word in the number, unit or
+    customer), ``limit`` of them from ``offset`` (all by default)."""
+    stop = None if limit is None else offset + limit
+    runs = RunStore(store)
+    if not runs.keeps_invoices(record.run):  # stored before invoices were kept apart: the whole
+        data = _run_json(store, record)  # JSON, parsed once
+        found = [
+            inv
+            for inv in data.get("invoices", [])
+            if _finds(
+                search,
+                inv["number"],
+                inv["unit_id"],
+                inv.get("unit_name") or "",
+                inv.get("customer", ""),
+            )
+        ]
+        invoices, matches = _invoice_summaries(record, found[offset:stop]), len(found)
+    elif search.split():
         data = _run_head(store, record)
-        invoices = _entry_summaries(record, entries)
+        kept = [
+            e
+            for e in runs.invoices(record.run) or []
+            if _finds(search, e.number, e.unit_id, e.unit_name, e.customer)
+        ]
+        invoices, matches = _entry_summaries(record, kept[offset:stop]), len(kept)
+    else:  # only the entries shown are read (a run of 10,000 units has 50 pages of them)
+        data = _run_head(store, record)
+        entries = runs.invoices(record.run, offset=offset, limit=limit) or []
+        invoices, matches = _entry_summaries(record, entries), record.invoices
     return RunDetail(
         **_run_out(record).model_dump(),
         period=str(data.get("period_label", "")),
+        invoice_search=search,
+        invoice_matches=matches,
+        invoice_offset=offset,
         invoice_list=invoices,
         reconciliation=data.get("reconciliation", {}),
         quality_issues=list(data.get("quality_issues", [])),
@@ -440,8 +482,19 @@ def get_run(
     run_id: int,
     store: StoreDep,
     who: Annotated[Principal, Depends(guard(Need.READ))],
+    offset: Annotated[int, Query(ge=0, description="the first invoice listed (from 0)")] = 0,
+    limit: Annotated[
+        int | None, Query(ge=1, description="at most this many invoices (default: all)")
+    ] = None,
+    q: Annotated[
+        str,
+        Query(
+            max_length=200,
+            description="only invoices with every word in their number, unit or customer",
+        ),
+    ] = "",
 ) -> RunDetail:
-    return _detail(store, _guarded_run(store, run_id))
+    return _detail(store, _guarded_run(store, run_id), offset, limit, q)
 
 
 @router.post(
@@ -677,6 +730,10 @@ def runs_create(
     return RedirectResponse(f"/jobs/{out.id}", status_code=303)
 
 
+#: invoices on one page of a run (a community of 10,000 units: 50 pages)
+_RUN_PAGE_INVOICES = 200
+
+
 @pages.get("/sites/{site_id}/runs/{run_id}", response_class=HTMLResponse)
 def run_page(
     site_id: str,
@@ -684,9 +741,19 @@ def run_page(
     request: Request,
     store: StoreDep,
     who: Annotated[Principal, Depends(guard(Need.READ))],
+    page_number: Annotated[int, Query(alias="page", ge=1, le=10**6)] = 1,
+    q: Annotated[str, Query(max_length=200)] = "",
 ) -> HTMLResponse:
     ctx = site_context(store, site_id, who, "runs")
-    return page(request, "run.html.j2", who, run=_detail(store, _guarded_run(store, run_id)), **ctx)
+    size = _RUN_PAGE_INVOICES
+    search = " ".join(q.split())
+    run = _detail(store, _guarded_run(store, run_id), (page_number - 1) * size, size, search)
+    last = max(1, -(-run.invoice_matches // size))
+    if page_number > last:  # past the end (the search found fewer): its last page
+        run = _detail(store, _guarded_run(store, run_id), (last - 1) * size, size, search)
+        page_number = last
+    pager = {"page": page_number, "pages": last, "size": size, "q": search}
+    return page(request, "run.html.j2", who, run=run, pager=pager, **ctx)
 
 
 @pages.post("/sites/{site_id}/runs/{run_id}/finalize", response_class=HTMLResponse)

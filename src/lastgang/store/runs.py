@@ -599,10 +599,13 @@ class RunStore:
         rest = self._split(run, "content")
         return None if rest is None else zlib.decompress(rest).decode("utf-8")
 
-    def invoices(self, run: int, unit_id: str | None = None) -> list[InvoiceEntry] | None:
-        """The invoice entries of a run (of one unit), in the order of the run, or None for a
-        run not stored with them (``add(invoice_entries=None)``, or stored before they were
-        kept): read its :meth:`run_json` instead."""
+    def invoices(
+        self, run: int, unit_id: str | None = None, *, offset: int = 0, limit: int | None = None
+    ) -> list[InvoiceEntry] | None:
+        """The invoice entries of a run (of one unit), in the order of the run (``limit`` of
+        them from ``offset``; all by default), or None for a run not stored with them
+        (``add(invoice_entries=None)``, or stored before they were kept): read its
+        :meth:`run_json` instead."""
         if not self.keeps_invoices(run):
             return None
         sql = f"SELECT {_ENTRY_COLUMNS} FROM billing_run_invoices WHERE run = ?"
@@ -610,8 +613,14 @@ class RunStore:
         if unit_id is not None:
             sql += " AND unit_id = ?"
             params.append(unit_id)
-        rows = self._con.execute(sql + " ORDER BY json_offset", params).fetchall()
-        return [_entry(r) for r in rows]
+        sql += " ORDER BY json_offset"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        if offset:
+            sql += " OFFSET ?"
+            params.append(offset)
+        return [_entry(r) for r in self._con.execute(sql, params).fetchall()]
 
     def unit_invoices(self, site_id: str, unit_id: str) -> dict[int, list[InvoiceEntry]]:
         """A unit's invoice entries in every run of the site stored with its entries, by run
