@@ -11,6 +11,8 @@ Cases:
 - ``import-csv`` / ``import-parquet``: import the interval file into a fresh store (archive,
   readings, profiles with their checks), values/s; the last ``import-csv`` store is kept for the
   billing cases;
+- ``import-folder``: the monthly files of ``prepare --monthly`` as one import of their folder
+  (all checked, then each stored), its time and peak memory; not part of ``bench/run.py``;
 - ``registers``: import register readings of every meter (every quarter hour, import and export
   register) and rebuild the load profiles of the year from the stored readings, readings/s;
 - ``billing``: store read -> concept -> allocation -> pricing -> invoice data (a
@@ -184,6 +186,45 @@ def case_import_months(args: argparse.Namespace) -> dict[str, Any]:
         "peak_increase_bytes": max(m["peak_increase_bytes"] for m in months),
         "file_bytes": sum(f.stat().st_size for f in files),
     }
+
+
+def case_import_folder(args: argparse.Namespace) -> dict[str, Any]:
+    """The monthly files of ``prepare --monthly`` imported as one folder into a fresh store, as
+    ``lastgang import --site ID FOLDER`` does: every file checked first, then each stored."""
+    from lastgang.services import apply_site_text, import_files
+    from lastgang.store import open_store
+
+    folder = _dir(args)
+    files = sorted(folder.glob("intervals-????-??.csv"))
+    if not files:
+        return {"skipped": "no monthly files: run prepare with --monthly"}
+    months = folder / "months"
+    months.mkdir(exist_ok=True)
+    for source in files:  # the folder holds the monthly files and nothing else
+        if not (months / source.name).exists():
+            os.link(source, months / source.name)
+    db = folder / "import-folder.duckdb"
+    samples: list[Sample] = []
+    rows = 0
+    for _ in harness.repeats(args.repeats, args.budget):
+        _fresh(db)
+        store = open_store(db)
+        apply_site_text(store, (folder / "site.toml").read_text(encoding="utf-8"), "site.toml")
+        with probe() as p:
+
+            def progress(what: str, done: int, total: int, p: harness.Probe = p) -> None:
+                if what.startswith("importing") and done == 0:
+                    p.mark("read and check")
+
+            results = import_files(store, _site_id(args), [months], progress=progress)
+            p.mark("store and build profiles")
+        store.close()
+        rows = sum(r.rows for r in results)
+        samples.append(p.sample)
+    _fresh(db)
+    out = summarise(samples)
+    out.update(values=rows, files=len(files), file_bytes=sum(f.stat().st_size for f in files))
+    return out
 
 
 def case_import_parquet(args: argparse.Namespace) -> dict[str, Any]:
@@ -526,6 +567,7 @@ CASES: dict[str, CaseFn] = {
     "prepare": case_prepare,
     "import-csv": case_import_csv,
     "import-months": case_import_months,
+    "import-folder": case_import_folder,
     "import-parquet": case_import_parquet,
     "registers": case_registers,
     "billing": case_billing,

@@ -20,6 +20,8 @@ import csv
 import functools
 import hashlib
 import io
+import pickle
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -36,6 +38,7 @@ from lastgang.ids import is_metering_point_id, parse_metering_point_id
 from lastgang.ingest.csv_readings import ParsedFile, SiteIndex
 from lastgang.ingest.dispatch import (
     ImportOptions,
+    InputFile,
     expand_paths,
     options_from_factors,
     parse_input,
@@ -291,7 +294,13 @@ def import_bytes(
 ) -> FileResult:
     """Import one input given as bytes; see :func:`import_files`."""
     return _import_many(
-        store, site_id, [(source, content)], now=now, progress=None, format=format, options=options
+        store,
+        site_id,
+        [InputFile.of_bytes(source, content)],
+        now=now,
+        progress=None,
+        format=format,
+        options=options,
     )[0]
 
 
@@ -323,10 +332,29 @@ def import_files(
     )
 
 
+#: bytes of input files and of their readings kept in memory from the check to the import; the
+#: readings of the files beyond that wait in a temporary file and their bytes are read again
+#: (their SHA-256 checked again) when their turn comes, so a folder of large files needs the
+#: memory of about one of them
+CHECKED_BYTES_KEPT = 512 * 2**20
+
+
+@dataclass
+class _Checked:
+    """One input after the check: its bytes and readings kept (``content``, ``file``), or its
+    readings in a temporary file (``spilled``), or neither (an input already imported)."""
+
+    item: InputFile
+    digest: str
+    content: bytes | None = None
+    file: ImportedFile | None = None
+    spilled: Path | None = None
+
+
 def _import_many(
     store: Store,
     site_id: str,
-    inputs: Sequence[tuple[str, bytes]],
+    inputs: Sequence[InputFile],
     *,
     now: datetime | None,
     progress: Progress | None,
@@ -334,9 +362,17 @@ def _import_many(
     options: ImportOptions | None = None,
 ) -> list[FileResult]:
     try:
-        return _import_checked(
-            store, site_id, inputs, now=now, progress=progress, format=format, options=options
-        )
+        with tempfile.TemporaryDirectory(prefix="lastgang-import-") as spill:
+            return _import_checked(
+                store,
+                site_id,
+                inputs,
+                Path(spill),
+                now=now,
+                progress=progress,
+                format=format,
+                options=options,
+            )
     finally:
         store.drop_prepared()
 
@@ -344,7 +380,8 @@ def _import_many(
 def _import_checked(
     store: Store,
     site_id: str,
-    inputs: Sequence[tuple[str, bytes]],
+    inputs: Sequence[InputFile],
+    spill: Path,
     *,
     now: datetime | None,
     progress: Progress | None,
@@ -354,35 +391,49 @@ def _import_checked(
     version = store.site_version(site_id)
     site = version.site
     index = SiteIndex(site)
-    parsed: list[tuple[str, bytes, str, ImportedFile | None]] = []
+    checked: list[_Checked] = []
     problems: list[Problem] = []
     total = len(inputs)
     seen: dict[str, str] = {}
-    for i, (source, content) in enumerate(inputs):
+    kept = 0
+    for i, item in enumerate(inputs):
         if progress is not None:
-            progress(f"checking {source}", i, total)
+            progress(f"checking {item.source}", i, total)
+        content = item.content()
         digest = _sha256(content)
         if store.find_batch(site_id, digest) is not None or digest in seen:
-            parsed.append((source, content, digest, None))
+            checked.append(_Checked(item, digest))
             continue
-        seen[digest] = source
+        seen[digest] = item.source
         store.prepare_batch(content, digest)  # the archive's compression overlaps the check
         try:
-            read = _parse(content, source, index, format, options)
-            parsed.append((source, content, digest, read))
+            read = _parse(content, item.source, index, format, options)
         except InvalidInput as exc:
-            problems.extend(exc.problems or (Problem(exc.message, file=source),))
+            problems.extend(exc.problems or (Problem(exc.message, file=item.source),))
+            continue
+        size = len(content) + read.readings.nbytes
+        if total == 1 or kept + size <= CHECKED_BYTES_KEPT:
+            kept += size
+            checked.append(_Checked(item, digest, content, read))
+        else:  # its readings wait on disk, its bytes are read again (and compressed then)
+            store.drop_prepared(digest)
+            path = spill / f"{i}.pickle"
+            with path.open("wb") as out:
+                pickle.dump(read, out, protocol=pickle.HIGHEST_PROTOCOL)
+            checked.append(_Checked(item, digest, spilled=path))
+        del content, read
     if problems:
         files = len({p.file for p in problems})
         raise InvalidInput(
             f"{files} file(s) rejected, nothing imported ({len(problems)} problem(s))", problems
         )
     results: list[FileResult] = []
-    for i, (source, content, digest, file) in enumerate(parsed):
+    for i, entry in enumerate(checked):
+        source, digest = entry.item.source, entry.digest
         if progress is not None:
             progress(f"importing {source}", i, total)
         existing = store.find_batch(site_id, digest)
-        if existing is not None or file is None:
+        if existing is not None or (entry.file is None and entry.spilled is None):
             batch = existing.batch if existing is not None else 0
             results.append(
                 FileResult(
@@ -397,13 +448,33 @@ def _import_checked(
                 )
             )
             continue
+        data, file = entry.content, entry.file
+        entry.content = entry.file = None  # held only while this input is stored
+        if data is None or file is None:  # checked, and its readings put aside: read again
+            data = entry.item.content()
+            if _sha256(data) != digest:
+                raise InvalidInput(
+                    f"{source} changed after it was checked; it was not imported"
+                    + (f" (the {i} input(s) before it were)" if i else ""),
+                    [
+                        Problem(
+                            "the file's bytes are not those checked (SHA-256 differs): "
+                            "import it again",
+                            file=source,
+                        )
+                    ],
+                )
+            assert entry.spilled is not None
+            with entry.spilled.open("rb") as spilled:
+                file = pickle.load(spilled)  # written by this import, in its own folder
+            entry.spilled.unlink()
         when = now or _now()
         with store.transaction():
             if file.format == "eda":  # joined with stored series just before it is stored
-                file = _parse(content, source, index, file.format, options, store)
+                file = _parse(data, source, index, file.format, options, store)
             info = store.add_batch(
                 site_id,
-                content,
+                data,
                 digest,
                 source,
                 file.format,
@@ -425,6 +496,7 @@ def _import_checked(
                 warnings=file.warnings,
             )
         )
+        del data, file  # before the next input is read
     if progress is not None:
         progress("done", total, total)
     return results

@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+from harness import RESULT_MARKER  # noqa: E402
+
 CASES = {"import-csv", "import-parquet", "registers", "billing", "invoices", "pdf", "reference"}
 
 
@@ -99,6 +102,7 @@ def test_a_site_from_monthly_files_is_imported_month_by_month_and_billed(tmp_pat
         "1",
         "--days",
         "40",
+        "--keep",
     )
     data = json.loads((out / "results.json").read_text(encoding="utf-8"))
     cases = {c["case"]: c for c in data["cases"]}
@@ -111,6 +115,29 @@ def test_a_site_from_monthly_files_is_imported_month_by_month_and_billed(tmp_pat
     ]
     assert months["values"] == cases["billing"]["values"] == 10 * 40 * 96
     assert "CSV, 2 monthly files" in (out / "results.md").read_text(encoding="utf-8")
+    # the same files as one import of their folder (bench/cases.py import-folder)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "cases.py"),
+            "import-folder",
+            "--size",
+            "10",
+            "--workdir",
+            str(tmp_path / "work"),
+            "--repeats",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith(RESULT_MARKER)]
+    folder = json.loads(line.removeprefix(RESULT_MARKER))
+    assert (folder["values"], folder["files"], folder["runs"]) == (10 * 40 * 96, 2, 1)
+    assert set(folder["parts"]) == {"read and check", "store and build profiles"}
 
 
 def _reads(store: Path, *args: str) -> tuple[str, list[str]]:

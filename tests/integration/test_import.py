@@ -498,3 +498,148 @@ def test_a_configuration_that_refuses_archived_data_is_not_applied(store: DuckDB
     assert any("81234567" in p.reason for p in caught.value.problems)
     assert store.fingerprint(SITE_ID) == before
     assert len(store.site_versions(SITE_ID)) == 1
+
+
+# --- a folder of large files ------------------------------------------------------------------
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The sources the import parses, in order (every parse goes through services._parse)."""
+    from lastgang import services
+
+    parsed: list[str] = []
+    real = services._parse
+
+    def counting(content: bytes, source: str, *args: object, **kwargs: object) -> object:
+        parsed.append(Path(source).name)
+        return real(content, source, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(services, "_parse", counting)
+    return parsed
+
+
+def test_files_beyond_the_kept_bytes_wait_on_disk_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder of large files is not held at once: beyond CHECKED_BYTES_KEPT (bytes and
+    readings) a file's readings wait in a temporary file after its check, and its bytes are
+    read again when it is stored. Each file is parsed once; the store is the same as when
+    every file is kept, and nothing is left in the temporary folder."""
+    from lastgang import services
+    from lastgang.ingest import dispatch
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k, path in enumerate((TOP1_AUTUMN, HAK, PHASES, TOP1_SPRING)):
+        (folder / f"{k}-{path.name}").write_bytes(path.read_bytes())
+    reads: list[str] = []
+    real_read = dispatch._read_file
+
+    def counting_read(path: Path) -> bytes:
+        reads.append(path.name)
+        return real_read(path)
+
+    monkeypatch.setattr(dispatch, "_read_file", counting_read)
+    kept = new_store()
+    import_files(kept, SITE_ID, [folder], now=WHEN)
+    names = sorted(p.name for p in folder.iterdir())
+    assert reads == names  # all kept: each read once
+    reads.clear()
+    monkeypatch.setattr(services, "CHECKED_BYTES_KEPT", 1)  # no file fits
+    parsed = _counting(monkeypatch)
+    spills: list[Path] = []
+    real_dir = services.tempfile.TemporaryDirectory
+
+    def noting_dir(*args: object, **kwargs: object) -> object:
+        made = real_dir(*args, **kwargs)  # type: ignore[call-overload]
+        spills.append(Path(made.name))
+        return made
+
+    monkeypatch.setattr(services.tempfile, "TemporaryDirectory", noting_dir)
+    again = new_store()
+    results = import_files(again, SITE_ID, [folder], now=WHEN)
+    assert [r.status for r in results] == ["imported"] * 4
+    assert parsed == names  # once each
+    assert reads == names + names  # each read again for its import
+    assert again.fingerprint(SITE_ID) == kept.fingerprint(SITE_ID)
+    assert [b.sha256 for b in again.batches(SITE_ID)] == [b.sha256 for b in kept.batches(SITE_ID)]
+    assert len(spills) == 1 and not spills[0].exists()
+
+
+def test_a_bad_file_beyond_the_kept_bytes_still_rejects_the_whole_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lastgang import services
+
+    monkeypatch.setattr(services, "CHECKED_BYTES_KEPT", 0)
+    store = new_store()
+    with pytest.raises(InvalidInput) as caught:
+        import_files(store, SITE_ID, [HAK, TOP1_SPRING, BAD], now=WHEN)
+    assert {p.file for p in caught.value.problems} == {str(BAD)}
+    assert store.batches(SITE_ID) == []
+
+
+def test_a_file_changed_between_its_check_and_its_import_is_not_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file read again for its import must be the file checked: its SHA-256 is compared.
+    The files before it are imported; importing again imports the rest."""
+    from lastgang import services
+
+    monkeypatch.setattr(services, "CHECKED_BYTES_KEPT", 0)
+    hak, top1 = tmp_path / "hak.csv", tmp_path / "top1.csv"
+    hak.write_bytes(HAK.read_bytes())
+    top1.write_bytes(TOP1_SPRING.read_bytes())
+    real = services._store_batch
+
+    def then_change(*args: object, **kwargs: object) -> int:
+        top1.write_bytes(TOP1_SPRING.read_bytes().replace(b"\n", b"\r\n"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    store = new_store()
+    monkeypatch.setattr(services, "_store_batch", then_change)
+    with pytest.raises(InvalidInput) as caught:
+        import_files(store, SITE_ID, [hak, top1], now=WHEN)
+    assert "changed after it was checked" in caught.value.message
+    assert "the 1 input(s) before it were" in caught.value.message
+    (problem,) = caught.value.problems
+    assert problem.file == str(top1) and "SHA-256 differs" in problem.reason
+    assert [b.source for b in store.batches(SITE_ID)] == [str(hak)]
+    monkeypatch.setattr(services, "_store_batch", real)
+    results = import_files(store, SITE_ID, [hak, top1], now=WHEN)
+    assert [r.status for r in results] == ["already imported, batch 1", "imported"]
+
+
+def test_a_file_removed_before_its_import_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lastgang import services
+
+    monkeypatch.setattr(services, "CHECKED_BYTES_KEPT", 0)
+    hak, top1 = tmp_path / "hak.csv", tmp_path / "top1.csv"
+    hak.write_bytes(HAK.read_bytes())
+    top1.write_bytes(TOP1_SPRING.read_bytes())
+    real = services._store_batch
+
+    def then_remove(*args: object, **kwargs: object) -> int:
+        top1.unlink()
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(services, "_store_batch", then_remove)
+    store = new_store()
+    with pytest.raises(InvalidInput) as caught:
+        import_files(store, SITE_ID, [hak, top1], now=WHEN)
+    assert caught.value.message == f"{top1}: cannot be read any more (no such file)"
+    assert [b.source for b in store.batches(SITE_ID)] == [str(hak)]
+
+
+def test_a_single_file_is_kept_from_its_check_to_its_import_whatever_its_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lastgang import services
+
+    monkeypatch.setattr(services, "CHECKED_BYTES_KEPT", 0)
+    parsed = _counting(monkeypatch)
+    store = new_store()
+    (result,) = import_files(store, SITE_ID, [TOP1_SPRING], now=WHEN)
+    assert result.status == "imported" and parsed == [TOP1_SPRING.name]

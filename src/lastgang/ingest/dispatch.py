@@ -21,15 +21,17 @@ meter telegrams, a CSV whose header is lastgang's own is ``csv``, and any other 
 
 Folders are read recursively in name order (hidden files skipped); every member of a zip archive
 is its own input named ``archive.zip!member`` (nested archives ``a.zip!b.zip!c.xml``), so each
-is archived as its own raw batch.
+is archived as its own raw batch. A file that is not a zip archive is read only when its turn
+comes (:class:`InputFile`), so a folder of large files is never held in memory at once.
 """
 
 from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ __all__ = [
     "FORMATS",
     "MAX_MEMBER_BYTES",
     "ImportOptions",
+    "InputFile",
     "detect_format",
     "expand_bytes",
     "expand_paths",
@@ -162,11 +165,42 @@ def _hidden(name: str) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in Path(name).parts)
 
 
-def expand_paths(paths: Sequence[str | Path]) -> list[tuple[str, bytes]]:
+@dataclass(frozen=True)
+class InputFile:
+    """One input of an import: its name (``archive.zip!member`` for a member of an archive),
+    its size in bytes, and its bytes, read by :meth:`content` when they are needed (from the
+    file each time, for a file on disk; a member of an archive is held)."""
+
+    source: str
+    size: int
+    reader: Callable[[], bytes]
+
+    def content(self) -> bytes:
+        return self.reader()
+
+    @classmethod
+    def of_bytes(cls, source: str, content: bytes) -> InputFile:
+        return cls(source, len(content), partial(bytes, content))
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        reason = "no such file" if isinstance(exc, FileNotFoundError) else exc.strerror
+        raise InvalidInput(
+            f"{path}: cannot be read any more ({reason})",
+            [Problem(f"cannot read the file: {reason}", file=str(path))],
+        ) from None
+
+
+def expand_paths(paths: Sequence[str | Path]) -> list[InputFile]:
     """The inputs named by files, folders (recursively, in name order, hidden files skipped)
     and zip archives (each member its own input, ``archive.zip!member``). Every file that
-    cannot be read is listed in one :class:`~lastgang.errors.InvalidInput`."""
-    inputs: list[tuple[str, bytes]] = []
+    cannot be read is listed in one :class:`~lastgang.errors.InvalidInput`. Zip archives are
+    read and expanded here; any other file only when its :meth:`InputFile.content` is asked
+    for."""
+    inputs: list[InputFile] = []
     problems: list[Problem] = []
     for path in paths:
         root = Path(path)
@@ -180,14 +214,21 @@ def expand_paths(paths: Sequence[str | Path]) -> list[tuple[str, bytes]]:
             files = [root]
         for file in files:
             try:
-                content = file.read_bytes()
+                with file.open("rb") as handle:
+                    head = handle.read(len(_ZIP))
+                    size = handle.seek(0, io.SEEK_END)
+                content = file.read_bytes() if head == _ZIP else b""
             except FileNotFoundError:
                 problems.append(Problem("no such file: check the path", file=str(file)))
                 continue
             except OSError as exc:
                 problems.append(Problem(f"cannot read the file: {exc.strerror}", file=str(file)))
                 continue
-            inputs.extend(expand_bytes(str(file), content, problems))
+            if head == _ZIP:
+                expanded = expand_bytes(str(file), content, problems)
+                inputs.extend(InputFile.of_bytes(source, data) for source, data in expanded)
+            else:
+                inputs.append(InputFile(str(file), size, partial(_read_file, file)))
     if problems:
         raise InvalidInput(f"{len(problems)} input(s) cannot be read; nothing imported", problems)
     return inputs

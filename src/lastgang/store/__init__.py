@@ -173,6 +173,12 @@ class ReadingSet:
     def __len__(self) -> int:
         return len(self.registers) + len(self.phases) + len(self.intervals) + len(self.status)
 
+    @property
+    def nbytes(self) -> int:
+        """The bytes of its arrays: what holding the batch in memory costs."""
+        rows = (self.registers, self.phases, self.intervals, self.status)
+        return sum(v.nbytes for r in rows for v in vars(r).values() if isinstance(v, np.ndarray))
+
 
 @dataclass(frozen=True, eq=False)
 class ProfileHistory:
@@ -262,8 +268,9 @@ class Store(Protocol):
         :meth:`add_batch` with the same ``sha256`` takes it; nothing is stored here."""
         ...
 
-    def drop_prepared(self) -> None:
-        """Forget what :meth:`prepare_batch` prepared and no :meth:`add_batch` took."""
+    def drop_prepared(self, sha256: str | None = None) -> None:
+        """Forget what :meth:`prepare_batch` prepared and no :meth:`add_batch` took (only that
+        of ``sha256`` when given)."""
         ...
 
     def batches(self, site_id: str) -> list[BatchInfo]:

@@ -576,13 +576,18 @@ class DuckDBStore:
             self._preparer = ThreadPoolExecutor(1, thread_name_prefix="lastgang-archive")
         self._prepared[sha256] = self._preparer.submit(_packed_chunks, content, self._dropped)
 
-    def drop_prepared(self) -> None:
+    def drop_prepared(self, sha256: str | None = None) -> None:
+        if sha256 is not None:
+            future = self._prepared.pop(sha256, None)
+            if future is None or future.cancel() or future.done():
+                return  # not prepared, not started yet, or done (its chunks let go now)
         self._dropped.set()  # a compression under way stops at its next chunk
         if self._preparer is not None:
             self._preparer.submit(self._dropped.clear)  # after it, the next one runs again
-        for future in self._prepared.values():
-            future.cancel()
-        self._prepared.clear()
+        if sha256 is None:
+            for future in self._prepared.values():
+                future.cancel()
+            self._prepared.clear()
 
     def batches(self, site_id: str) -> list[BatchInfo]:
         rows = self._con.execute(
