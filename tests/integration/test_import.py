@@ -643,3 +643,113 @@ def test_a_single_file_is_kept_from_its_check_to_its_import_whatever_its_size(
     store = new_store()
     (result,) = import_files(store, SITE_ID, [TOP1_SPRING], now=WHEN)
     assert result.status == "imported" and parsed == [TOP1_SPRING.name]
+
+
+# --- zip archives ------------------------------------------------------------------------------
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def test_members_of_a_zip_archive_are_read_when_their_turn_comes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zip archive of monthly files is not unpacked into memory at once: each member is
+    read from the archive when it is checked, and again for its import when its readings
+    waited on disk. The store is the one of the plain files."""
+    from lastgang import services
+    from lastgang.ingest import dispatch
+
+    files = sorted((TOP1_AUTUMN, HAK, TOP1_SPRING), key=lambda p: p.name)  # the archive's order
+    archive = _zip(
+        tmp_path / "delivery.zip",
+        {
+            **{f"2024/{p.name}": p.read_bytes() for p in files},
+            "__MACOSX/._x.csv": b"junk",
+            "2024/.hidden.csv": b"junk",
+        },
+    )
+    plain = new_store()
+    import_files(plain, SITE_ID, files, now=WHEN)
+    reads: list[str] = []
+    real = dispatch._read_member
+
+    def counting(opener: object, name: str, member: str) -> bytes:
+        reads.append(name)
+        return real(opener, name, member)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dispatch, "_read_member", counting)
+    monkeypatch.setattr(services, "CHECKED_BYTES_KEPT", 1)
+    store = new_store()
+    results = import_files(store, SITE_ID, [archive], now=WHEN)
+    names = [f"2024/{p.name}" for p in files]
+    assert [r.file for r in results] == [f"{archive}!{n}" for n in names]
+    assert reads == names + names  # checked, then read again for the import
+    ours, theirs = store.fingerprint(SITE_ID), plain.fingerprint(SITE_ID)
+    assert all(ours[t] == theirs[t] for t in ("interval_values", "profile_values", "raw_chunks"))
+    stored = [store.batch_content(b.batch) for b in store.batches(SITE_ID)]
+    assert stored == [p.read_bytes() for p in files]
+
+
+def test_nested_zip_archives_are_expanded_up_to_four_levels(tmp_path: Path) -> None:
+    inner = _zip(tmp_path / "inner.zip", {"hak.csv": HAK.read_bytes()}).read_bytes()
+    outer = _zip(tmp_path / "outer.zip", {"inner.zip": inner})
+    store = new_store()
+    (result,) = import_files(store, SITE_ID, [outer], now=WHEN)
+    assert result.file == f"{outer}!inner.zip!hak.csv" and result.status == "imported"
+    deep = HAK.read_bytes()
+    for level in range(5):
+        deep = _zip(tmp_path / f"d{level}.zip", {f"d{level}": deep}).read_bytes()
+    with pytest.raises(InvalidInput) as caught:
+        import_files(new_store(), SITE_ID, [tmp_path / "d4.zip"], now=WHEN)
+    (problem,) = caught.value.problems
+    assert problem.reason == "zip archives nested too deep (at most 4 levels)"
+
+
+def test_unreadable_empty_and_too_large_archives_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lastgang.ingest import dispatch
+
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    empty = _zip(tmp_path / "empty.zip", {"__MACOSX/._a": b"x"})
+    large = _zip(tmp_path / "large.zip", {"hak.csv": HAK.read_bytes()})
+    monkeypatch.setattr(dispatch, "MAX_MEMBER_BYTES", 100)
+    with pytest.raises(InvalidInput) as caught:
+        import_files(new_store(), SITE_ID, [broken, empty, large], now=WHEN)
+    reasons = {p.file: p.reason for p in caught.value.problems}
+    assert reasons[str(broken)].startswith("not a readable zip archive")
+    assert reasons[str(empty)] == "the zip archive has no files"
+    assert reasons[f"{large}!hak.csv"].startswith(
+        f"member is {len(HAK.read_bytes())} bytes uncompressed, more than the 100 bytes"
+    )
+
+
+def test_an_archive_changed_between_the_check_and_the_import_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lastgang import services
+
+    monkeypatch.setattr(services, "CHECKED_BYTES_KEPT", 1)
+    members = {"a/hak.csv": HAK.read_bytes(), "b/top1.csv": TOP1_SPRING.read_bytes()}
+    archive = _zip(tmp_path / "delivery.zip", members)
+    real = services._store_batch
+
+    def then_change(*args: object, **kwargs: object) -> int:
+        changed = {**members, "b/top1.csv": members["b/top1.csv"].replace(b"\n", b"\r\n")}
+        _zip(archive, changed)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(services, "_store_batch", then_change)
+    store = new_store()
+    with pytest.raises(InvalidInput) as caught:
+        import_files(store, SITE_ID, [archive], now=WHEN)
+    assert caught.value.message.startswith(f"{archive}!b/top1.csv changed after it was checked")
+    assert [b.source for b in store.batches(SITE_ID)] == [f"{archive}!a/hak.csv"]

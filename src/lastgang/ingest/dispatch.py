@@ -21,8 +21,9 @@ meter telegrams, a CSV whose header is lastgang's own is ``csv``, and any other 
 
 Folders are read recursively in name order (hidden files skipped); every member of a zip archive
 is its own input named ``archive.zip!member`` (nested archives ``a.zip!b.zip!c.xml``), so each
-is archived as its own raw batch. A file that is not a zip archive is read only when its turn
-comes (:class:`InputFile`), so a folder of large files is never held in memory at once.
+is archived as its own raw batch. A file, or a member of a zip archive on disk, is read only
+when its turn comes (:class:`InputFile`), so a folder or an archive of large files is never
+held in memory at once.
 """
 
 from __future__ import annotations
@@ -111,6 +112,15 @@ def options_from_factors(factors: Mapping[str, Any]) -> ImportOptions:
 # files, folders, zip archives
 
 
+def _is_workbook(path: Path) -> bool:
+    """Whether the zip archive at ``path`` is an Excel workbook (read as one input)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "xl/workbook.xml" in archive.namelist()
+    except zipfile.BadZipFile:
+        return False
+
+
 def _is_xlsx(content: bytes) -> bool:
     if not content.startswith(_ZIP):
         return False
@@ -123,17 +133,35 @@ def _is_xlsx(content: bytes) -> bool:
 
 def expand_bytes(
     source: str, content: bytes, problems: list[Problem], depth: int = 0
-) -> list[tuple[str, bytes]]:
-    """``[(source, content)]``, or the members of a zip archive as ``source!member`` (nested
-    archives expanded too). Unreadable archives and members add to ``problems``."""
+) -> list[InputFile]:
+    """``[content]`` as the input ``source``, or the members of a zip archive as
+    ``source!member`` (nested archives expanded too). Unreadable archives and members add to
+    ``problems``."""
     if not content.startswith(_ZIP) or _is_xlsx(content):
-        return [(source, content)]
+        return [InputFile.of_bytes(source, content)]
+    return _expand_archive(
+        source, partial(zipfile.ZipFile, io.BytesIO(content)), problems, depth, on_disk=False
+    )
+
+
+def _expand_archive(
+    source: str,
+    opener: Callable[[], zipfile.ZipFile],
+    problems: list[Problem],
+    depth: int,
+    *,
+    on_disk: bool,
+) -> list[InputFile]:
+    """The members of the zip archive ``opener`` opens. Of an archive ``on_disk`` a member is
+    read when its :meth:`InputFile.content` is asked for (from the archive each time), unless
+    it is an archive itself; any other member is read here."""
     if depth >= _MAX_DEPTH:
         problems.append(Problem("zip archives nested too deep (at most 4 levels)", file=source))
         return []
-    out: list[tuple[str, bytes]] = []
+    out: list[InputFile] = []
+    known = len(problems)  # the problems of the inputs before this one
     try:
-        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        with opener() as archive:
             for info in sorted(archive.infolist(), key=lambda i: i.filename):
                 name = info.filename
                 if info.is_dir() or _hidden(name):
@@ -149,6 +177,13 @@ def expand_bytes(
                     )
                     continue
                 try:
+                    if on_disk:
+                        with archive.open(info) as handle:
+                            head = handle.read(len(_ZIP))
+                        if head != _ZIP:
+                            reader = partial(_read_member, opener, name, member)
+                            out.append(InputFile(member, info.file_size, reader))
+                            continue
                     data = archive.read(info)
                 except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
                     problems.append(Problem(f"cannot read the archive member: {exc}", file=member))
@@ -156,9 +191,21 @@ def expand_bytes(
                 out.extend(expand_bytes(member, data, problems, depth + 1))
     except zipfile.BadZipFile as exc:
         problems.append(Problem(f"not a readable zip archive: {exc}", file=source))
-    if not out and not problems:
+    if not out and len(problems) == known:
         problems.append(Problem("the zip archive has no files", file=source))
     return out
+
+
+def _read_member(opener: Callable[[], zipfile.ZipFile], name: str, member: str) -> bytes:
+    try:
+        with opener() as archive:
+            return archive.read(name)
+    except (OSError, KeyError, zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
+        reason = "no such file" if isinstance(exc, FileNotFoundError) else str(exc)
+        raise InvalidInput(
+            f"{member}: cannot be read any more ({reason})",
+            [Problem(f"cannot read the archive member: {reason}", file=member)],
+        ) from None
 
 
 def _hidden(name: str) -> bool:
@@ -217,16 +264,16 @@ def expand_paths(paths: Sequence[str | Path]) -> list[InputFile]:
                 with file.open("rb") as handle:
                     head = handle.read(len(_ZIP))
                     size = handle.seek(0, io.SEEK_END)
-                content = file.read_bytes() if head == _ZIP else b""
+                workbook = head == _ZIP and _is_workbook(file)
             except FileNotFoundError:
                 problems.append(Problem("no such file: check the path", file=str(file)))
                 continue
             except OSError as exc:
                 problems.append(Problem(f"cannot read the file: {exc.strerror}", file=str(file)))
                 continue
-            if head == _ZIP:
-                expanded = expand_bytes(str(file), content, problems)
-                inputs.extend(InputFile.of_bytes(source, data) for source, data in expanded)
+            if head == _ZIP and not workbook:
+                opener = partial(zipfile.ZipFile, file)
+                inputs.extend(_expand_archive(str(file), opener, problems, 0, on_disk=True))
             else:
                 inputs.append(InputFile(str(file), size, partial(_read_file, file)))
     if problems:
