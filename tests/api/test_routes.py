@@ -478,6 +478,34 @@ def test_pages_for_an_operator(world: World, path: str, text: str) -> None:
     assert text in r.text
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/login?next=/%22%3E%3Cscript%3Ealert(1)%3C/script%3E",
+        f"/sites/{SITE}/runs/1?q=%3Cscript%3Ealert(1)%3C/script%3E",
+    ],
+)
+def test_what_a_link_carries_is_escaped_in_the_page(world: World, path: str) -> None:
+    """A search or a login's next page comes from the address: the page shows it as text,
+    never as markup (a crafted link must not run script in an operator's session)."""
+    c = world.new_client()
+    if not path.startswith("/login"):
+        login(c, "operator")
+    r = c.get(path)
+    assert r.status_code == 200
+    assert "<script>alert(1)</script>" not in r.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text
+
+
+def test_names_from_the_configuration_are_escaped_in_the_pages(world: World) -> None:
+    """Every page escapes what it shows: the templates end in .html.j2, which Jinja's default
+    selection of extensions would not escape."""
+    templates = world.app.state.lastgang.templates
+    page = templates.env.get_template("error.html.j2")
+    html = page.render(problem={"title": "<b>x</b>", "status": 400, "detail": "a & b"})
+    assert "&lt;b&gt;x&lt;/b&gt;" in html and "a &amp; b" in html and "<b>x</b>" not in html
+
+
 def test_pages_use_no_outside_resources(world: World) -> None:
     c = world.new_client()
     login(c, "operator")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import jinja2
 import plotly  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -80,6 +81,16 @@ def _render_problem(request: Request, problem: ApiProblem) -> Response:
     )
 
 
+def web_templates() -> Jinja2Templates:
+    """The pages' templates, every value escaped: they are named ``*.html.j2``, which Jinja's
+    default choice by file extension (``html``, ``htm``, ``xml``) would leave unescaped."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(WEB / "templates")),
+        autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
+    )
+    return Jinja2Templates(env=env)
+
+
 def create_app(
     store_path: str | Path | None = None,
     *,
@@ -104,7 +115,7 @@ def create_app(
         raise
     pool = StorePool(path, first)
     runner = JobRunner(lambda: open_store(path), accounts)
-    templates = Jinja2Templates(directory=str(WEB / "templates"))
+    templates = web_templates()
     state = AppState(
         path=path,
         pool=pool,
