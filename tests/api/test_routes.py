@@ -235,6 +235,57 @@ def test_quality_heat_map(world: World) -> None:
     assert spring.json()["rows"][0]["cells"][0]["slots"] == 92
 
 
+def test_the_heat_map_gives_a_part_of_its_rows_and_finds_them(world: World) -> None:
+    c, h = world.new_client(), world.bearer("read-only")
+    base = f"/api/v1/sites/{SITE}/quality?from=2024-03-03&to=2024-03-05"
+    whole = c.get(base, headers=h).json()
+    rows = whole["rows"]
+    assert (whole["matches"], whole["offset"], whole["locations"]) == (len(rows), 0, len(rows))
+    part = c.get(f"{base}&offset=1&limit=2", headers=h).json()
+    assert part["rows"] == rows[1:3] and part["offset"] == 1
+    problems = c.get(f"{base}&problems=true", headers=h).json()
+    with_problem = [
+        r for r in rows if any(x["worst"] != "L1" or x["complete"] < 1 for x in r["cells"])
+    ]
+    assert problems["rows"] == with_problem and problems["matches"] == len(with_problem) > 0
+    top1 = next(r for r in rows if r["location_id"] == "top1")
+    found = c.get(f"{base}&q={top1['metering_points'][0]}", headers=h).json()
+    assert found["rows"] == [top1] and found["locations"] == len(rows)
+    assert _problem(c.get(f"{base}&limit=0", headers=h))["status"] == 422
+
+
+def test_the_quality_page_shows_a_page_of_metering_points_and_a_search(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lastgang.api import routes_web
+
+    monkeypatch.setattr(routes_web, "HEAT_PAGE_ROWS", 2)
+    c = world.new_client()
+    login(c, "operator")
+    days = "from=2024-03-03&to=2024-03-05"
+    count = len(
+        world.client.get(
+            f"/api/v1/sites/{SITE}/quality?{days}", headers=world.bearer("operator")
+        ).json()["rows"]
+    )
+    pages = -(-count // 2)
+    first = c.get(f"/sites/{SITE}?{days}").text
+    assert f"Metering points 1–2 of {count}." in first and f"page 1 of {pages}" in first
+    escaped = days.replace("&", "&amp;")
+    assert f'href="?{escaped}&amp;page=2">next ›' in first
+    assert 'href="?from=2024-02-29&amp;to=2024-03-02">&larr; Earlier' in first
+    last = c.get(f"/sites/{SITE}?{days}&page=99").text  # past the end: the last page
+    assert f"page {pages} of {pages}" in last and "next ›" not in last
+    found = c.get(f"/sites/{SITE}?{days}&q=TOP1").text
+    assert "Metering points 1–1 of 1 (" in found and "Top 1" in found and "Top 2" not in found
+    problems = c.get(f"/sites/{SITE}?{days}&problems=1").text
+    assert 'name="problems" value="1" checked' in problems
+    assert f'href="?{escaped}">all metering points' in problems
+    assert 'href="?from=2024-03-06&amp;to=2024-03-08&amp;problems=1">Later' in problems
+    none = c.get(f"/sites/{SITE}?{days}&q=nowhere").text
+    assert "No metering point matches “nowhere”." in none
+
+
 def test_monitoring_chart_data(world: World) -> None:
     c, h = world.new_client(), world.bearer("read-only")
     r = c.get(f"/api/v1/sites/{SITE}/charts/monitoring?view=day&date=2024-03-04", headers=h)
@@ -483,6 +534,7 @@ def test_pages_for_an_operator(world: World, path: str, text: str) -> None:
     [
         "/login?next=/%22%3E%3Cscript%3Ealert(1)%3C/script%3E",
         f"/sites/{SITE}/runs/1?q=%3Cscript%3Ealert(1)%3C/script%3E",
+        f"/sites/{SITE}?q=%3Cscript%3Ealert(1)%3C/script%3E",
     ],
 )
 def test_what_a_link_carries_is_escaped_in_the_page(world: World, path: str) -> None:

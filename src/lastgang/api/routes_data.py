@@ -179,6 +179,9 @@ class HeatMapOut(BaseModel):
     site_id: str
     first_day: date
     last_day: date
+    locations: int = Field(description="metering locations of the site")
+    matches: int = Field(description="rows that match q and problems (all when neither)")
+    offset: int = Field(description="where rows begin among those")
     rows: list[HeatRowOut]
 
 
@@ -371,7 +374,19 @@ def get_quality(
     who: Annotated[Principal, Depends(guard(Need.READ))],
     first: Annotated[date | None, Query(alias="from")] = None,
     last: Annotated[date | None, Query(alias="to")] = None,
+    offset: Annotated[int, Query(ge=0, description="the first row given (from 0)")] = 0,
+    limit: Annotated[int | None, Query(ge=1, description="at most this many rows")] = None,
+    q: Annotated[
+        str,
+        Query(max_length=200, description="only rows with every word in id, name or ID"),
+    ] = "",
+    problems: Annotated[
+        bool, Query(description="only rows with a day not all measured (L1) and complete")
+    ] = False,
 ) -> HeatMapOut:
     site = site_version(store, site_id).site
     a, b = _days(first, last, default_days(store, site))
-    return HeatMapOut.model_validate(quality_heat_map(store, site, a, b))
+    heat = quality_heat_map(
+        store, site, a, b, offset=offset, limit=limit, search=q, problems_only=problems
+    )
+    return HeatMapOut.model_validate(heat)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -31,6 +32,9 @@ StoreDep = Annotated[Store, Depends(read_store)]
 
 #: colour of a heat map cell per worst quality (missing: by completeness, see the template)
 QUALITY_COLOURS = {"L1": "#1a9641", "L2": "#a6d96a", "L3": "#fdae61", "missing": "#d7191c"}
+
+#: metering points on one page of the heat map (a site of 10,000: 100 pages, or a search)
+HEAT_PAGE_ROWS = 100
 
 
 def page(
@@ -100,6 +104,9 @@ def site_quality_page(
     who: Annotated[Principal, Depends(guard(Need.READ))],
     first: Annotated[date | None, Query(alias="from")] = None,
     last: Annotated[date | None, Query(alias="to")] = None,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=10**6)] = 1,
+    q: Annotated[str, Query(max_length=200)] = "",
+    problems: bool = False,
 ) -> HTMLResponse:
     ctx = site_context(store, site_id, who, "quality")
     site = ctx["site"]
@@ -110,18 +117,53 @@ def site_quality_page(
     assert first is not None and last is not None
     if last < first:
         first, last = last, first
-    heat = quality_heat_map(store, site, first, last)
+    size, search = HEAT_PAGE_ROWS, " ".join(q.split())
+
+    def heat_map(number: int) -> Any:
+        return quality_heat_map(
+            store,
+            site,
+            first,
+            last,
+            offset=(number - 1) * size,
+            limit=size,
+            search=search,
+            problems_only=problems,
+        )
+
+    heat = heat_map(page_number)
+    pages = max(1, -(-heat.matches // size))
+    if page_number > pages:  # past the end (the search found fewer): its last page
+        page_number = pages
+        heat = heat_map(page_number)
     span = (heat.last_day - heat.first_day).days + 1
+    kept = {"q": search, "problems": "1" if problems else ""}
+
+    def link(a: date, b: date, number: int = 1) -> str:
+        given = {"from": a, "to": b, **kept, "page": number if number > 1 else ""}
+        return "?" + urlencode({k: v for k, v in given.items() if v})
+
+    here = (heat.first_day, heat.last_day)
+    pager = {
+        "page": page_number,
+        "pages": pages,
+        "q": search,
+        "problems": problems,
+        "first": link(*here),
+        "previous": link(*here, page_number - 1),
+        "next": link(*here, page_number + 1),
+        "last": link(*here, pages),
+        "all": "?" + urlencode({"from": heat.first_day, "to": heat.last_day}),
+    }
     return page(
         request,
         "site_quality.html.j2",
         who,
         heat=heat,
         colours=QUALITY_COLOURS,
-        prev_from=heat.first_day - timedelta(days=span),
-        prev_to=heat.first_day - timedelta(days=1),
-        next_from=heat.last_day + timedelta(days=1),
-        next_to=heat.last_day + timedelta(days=span),
+        pager=pager,
+        earlier=link(heat.first_day - timedelta(days=span), heat.first_day - timedelta(days=1)),
+        later=link(heat.last_day + timedelta(days=1), heat.last_day + timedelta(days=span)),
         **ctx,
     )
 

@@ -4,17 +4,20 @@ summaries, the data-quality heat map, meters with their exchanges.
 The heat map has one row per metering location and one column per local day; a cell holds the
 worst quality of the day's quarter hours (Q-1: L1 measured, L2 reliable substitute, L3
 unreliable substitute, missing) and the share of quarter hours that have a value (92, 96 or 100
-per day, TOR-4.2).
+per day, TOR-4.2). A site of 10,000 locations is shown a part of the rows at a time, found by
+name or metering point, or only the rows with a problem.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
+from numpy.typing import NDArray
 
-from lastgang.concept.model import Site
+from lastgang.concept.model import Location, Site
 from lastgang.quality import Quality
 from lastgang.store import Store
 from lastgang.timegrid import DAY, aggregate, local_date_of_slots, period_slots
@@ -58,6 +61,11 @@ class HeatMap:
     last_day: date
     days: tuple[date, ...]
     rows: tuple[HeatRow, ...]
+    #: the rows that match the search and filter, of which ``rows`` are those from ``offset``
+    matches: int = 0
+    offset: int = 0
+    #: every metering location of the site
+    locations: int = 0
 
 
 def _today(tz: str) -> date:
@@ -79,31 +87,98 @@ def default_days(store: Store, site: Site, days: int = 31) -> tuple[date, date]:
     return last - timedelta(days=days - 1), last
 
 
-def quality_heat_map(store: Store, site: Site, first_day: date, last_day: date) -> HeatMap:
-    """Worst quality and completeness per metering location and local day."""
+#: quarter-hour values whose profiles the heat map reads at once, a block of locations at a
+#: time (about 0.4 GB of profile columns; 31 days of 5,000 locations)
+HEAT_BLOCK_VALUES = 16_000_000
+
+
+def _location_text(loc: Location) -> str:
+    points = (loc.metering_points.import_, loc.metering_points.export)
+    return " ".join([loc.id, loc.name or "", *(p for p in points if p)]).casefold()
+
+
+def _day_cells(
+    store: Store,
+    site: Site,
+    locations: Sequence[Location],
+    start: int,
+    stop: int,
+    bounds: NDArray[np.int64],
+) -> tuple[NDArray[np.int8], NDArray[np.int64]]:
+    """Per location and local day (``bounds``: the days' first slots and the end): the worst
+    quality and the number of quarter hours with a value, read a block of locations at a time."""
+    firsts = bounds[:-1] - start
+    worst = np.zeros((len(locations), len(firsts)), dtype=np.int8)
+    present = np.zeros((len(locations), len(firsts)), dtype=np.int64)
+    step = max(1, HEAT_BLOCK_VALUES // max(stop - start, 1))
+    for k in range(0, len(locations), step):
+        block = [loc.id for loc in locations[k : k + step]]
+        profiles = store.load_profiles(site.site.id, block, start, stop)
+        quality = np.stack([profiles[i].quality for i in block])
+        del profiles
+        worst[k : k + len(block)] = np.maximum.reduceat(quality, firsts, axis=1)
+        have = (quality != Quality.MISSING).astype(np.int32)
+        present[k : k + len(block)] = np.add.reduceat(have, firsts, axis=1)
+    return worst, present
+
+
+def quality_heat_map(
+    store: Store,
+    site: Site,
+    first_day: date,
+    last_day: date,
+    *,
+    offset: int = 0,
+    limit: int | None = None,
+    search: str = "",
+    problems_only: bool = False,
+) -> HeatMap:
+    """Worst quality and completeness per metering location and local day: of the locations
+    whose id, name or metering point holds every word of ``search``, with ``problems_only``
+    those with a day that is not all measured (L1) and complete; ``limit`` of them from
+    ``offset`` (all by default)."""
     tz = site.site.timezone
     if (last_day - first_day).days + 1 > MAX_HEAT_DAYS:
         first_day = last_day - timedelta(days=MAX_HEAT_DAYS - 1)
     start, stop = period_slots(first_day, last_day, tz)
-    ids = [loc.id for loc in site.locations]
-    profiles = store.load_profiles(site.site.id, ids, start, stop)
     days = tuple(first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1))
+    bounds, _ = aggregate(np.zeros(stop - start), start, DAY, tz)
+    sizes = np.diff(bounds)
+    words = search.casefold().split()
+    found = [loc for loc in site.locations if all(word in _location_text(loc) for word in words)]
+    worst: NDArray[np.int8] | None = None
+    present: NDArray[np.int64] | None = None
+    if problems_only:  # every location found is read to know which have a problem
+        worst, present = _day_cells(store, site, found, start, stop, bounds)
+        bad = (worst != Quality.L1).any(axis=1) | (present < sizes).any(axis=1)
+        keep = np.flatnonzero(bad).tolist()
+        found = [found[i] for i in keep]
+        worst, present = worst[keep], present[keep]
+    end = None if limit is None else offset + limit
+    shown = found[offset:end]
+    if worst is None or present is None:
+        worst, present = _day_cells(store, site, shown, start, stop, bounds)
+    else:
+        worst, present = worst[offset:end], present[offset:end]
+    labels = {int(q): Quality(int(q)).label for q in Quality}
     rows: list[HeatRow] = []
-    for loc in site.locations:
-        p = profiles[loc.id]
-        present = (p.quality != Quality.MISSING).astype(np.float64)
-        bounds, counts = aggregate(present, start, DAY, tz)
-        sizes = np.diff(bounds)
-        worst = np.maximum.reduceat(p.quality, bounds[:-1] - start)
+    for loc, row_worst, row_present in zip(shown, worst.tolist(), present.tolist(), strict=True):
         cells = tuple(
-            HeatCell(day, Quality(int(q)).label, float(c) / float(n), int(n))
-            for day, q, c, n in zip(
-                days, worst.tolist(), counts.tolist(), sizes.tolist(), strict=True
-            )
+            HeatCell(day, labels[q], float(c) / float(n), int(n))
+            for day, q, c, n in zip(days, row_worst, row_present, sizes.tolist(), strict=True)
         )
         mps = tuple(x for x in (loc.metering_points.import_, loc.metering_points.export) if x)
         rows.append(HeatRow(loc.id, loc.name or loc.id, mps, cells))
-    return HeatMap(site.site.id, first_day, last_day, days, tuple(rows))
+    return HeatMap(
+        site.site.id,
+        first_day,
+        last_day,
+        days,
+        tuple(rows),
+        matches=len(found),
+        offset=offset,
+        locations=len(site.locations),
+    )
 
 
 @dataclass(frozen=True)
