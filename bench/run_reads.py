@@ -6,10 +6,12 @@ Opens the store read-only and, for the run (default: the newest), reads what eac
 as the routes read it (:mod:`lastgang.api.routes_billing`): the run with every invoice (as the
 API gives it by default), the run's web page (its first and last page of invoices, a search for
 a customer; with the reconciliation and quality issues), one invoice (the first, one from the
-middle, the last), the reconciliation, and a unit's invoices over every run of the site. Each
-read starts with the API's cache of parsed runs empty, as a run too large for that cache always
-does (the site's parsed configuration is kept, as the web app keeps it). Prints a
-table: median seconds and the largest peak memory beyond what the process held before.
+middle, the last), the reconciliation, a unit's invoices over every run of the site, and the
+site's data quality page over the run's days (a page of metering points, and those with a
+problem). Each read starts with the API's cache of parsed runs empty, as a run too large for
+that cache always does (the site's parsed configuration is kept, as the web app keeps it).
+Prints a table: median seconds and the largest peak memory beyond what the process held
+before.
 
 A run stored with its invoice entries is read invoice by invoice; a run stored before them (or
 ``--whole``) from its whole run JSON, as the routes read such runs.
@@ -41,8 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from lastgang.api import routes_billing as routes
+    from lastgang.api import routes_web
     from lastgang.api.accounts import Role
     from lastgang.api.auth import Principal
+    from lastgang.api.views import quality_heat_map
     from lastgang.store import open_store
     from lastgang.store.runs import RunStore
 
@@ -85,6 +89,21 @@ def main(argv: list[str] | None = None) -> int:
             lambda: routes.unit_view(store, site, unit, admin),
         )
     )
+    # the site's first page over the run's days: a page of the heat map, and the filter that
+    # reads every metering point to find those with a problem
+    config = store.site_version(site).site
+    rows = routes_web.HEAT_PAGE_ROWS
+    days = (record.first_day, record.last_day)
+    reads += [
+        (
+            f"data quality page: {rows} metering points",
+            lambda: quality_heat_map(store, config, *days, limit=rows),
+        ),
+        (
+            "data quality page: those with a problem",
+            lambda: quality_heat_map(store, config, *days, limit=rows, problems_only=True),
+        ),
+    ]
     print(
         f"run {record.run} of {site}: {record.invoices:,} invoices; "
         f"{'read invoice by invoice' if kept else 'read from its whole run JSON'}"
