@@ -333,7 +333,8 @@ def import_files(
 
 
 #: bytes of input files and of their readings kept in memory from the check to the import; the
-#: readings of the files beyond that wait in a temporary file and their bytes are read again
+#: readings of the files beyond that wait in a temporary file (in a folder beside the store
+#: file, removed when the import ends) and their bytes are read again
 #: (their SHA-256 checked again) when their turn comes, so a folder of large files needs the
 #: memory of about one of them
 CHECKED_BYTES_KEPT = 512 * 2**20
@@ -362,7 +363,10 @@ def _import_many(
     options: ImportOptions | None = None,
 ) -> list[FileResult]:
     try:
-        with tempfile.TemporaryDirectory(prefix="lastgang-import-") as spill:
+        # readings put aside go next to the store, whose disk holds data of that size (the
+        # system's temporary folder may be memory)
+        beside = Path(store.location).parent if Path(store.location).is_file() else None
+        with tempfile.TemporaryDirectory(prefix=".lastgang-import-", dir=beside) as spill:
             return _import_checked(
                 store,
                 site_id,

@@ -556,14 +556,15 @@ def test_files_beyond_the_kept_bytes_wait_on_disk_with_the_same_result(
         return made
 
     monkeypatch.setattr(services.tempfile, "TemporaryDirectory", noting_dir)
-    again = new_store()
+    again = DuckDBStore(tmp_path / "store.duckdb")  # a store file: the readings wait beside it
+    apply_site(again, SITE, now=WHEN)
     results = import_files(again, SITE_ID, [folder], now=WHEN)
     assert [r.status for r in results] == ["imported"] * 4
     assert parsed == names  # once each
     assert reads == names + names  # each read again for its import
     assert again.fingerprint(SITE_ID) == kept.fingerprint(SITE_ID)
     assert [b.sha256 for b in again.batches(SITE_ID)] == [b.sha256 for b in kept.batches(SITE_ID)]
-    assert len(spills) == 1 and not spills[0].exists()
+    assert len(spills) == 1 and spills[0].parent == tmp_path and not spills[0].exists()
 
 
 def test_a_bad_file_beyond_the_kept_bytes_still_rejects_the_whole_import(

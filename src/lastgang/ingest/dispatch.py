@@ -215,8 +215,9 @@ def _hidden(name: str) -> bool:
 @dataclass(frozen=True)
 class InputFile:
     """One input of an import: its name (``archive.zip!member`` for a member of an archive),
-    its size in bytes, and its bytes, read by :meth:`content` when they are needed (from the
-    file each time, for a file on disk; a member of an archive is held)."""
+    its size in bytes, and its bytes, read by :meth:`content` when they are needed: from the
+    file, or from the archive on disk, each time; held only for a member of an archive that
+    was itself inside an archive, and for bytes given as they are (:meth:`of_bytes`)."""
 
     source: str
     size: int
@@ -244,9 +245,9 @@ def _read_file(path: Path) -> bytes:
 def expand_paths(paths: Sequence[str | Path]) -> list[InputFile]:
     """The inputs named by files, folders (recursively, in name order, hidden files skipped)
     and zip archives (each member its own input, ``archive.zip!member``). Every file that
-    cannot be read is listed in one :class:`~lastgang.errors.InvalidInput`. Zip archives are
-    read and expanded here; any other file only when its :meth:`InputFile.content` is asked
-    for."""
+    cannot be read is listed in one :class:`~lastgang.errors.InvalidInput`. The members of zip
+    archives are listed here; the bytes of a file or a member are read only when its
+    :meth:`InputFile.content` is asked for."""
     inputs: list[InputFile] = []
     problems: list[Problem] = []
     for path in paths:
