@@ -286,6 +286,39 @@ def test_the_quality_page_shows_a_page_of_metering_points_and_a_search(
     assert "No metering point matches “nowhere”." in none
 
 
+def test_the_meters_page_shows_a_page_of_meters_and_finds_them(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lastgang.api import routes_web
+
+    monkeypatch.setattr(routes_web, "METER_PAGE_ROWS", 2)
+    c = world.new_client()
+    login(c, "operator")
+    with world.app.state.lastgang.pool.store() as store:
+        count = len(routes_web.meter_rows(store.site_version(SITE).site))
+    pages = -(-count // 2)
+    first = c.get(f"/sites/{SITE}/meters").text
+    assert f"Meters 1–2 of {count}." in first and f"page 1 of {pages}" in first
+    assert 'href="?page=2">next ›' in first
+    found = c.get(f"/sites/{SITE}/meters?q=t10001").text
+    assert f"Meters 1–1 of 1 matching “t10001” ({count} in the site)." in found
+    assert "T10001" in found and 'href="?">all meters' in found
+    assert "No meter matches “nothing”." in c.get(f"/sites/{SITE}/meters?q=nothing").text
+    assert f"page {pages} of {pages}" in c.get(f"/sites/{SITE}/meters?page=50").text
+
+
+def test_a_pager_keeps_the_address_and_stops_at_the_last_page() -> None:
+    from lastgang.api.routes_web import pager
+
+    links = pager(7, 25, 10, {"q": "a b", "problems": None, "from": "2024-03-01"})
+    assert (links.page, links.pages) == (3, 3)  # past the end: the last page
+    assert links.first == "?q=a+b&from=2024-03-01"
+    assert links.previous == "?q=a+b&from=2024-03-01&page=2"
+    assert links.last == "?q=a+b&from=2024-03-01&page=3"
+    empty = pager(1, 0, 10, {})
+    assert (empty.page, empty.pages, empty.first) == (1, 1, "?")
+
+
 def test_monitoring_chart_data(world: World) -> None:
     c, h = world.new_client(), world.bearer("read-only")
     r = c.get(f"/api/v1/sites/{SITE}/charts/monitoring?view=day&date=2024-03-04", headers=h)
@@ -462,7 +495,7 @@ def test_the_run_page_shows_a_page_of_invoices_and_a_search(
     assert "previous" not in first and 'href="?page=2">last »' in first
     last = c.get(f"{base}?page=2").text
     assert "Invoices 2–2 of 2." in last and top2 in last and top1 not in last
-    assert "next ›" not in last and 'href="?page=1">« first' in last
+    assert "next ›" not in last and 'href="?">« first' in last
     assert "Invoices 2–2 of 2." in c.get(f"{base}?page=999").text  # past the end: the last
     found = c.get(f"{base}?q=Karl").text
     assert top2 in found and top1 not in found
@@ -471,7 +504,7 @@ def test_the_run_page_shows_a_page_of_invoices_and_a_search(
     none = c.get(f"{base}?q=nobody+here").text
     assert "No invoice matches “nobody here”." in none and 'href="?">all invoices' in none
     both = c.get(f"{base}?q=Top").text  # both units' names: the pager keeps the search
-    assert "matching “Top” (2 in the run)" in both and 'href="?page=2&amp;q=Top">next ›' in both
+    assert "matching “Top” (2 in the run)" in both and 'href="?q=Top&amp;page=2">next ›' in both
     assert c.get(f"{base}?page=0").status_code == 422
 
 

@@ -32,7 +32,7 @@ from lastgang.api.deps import app_state, read_store, site_version
 from lastgang.api.jobs import JobContext
 from lastgang.api.problems import ApiProblem, problem_for_error
 from lastgang.api.routes_sites import JobOut, job_out, wait_for_job
-from lastgang.api.routes_web import page, site_context
+from lastgang.api.routes_web import page, pager, query, site_context
 from lastgang.api.state import AppState
 from lastgang.api.views import default_days
 from lastgang.cache import SizedCache
@@ -745,15 +745,15 @@ def run_page(
     q: Annotated[str, Query(max_length=200)] = "",
 ) -> HTMLResponse:
     ctx = site_context(store, site_id, who, "runs")
-    size = _RUN_PAGE_INVOICES
-    search = " ".join(q.split())
-    run = _detail(store, _guarded_run(store, run_id), (page_number - 1) * size, size, search)
-    last = max(1, -(-run.invoice_matches // size))
-    if page_number > last:  # past the end (the search found fewer): its last page
-        run = _detail(store, _guarded_run(store, run_id), (last - 1) * size, size, search)
-        page_number = last
-    pager = {"page": page_number, "pages": last, "size": size, "q": search}
-    return page(request, "run.html.j2", who, run=run, pager=pager, **ctx)
+    size, search = _RUN_PAGE_INVOICES, " ".join(q.split())
+    record = _guarded_run(store, run_id)
+    run = _detail(store, record, (page_number - 1) * size, size, search)
+    links = pager(page_number, run.invoice_matches, size, {"q": search})
+    if links.page != page_number:  # past the end (the search found fewer): its last page
+        run = _detail(store, record, (links.page - 1) * size, size, search)
+    return page(
+        request, "run.html.j2", who, run=run, pager=links, search=search, every=query({}), **ctx
+    )
 
 
 @pages.post("/sites/{site_id}/runs/{run_id}/finalize", response_class=HTMLResponse)

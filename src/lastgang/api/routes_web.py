@@ -9,6 +9,8 @@ Every form carries the session's CSRF token; every page is guarded by :mod:`last
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -21,10 +23,10 @@ from lastgang.api.auth import Need, Principal, guard, visible_sites
 from lastgang.api.deps import app_state, read_store, site_version
 from lastgang.api.routes_data import read_uploads, submit_imports
 from lastgang.api.routes_sites import ConfigIn, _apply, check_text, job_out
-from lastgang.api.views import default_days, meter_rows, quality_heat_map
+from lastgang.api.views import MeterRow, default_days, meter_rows, quality_heat_map
 from lastgang.store import Store
 
-__all__ = ["page", "router", "site_context"]
+__all__ = ["Pager", "page", "pager", "query", "router", "site_context"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,6 +37,9 @@ QUALITY_COLOURS = {"L1": "#1a9641", "L2": "#a6d96a", "L3": "#fdae61", "missing":
 
 #: metering points on one page of the heat map (a site of 10,000: 100 pages, or a search)
 HEAT_PAGE_ROWS = 100
+
+#: meters on one page of the site's meters
+METER_PAGE_ROWS = 200
 
 
 def page(
@@ -51,6 +56,37 @@ def page(
         {"who": who, "csrf_token": who.csrf or "", **context},
         status_code=status_code,
     )
+
+
+@dataclass(frozen=True)
+class Pager:
+    """Where a page of a long list stands (page ``page`` of ``pages``), with the links to the
+    first, previous, next and last page that keep the rest of the address (``_pager.html.j2``
+    shows them)."""
+
+    page: int
+    pages: int
+    first: str
+    previous: str
+    next: str
+    last: str
+
+
+def query(params: Mapping[str, object]) -> str:
+    """``?a=1&b=2`` of the parameters that are set (empty ones left out)."""
+    return "?" + urlencode({k: v for k, v in params.items() if v not in (None, "", False)})
+
+
+def pager(number: int, matches: int, size: int, params: Mapping[str, object]) -> Pager:
+    """Page ``number`` (from 1; past the end: the last) of ``matches`` items ``size`` to a
+    page, its links keeping ``params``."""
+    pages = max(1, -(-matches // size))
+    number = min(max(number, 1), pages)
+
+    def link(n: int) -> str:
+        return query({**params, "page": n if n > 1 else None})
+
+    return Pager(number, pages, link(1), link(number - 1), link(number + 1), link(pages))
 
 
 def site_context(store: Store, site_id: str, who: Principal, tab: str) -> dict[str, Any]:
@@ -132,38 +168,25 @@ def site_quality_page(
         )
 
     heat = heat_map(page_number)
-    pages = max(1, -(-heat.matches // size))
-    if page_number > pages:  # past the end (the search found fewer): its last page
-        page_number = pages
-        heat = heat_map(page_number)
-    span = (heat.last_day - heat.first_day).days + 1
-    kept = {"q": search, "problems": "1" if problems else ""}
-
-    def link(a: date, b: date, number: int = 1) -> str:
-        given = {"from": a, "to": b, **kept, "page": number if number > 1 else ""}
-        return "?" + urlencode({k: v for k, v in given.items() if v})
-
-    here = (heat.first_day, heat.last_day)
-    pager = {
-        "page": page_number,
-        "pages": pages,
-        "q": search,
-        "problems": problems,
-        "first": link(*here),
-        "previous": link(*here, page_number - 1),
-        "next": link(*here, page_number + 1),
-        "last": link(*here, pages),
-        "all": "?" + urlencode({"from": heat.first_day, "to": heat.last_day}),
-    }
+    kept = {"q": search, "problems": "1" if problems else None}
+    here = {"from": heat.first_day, "to": heat.last_day}
+    links = pager(page_number, heat.matches, size, {**here, **kept})
+    if links.page != page_number:  # past the end (the search found fewer): its last page
+        heat = heat_map(links.page)
+    span = timedelta(days=(heat.last_day - heat.first_day).days + 1)
+    one = timedelta(days=1)
     return page(
         request,
         "site_quality.html.j2",
         who,
         heat=heat,
         colours=QUALITY_COLOURS,
-        pager=pager,
-        earlier=link(heat.first_day - timedelta(days=span), heat.first_day - timedelta(days=1)),
-        later=link(heat.last_day + timedelta(days=1), heat.last_day + timedelta(days=span)),
+        pager=links,
+        search=search,
+        problems=problems,
+        every_point=query(here),
+        earlier=query({"from": heat.first_day - span, "to": heat.first_day - one, **kept}),
+        later=query({"from": heat.last_day + one, "to": heat.last_day + span, **kept}),
         **ctx,
     )
 
@@ -197,9 +220,36 @@ def meters_page(
     request: Request,
     store: StoreDep,
     who: Annotated[Principal, Depends(guard(Need.READ))],
+    page_number: Annotated[int, Query(alias="page", ge=1, le=10**6)] = 1,
+    q: Annotated[str, Query(max_length=200)] = "",
 ) -> HTMLResponse:
     ctx = site_context(store, site_id, who, "meters")
-    return page(request, "site_meters.html.j2", who, meters=meter_rows(ctx["site"]), **ctx)
+    size, search = METER_PAGE_ROWS, " ".join(q.split())
+    rows = meter_rows(ctx["site"])
+    words = search.casefold().split()
+    found = [m for m in rows if all(w in _meter_text(m) for w in words)]
+    links = pager(page_number, len(found), size, {"q": search})
+    offset = (links.page - 1) * size
+    return page(
+        request,
+        "site_meters.html.j2",
+        who,
+        meters=found[offset : offset + size],
+        matches=len(found),
+        total=len(rows),
+        offset=offset,
+        pager=links,
+        search=search,
+        every=query({}),
+        **ctx,
+    )
+
+
+def _meter_text(m: MeterRow) -> str:
+    """What a search of the meters looks in: location, metering points, meter."""
+    return " ".join(
+        [m.location_id, m.location_name, *m.metering_points, m.manufacturer, m.serial]
+    ).casefold()
 
 
 @router.get("/sites/{site_id}/versions", response_class=HTMLResponse)
