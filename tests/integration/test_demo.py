@@ -106,3 +106,40 @@ def test_demo_starts_afresh_and_never_touches_a_foreign_folder(tmp_path: Path) -
 
     early = runner.invoke(app, ["demo", "--out", str(tmp_path / "x"), "--year", "2023"])
     assert early.exit_code == 1 and "--year 2025 or later" in early.output
+
+
+@pytest.mark.parametrize("view", ["day", "week", "month"])
+def test_charts_taken_a_block_of_slots_at_a_time_are_the_same(
+    demo: tuple[Path, dict[str, object]], view: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The allocation is slot by slot, so the monitoring chart (emergency power unit with its
+    own draw, PV, a battery) and every unit's chart are the same when a long view is evaluated
+    and allocated a day at a time instead of at once."""
+    import dataclasses
+    from datetime import date
+
+    from lastgang.allocation import consumer_units
+    from lastgang.api import charts_data
+    from lastgang.store import open_store
+
+    out, _ = demo
+    store = open_store(out / "lastgang.duckdb", read_only=True)
+    try:
+        site = store.site_version(store.site_ids()[0]).site
+        day = date(2025, 1, 15)
+
+        def charts() -> str:
+            found = [charts_data.monitoring_chart(store, site, view, day)]
+            found += [
+                charts_data.unit_chart(store, site, unit, view, day)
+                for unit in consumer_units(site)
+            ]
+            return json.dumps([dataclasses.asdict(c) for c in found], default=str)
+
+        whole = charts()
+        monkeypatch.setattr(charts_data, "CHART_BLOCK_VALUES", 1)  # a day per block
+        assert len(charts_data._blocks(site, 0, 96 * 31)) == 31
+        assert charts() == whole
+        assert '"own_draw"' in whole  # the emergency power unit's own draw is in every view
+    finally:
+        store.close()

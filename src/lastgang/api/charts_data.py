@@ -27,7 +27,7 @@ from lastgang.monitoring import (
     stored_concept,
     unit_consumption,
 )
-from lastgang.report.charts import ratios, view_bounds
+from lastgang.report.charts import MonitoringData, ratios, view_bounds
 from lastgang.store import Store
 from lastgang.timegrid import (
     DAY,
@@ -45,6 +45,64 @@ __all__ = ["Chart", "Series", "monitoring_chart", "unit_chart"]
 FloatArray = NDArray[np.float64]
 
 _BARS: dict[str, Resolution] = {"day": QUARTER_HOUR, "week": HOUR, "month": DAY, "year": MONTH}
+
+#: quarter-hour values of a site's profiles a chart reads, evaluates and allocates at once (about
+#: 1 GB at 35 million). The allocation is slot by slot, so a longer view is taken a block of
+#: slots at a time and needs the memory of one block: a year of 1,000 locations is one block, a
+#: year of 10,000 eight blocks of 50 days. Each block costs the per-location work again, so the
+#: blocks are no smaller than they must be.
+CHART_BLOCK_VALUES = 48_000_000
+
+
+def _blocks(site: Site, start: int, stop: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` in blocks of at most :data:`CHART_BLOCK_VALUES` values of the site's
+    locations (at least a day each)."""
+    step = max(96, CHART_BLOCK_VALUES // max(len(site.locations), 1))
+    return [(a, min(a + step, stop)) for a in range(start, stop, step)] or [(start, stop)]
+
+
+def _monitoring_block(store: Store, site: Site, start: int, stop: int) -> MonitoringData:
+    """The monitoring data of ``[start, stop)`` with the consumption of all units as one
+    series (summed unit by unit, as the chart sums them)."""
+    concept = stored_concept(store, site, start, stop)
+    # the legend names a source as the site file does (the page adds no "Production:")
+    data = monitoring_data(site, concept, site_allocation(site, concept), source_label=str)
+    total = np.zeros(stop - start)
+    for v in data.consumption.values():
+        total = total + v
+    return MonitoringData(
+        start,
+        stop,
+        data.tz,
+        data.production,
+        {"": total},
+        data.grid_import,
+        data.grid_export,
+        data.self_consumed,
+        data.unit_own_draw,
+    )
+
+
+def _joined(parts: list[MonitoringData]) -> MonitoringData:
+    """Consecutive blocks of monitoring data as one."""
+    if len(parts) == 1:
+        return parts[0]
+
+    def cat(field: str) -> FloatArray:
+        return np.concatenate([getattr(p, field) for p in parts])
+
+    first = parts[0]
+    return MonitoringData(
+        first.start,
+        parts[-1].stop,
+        first.tz,
+        {k: np.concatenate([p.production[k] for p in parts]) for k in first.production},
+        {k: np.concatenate([p.consumption[k] for p in parts]) for k in first.consumption},
+        cat("grid_import"),
+        cat("grid_export"),
+        cat("self_consumed"),
+        cat("unit_own_draw"),
+    )
 
 
 @dataclass(frozen=True)
@@ -178,9 +236,8 @@ def _colour(site: Site, source: str, k: int) -> str:
 def monitoring_chart(store: Store, site: Site, view: str, day: date) -> Chart:
     """The monitoring chart of a site (SM-4) for the view holding ``day``."""
     bars = _Bars.of(site, view, day)
-    concept = stored_concept(store, site, bars.start, bars.stop)
-    # the legend names a source as the site file does (the page adds no "Production:")
-    data = monitoring_data(site, concept, site_allocation(site, concept), source_label=str)
+    blocks = _blocks(site, bars.start, bars.stop)
+    data = _joined([_monitoring_block(store, site, a, b) for a, b in blocks])
     series = [
         Series(name, "production", bars.values(v), _colour(site, source, k))
         for k, (source, (name, v)) in enumerate(
@@ -226,15 +283,18 @@ def _summary(r: dict[str, float | None]) -> str:
 def unit_chart(store: Store, site: Site, unit_id: str, view: str, day: date) -> Chart:
     """The consumption of one billing unit with its local/grid split (SM-5)."""
     bars = _Bars.of(site, view, day)
-    concept = stored_concept(store, site, bars.start, bars.stop)
     if unit_id not in consumer_units(site):
         raise InvalidInput(f"unit {unit_id!r} has no consumer meter: there is nothing to chart")
-    missing = np.isnan(unit_consumption(site, concept, unit_id))
-    alloc = site_allocation(site, concept)
-    i = alloc.consumer_index(unit_id)
-    local_kwh = alloc.local_rows(i)
-    local = np.where(missing, np.nan, local_kwh)
-    grid = np.where(missing, np.nan, alloc.grid_rows(i, local=local_kwh))
+    locals_, grids = [], []
+    for a, b in _blocks(site, bars.start, bars.stop):
+        concept = stored_concept(store, site, a, b)
+        missing = np.isnan(unit_consumption(site, concept, unit_id))
+        alloc = site_allocation(site, concept)
+        i = alloc.consumer_index(unit_id)
+        local_kwh = alloc.local_rows(i)
+        locals_.append(np.where(missing, np.nan, local_kwh))
+        grids.append(np.where(missing, np.nan, alloc.grid_rows(i, local=local_kwh)))
+    local, grid = np.concatenate(locals_), np.concatenate(grids)
     local_sum = float(np.nansum(local))
     grid_sum = float(np.nansum(grid))
     used = local_sum + grid_sum
