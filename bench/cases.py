@@ -110,20 +110,20 @@ def case_prepare(args: argparse.Namespace) -> dict[str, Any]:
 # imports
 
 
-def _import(args: argparse.Namespace, file_name: str, keep_as: str | None) -> dict[str, Any]:
+def _timed_imports(
+    args: argparse.Namespace, db: Path, site_text: str, source: Path
+) -> tuple[list[Sample], int]:
+    """``import_files`` of ``source`` (a file or a folder) into a fresh store ``db``, timed
+    per run with its parts (read and check, store and build profiles); the values read."""
     from lastgang.services import apply_site_text, import_files
     from lastgang.store import open_store
 
-    folder = _dir(args)
-    source = folder / file_name
-    text = (folder / "site.toml").read_text(encoding="utf-8")
-    db = folder / f"import-{file_name}.duckdb"
     samples: list[Sample] = []
     rows = 0
     for _ in harness.repeats(args.repeats, args.budget):
         _fresh(db)
         store = open_store(db)
-        apply_site_text(store, text, "site.toml")
+        apply_site_text(store, site_text, "site.toml")
         with probe() as p:
 
             def progress(what: str, done: int, total: int, p: harness.Probe = p) -> None:
@@ -135,6 +135,15 @@ def _import(args: argparse.Namespace, file_name: str, keep_as: str | None) -> di
         store.close()
         rows = sum(r.rows for r in results)
         samples.append(p.sample)
+    return samples, rows
+
+
+def _import(args: argparse.Namespace, file_name: str, keep_as: str | None) -> dict[str, Any]:
+    folder = _dir(args)
+    source = folder / file_name
+    text = (folder / "site.toml").read_text(encoding="utf-8")
+    db = folder / f"import-{file_name}.duckdb"
+    samples, rows = _timed_imports(args, db, text, source)
     if keep_as is not None:
         _fresh(folder / keep_as)
         db.rename(folder / keep_as)
@@ -191,9 +200,6 @@ def case_import_months(args: argparse.Namespace) -> dict[str, Any]:
 def case_import_folder(args: argparse.Namespace) -> dict[str, Any]:
     """The monthly files of ``prepare --monthly`` imported as one folder into a fresh store, as
     ``lastgang import --site ID FOLDER`` does: every file checked first, then each stored."""
-    from lastgang.services import apply_site_text, import_files
-    from lastgang.store import open_store
-
     folder = _dir(args)
     files = sorted(folder.glob("intervals-????-??.csv"))
     if not files:
@@ -204,23 +210,8 @@ def case_import_folder(args: argparse.Namespace) -> dict[str, Any]:
         if not (months / source.name).exists():
             os.link(source, months / source.name)
     db = folder / "import-folder.duckdb"
-    samples: list[Sample] = []
-    rows = 0
-    for _ in harness.repeats(args.repeats, args.budget):
-        _fresh(db)
-        store = open_store(db)
-        apply_site_text(store, (folder / "site.toml").read_text(encoding="utf-8"), "site.toml")
-        with probe() as p:
-
-            def progress(what: str, done: int, total: int, p: harness.Probe = p) -> None:
-                if what.startswith("importing") and done == 0:
-                    p.mark("read and check")
-
-            results = import_files(store, _site_id(args), [months], progress=progress)
-            p.mark("store and build profiles")
-        store.close()
-        rows = sum(r.rows for r in results)
-        samples.append(p.sample)
+    text = (folder / "site.toml").read_text(encoding="utf-8")
+    samples, rows = _timed_imports(args, db, text, months)
     _fresh(db)
     out = summarise(samples)
     out.update(values=rows, files=len(files), file_bytes=sum(f.stat().st_size for f in files))

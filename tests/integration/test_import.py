@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -580,11 +581,12 @@ def test_a_bad_file_beyond_the_kept_bytes_still_rejects_the_whole_import(
     assert store.batches(SITE_ID) == []
 
 
-def test_a_file_changed_between_its_check_and_its_import_is_not_imported(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A file read again for its import must be the file checked: its SHA-256 is compared.
-    The files before it are imported; importing again imports the rest."""
+def _two_files_then(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, action: Callable[[Path], object]
+) -> tuple[Path, Path, Callable[..., int]]:
+    """Two files whose readings are put aside after their check (none is kept); ``action``
+    is done to the second file while the first is being stored. Gives both files and the
+    store step as it was, to put back."""
     from lastgang import services
 
     monkeypatch.setattr(services, "CHECKED_BYTES_KEPT", 0)
@@ -593,12 +595,26 @@ def test_a_file_changed_between_its_check_and_its_import_is_not_imported(
     top1.write_bytes(TOP1_SPRING.read_bytes())
     real = services._store_batch
 
-    def then_change(*args: object, **kwargs: object) -> int:
-        top1.write_bytes(TOP1_SPRING.read_bytes().replace(b"\n", b"\r\n"))
+    def then_act(*args: object, **kwargs: object) -> int:
+        action(top1)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
+    monkeypatch.setattr(services, "_store_batch", then_act)
+    return hak, top1, real
+
+
+def test_a_file_changed_between_its_check_and_its_import_is_not_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file read again for its import must be the file checked: its SHA-256 is compared.
+    The files before it are imported; importing again imports the rest."""
+    from lastgang import services
+
+    def change(path: Path) -> None:
+        path.write_bytes(TOP1_SPRING.read_bytes().replace(b"\n", b"\r\n"))
+
+    hak, top1, real = _two_files_then(tmp_path, monkeypatch, change)
     store = new_store()
-    monkeypatch.setattr(services, "_store_batch", then_change)
     with pytest.raises(InvalidInput) as caught:
         import_files(store, SITE_ID, [hak, top1], now=WHEN)
     assert "changed after it was checked" in caught.value.message
@@ -614,19 +630,7 @@ def test_a_file_changed_between_its_check_and_its_import_is_not_imported(
 def test_a_file_removed_before_its_import_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lastgang import services
-
-    monkeypatch.setattr(services, "CHECKED_BYTES_KEPT", 0)
-    hak, top1 = tmp_path / "hak.csv", tmp_path / "top1.csv"
-    hak.write_bytes(HAK.read_bytes())
-    top1.write_bytes(TOP1_SPRING.read_bytes())
-    real = services._store_batch
-
-    def then_remove(*args: object, **kwargs: object) -> int:
-        top1.unlink()
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(services, "_store_batch", then_remove)
+    hak, top1, _ = _two_files_then(tmp_path, monkeypatch, Path.unlink)
     store = new_store()
     with pytest.raises(InvalidInput) as caught:
         import_files(store, SITE_ID, [hak, top1], now=WHEN)
