@@ -229,7 +229,7 @@ def apply_site_text(
             site, text, source, _metering_points(site), applied_at, effective
         )
         rebuilt = None
-        if rebuild and previous is not None and changed and store.batches(site_id):
+        if rebuild and previous is not None and changed and store.batch_count(site_id):
             rebuilt = rebuild_profiles(store, site_id, now=applied_at, progress=progress)
     return ApplyResult(version, warnings, changed, rebuilt)
 

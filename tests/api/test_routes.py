@@ -148,6 +148,11 @@ def test_upload_archives_the_bytes_and_a_second_upload_is_skipped(world: World) 
     assert job["result"]["batch"] == first["batch"]
     jobs = c.get(f"/api/v1/sites/{SITE}/jobs", headers=h).json()
     assert any(j["id"] == job["id"] for j in jobs)
+    newest = c.get(f"/api/v1/sites/{SITE}/batches?newest_first=true&limit=1", headers=h).json()
+    assert newest == batches[-1:]
+    assert (
+        c.get(f"/api/v1/sites/{SITE}/batches?offset=1&limit=1", headers=h).json() == (batches[1:2])
+    )
 
 
 def _push(day: str, kwh: float) -> dict:
@@ -158,6 +163,30 @@ def _push(day: str, kwh: float) -> dict:
             {"end": f"{day}T00:30+01:00", "metering_point": MP["top2"], "import_kwh": kwh},
         ],
     }
+
+
+def test_the_imports_page_lists_the_raw_archive_a_page_at_a_time(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lastgang.api import routes_web
+
+    monkeypatch.setattr(routes_web, "BATCH_PAGE_ROWS", 1)
+    h = world.bearer("operator")
+    pushed = world.client.post(
+        f"/api/v1/sites/{SITE}/readings", json=_push("2024-03-21", 0.125), headers=h
+    )
+    assert pushed.status_code in (200, 201)  # a second batch at least
+    c = world.new_client()
+    login(c, "operator")
+    batches = world.client.get(f"/api/v1/sites/{SITE}/batches", headers=h).json()
+    count = len(batches)
+    assert count >= 2
+    first = c.get(f"/sites/{SITE}/imports").text
+    assert f"Batches 1–1 of {count}, the newest first." in first
+    assert f"page 1 of {count}" in first and 'href="?page=2">next ›' in first
+    second = c.get(f"/sites/{SITE}/imports?page=2").text
+    assert batches[-2]["sha256"] in second and batches[-1]["sha256"] not in second
+    assert batches[-1]["sha256"] in first
 
 
 def test_json_push_is_idempotent(world: World) -> None:

@@ -632,3 +632,19 @@ def test_a_site_version_is_parsed_once_per_process_and_never_mixed_up(
     apply_site_text(other, text.replace('name = "L12"', 'name = "Elsewhere"'), "o.toml", now=WHEN)
     assert other.site_version("graz-lend-12").site.site.name == "Elsewhere"
     assert len(parsed) == 3
+
+
+def test_the_raw_archive_is_listed_a_part_at_a_time(store: DuckDBStore) -> None:
+    """A listener archives a batch a minute (half a million a year): the archive is listed a
+    part at a time, the newest first if asked, and counted without reading it."""
+    for k in range(5):
+        store.add_batch(
+            "graz-lend-12", b"x%d" % k, f"{k:064x}", f"b{k}.bin", "csv/test", WHEN, 1, {}
+        )
+    every = [b.batch for b in store.batches("graz-lend-12")]
+    assert len(every) == store.batch_count("graz-lend-12") == 5 and every == sorted(every)
+    assert [b.batch for b in store.batches("graz-lend-12", offset=1, limit=2)] == every[1:3]
+    newest = store.batches("graz-lend-12", newest_first=True, limit=2)
+    assert [b.batch for b in newest] == every[::-1][:2]
+    assert [b.source for b in newest] == ["b4.bin", "b3.bin"]
+    assert store.batches("graz-lend-12", offset=5) == [] and store.batch_count("elsewhere") == 0

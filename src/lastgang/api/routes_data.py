@@ -306,10 +306,16 @@ def push_readings(
     summary="The raw archive of a site: every imported batch (TOR-7.1)",
 )
 def list_batches(
-    site_id: str, store: StoreDep, who: Annotated[Principal, Depends(guard(Need.READ))]
+    site_id: str,
+    store: StoreDep,
+    who: Annotated[Principal, Depends(guard(Need.READ))],
+    offset: Annotated[int, Query(ge=0, description="the first batch given (from 0)")] = 0,
+    limit: Annotated[int | None, Query(ge=1, description="at most this many batches")] = None,
+    newest_first: Annotated[bool, Query(description="the newest batch first")] = False,
 ) -> list[BatchOut]:
     site_version(store, site_id)
-    return [BatchOut.model_validate(b) for b in store.batches(site_id)]
+    found = store.batches(site_id, newest_first=newest_first, offset=offset, limit=limit)
+    return [BatchOut.model_validate(b) for b in found]
 
 
 def _days(first: date | None, last: date | None, default: tuple[date, date]) -> tuple[date, date]:

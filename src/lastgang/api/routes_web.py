@@ -41,6 +41,9 @@ HEAT_PAGE_ROWS = 100
 #: meters on one page of the site's meters
 METER_PAGE_ROWS = 200
 
+#: entries of the raw archive on one page of the imports (a listener archives a batch a minute)
+BATCH_PAGE_ROWS = 100
+
 
 def page(
     request: Request,
@@ -126,7 +129,7 @@ def sites_page(
                 "version": v.version,
                 "locations": len(v.site.locations),
                 "units": len(v.site.units),
-                "batches": len(store.batches(site_id)),
+                "batches": store.batch_count(site_id),
             }
         )
     return page(request, "sites.html.j2", who, sites=rows)
@@ -309,16 +312,24 @@ def imports_page(
     request: Request,
     store: StoreDep,
     who: Annotated[Principal, Depends(guard(Need.READ))],
+    page_number: Annotated[int, Query(alias="page", ge=1, le=10**7)] = 1,
 ) -> HTMLResponse:
     ctx = site_context(store, site_id, who, "imports")
     state = app_state(request)
     jobs = [job_out(state, j.id) for j in state.accounts.jobs(site_id=site_id, limit=30)]
+    size, count = BATCH_PAGE_ROWS, store.batch_count(site_id)
+    links = pager(page_number, count, size, {})
+    offset = (links.page - 1) * size
+    batches = store.batches(site_id, newest_first=True, offset=offset, limit=size)
     return page(
         request,
         "site_imports.html.j2",
         who,
         jobs=jobs,
-        batches=list(reversed(store.batches(site_id)))[:100],
+        batches=batches,
+        batch_count=count,
+        offset=offset,
+        pager=links,
         **ctx,
     )
 

@@ -273,8 +273,20 @@ class Store(Protocol):
         of ``sha256`` when given)."""
         ...
 
-    def batches(self, site_id: str) -> list[BatchInfo]:
-        """The site's archive entries in import order."""
+    def batches(
+        self,
+        site_id: str,
+        *,
+        newest_first: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[BatchInfo]:
+        """The site's archive entries in import order (or the newest first), ``limit`` of
+        them from ``offset`` (all by default)."""
+        ...
+
+    def batch_count(self, site_id: str) -> int:
+        """How many entries the site's archive holds."""
         ...
 
     def batch_content(self, batch: int) -> bytes: ...

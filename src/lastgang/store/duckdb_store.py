@@ -589,12 +589,29 @@ class DuckDBStore:
                 future.cancel()
             self._prepared.clear()
 
-    def batches(self, site_id: str) -> list[BatchInfo]:
-        rows = self._con.execute(
-            f"SELECT {self._BATCH_COLUMNS} FROM raw_batches WHERE site_id = ? ORDER BY batch",
-            [site_id],
-        ).fetchall()
-        return [self._batch(r) for r in rows]
+    def batches(
+        self,
+        site_id: str,
+        *,
+        newest_first: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[BatchInfo]:
+        sql = f"SELECT {self._BATCH_COLUMNS} FROM raw_batches WHERE site_id = ? ORDER BY batch"
+        params: list[object] = [site_id]
+        if newest_first:
+            sql += " DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        if offset:
+            sql += " OFFSET ?"
+            params.append(offset)
+        return [self._batch(r) for r in self._con.execute(sql, params).fetchall()]
+
+    def batch_count(self, site_id: str) -> int:
+        row = self._one("SELECT count(*) FROM raw_batches WHERE site_id = ?", [site_id])
+        return 0 if row is None else int(row[0])
 
     def batch_content(self, batch: int) -> bytes:
         codec = "codec" if self._version >= 2 else "'none'"
