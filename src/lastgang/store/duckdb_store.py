@@ -43,7 +43,7 @@ from lastgang.store import (
 )
 from lastgang.store._arrow import arrow_chunks
 
-__all__ = ["CHUNK_BYTES", "SCHEMA", "SCHEMA_VERSION", "DuckDBStore"]
+__all__ = ["CHUNK_BYTES", "SCHEMA", "SCHEMA_VERSION", "DuckDBStore", "paged"]
 
 SCHEMA_VERSION = 4
 
@@ -598,15 +598,9 @@ class DuckDBStore:
         limit: int | None = None,
     ) -> list[BatchInfo]:
         sql = f"SELECT {self._BATCH_COLUMNS} FROM raw_batches WHERE site_id = ? ORDER BY batch"
+        sql += " DESC" if newest_first else ""
         params: list[object] = [site_id]
-        if newest_first:
-            sql += " DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        if offset:
-            sql += " OFFSET ?"
-            params.append(offset)
+        sql = paged(sql, params, offset, limit)
         return [self._batch(r) for r in self._con.execute(sql, params).fetchall()]
 
     def batch_count(self, site_id: str) -> int:
@@ -1530,6 +1524,18 @@ class _PairIndex:
             views["m"][flat] = self._meter_ids[at[keep]]
             done[flat] = True
         return True
+
+
+def paged(sql: str, params: list[object], offset: int, limit: int | None) -> str:
+    """``sql`` (ordered) with ``LIMIT``/``OFFSET`` for ``limit`` rows from ``offset`` (all when
+    ``limit`` is None); their values are appended to ``params``."""
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    if offset:
+        sql += " OFFSET ?"
+        params.append(offset)
+    return sql
 
 
 def _pack(view: memoryview, offset: int) -> tuple[str, bytes]:

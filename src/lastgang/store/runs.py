@@ -45,7 +45,7 @@ import numpy as np
 
 from lastgang.errors import StoreError
 from lastgang.store import Store
-from lastgang.store.duckdb_store import DuckDBStore
+from lastgang.store.duckdb_store import DuckDBStore, paged
 
 __all__ = ["RUNS_SCHEMA", "InvoiceEntry", "RunOutput", "RunRecord", "RunStore"]
 
@@ -613,13 +613,7 @@ class RunStore:
         if unit_id is not None:
             sql += " AND unit_id = ?"
             params.append(unit_id)
-        sql += " ORDER BY json_offset"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        if offset:
-            sql += " OFFSET ?"
-            params.append(offset)
+        sql = paged(sql + " ORDER BY json_offset", params, offset, limit)
         return [_entry(r) for r in self._con.execute(sql, params).fetchall()]
 
     def unit_invoices(self, site_id: str, unit_id: str) -> dict[int, list[InvoiceEntry]]:
