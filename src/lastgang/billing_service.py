@@ -28,6 +28,7 @@ from lastgang.billing.run import (
     RunInputs,
     compute_period,
     make_run,
+    used_batches,
 )
 from lastgang.errors import InvalidInput
 from lastgang.report.invoice import write_run_files
@@ -109,6 +110,10 @@ def bill(
     start, stop = period_slots(first_day, last_day, site.site.timezone)
     report("loading load profiles", 0, 1)
     profiles = store.load_profiles(site_id, [loc.id for loc in site.locations], start, stop)
+    report("loading load profiles", 1, 1)
+    result = compute_period(site, profiles, first_day, last_day, progress=progress)
+    # the facts of the batches the run read, not of the whole archive (a listener archives a
+    # batch a minute)
     batches = {
         b.batch: {
             "sha256": b.sha256,
@@ -116,10 +121,8 @@ def bill(
             "format": b.format,
             "imported_at": b.imported_at.isoformat(),
         }
-        for b in store.batches(site_id)
+        for b in store.batches_numbered(site_id, used_batches(result))
     }
-    report("loading load profiles", 1, 1)
-    result = compute_period(site, profiles, first_day, last_day, progress=progress)
     run = make_run(
         result,
         run=run_no,

@@ -363,6 +363,31 @@ def test_sm_5_sm_6_small_site_through_the_store_to_the_invoice_json(
     assert "lindengasse-5-R1-V1-01.html" in summary["files"]
 
 
+def test_a_run_reads_the_facts_of_the_batches_it_used_only(
+    store: DuckDBStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listener archives a batch a minute: a run asks the archive for the batches its values
+    came from, by number, and never reads the whole archive; its provenance is unchanged."""
+    load_good_data(store)
+    every = {b.batch: b for b in store.batches("lindengasse-5")}
+
+    def whole(*args: object, **kwargs: object) -> list[object]:
+        raise AssertionError("the whole raw archive was read")
+
+    monkeypatch.setattr(DuckDBStore, "batches", whole)
+    result = bill(store, "lindengasse-5", FIRST, LAST, out_dir=tmp_path, now=WHEN, pdf=False)
+    assert run_json(result)["inputs"]["batches"] == [
+        {
+            "batch": n,
+            "sha256": every[n].sha256,
+            "source": every[n].source,
+            "format": every[n].format,
+            "imported_at": every[n].imported_at.isoformat(),
+        }
+        for n in (1, 2, 3, 4)
+    ]
+
+
 def test_q_1_final_refused_with_l3_and_missing_then_accepted_after_good_data(
     store: DuckDBStore, tmp_path: Path
 ) -> None:

@@ -648,3 +648,8 @@ def test_the_raw_archive_is_listed_a_part_at_a_time(store: DuckDBStore) -> None:
     assert [b.batch for b in newest] == every[::-1][:2]
     assert [b.source for b in newest] == ["b4.bin", "b3.bin"]
     assert store.batches("graz-lend-12", offset=5) == [] and store.batch_count("elsewhere") == 0
+    # a run's provenance asks for the batches it read, by number
+    picked = store.batches_numbered("graz-lend-12", [every[3], every[0], every[3], 10**9])
+    assert [b.batch for b in picked] == [every[0], every[3]]
+    assert store.batches_numbered("elsewhere", every) == []
+    assert store.batches_numbered("graz-lend-12", []) == []

@@ -90,6 +90,7 @@ __all__ = [
     "make_run",
     "quality_issues",
     "reconcile",
+    "used_batches",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -1336,6 +1337,12 @@ def _batches_by_location(result: PeriodResult) -> tuple[dict[str, Any], ...]:
             }
         )
     return tuple(out)
+
+
+def used_batches(result: PeriodResult) -> set[int]:
+    """The raw batches whose values a computed period read (its provenance: only these need
+    their facts in :class:`RunInputs`)."""
+    return {b for entry in _batches_by_location(result) for b in entry["batches"]}
 
 
 def _inputs(

@@ -13,7 +13,7 @@ See ``docs/store.md`` for the tables and the guarantees.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -287,6 +287,11 @@ class Store(Protocol):
 
     def batch_count(self, site_id: str) -> int:
         """How many entries the site's archive holds."""
+        ...
+
+    def batches_numbered(self, site_id: str, numbers: Iterable[int]) -> list[BatchInfo]:
+        """The site's archive entries with these numbers, in import order (numbers of other
+        sites or of no entry are left out)."""
         ...
 
     def batch_content(self, batch: int) -> bytes: ...

@@ -12,7 +12,7 @@ import json
 import os
 import threading
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -602,6 +602,17 @@ class DuckDBStore:
         params: list[object] = [site_id]
         sql = paged(sql, params, offset, limit)
         return [self._batch(r) for r in self._con.execute(sql, params).fetchall()]
+
+    def batches_numbered(self, site_id: str, numbers: Iterable[int]) -> list[BatchInfo]:
+        wanted = sorted({int(n) for n in numbers})
+        if not wanted:
+            return []
+        rows = self._con.execute(
+            f"SELECT {self._BATCH_COLUMNS} FROM raw_batches WHERE site_id = ? "
+            "AND batch IN (SELECT unnest(?::BIGINT[])) ORDER BY batch",
+            [site_id, wanted],
+        ).fetchall()
+        return [self._batch(r) for r in rows]
 
     def batch_count(self, site_id: str) -> int:
         row = self._one("SELECT count(*) FROM raw_batches WHERE site_id = ?", [site_id])
