@@ -34,7 +34,7 @@ from lastgang.api.problems import ApiProblem, problem_for_error
 from lastgang.api.routes_sites import JobOut, job_out, wait_for_job
 from lastgang.api.routes_web import page, pager, query, site_context
 from lastgang.api.state import AppState
-from lastgang.api.views import default_days
+from lastgang.api.views import default_days, finds
 from lastgang.cache import SizedCache
 from lastgang.concept.model import Site
 from lastgang.errors import LastgangError, StoreError
@@ -236,12 +236,6 @@ def _summaries(store: Store, record: RunRecord, unit_id: str | None = None) -> l
     return _entry_summaries(record, entries)
 
 
-def _finds(words: str, *texts: str) -> bool:
-    """Whether every word of a search (case-insensitive) is part of one of ``texts``."""
-    found = " ".join(texts).casefold()
-    return all(word in found for word in words.casefold().split())
-
-
 def _entry_summaries(record: RunRecord, entries: list[InvoiceEntry]) -> list[InvoiceSummary]:
     return [
         _summary(
@@ -439,7 +433,7 @@ def _detail(
         found = [
             inv
             for inv in data.get("invoices", [])
-            if _finds(
+            if finds(
                 search,
                 inv["number"],
                 inv["unit_id"],
@@ -453,7 +447,7 @@ def _detail(
         kept = [
             e
             for e in runs.invoices(record.run) or []
-            if _finds(search, e.number, e.unit_id, e.unit_name, e.customer)
+            if finds(search, e.number, e.unit_id, e.unit_name, e.customer)
         ]
         invoices, matches = _entry_summaries(record, kept[offset:stop]), len(kept)
     else:  # only the entries shown are read (a run of 10,000 units has 50 pages of them)

@@ -23,7 +23,7 @@ from lastgang.api.auth import Need, Principal, guard, visible_sites
 from lastgang.api.deps import app_state, read_store, site_version
 from lastgang.api.routes_data import read_uploads, submit_imports
 from lastgang.api.routes_sites import ConfigIn, _apply, check_text, job_out
-from lastgang.api.views import MeterRow, default_days, meter_rows, quality_heat_map
+from lastgang.api.views import HeatMap, default_days, finds, meter_rows, quality_heat_map
 from lastgang.store import Store
 
 __all__ = ["Pager", "page", "pager", "query", "router", "site_context"]
@@ -158,7 +158,7 @@ def site_quality_page(
         first, last = last, first
     size, search = HEAT_PAGE_ROWS, " ".join(q.split())
 
-    def heat_map(number: int) -> Any:
+    def heat_map(number: int) -> HeatMap:
         return quality_heat_map(
             store,
             site,
@@ -229,8 +229,13 @@ def meters_page(
     ctx = site_context(store, site_id, who, "meters")
     size, search = METER_PAGE_ROWS, " ".join(q.split())
     rows = meter_rows(ctx["site"])
-    words = search.casefold().split()
-    found = [m for m in rows if all(w in _meter_text(m) for w in words)]
+    found = [
+        m
+        for m in rows
+        if finds(
+            search, m.location_id, m.location_name, *m.metering_points, m.manufacturer, m.serial
+        )
+    ]
     links = pager(page_number, len(found), size, {"q": search})
     offset = (links.page - 1) * size
     return page(
@@ -246,13 +251,6 @@ def meters_page(
         every=query({}),
         **ctx,
     )
-
-
-def _meter_text(m: MeterRow) -> str:
-    """What a search of the meters looks in: location, metering points, meter."""
-    return " ".join(
-        [m.location_id, m.location_name, *m.metering_points, m.manufacturer, m.serial]
-    ).casefold()
 
 
 @router.get("/sites/{site_id}/versions", response_class=HTMLResponse)

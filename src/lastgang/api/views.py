@@ -28,6 +28,7 @@ __all__ = [
     "HeatRow",
     "MeterRow",
     "default_days",
+    "finds",
     "meter_rows",
     "quality_heat_map",
 ]
@@ -92,9 +93,16 @@ def default_days(store: Store, site: Site, days: int = 31) -> tuple[date, date]:
 HEAT_BLOCK_VALUES = 16_000_000
 
 
-def _location_text(loc: Location) -> str:
-    points = (loc.metering_points.import_, loc.metering_points.export)
-    return " ".join([loc.id, loc.name or "", *(p for p in points if p)]).casefold()
+def finds(search: str, *texts: str) -> bool:
+    """Whether every word of ``search`` (any case) is part of one of ``texts``: how the long
+    lists of the pages and the API are searched (an empty search finds everything)."""
+    found = " ".join(texts).casefold()
+    return all(word in found for word in search.casefold().split())
+
+
+def _points(loc: Location) -> tuple[str, ...]:
+    """A location's metering point IDs (import, export), those it has."""
+    return tuple(x for x in (loc.metering_points.import_, loc.metering_points.export) if x)
 
 
 def _day_cells(
@@ -144,8 +152,7 @@ def quality_heat_map(
     days = tuple(first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1))
     bounds, _ = aggregate(np.zeros(stop - start), start, DAY, tz)
     sizes = np.diff(bounds)
-    words = search.casefold().split()
-    found = [loc for loc in site.locations if all(word in _location_text(loc) for word in words)]
+    found = [loc for loc in site.locations if finds(search, loc.id, loc.name or "", *_points(loc))]
     worst: NDArray[np.int8] | None = None
     present: NDArray[np.int64] | None = None
     if problems_only:  # every location found is read to know which have a problem
@@ -167,8 +174,7 @@ def quality_heat_map(
             HeatCell(day, labels[q], float(c) / float(n), int(n))
             for day, q, c, n in zip(days, row_worst, row_present, sizes.tolist(), strict=True)
         )
-        mps = tuple(x for x in (loc.metering_points.import_, loc.metering_points.export) if x)
-        rows.append(HeatRow(loc.id, loc.name or loc.id, mps, cells))
+        rows.append(HeatRow(loc.id, loc.name or loc.id, _points(loc), cells))
     return HeatMap(
         site.site.id,
         first_day,
@@ -211,7 +217,7 @@ def _when(value: object) -> str:
 def meter_rows(site: Site) -> list[MeterRow]:
     out: list[MeterRow] = []
     for loc in site.locations:
-        mps = tuple(x for x in (loc.metering_points.import_, loc.metering_points.export) if x)
+        mps = _points(loc)
         meters = list(loc.meters)
         for k, m in enumerate(meters):
             notes = []

@@ -182,7 +182,7 @@ def _expand_archive(
                             head = handle.read(len(_ZIP))
                         if head != _ZIP:
                             reader = partial(_read_member, opener, name, member)
-                            out.append(InputFile(member, info.file_size, reader))
+                            out.append(InputFile(member, reader))
                             continue
                     data = archive.read(info)
                 except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
@@ -214,13 +214,12 @@ def _hidden(name: str) -> bool:
 
 @dataclass(frozen=True)
 class InputFile:
-    """One input of an import: its name (``archive.zip!member`` for a member of an archive),
-    its size in bytes, and its bytes, read by :meth:`content` when they are needed: from the
-    file, or from the archive on disk, each time; held only for a member of an archive that
-    was itself inside an archive, and for bytes given as they are (:meth:`of_bytes`)."""
+    """One input of an import: its name (``archive.zip!member`` for a member of an archive)
+    and its bytes, read by :meth:`content` when they are needed: from the file, or from the
+    archive on disk, each time; held only for a member of an archive that was itself inside
+    an archive, and for bytes given as they are (:meth:`of_bytes`)."""
 
     source: str
-    size: int
     reader: Callable[[], bytes]
 
     def content(self) -> bytes:
@@ -228,7 +227,7 @@ class InputFile:
 
     @classmethod
     def of_bytes(cls, source: str, content: bytes) -> InputFile:
-        return cls(source, len(content), partial(bytes, content))
+        return cls(source, partial(bytes, content))
 
 
 def _read_file(path: Path) -> bytes:
@@ -264,7 +263,6 @@ def expand_paths(paths: Sequence[str | Path]) -> list[InputFile]:
             try:
                 with file.open("rb") as handle:
                     head = handle.read(len(_ZIP))
-                    size = handle.seek(0, io.SEEK_END)
                 workbook = head == _ZIP and _is_workbook(file)
             except FileNotFoundError:
                 problems.append(Problem("no such file: check the path", file=str(file)))
@@ -276,7 +274,7 @@ def expand_paths(paths: Sequence[str | Path]) -> list[InputFile]:
                 opener = partial(zipfile.ZipFile, file)
                 inputs.extend(_expand_archive(str(file), opener, problems, 0, on_disk=True))
             else:
-                inputs.append(InputFile(str(file), size, partial(_read_file, file)))
+                inputs.append(InputFile(str(file), partial(_read_file, file)))
     if problems:
         raise InvalidInput(f"{len(problems)} input(s) cannot be read; nothing imported", problems)
     return inputs
