@@ -48,6 +48,7 @@ __all__ = [
     "allocate",
     "allocate_site",
     "billing_sources",
+    "consumer_meters",
     "consumer_units",
 ]
 
@@ -511,12 +512,19 @@ def billing_sources(site: Site) -> tuple[str, ...]:
 def consumer_units(site: Site) -> tuple[str, ...]:
     """Billing units that consume: units with at least one meter of role ``consumer``
     (location or virtual meter), in the order of the site file."""
+    return tuple(consumer_meters(site))
+
+
+def consumer_meters(site: Site) -> dict[str, tuple[str, ...]]:
+    """The meters of role ``consumer`` of every billing unit that has one (by unit id, units in
+    the order of the site file, the first of a duplicated id; meters in the unit's order)."""
     roles = {item.id: item.role for item in site.meter_ids().values()}
-    return tuple(
-        unit.id
-        for unit in site.units
-        if any(roles.get(meter) is Role.CONSUMER for meter in unit.meters)
-    )
+    out: dict[str, tuple[str, ...]] = {}
+    for unit in site.units:
+        meters = tuple(m for m in unit.meters if roles.get(m) is Role.CONSUMER)
+        if meters and unit.id not in out:
+            out[unit.id] = meters
+    return out
 
 
 def allocate_site(

@@ -31,14 +31,14 @@ read the profiles from a store first; ``lastgang demo`` calls :func:`site_monito
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from lastgang.allocation import Allocation, allocate_site, billing_sources, consumer_units
+from lastgang.allocation import Allocation, allocate_site, billing_sources, consumer_meters
 from lastgang.concept.evaluate import ConceptResult, evaluate_concept
 from lastgang.concept.model import Role, Site
 from lastgang.errors import InvalidInput
@@ -85,17 +85,15 @@ def monitoring_sources(site: Site) -> tuple[str, ...]:
     return tuple(item.id for item in site.meter_ids().values() if item.role is Role.PRODUCTION)
 
 
-def _consumer_meters(site: Site, unit_id: str) -> list[str]:
-    roles = {item.id: item.role for item in site.meter_ids().values()}
-    unit = next(u for u in site.units if u.id == unit_id)
-    return [m for m in unit.meters if roles.get(m) is Role.CONSUMER]
-
-
 def unit_consumption(site: Site, concept: ConceptResult, unit_id: str) -> FloatArray:
     """What a billing unit used per slot: the import of its ``consumer`` meters, ``NaN`` where
     one of them has no value (zeros for a unit without consumer meters)."""
+    return _summed(concept, consumer_meters(site).get(unit_id, ()))
+
+
+def _summed(concept: ConceptResult, meters: Sequence[str]) -> FloatArray:
     total = np.zeros(len(concept))
-    for meter in _consumer_meters(site, unit_id):
+    for meter in meters:
         total = total + concept.import_kwh[concept.index(meter)]
     return total
 
@@ -112,9 +110,9 @@ def site_allocation(site: Site, concept: ConceptResult) -> Allocation:
     connection. Missing values count as 0 kWh here; :func:`monitoring_data` marks them."""
     consumption: dict[str, FloatArray] = {}
     n = len(concept)
-    for unit_id in consumer_units(site):
+    for unit_id, meters in consumer_meters(site).items():
         total = np.zeros(n)
-        for meter in _consumer_meters(site, unit_id):
+        for meter in meters:
             total += _zero_nan(concept.import_kwh[concept.index(meter)])
         consumption[unit_id] = total
     production = {s: _zero_nan(concept.export_kwh[concept.index(s)]) for s in billing_sources(site)}
@@ -178,6 +176,7 @@ def monitoring_data(
         )
     )
     units = {u.id: u for u in site.units}
+    meters = consumer_meters(site)
     unit_ids = list(allocation.consumers)
     consumption: dict[str, FloatArray] = {}
     for name, unit_id in zip(
@@ -186,7 +185,7 @@ def monitoring_data(
         strict=True,
     ):
         consumption[name] = (
-            unit_consumption(site, concept, unit_id) if unit_id in units else np.zeros(n)
+            _summed(concept, meters.get(unit_id, ())) if unit_id in units else np.zeros(n)
         )
 
     grid = grid_meter(site)
