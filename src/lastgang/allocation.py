@@ -50,6 +50,7 @@ __all__ = [
     "billing_sources",
     "consumer_meters",
     "consumer_units",
+    "finite_or_zero",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -463,6 +464,14 @@ def _handed_out(
             else:
                 out += row
     assert out is not None
+    return out
+
+
+def finite_or_zero(values: ArrayLike) -> FloatArray:
+    """A float64 copy of ``values`` with ``NaN`` and infinities as 0: a missing value counts as
+    0 kWh in an allocation (its quarter hour is marked by the quality, not by the number)."""
+    out: FloatArray = np.array(values, dtype=np.float64)
+    np.copyto(out, 0.0, where=~np.isfinite(out))
     return out
 
 

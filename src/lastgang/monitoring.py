@@ -38,7 +38,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from lastgang.allocation import Allocation, allocate_site, billing_sources, consumer_meters
+from lastgang.allocation import (
+    Allocation,
+    allocate_site,
+    billing_sources,
+    consumer_meters,
+    finite_or_zero,
+)
 from lastgang.concept.evaluate import ConceptResult, evaluate_concept
 from lastgang.concept.model import Role, Site
 from lastgang.errors import InvalidInput
@@ -98,28 +104,25 @@ def _summed(concept: ConceptResult, meters: Sequence[str]) -> FloatArray:
     return total
 
 
-def _zero_nan(values: FloatArray) -> FloatArray:
-    out: FloatArray = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
-    return out
-
-
 def site_allocation(site: Site, concept: ConceptResult) -> Allocation:
     """The allocation of local production (SM-5, EC-1) for an evaluated concept, with the same
     inputs a billing run uses: per consumer unit the import of its consumer meters, per billed
     source the export of its production meter, and in balance-meter mode the export at the grid
     connection. Missing values count as 0 kWh here; :func:`monitoring_data` marks them."""
-    consumption: dict[str, FloatArray] = {}
-    n = len(concept)
-    for unit_id, meters in consumer_meters(site).items():
-        total = np.zeros(n)
+    units = consumer_meters(site)
+    # one [units, slots] array: allocate_site takes its rows as they are, without a copy
+    totals = np.zeros((len(units), len(concept)))
+    for total, meters in zip(totals, units.values(), strict=True):
         for meter in meters:
-            total += _zero_nan(concept.import_kwh[concept.index(meter)])
-        consumption[unit_id] = total
-    production = {s: _zero_nan(concept.export_kwh[concept.index(s)]) for s in billing_sources(site)}
+            total += finite_or_zero(concept.import_kwh[concept.index(meter)])
+    consumption = dict(zip(units, totals, strict=True))
+    production = {
+        s: finite_or_zero(concept.export_kwh[concept.index(s)]) for s in billing_sources(site)
+    }
     balance = site.billing.balance_meter
     balance_export = None
     if balance is not None:
-        balance_export = _zero_nan(concept.export_kwh[concept.index(balance)])
+        balance_export = finite_or_zero(concept.export_kwh[concept.index(balance)])
     return allocate_site(
         site, consumption, production, balance_export=balance_export, start=concept.start
     )

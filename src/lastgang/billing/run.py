@@ -42,7 +42,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from numpy.typing import NDArray
 
-from lastgang.allocation import Allocation, allocate_site, billing_sources, consumer_units
+from lastgang.allocation import (
+    Allocation,
+    allocate_site,
+    billing_sources,
+    consumer_units,
+    finite_or_zero,
+)
 from lastgang.billing.invoice import (
     DataQuality,
     Invoice,
@@ -161,11 +167,6 @@ class PeriodResult:
 
 # --------------------------------------------------------------------------------------------
 # small helpers
-
-
-def _nan_to_zero(values: FloatArray) -> FloatArray:
-    out: FloatArray = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
-    return out
 
 
 def _worst_rows(concept: ConceptResult, ids: Sequence[str]) -> QualityArray:
@@ -483,7 +484,7 @@ def compute_period(
         totals = np.zeros((len(units), stop - start))
         for i, meters in enumerate(unit_meters):
             for meter in meters:
-                totals[i] += _nan_to_zero(concept.import_kwh[concept.index(meter)])
+                totals[i] += finite_or_zero(concept.import_kwh[concept.index(meter)])
     rows = _single_rows(concept, unit_meters)
     if rows is not None:  # one meter per unit, consecutive rows: all units in one pass
         consumer_quality = np.maximum(concept.quality[rows[0] : rows[0] + len(rows)], _L1)
@@ -494,7 +495,7 @@ def compute_period(
         if rows is None:
             consumer_quality[i] = _worst_rows(concept, meters)
     sources = billing_sources(site)
-    production = {s: _nan_to_zero(concept.export_kwh[concept.index(s)]) for s in sources}
+    production = {s: finite_or_zero(concept.export_kwh[concept.index(s)]) for s in sources}
     source_quality = np.full((len(sources), stop - start), Quality.L1, dtype=np.int8)
     for k, source in enumerate(sources):
         source_quality[k] = concept.quality[concept.index(source)]
@@ -502,7 +503,7 @@ def compute_period(
     balance_export = None
     split_meters = list(sources)
     if balance is not None:
-        balance_export = _nan_to_zero(concept.export_kwh[concept.index(balance)])
+        balance_export = finite_or_zero(concept.export_kwh[concept.index(balance)])
         split_meters.append(balance)
     allocation = allocate_site(
         site, consumption, production, balance_export=balance_export, start=start
@@ -602,7 +603,7 @@ def reconcile(
         out: FloatArray = values.sum(axis=0)
         bad = ~np.isfinite(out)
         if bad.any():  # missing values count as 0: add those columns up again without them
-            out[bad] = _nan_to_zero(values[:, bad]).sum(axis=0)
+            out[bad] = finite_or_zero(values[:, bad]).sum(axis=0)
         return out
 
     grid_import = rows(grid, "import_kwh")
