@@ -758,3 +758,51 @@ def test_an_archive_changed_between_the_check_and_the_import_is_refused(
         import_files(store, SITE_ID, [archive], now=WHEN)
     assert caught.value.message.startswith(f"{archive}!b/top1.csv changed after it was checked")
     assert [b.source for b in store.batches(SITE_ID)] == [f"{archive}!a/hak.csv"]
+
+
+def test_the_change_stamp_is_drawn_again_when_profiles_or_configuration_change(
+    store: DuckDBStore,
+) -> None:
+    """What is computed from a site's profiles and configuration (a chart) may be kept while
+    its change stamp stays: an import, a rebuild and a new version draw a new one; a file
+    imported again, a refused import and reading draw none."""
+    seen = [store.change_stamp(SITE_ID)]
+    assert seen[0] is not None and store.change_stamp("no-such-site") is None
+
+    def changed() -> bool:
+        stamp = store.change_stamp(SITE_ID)
+        new = stamp not in seen
+        seen.append(stamp)
+        return new
+
+    import_files(store, SITE_ID, [HAK], now=WHEN)
+    assert changed()
+    import_files(store, SITE_ID, [HAK], now=WHEN)  # already archived: nothing stored
+    assert not changed()
+    with pytest.raises(InvalidInput):
+        import_files(store, SITE_ID, [BAD], now=WHEN)
+    assert not changed()
+    store.load_profiles(SITE_ID, ["hak"], 0, 10**8)
+    assert not changed()
+    rebuild_profiles(store, SITE_ID, now=WHEN)
+    assert changed()
+    apply_site_text(store, SITE.read_text(encoding="utf-8"), "again", now=WHEN, rebuild=False)
+    assert changed()
+    # another store's stamps are drawn for it alone
+    assert new_store().change_stamp(SITE_ID) not in seen
+
+
+def test_sites_of_a_store_without_change_stamps_get_one_when_opened_for_writing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.duckdb"
+    with DuckDBStore(path) as store:
+        apply_site(store, SITE, now=WHEN)
+        store.connection.execute("DROP TABLE site_changes")  # as a store written before them
+    with DuckDBStore(path, read_only=True) as store:
+        assert store.change_stamp(SITE_ID) is None  # nothing to keep charts by
+    with DuckDBStore(path) as store:
+        stamp = store.change_stamp(SITE_ID)
+        assert stamp is not None
+    with DuckDBStore(path) as store:  # and keep it
+        assert store.change_stamp(SITE_ID) == stamp

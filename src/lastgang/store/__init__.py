@@ -289,6 +289,13 @@ class Store(Protocol):
         """How many entries the site's archive holds."""
         ...
 
+    def change_stamp(self, site_id: str) -> str | None:
+        """A random text drawn again whenever the site's configuration or its load profiles
+        change (a version applied, an import, a rebuild), so what is computed from both may be
+        kept while it stays the same; stamps of two stores never match. ``None`` for an
+        unknown site, or a store opened read only that was written before stamps were kept."""
+        ...
+
     def batches_numbered(self, site_id: str, numbers: Iterable[int]) -> list[BatchInfo]:
         """The site's archive entries with these numbers, in import order (numbers of other
         sites or of no entry are left out)."""

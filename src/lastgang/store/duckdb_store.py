@@ -8,6 +8,7 @@ array of Python strings per value is ever built. Tables and guarantees: ``docs/s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -212,6 +213,13 @@ CREATE TABLE IF NOT EXISTS profile_history (
     replaced_at TIMESTAMPTZ NOT NULL,
     replaced_by_batch BIGINT
 );
+-- a random stamp per site, drawn again whenever its configuration or its load profiles change
+-- (what is computed from both, such as a chart, may be kept while the stamp stays)
+CREATE TABLE IF NOT EXISTS site_changes (
+    site_id VARCHAR NOT NULL,
+    stamp VARCHAR NOT NULL,
+    changed_at TIMESTAMPTZ NOT NULL
+);
 """
 
 #: tables holding per-site rows, for :meth:`DuckDBStore.counts`
@@ -303,6 +311,11 @@ class DuckDBStore:
         self._con.execute("BEGIN TRANSACTION")
         try:
             self._con.execute(SCHEMA)
+            # sites of a store written before their changes were stamped get a stamp now
+            self._con.execute(
+                "INSERT INTO site_changes SELECT site_id, uuid()::VARCHAR, now() FROM sites "
+                "WHERE site_id NOT IN (SELECT site_id FROM site_changes)"
+            )
             self._con.execute(
                 "INSERT INTO store_info VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
                 [str(SCHEMA_VERSION)],
@@ -443,7 +456,19 @@ class DuckDBStore:
                 self._con.executemany(
                     "INSERT INTO metering_point_ids VALUES (?, ?, ?, ?, ?, ?)", new
                 )
+            self._changed(site_id)
         return SiteVersion(site_id, version, text, source, applied_at, effective, site)
+
+    def _changed(self, site_id: str) -> None:
+        """A new stamp for the site (inside the transaction of its change)."""
+        self._con.execute("DELETE FROM site_changes WHERE site_id = ?", [site_id])
+        self._con.execute("INSERT INTO site_changes VALUES (?, uuid()::VARCHAR, now())", [site_id])
+
+    def change_stamp(self, site_id: str) -> str | None:
+        row = None
+        with contextlib.suppress(duckdb.CatalogException):  # read only, written before stamps
+            row = self._one("SELECT stamp FROM site_changes WHERE site_id = ?", [site_id])
+        return None if row is None else str(row[0])
 
     def _versions(self, site_id: str, version: int | None) -> list[SiteVersion]:
         sql = (
@@ -980,6 +1005,7 @@ class DuckDBStore:
             return 0
         replaced_at = _require_utc(replaced_at)
         with self.transaction():
+            self._changed(site_id)
             # the pairs new to the site numbered first: every row carries its pair's number
             self._add_pairs(site_id, profiles)
             numbers = {
@@ -1331,6 +1357,7 @@ class DuckDBStore:
             )
             self._con.execute("DELETE FROM profile_values WHERE site_id = ?", [site_id])
             self.delete_readings(site_id)
+            self._changed(site_id)
 
     def finish_rebuild(self, site_id: str, replaced_at: datetime) -> int:
         replaced_at = _require_utc(replaced_at)
