@@ -1,18 +1,22 @@
 """A small thread-safe cache bounded by the size of what it holds, the least recently used
 entry dropped first. For values that are slow to make and never change once made: a parsed
-site configuration (by its JSON text), a parsed run JSON (by its run and fingerprint)."""
+site configuration (by its JSON text), a parsed run JSON (by its run and fingerprint), the
+data of a chart (by the site's change stamp and the view)."""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 __all__ = ["SizedCache"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+
+#: locks a cache makes its values under (a key takes the one of its hash)
+_MAKING_LOCKS = 16
 
 
 class SizedCache(Generic[K, V]):
@@ -27,6 +31,8 @@ class SizedCache(Generic[K, V]):
         self._entries: OrderedDict[K, tuple[int, V]] = OrderedDict()
         self._held = 0
         self._lock = threading.Lock()
+        # held while a value is made (by the key's hash): one key is made once at a time
+        self._making = [threading.Lock() for _ in range(_MAKING_LOCKS)]
 
     def get(self, key: K) -> V | None:
         """The value kept for ``key`` (now the most recently used), or ``None``."""
@@ -51,6 +57,20 @@ class SizedCache(Generic[K, V]):
             while self._held > self.budget:
                 _, (dropped, _) = self._entries.popitem(last=False)
                 self._held -= dropped
+
+    def get_or_make(self, key: K, make: Callable[[], V], size: Callable[[V], int]) -> V:
+        """The value kept for ``key``, else ``make()``, kept with the size ``size`` gives it.
+        Threads that ask for the same key while it is made wait for it and get the same value
+        instead of making it again (keys of the same hash bucket wait for each other too)."""
+        found = self.get(key)
+        if found is not None:
+            return found
+        with self._making[hash(key) % len(self._making)]:
+            found = self.get(key)
+            if found is None:
+                found = make()
+                self.put(key, found, size(found))
+        return found
 
     @property
     def held(self) -> int:

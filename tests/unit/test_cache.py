@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from hypothesis import given
@@ -92,3 +93,44 @@ def test_threads_never_leave_the_cache_over_its_budget() -> None:
     # the sizes were counted consistently: a value of the whole budget leaves only itself
     cache.put(-1, -1, 100)
     assert cache.keys_by_use() == [-1] and cache.held == 100
+
+
+def test_a_value_is_made_once_however_many_threads_ask_for_it_at_once() -> None:
+    cache: SizedCache[str, list[int]] = SizedCache(1000)
+    made: list[int] = []
+    asking = threading.Barrier(6)
+
+    def make() -> list[int]:
+        time.sleep(0.2)  # every other thread asks while this one makes it
+        made.append(1)
+        return [42]
+
+    got: list[list[int]] = []
+
+    def ask() -> None:
+        asking.wait(5)
+        got.append(cache.get_or_make("chart", make, len))
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert made == [1]
+    assert len(got) == 6 and all(g is got[0] for g in got) and got[0] == [42]
+    assert cache.held == 1
+
+
+def test_a_value_that_fails_to_be_made_is_not_kept() -> None:
+    cache: SizedCache[str, int] = SizedCache(10)
+
+    def fail() -> int:
+        raise RuntimeError("store gone")
+
+    with pytest.raises(RuntimeError, match="store gone"):
+        cache.get_or_make("k", fail, lambda _: 1)
+    assert len(cache) == 0
+    assert cache.get_or_make("k", lambda: 7, lambda _: 1) == 7
+    assert cache.get_or_make("k", fail, lambda _: 1) == 7  # kept: not made again
+    # a value too large for the budget is given but not kept
+    assert cache.get_or_make("big", lambda: 8, lambda _: 11) == 8 and cache.get("big") is None
