@@ -31,6 +31,7 @@ read the profiles from a store first; ``lastgang demo`` calls :func:`site_monito
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from lastgang.store import Store
 
 __all__ = [
+    "consumption_of",
     "grid_meter",
     "load_monitoring",
     "monitoring_data",
@@ -94,10 +96,12 @@ def monitoring_sources(site: Site) -> tuple[str, ...]:
 def unit_consumption(site: Site, concept: ConceptResult, unit_id: str) -> FloatArray:
     """What a billing unit used per slot: the import of its ``consumer`` meters, ``NaN`` where
     one of them has no value (zeros for a unit without consumer meters)."""
-    return _summed(concept, consumer_meters(site).get(unit_id, ()))
+    return consumption_of(concept, consumer_meters(site).get(unit_id, ()))
 
 
-def _summed(concept: ConceptResult, meters: Sequence[str]) -> FloatArray:
+def consumption_of(concept: ConceptResult, meters: Sequence[str]) -> FloatArray:
+    """The import of ``meters`` summed per slot, ``NaN`` where one of them has no value (for
+    many units: :func:`~lastgang.allocation.consumer_meters` once, then this per unit)."""
     total = np.zeros(len(concept))
     for meter in meters:
         total = total + concept.import_kwh[concept.index(meter)]
@@ -141,8 +145,9 @@ def source_name(name: str) -> str:
 
 def _unique(names: list[str], ids: list[str]) -> list[str]:
     """Display names, with the id added where two rows would have the same name."""
+    count = Counter(names)
     return [
-        f"{name} ({ident})" if names.count(name) > 1 else name
+        f"{name} ({ident})" if count[name] > 1 else name
         for name, ident in zip(names, ids, strict=True)
     ]
 
@@ -188,7 +193,7 @@ def monitoring_data(
         strict=True,
     ):
         consumption[name] = (
-            _summed(concept, meters.get(unit_id, ())) if unit_id in units else np.zeros(n)
+            consumption_of(concept, meters.get(unit_id, ())) if unit_id in units else np.zeros(n)
         )
 
     grid = grid_meter(site)
