@@ -114,7 +114,8 @@ def test_charts_taken_a_block_of_slots_at_a_time_are_the_same(
 ) -> None:
     """The allocation is slot by slot, so the monitoring chart (emergency power unit with its
     own draw, PV, a battery) and every unit's chart are the same when a long view is evaluated
-    and allocated a day at a time instead of at once."""
+    and allocated a day at a time instead of at once: every bar exactly; a unit's totals are
+    the sums of the days' sums, so equal up to the order of the additions."""
     import dataclasses
     from datetime import date
 
@@ -128,18 +129,84 @@ def test_charts_taken_a_block_of_slots_at_a_time_are_the_same(
         site = store.site_version(store.site_ids()[0]).site
         day = date(2025, 1, 15)
 
-        def charts() -> str:
+        def charts() -> tuple[str, list[dict[str, float | None]]]:
             found = [charts_data.monitoring_chart(store, site, view, day)]
             found += [
                 charts_data.unit_chart(store, site, unit, view, day)
                 for unit in consumer_units(site)
             ]
-            return json.dumps([dataclasses.asdict(c) for c in found], default=str)
+            shown = [dataclasses.asdict(c) for c in found]
+            totals = [c.pop("totals") for c in shown[1:]]
+            for c in shown[1:]:
+                c.pop("summary")  # the totals, as text
+            return json.dumps(shown, default=str), totals
 
-        whole = charts()
+        whole, totals = charts()
         monkeypatch.setattr(charts_data, "CHART_BLOCK_VALUES", 1)  # a day per block
         assert len(charts_data._blocks(site, 0, 96 * 31)) == 31
-        assert charts() == whole
+        blocked, blocked_totals = charts()
+        assert blocked == whole
+        assert len(totals) >= 2 and all(t["local_kwh"] for t in totals)
+        for got, expected in zip(blocked_totals, totals, strict=True):
+            assert got == pytest.approx(expected, rel=1e-12)
         assert '"own_draw"' in whole  # the emergency power unit's own draw is in every view
+    finally:
+        store.close()
+
+
+def test_every_units_year_split_equals_each_unit_taken_alone_over_blocks_that_cut_a_month(
+    demo: tuple[Path, dict[str, object]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unit's chart takes the split of every unit at once, in blocks of slots; a block of ten
+    days cuts January's bar into parts. Each unit's bars and totals equal those of the unit
+    alone over the whole year at once (its local and grid energy per quarter hour summed to
+    the months, a quarter hour the unit has no value for making its month empty)."""
+    from datetime import date
+
+    import numpy as np
+
+    from lastgang.allocation import consumer_units
+    from lastgang.api import charts_data
+    from lastgang.monitoring import site_allocation, stored_concept, unit_consumption
+    from lastgang.report.charts import view_bounds
+    from lastgang.store import open_store
+    from lastgang.timegrid import MONTH, aggregate
+
+    out, _ = demo
+    store = open_store(out / "lastgang.duckdb", read_only=True)
+    try:
+        site = store.site_version(store.site_ids()[0]).site
+        tz = site.site.timezone
+        day = date(2025, 1, 15)
+        start, stop = view_bounds("year", day, tz)
+        concept = stored_concept(store, site, start, stop)
+        alloc = site_allocation(site, concept)
+        monkeypatch.setattr(charts_data, "CHART_BLOCK_VALUES", 960 * len(site.locations))
+        assert len(charts_data._blocks(site, start, stop)) == 37  # ten days a block
+        units = consumer_units(site)
+        assert len(units) >= 2
+        bars = 0
+        # the split is made for the first unit (its stamp drawn for this store) and kept
+        stamp = f"{store.change_stamp(site.site.id)} ten-day blocks"
+        for unit in units:
+            i = alloc.consumer_index(unit)
+            missing = np.isnan(unit_consumption(site, concept, unit))
+            local = np.where(missing, np.nan, alloc.local_rows(i))
+            grid = np.where(missing, np.nan, alloc.grid_rows(i))
+            chart = charts_data.unit_chart(store, site, unit, "year", day, stamp=stamp)
+            shown = {s.kind: s.values for s in chart.series}
+            for kind, kwh in (("local", local), ("grid", grid)):
+                _, months = aggregate(kwh, start, MONTH, tz)
+                expected = [None if np.isnan(v) else v for v in months.tolist()]
+                assert expected[2:] == [None] * 10  # the demo has January and 1 February
+                assert [v is None for v in shown[kind]] == [v is None for v in expected]
+                for got, want in zip(shown[kind], expected, strict=True):
+                    if want is not None:
+                        assert got == pytest.approx(want, rel=1e-12, abs=1e-6)
+                bars += sum(v is not None for v in expected)
+            assert chart.totals["local_kwh"] == pytest.approx(float(np.nansum(local)), rel=1e-12)
+            assert chart.totals["grid_kwh"] == pytest.approx(float(np.nansum(grid)), rel=1e-12)
+            assert chart.totals["local_kwh"] > 0 and chart.totals["grid_kwh"] > 0
+        assert bars > 0  # January's bar, cut into four blocks, has values for some unit
     finally:
         store.close()

@@ -7,25 +7,35 @@ and the allocation of the site's ``[billing]`` rule with the inputs a billing ru
 module only sums them to the bars of the view (:func:`~lastgang.timegrid.aggregate`: local
 calendar periods, 92/96/100 quarter hours a day).
 A day is drawn in kW (average power of each quarter hour = kWh x 4), longer views in kWh.
+
+A view costs the allocation of the whole site over it (a unit's share depends on every other
+unit), so what a view made is kept by the site's change stamp
+(:meth:`~lastgang.store.Store.change_stamp`, drawn again by every import, rebuild and
+configuration change): a unit's chart makes the split of every unit at once, and the next
+request for the view, for any unit, takes it from there.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
-from lastgang.allocation import consumer_units
+from lastgang.allocation import consumer_meters, consumer_units
+from lastgang.cache import SizedCache
 from lastgang.concept.model import Role, Site
 from lastgang.errors import InvalidInput
 from lastgang.monitoring import (
+    consumption_of,
     monitoring_data,
     monitoring_sources,
     site_allocation,
     stored_concept,
-    unit_consumption,
 )
 from lastgang.report.charts import MonitoringData, ratios, view_bounds
 from lastgang.store import Store
@@ -43,6 +53,8 @@ from lastgang.timegrid import (
 __all__ = ["Chart", "Series", "monitoring_chart", "unit_chart"]
 
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+_T = TypeVar("_T")
 
 _BARS: dict[str, Resolution] = {"day": QUARTER_HOUR, "week": HOUR, "month": DAY, "year": MONTH}
 
@@ -54,11 +66,34 @@ _BARS: dict[str, Resolution] = {"day": QUARTER_HOUR, "week": HOUR, "month": DAY,
 CHART_BLOCK_VALUES = 48_000_000
 
 
-def _blocks(site: Site, start: int, stop: int) -> list[tuple[int, int]]:
+#: charts made at the same time (each holds up to :data:`CHART_BLOCK_VALUES` values with their
+#: allocation, about 1.4 GB); a further request waits for one of them to end
+CHARTS_MADE_AT_ONCE = 2
+_MAKING = threading.BoundedSemaphore(CHARTS_MADE_AT_ONCE)
+
+#: the data of the charts made, by site, change stamp and view (a year's split of 10,000 units
+#: is 2 MB): a chart is made again only when the site's configuration or profiles changed
+_KEPT: SizedCache[tuple[Hashable, ...], object] = SizedCache(256 * 2**20)
+
+
+def _blocks(
+    site: Site, start: int, stop: int, edges: IntArray | None = None
+) -> list[tuple[int, int]]:
     """``[start, stop)`` in blocks of at most :data:`CHART_BLOCK_VALUES` values of the site's
-    locations (at least a day each)."""
+    locations (at least a day each). With ``edges`` (the bars' boundaries, ascending, from
+    ``start`` to ``stop``) a block ends on a bar's edge wherever a bar fits into one."""
     step = max(96, CHART_BLOCK_VALUES // max(len(site.locations), 1))
-    return [(a, min(a + step, stop)) for a in range(start, stop, step)] or [(start, stop)]
+    if edges is None:
+        return [(a, min(a + step, stop)) for a in range(start, stop, step)] or [(start, stop)]
+    out: list[tuple[int, int]] = []
+    a = start
+    while a < stop:
+        # the farthest edge within a block's reach; a bar longer than a block is cut
+        k = int(np.searchsorted(edges, a + step, side="right")) - 1
+        b = int(edges[k]) if k >= 0 and edges[k] > a else min(a + step, stop)
+        out.append((a, b))
+        a = b
+    return out or [(start, stop)]
 
 
 def _monitoring_block(store: Store, site: Site, start: int, stop: int) -> MonitoringData:
@@ -161,6 +196,8 @@ class _Bars:
     start: int
     stop: int
     res: Resolution
+    #: the slots where the bars begin, then ``stop``
+    edges: IntArray
     x: list[str]
     widths: list[int]
     labels: list[str]
@@ -180,12 +217,16 @@ class _Bars:
         ]
         widths = [int(w) * 900_000 for w in np.diff(bounds).tolist()]
         labels = [labels_all[int(b) - start - 1] for b in bounds[1:].tolist()]
-        return cls(view, day, tz, start, stop, res, x, widths, labels)
+        return cls(view, day, tz, start, stop, res, bounds, x, widths, labels)
 
     def values(self, kwh: FloatArray, *, below: bool = False) -> list[float | None]:
         """One value a bar (kW in the day view: kWh x 4), negated ``below`` the 0 line; a bar
         with a missing quarter hour is ``None``."""
         _, sums = aggregate(kwh, self.start, self.res, zone(self.tz))
+        return self.shown(sums, below=below)
+
+    def shown(self, sums: FloatArray, *, below: bool = False) -> list[float | None]:
+        """:meth:`values` of the bars' sums (``NaN``: a bar with a missing quarter hour)."""
         scale = 4.0 if self.view == "day" else 1.0
         out = [None if v != v else round(float(v) * scale, 6) for v in sums.tolist()]
         return [None if v is None else -v for v in out] if below else out
@@ -233,9 +274,46 @@ def _colour(site: Site, source: str, k: int) -> str:
     return (_UNIT if virtual or storage else _PV)[k % 4]
 
 
-def monitoring_chart(store: Store, site: Site, view: str, day: date) -> Chart:
-    """The monitoring chart of a site (SM-4) for the view holding ``day``."""
+def _kept(site: Site, stamp: str | None, what: tuple[Hashable, ...], make: Callable[[], _T]) -> _T:
+    """``make()`` at most :data:`CHARTS_MADE_AT_ONCE` at a time, kept by the site's change
+    ``stamp`` and ``what`` it shows (not kept without a stamp)."""
+
+    def made() -> _T:
+        with _MAKING:
+            return make()
+
+    if stamp is None:
+        return made()
+    found = _KEPT.get_or_make((site.site.id, stamp, *what), made, _size)
+    return cast(_T, found)
+
+
+def _size(value: object) -> int:
+    """Roughly what a kept value holds, in bytes."""
+    if isinstance(value, _UnitBars):
+        return value.nbytes
+    return 64 * len(str(value))
+
+
+def monitoring_chart(
+    store: Store, site: Site, view: str, day: date, *, stamp: str | None = None
+) -> Chart:
+    """The monitoring chart of a site (SM-4) for the view holding ``day``. ``stamp`` is the
+    site's :meth:`~lastgang.store.Store.change_stamp`, read before ``site``: a view made for
+    the same stamp is taken again, not made again."""
     bars = _Bars.of(site, view, day)
+    series, summary, totals = _kept(
+        site,
+        stamp,
+        ("monitoring", bars.view, bars.start, bars.stop),
+        lambda: _monitoring_series(store, site, bars),
+    )
+    return bars.chart(site.site.name or site.site.id, series, summary, totals)
+
+
+def _monitoring_series(
+    store: Store, site: Site, bars: _Bars
+) -> tuple[list[Series], str, dict[str, float | None]]:
     blocks = _blocks(site, bars.start, bars.stop)
     data = _joined([_monitoring_block(store, site, a, b) for a, b in blocks])
     series = [
@@ -261,7 +339,7 @@ def monitoring_chart(store: Store, site: Site, view: str, day: date) -> Chart:
         Series("To the grid", "grid_export", bars.values(data.grid_export, below=True)),
     ]
     r = ratios(data)
-    return bars.chart(site.site.name or site.site.id, series, _summary(r), r)
+    return series, _summary(r), r
 
 
 def _pct(value: float | None) -> str:
@@ -280,30 +358,86 @@ def _summary(r: dict[str, float | None]) -> str:
     )
 
 
-def unit_chart(store: Store, site: Site, unit_id: str, view: str, day: date) -> Chart:
-    """The consumption of one billing unit with its local/grid split (SM-5)."""
+@dataclass(frozen=True)
+class _UnitBars:
+    """The local and grid energy of every consuming unit over one view (row: the unit's place
+    in :func:`~lastgang.allocation.consumer_meters`), summed to the view's bars (``NaN``: a bar
+    with a quarter hour the unit has no value for) and over the whole view (those quarter hours
+    left out)."""
+
+    units: dict[str, int]
+    local: FloatArray
+    grid: FloatArray
+    local_sum: FloatArray
+    grid_sum: FloatArray
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.local, self.grid, self.local_sum, self.grid_sum)
+        return sum(a.nbytes for a in arrays) + 100 * len(self.units)
+
+
+def _unit_bars(store: Store, site: Site, bars: _Bars) -> _UnitBars:
+    """:class:`_UnitBars` of every unit at once: the allocation a unit's chart needs is that of
+    the whole site, so the next unit's chart of the view costs nothing more. Taken in blocks of
+    whole bars where a bar fits into one (a bar cut by blocks is the sum of its parts), a few
+    units at a time, so no ``[units, slots]`` array is made beyond the allocation's own."""
+    meters = consumer_meters(site)
+    units = list(meters)
+    shape = (len(units), len(bars.edges) - 1)
+    local, grid = np.zeros(shape), np.zeros(shape)
+    local_sum, grid_sum = np.zeros(len(units)), np.zeros(len(units))
+    tz = zone(bars.tz)
+    for a, b in _blocks(site, bars.start, bars.stop, bars.edges):
+        concept = stored_concept(store, site, a, b)
+        alloc = site_allocation(site, concept)
+        rows = [alloc.consumer_index(u) for u in units]
+        first = int(np.searchsorted(bars.edges, a, side="right")) - 1
+        # the block's first bar began in an earlier block: add to it; every other is whole
+        cut = int(bars.edges[first]) != a
+        for positions, local_kwh, grid_kwh in alloc.blocks(rows):
+            picked = range(positions.start, positions.stop)
+            missing = np.stack(
+                [np.isnan(consumption_of(concept, meters[units[k]])) for k in picked]
+            )
+            if missing.any():
+                local_kwh = np.where(missing, np.nan, local_kwh)
+                grid_kwh = np.where(missing, np.nan, grid_kwh)
+            for into, values in ((local, local_kwh), (grid, grid_kwh)):
+                _, sums = aggregate(values, a, bars.res, tz)
+                part = into[positions, first : first + sums.shape[1]]
+                if cut:
+                    sums[:, 0] += part[:, 0]
+                part[...] = sums
+            local_sum[positions] += np.nansum(local_kwh, axis=1)
+            grid_sum[positions] += np.nansum(grid_kwh, axis=1)
+    return _UnitBars({u: i for i, u in enumerate(units)}, local, grid, local_sum, grid_sum)
+
+
+def unit_chart(
+    store: Store, site: Site, unit_id: str, view: str, day: date, *, stamp: str | None = None
+) -> Chart:
+    """The consumption of one billing unit with its local/grid split (SM-5). ``stamp`` as for
+    :func:`monitoring_chart`: one view's split is made for every unit at once and kept."""
     bars = _Bars.of(site, view, day)
     if unit_id not in consumer_units(site):
         raise InvalidInput(f"unit {unit_id!r} has no consumer meter: there is nothing to chart")
-    locals_, grids = [], []
-    for a, b in _blocks(site, bars.start, bars.stop):
-        concept = stored_concept(store, site, a, b)
-        missing = np.isnan(unit_consumption(site, concept, unit_id))
-        alloc = site_allocation(site, concept)
-        i = alloc.consumer_index(unit_id)
-        local_kwh = alloc.local_rows(i)
-        locals_.append(np.where(missing, np.nan, local_kwh))
-        grids.append(np.where(missing, np.nan, alloc.grid_rows(i, local=local_kwh)))
-    local, grid = np.concatenate(locals_), np.concatenate(grids)
-    local_sum = float(np.nansum(local))
-    grid_sum = float(np.nansum(grid))
+    made = _kept(
+        site,
+        stamp,
+        ("units", bars.view, bars.start, bars.stop),
+        lambda: _unit_bars(store, site, bars),
+    )
+    i = made.units[unit_id]
+    local_sum = float(made.local_sum[i])
+    grid_sum = float(made.grid_sum[i])
     used = local_sum + grid_sum
     share = None if used == 0 else local_sum / used
     return bars.chart(
         next(u.name or u.id for u in site.units if u.id == unit_id),
         [
-            Series("Local (solar/battery)", "local", bars.values(local)),
-            Series("Grid", "grid", bars.values(grid)),
+            Series("Local (solar/battery)", "local", bars.shown(made.local[i])),
+            Series("Grid", "grid", bars.shown(made.grid[i])),
         ],
         (
             f"Consumption {used:,.1f} kWh: local {local_sum:,.1f} kWh ({_pct(share)}), "

@@ -615,8 +615,11 @@ def monitoring_data(
     view: Annotated[View, Query()] = "week",
     day: Annotated[date | None, Query(alias="date")] = None,
 ) -> ChartOut:
+    stamp = store.change_stamp(site_id)  # before the site: a chart is kept by it
     site = site_version(store, site_id).site
-    return _chart_out(store, site, day, lambda d: monitoring_chart(store, site, view, d))
+    return _chart_out(
+        store, site, day, lambda d: monitoring_chart(store, site, view, d, stamp=stamp)
+    )
 
 
 def _unit_or_404(store: Store, site_id: str, unit_id: str) -> Any:
@@ -640,8 +643,11 @@ def unit_consumption(
     view: Annotated[View, Query()] = "month",
     day: Annotated[date | None, Query(alias="date")] = None,
 ) -> ChartOut:
+    stamp = store.change_stamp(site_id)  # before the site: a chart is kept by it
     site, _unit = _unit_or_404(store, site_id, unit_id)
-    return _chart_out(store, site, day, lambda d: unit_chart(store, site, unit_id, view, d))
+    return _chart_out(
+        store, site, day, lambda d: unit_chart(store, site, unit_id, view, d, stamp=stamp)
+    )
 
 
 def unit_view(store: Store, site_id: str, unit_id: str, who: Principal) -> UnitOut:
