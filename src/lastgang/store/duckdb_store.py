@@ -1182,7 +1182,9 @@ class DuckDBStore:
         out: dict[str, LoadProfile] = {}
         for k, key in enumerate(keys):
             if not written[k].all():
-                hole = ~written[k]
+                # a row without any value (a location before its first, a view beyond the data)
+                # is filled as a whole, not through a mask
+                hole: slice | NDArray[np.bool_] = ~written[k] if written[k].any() else slice(None)
                 imp[k, hole] = np.nan
                 exp[k, hole] = np.nan
                 quality[k, hole] = Quality.MISSING
