@@ -201,3 +201,49 @@ def test_run_reads_times_what_the_pages_read_of_a_stored_run(tmp_path: Path) -> 
             seconds, peak = row.split(" | ")[1:3]
             assert float(seconds) >= 0 and peak.removesuffix(" |").replace(",", "").isdigit()
     assert len(result.run.invoices) == 9
+
+
+def test_chart_reads_times_the_charts_made_and_taken_again(tmp_path: Path) -> None:
+    """``bench/chart_reads.py`` asks for every view's charts as the routes do; only its table's
+    shape is checked, never a time."""
+    work = tmp_path / "work"
+    small = ["--size", "10", "--workdir", str(work), "--days", "2", "--repeats", "1"]
+    for case in ("prepare", "import-csv"):
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "cases.py"), case, *small],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "chart_reads.py"),
+            str(work / "10" / "store.duckdb"),
+            "--date",
+            "2025-01-01",
+            "--repeats",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    head, *lines = done.stdout.splitlines()
+    assert head.startswith("site bench-10: 10 locations, 8 consuming units; views of 2025-01-01")
+    assert "change stamp" in head and "no change stamp" not in head
+    assert lines[:2] == ["| read | seconds | peak MiB |", "|---|---|---|"]
+    rows = [line.split(" | ")[0].removeprefix("| ") for line in lines[2:]]
+    per_view = ["monitoring, made", "monitoring, again", "a unit, made", "a unit, again"]
+    per_view.append("another unit")
+    assert rows == [f"{v}: {r}" for v in ("day", "week", "month", "year") for r in per_view] + [
+        "the last day with data, found",
+        "the last day with data, again",
+    ]
+    for line in lines[2:]:
+        seconds, peak = line.split(" | ")[1:3]
+        assert float(seconds) >= 0 and peak.removesuffix(" |").replace(",", "").isdigit()
