@@ -192,6 +192,7 @@ def test_run_reads_times_what_the_pages_read_of_a_stored_run(tmp_path: Path) -> 
         "a unit's invoices (1 runs)",
         "data quality page: 100 metering points",
         "data quality page: those with a problem",
+        "data quality page: those with a problem, next page",
     ]
     for args, how in (((), "read invoice by invoice"), (("--whole",), "from its whole run JSON")):
         head, rows = _reads(path, "--repeats", "1", *args)

@@ -29,6 +29,10 @@ FIRST, LAST = date(2024, 3, 29), date(2024, 4, 1)  # 31 March has 92 quarter hou
 
 @pytest.fixture(scope="module")
 def store() -> DuckDBStore:
+    return _store()
+
+
+def _store() -> DuckDBStore:
     """hak and pv measured throughout, top1 with an L2 hour on the 30th, top2 with a missing
     quarter hour on the 31st and L3 on the 1st, general with no value at all."""
     s = DuckDBStore(":memory:")
@@ -117,3 +121,52 @@ def test_a_part_of_the_rows_a_search_and_the_rows_with_a_problem(store: DuckDBSt
     assert _cells(problems) == {k: expected[k] for k in with_problem}
     last_one = quality_heat_map(store, site, FIRST, LAST, problems_only=True, offset=2, limit=5)
     assert [r.location_id for r in last_one.rows] == ["general"] and last_one.matches == 3
+
+
+def test_the_rows_with_a_problem_are_found_once_until_the_profiles_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The filter reads every location's profile; what it found is kept by the site's change
+    stamp, so its next page and a search among the points with a problem read nothing, and
+    new values are seen at once."""
+    store = _store()
+    site = store.site_version(SITE_ID).site
+    reads: list[list[str]] = []
+    read = DuckDBStore.load_profiles
+
+    def counted(self: DuckDBStore, site_id: str, ids: list[str], a: int, b: int) -> object:
+        reads.append(list(ids))
+        return read(self, site_id, ids, a, b)
+
+    monkeypatch.setattr(DuckDBStore, "load_profiles", counted)
+    first = quality_heat_map(store, site, FIRST, LAST, problems_only=True, limit=2)
+    assert [r.location_id for r in first.rows] == ["top1", "top2"] and first.matches == 3
+    assert sorted(i for ids in reads for i in ids) == sorted(loc.id for loc in site.locations)
+    reads.clear()
+    page = quality_heat_map(store, site, FIRST, LAST, problems_only=True, offset=2, limit=2)
+    searched = quality_heat_map(store, site, FIRST, LAST, problems_only=True, search="top")
+    assert [r.location_id for r in page.rows] == ["general"]
+    assert [r.location_id for r in searched.rows] == ["top1", "top2"]
+    assert _cells(searched) == {k: v for k, v in _cells(first).items() if k.startswith("top")}
+    assert reads == []
+    # top 1's hour measured after all (L1): a new stamp, read again, top 1 has no problem
+    start, _ = day_slots(FIRST, TZ)
+    _, stop = day_slots(LAST, TZ)
+    n = stop - start
+    store.save_profiles(
+        SITE_ID,
+        {
+            "top1": LoadProfile(
+                start,
+                np.full(n, 0.25),
+                np.zeros(n),
+                np.full(n, L1, np.int8),
+                np.full(n, 2, np.int64),
+                np.zeros(n, np.int32),
+                ("X:1",),
+            )
+        },
+        WHEN,
+    )
+    fixed = quality_heat_map(store, site, FIRST, LAST, problems_only=True)
+    assert [r.location_id for r in fixed.rows] == ["top2", "general"] and reads
