@@ -945,12 +945,20 @@ def _number(value: float) -> str:
     return "" if value != value else repr(float(value))
 
 
+#: locations a message about an unknown one names
+_LOCATIONS_NAMED = 12
+
+
 def resolve_target(site: Site, target: str) -> str:
     """A location id for a metering point ID (either form) or a location id of ``site``."""
     index = SiteIndex(site)
     found = index.resolve_location(target)
     if found is None:
-        known = ", ".join(loc.id for loc in site.locations)
+        # a community's thousands of locations are not all named in one message
+        ids = [loc.id for loc in site.locations]
+        known = ", ".join(ids[:_LOCATIONS_NAMED])
+        if len(ids) > _LOCATIONS_NAMED:
+            known += f" and {len(ids) - _LOCATIONS_NAMED:,} more"
         raise InvalidInput(
             f"{target!r} is neither a metering point ID nor a location of site "
             f"{site.site.id!r} (locations: {known})",

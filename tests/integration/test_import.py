@@ -806,3 +806,23 @@ def test_sites_of_a_store_without_change_stamps_get_one_when_opened_for_writing(
         assert stamp is not None
     with DuckDBStore(path) as store:  # and keep it
         assert store.change_stamp(SITE_ID) == stamp
+
+
+def test_an_unknown_profile_target_names_a_dozen_locations_and_counts_the_rest() -> None:
+    from lastgang.services import resolve_target
+
+    site = load_site(SITE)
+    assert resolve_target(site, TOP1_ID) == "top1"
+    with pytest.raises(InvalidInput) as small:
+        resolve_target(site, "nowhere")
+    assert small.value.args[0].endswith(
+        "(locations: " + ", ".join(loc.id for loc in site.locations) + ")"
+    )
+    base = site.locations[-1]
+    many = site.model_copy(
+        update={"locations": [base.model_copy(update={"id": f"flat-{i}"}) for i in range(30)]}
+    )
+    with pytest.raises(InvalidInput) as large:
+        resolve_target(many, "nowhere")
+    named = ", ".join(f"flat-{i}" for i in range(12))
+    assert large.value.args[0].endswith(f"(locations: {named} and 18 more)")
