@@ -342,14 +342,18 @@ CHECKED_BYTES_KEPT = 512 * 2**20
 
 @dataclass
 class _Checked:
-    """One input after the check: its bytes and readings kept (``content``, ``file``), or its
-    readings in a temporary file (``spilled``), or neither (an input already imported)."""
+    """One input after the check: its readings kept (``file``), or in a temporary file
+    (``spilled``), or neither (an input already imported). Its bytes are kept (``content``)
+    only where the import needs them again (EDA messages are parsed again when stored); the
+    others are archived from what :meth:`~lastgang.store.Store.prepare_batch` prepared, or
+    read again (``size`` bytes)."""
 
     item: InputFile
     digest: str
     content: bytes | None = None
     file: ImportedFile | None = None
     spilled: Path | None = None
+    size: int = 0
 
 
 def _import_many(
@@ -415,17 +419,20 @@ def _import_checked(
         except InvalidInput as exc:
             problems.extend(exc.problems or (Problem(exc.message, file=item.source),))
             continue
-        size = len(content) + read.readings.nbytes
+        # the bytes are let go once checked (their archive is being prepared), unless the
+        # import parses them again
+        again = content if read.format == "eda" else None
+        size = (0 if again is None else len(again)) + read.readings.nbytes
         if total == 1 or kept + size <= CHECKED_BYTES_KEPT:
             kept += size
-            checked.append(_Checked(item, digest, content, read))
+            checked.append(_Checked(item, digest, again, read, size=len(content)))
         else:  # its readings wait on disk, its bytes are read again (and compressed then)
             store.drop_prepared(digest)
             path = spill / f"{i}.pickle"
             with path.open("wb") as out:
                 pickle.dump(read, out, protocol=pickle.HIGHEST_PROTOCOL)
-            checked.append(_Checked(item, digest, spilled=path))
-        del content, read
+            checked.append(_Checked(item, digest, spilled=path, size=len(content)))
+        del content, read, again
     if problems:
         files = len({p.file for p in problems})
         raise InvalidInput(
@@ -454,7 +461,13 @@ def _import_checked(
             continue
         data, file = entry.content, entry.file
         entry.content = entry.file = None  # held only while this input is stored
-        if data is None or file is None:  # checked, and its readings put aside: read again
+        if file is None:  # its readings put aside: read them back
+            assert entry.spilled is not None
+            with entry.spilled.open("rb") as spilled:
+                file = pickle.load(spilled)  # written by this import, in its own folder
+            entry.spilled.unlink()
+        if data is None and (file.format == "eda" or not store.archive_prepared(digest)):
+            # its bytes are needed again (to parse, or to archive): read, and the same
             data = entry.item.content()
             if _sha256(data) != digest:
                 raise InvalidInput(
@@ -468,13 +481,10 @@ def _import_checked(
                         )
                     ],
                 )
-            assert entry.spilled is not None
-            with entry.spilled.open("rb") as spilled:
-                file = pickle.load(spilled)  # written by this import, in its own folder
-            entry.spilled.unlink()
         when = now or _now()
         with store.transaction():
             if file.format == "eda":  # joined with stored series just before it is stored
+                assert data is not None
                 file = _parse(data, source, index, file.format, options, store)
             info = store.add_batch(
                 site_id,
@@ -485,6 +495,7 @@ def _import_checked(
                 when,
                 version.version,
                 file.factors,
+                size=entry.size,
             )
             slots = _store_batch(store, site, info.batch, file, when, history=True)
         results.append(

@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -566,6 +567,37 @@ def test_files_beyond_the_kept_bytes_wait_on_disk_with_the_same_result(
     assert again.fingerprint(SITE_ID) == kept.fingerprint(SITE_ID)
     assert [b.sha256 for b in again.batches(SITE_ID)] == [b.sha256 for b in kept.batches(SITE_ID)]
     assert len(spills) == 1 and spills[0].parent == tmp_path and not spills[0].exists()
+
+
+def test_a_checked_files_bytes_are_let_go_and_its_prepared_archive_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a file is checked its bytes are not held while its readings are stored: the
+    archive prepared from them while it was checked is stored as it is (the bytes are read
+    once, and archived exactly)."""
+    from lastgang.ingest import dispatch
+
+    passed: list[bytes | None] = []
+    real_add = DuckDBStore.add_batch
+
+    def noting(self: DuckDBStore, site_id: str, content: bytes | None, *a: Any, **k: Any) -> Any:
+        passed.append(content)
+        return real_add(self, site_id, content, *a, **k)
+
+    reads: list[str] = []
+    real_read = dispatch._read_file
+
+    def counting_read(path: Path) -> bytes:
+        reads.append(path.name)
+        return real_read(path)
+
+    monkeypatch.setattr(DuckDBStore, "add_batch", noting)
+    monkeypatch.setattr(dispatch, "_read_file", counting_read)
+    store = new_store()
+    results = import_files(store, SITE_ID, [TOP1_SPRING, HAK], now=WHEN)
+    assert passed == [None, None] and reads == [TOP1_SPRING.name, HAK.name]
+    for result, path in zip(results, (TOP1_SPRING, HAK), strict=True):
+        assert store.batch_content(result.batch) == path.read_bytes()
 
 
 def test_a_bad_file_beyond_the_kept_bytes_still_rejects_the_whole_import(

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from lastgang.errors import StoreError
 from lastgang.services import apply_site
 from lastgang.store import duckdb_store
 from lastgang.store.duckdb_store import DuckDBStore
@@ -114,11 +115,45 @@ def test_tor_7_1_archive_prepared_chunks_are_the_chunks_of_the_bytes(
     info = dropped.add_batch(SITE_ID, content, digest, "a.csv", "csv/intervals", WHEN, 1, {})
     assert dropped.batch_content(info.batch) == content
     half = _store()
-    stopped: Future[list[tuple[str, bytes]]] = Future()
-    stopped.set_result(duckdb_store._packed_chunks(content, threading.Event())[:3])
+    stopped: Future[list[tuple[str, bytes]] | None] = Future()
+    whole = duckdb_store._packed_chunks(content, threading.Event())
+    assert whole is not None
+    stopped.set_result(whole[:3])
     half._prepared[digest] = stopped
     info = half.add_batch(SITE_ID, content, digest, "a.csv", "csv/intervals", WHEN, 1, {})
     assert half.batch_content(info.batch) == content
     assert half.fingerprint(SITE_ID) == direct.fingerprint(SITE_ID)
     for store in (direct, prepared, dropped, half):
         store.close()
+
+
+def test_tor_7_1_an_archive_prepared_whole_is_stored_without_its_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An import lets a file's bytes go once they are checked: the archive prepared from them
+    is stored as it is, and equals the bytes. An archive not prepared, or stopped half way, is
+    no archive: the bytes must be given."""
+    monkeypatch.setattr(duckdb_store, "CHUNK_BYTES", 50)
+    content = b"".join(b"2024-06-15 10:%02d+02:00,top1,0.%d\n" % (i % 60, i) for i in range(300))
+    digest = hashlib.sha256(content).hexdigest()
+    store = _store()
+    assert not store.archive_prepared(digest)
+    with pytest.raises(StoreError, match="not prepared whole"):
+        store.add_batch(SITE_ID, None, digest, "a.csv", "csv/x", WHEN, 1, {}, size=len(content))
+    assert store.batch_count(SITE_ID) == 0
+    store.prepare_batch(content, digest)
+    assert store.archive_prepared(digest)
+    info = store.add_batch(SITE_ID, None, digest, "a.csv", "csv/x", WHEN, 1, {}, size=len(content))
+    assert store.batch_content(info.batch) == content and info.size == len(content)
+    # stopped by another import's drop while it was packed: not whole
+    stopped = _store()
+    dropped = threading.Event()
+    dropped.set()
+    future = Future[list[tuple[str, bytes]] | None]()
+    future.set_result(duckdb_store._packed_chunks(content, dropped))
+    stopped._prepared[digest] = future
+    assert not stopped.archive_prepared(digest)
+    with pytest.raises(StoreError):
+        stopped.add_batch(SITE_ID, None, digest, "a.csv", "csv/x", WHEN, 1, {}, size=len(content))
+    for s in (store, stopped):
+        s.close()

@@ -251,15 +251,24 @@ class Store(Protocol):
     def add_batch(
         self,
         site_id: str,
-        content: bytes,
+        content: bytes | None,
         sha256: str,
         source: str,
         format: str,
         imported_at: datetime,
         site_version: int,
         factors: Mapping[str, Any],
+        *,
+        size: int | None = None,
     ) -> BatchInfo:
-        """Archive the exact bytes of one input and give it the next batch number."""
+        """Archive the exact bytes of one input and give it the next batch number. Without
+        ``content`` the archive :meth:`prepare_batch` prepared for ``sha256`` is stored (it
+        must be whole: :meth:`archive_prepared`), and ``size`` says how many bytes it holds."""
+        ...
+
+    def archive_prepared(self, sha256: str) -> bool:
+        """Whether the archive of ``sha256`` is prepared whole (waits for its preparation), so
+        that :meth:`add_batch` needs no bytes for it."""
         ...
 
     def prepare_batch(self, content: bytes, sha256: str) -> None:

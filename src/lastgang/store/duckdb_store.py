@@ -275,7 +275,7 @@ class DuckDBStore:
                 "name another file with --db or LASTGANG_DB"
             ) from None
         self._version = SCHEMA_VERSION
-        self._prepared: dict[str, Future[list[tuple[str, bytes]]]] = {}
+        self._prepared: dict[str, Future[list[tuple[str, bytes]] | None]] = {}
         self._preparer: ThreadPoolExecutor | None = None
         self._dropped = threading.Event()
         if not read_only:
@@ -555,14 +555,22 @@ class DuckDBStore:
     def add_batch(
         self,
         site_id: str,
-        content: bytes,
+        content: bytes | None,
         sha256: str,
         source: str,
         format: str,
         imported_at: datetime,
         site_version: int,
         factors: Mapping[str, Any],
+        *,
+        size: int | None = None,
     ) -> BatchInfo:
+        if content is None and (size is None or not self.archive_prepared(sha256)):
+            raise StoreError(
+                f"{source}: its archive was not prepared whole (size {size}); give its bytes"
+            )
+        length = len(content) if content is not None else size
+        assert length is not None
         with self.transaction():
             row = self._one("SELECT nextval('batch_numbers')")
             assert row is not None
@@ -577,15 +585,19 @@ class DuckDBStore:
                     format,
                     _require_utc(imported_at),
                     site_version,
-                    len(content),
+                    length,
                     json.dumps(factors, sort_keys=True),
                 ],
             )
             prepared = self._prepared.pop(sha256, None)
             packed = None if prepared is None or prepared.cancelled() else prepared.result()
-            count = len(range(0, max(len(content), 1), CHUNK_BYTES))
             # a preparation stopped by drop_prepared (another import) is not whole: pack again
-            chunks = iter(packed) if packed and len(packed) == count else _archive_chunks(content)
+            if packed is not None and len(packed) == _chunk_count(length):
+                chunks: Iterator[tuple[str, bytes]] = iter(packed)
+            elif content is None:
+                raise StoreError(f"{source}: its prepared archive is not of {length} bytes")
+            else:
+                chunks = _archive_chunks(content)
             for seq, (codec, data) in enumerate(chunks):
                 self._con.execute(
                     "INSERT INTO raw_chunks VALUES (?, ?, ?, ?)", [batch, seq, data, codec]
@@ -593,6 +605,10 @@ class DuckDBStore:
         found = self.find_batch(site_id, sha256)
         assert found is not None
         return found
+
+    def archive_prepared(self, sha256: str) -> bool:
+        prepared = self._prepared.get(sha256)
+        return prepared is not None and not prepared.cancelled() and prepared.result() is not None
 
     def prepare_batch(self, content: bytes, sha256: str) -> None:
         if sha256 in self._prepared:
@@ -1586,15 +1602,21 @@ def _pack(view: memoryview, offset: int) -> tuple[str, bytes]:
     return ("zlib", packed) if len(packed) < len(raw) else ("none", bytes(raw))
 
 
-def _packed_chunks(content: bytes, dropped: threading.Event) -> list[tuple[str, bytes]]:
+def _chunk_count(size: int) -> int:
+    """How many chunks of :data:`CHUNK_BYTES` the archive of ``size`` bytes has (an empty
+    file has one, empty)."""
+    return len(range(0, max(size, 1), CHUNK_BYTES))
+
+
+def _packed_chunks(content: bytes, dropped: threading.Event) -> list[tuple[str, bytes]] | None:
     """Every chunk of ``content`` packed, one after the other (in a background thread while
-    the file is checked: see :meth:`DuckDBStore.prepare_batch`); stops early, with a result
-    nobody takes, once ``dropped`` is set."""
+    the file is checked: see :meth:`DuckDBStore.prepare_batch`); stops early, with ``None``,
+    once ``dropped`` is set."""
     view = memoryview(content)
     out: list[tuple[str, bytes]] = []
     for offset in range(0, max(len(content), 1), CHUNK_BYTES):
         if dropped.is_set():
-            break
+            return None
         out.append(_pack(view, offset))
     return out
 
