@@ -96,21 +96,14 @@ def main(argv: list[str] | None = None) -> int:
         f"site {site_id}: {len(site.locations):,} locations, {len(units):,} consuming units; "
         f"views of {day}; {'change stamp ' + stamp[:8] if stamp else 'no change stamp'}"
     )
-    print("| read | seconds | peak MiB |")
-    print("|---|---|---|")
-    for k, (name, read, fresh) in enumerate(reads):
-        seconds: list[float] = []
-        peak = 0
-        for _ in range(args.repeats):
-            if fresh:
-                emptied()
-            elif not seconds:  # the read it follows, so that there is something to take
-                reads[k - 1][1]()
-            with harness.probe() as p:
-                read()
-            seconds.append(p.sample.seconds)
-            peak = max(peak, p.sample.peak_increase)
-        print(f"| {name} | {harness.median(seconds):.3f} | {peak / 2**20:,.0f} |")
+
+    def before(k: int) -> None:
+        if reads[k][2]:
+            emptied()
+        else:  # the read it follows, so that there is something to take
+            reads[k - 1][1]()
+
+    harness.print_reads([(name, read) for name, read, _ in reads], args.repeats, before)
     store.close()
     return 0
 

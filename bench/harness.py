@@ -24,7 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -153,6 +153,28 @@ def repeats(count: int, budget: float) -> Iterator[int]:
         if k and time.perf_counter() - started > budget:
             return
         yield k
+
+
+def print_reads(
+    reads: Sequence[tuple[str, Callable[[], object]]],
+    repeats: int,
+    before: Callable[[int], object],
+) -> None:
+    """A Markdown table of ``reads`` (name, what to do), each done ``repeats`` times with
+    ``before(k)`` first (``k``: the read's place in the list, to empty caches or do the read it
+    follows): the median seconds and the largest peak memory beyond what the process held."""
+    print("| read | seconds | peak MiB |")
+    print("|---|---|---|")
+    for k, (name, read) in enumerate(reads):
+        seconds: list[float] = []
+        peak = 0
+        for _ in range(repeats):
+            before(k)
+            with probe() as p:
+                read()
+            seconds.append(p.sample.seconds)
+            peak = max(peak, p.sample.peak_increase)
+        print(f"| {name} | {median(seconds):.3f} | {peak / 2**20:,.0f} |")
 
 
 def emit(result: dict[str, Any]) -> None:

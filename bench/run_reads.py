@@ -119,22 +119,15 @@ def main(argv: list[str] | None = None) -> int:
         f"run {record.run} of {site}: {record.invoices:,} invoices; "
         f"{'read invoice by invoice' if kept else 'read from its whole run JSON'}"
     )
-    print("| read | seconds | peak MiB |")
-    print("|---|---|---|")
-    for k, (name, read) in enumerate(reads):
-        seconds: list[float] = []
-        peak = 0
-        for _ in range(args.repeats):
-            routes._JSON_CACHE.clear()  # empty, as for a run too large to keep
-            if name in following:
-                reads[k - 1][1]()
-            else:
-                views._CELLS.clear()
-            with harness.probe() as p:
-                read()
-            seconds.append(p.sample.seconds)
-            peak = max(peak, p.sample.peak_increase)
-        print(f"| {name} | {harness.median(seconds):.3f} | {peak / 2**20:,.0f} |")
+
+    def before(k: int) -> None:
+        routes._JSON_CACHE.clear()  # empty, as for a run too large to keep
+        if reads[k][0] in following:
+            reads[k - 1][1]()
+        else:
+            views._CELLS.clear()
+
+    harness.print_reads(reads, args.repeats, before)
     store.close()
     return 0
 

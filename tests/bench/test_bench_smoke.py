@@ -156,15 +156,10 @@ def _reads(store: Path, *args: str) -> tuple[str, list[str]]:
     return lines[0], [line for line in lines[3:] if line.startswith("| ")]
 
 
-def test_run_reads_times_what_the_pages_read_of_a_stored_run(tmp_path: Path) -> None:
-    """``bench/run_reads.py`` reads a stored run as the routes do, invoice by invoice and (with
-    ``--whole``) from its whole JSON; only its table's shape is checked, never a time."""
-    from datetime import date
-
-    from lastgang.billing_service import bill
-    from lastgang.store import open_store
-
-    work = tmp_path / "work"
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The store of the benchmark's smallest site over two days, imported by the bench."""
+    work = tmp_path_factory.mktemp("bench") / "work"
     small = ["--size", "10", "--workdir", str(work), "--days", "2", "--repeats", "1"]
     for case in ("prepare", "import-csv"):
         done = subprocess.run(
@@ -175,7 +170,20 @@ def test_run_reads_times_what_the_pages_read_of_a_stored_run(tmp_path: Path) -> 
             check=False,
         )
         assert done.returncode == 0, done.stderr[-3000:]
-    path = work / "10" / "store.duckdb"
+    return work / "10" / "store.duckdb"
+
+
+def test_run_reads_times_what_the_pages_read_of_a_stored_run(
+    tmp_path: Path, small_store: Path
+) -> None:
+    """``bench/run_reads.py`` reads a stored run as the routes do, invoice by invoice and (with
+    ``--whole``) from its whole JSON; only its table's shape is checked, never a time."""
+    from datetime import date
+
+    from lastgang.billing_service import bill
+    from lastgang.store import open_store
+
+    path = small_store
     with open_store(path) as store:
         result = bill(
             store, "bench-10", date(2025, 1, 1), date(2025, 1, 2), out_dir=tmp_path / "r", pdf=False
@@ -204,25 +212,14 @@ def test_run_reads_times_what_the_pages_read_of_a_stored_run(tmp_path: Path) -> 
     assert len(result.run.invoices) == 9
 
 
-def test_chart_reads_times_the_charts_made_and_taken_again(tmp_path: Path) -> None:
+def test_chart_reads_times_the_charts_made_and_taken_again(small_store: Path) -> None:
     """``bench/chart_reads.py`` asks for every view's charts as the routes do; only its table's
     shape is checked, never a time."""
-    work = tmp_path / "work"
-    small = ["--size", "10", "--workdir", str(work), "--days", "2", "--repeats", "1"]
-    for case in ("prepare", "import-csv"):
-        done = subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "cases.py"), case, *small],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
     done = subprocess.run(
         [
             sys.executable,
             str(ROOT / "bench" / "chart_reads.py"),
-            str(work / "10" / "store.duckdb"),
+            str(small_store),
             "--date",
             "2025-01-01",
             "--repeats",
