@@ -467,8 +467,10 @@ class DuckDBStore:
     def change_stamp(self, site_id: str) -> str | None:
         row = None
         with contextlib.suppress(duckdb.CatalogException):  # read only, written before stamps
-            row = self._one("SELECT stamp FROM site_changes WHERE site_id = ?", [site_id])
-        return None if row is None else str(row[0])
+            # min: two connections that stamped an older store at once left two rows, each
+            # standing for the same data until the next change replaces both
+            row = self._one("SELECT min(stamp) FROM site_changes WHERE site_id = ?", [site_id])
+        return None if row is None or row[0] is None else str(row[0])
 
     def _versions(self, site_id: str, version: int | None) -> list[SiteVersion]:
         sql = (
