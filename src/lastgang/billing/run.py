@@ -46,6 +46,7 @@ from lastgang.allocation import (
     Allocation,
     allocate_site,
     billing_sources,
+    consumer_meters,
     consumer_units,
     finite_or_zero,
 )
@@ -208,12 +209,10 @@ class _SiteFacts:
 
     @functools.cached_property
     def consumer_meters(self) -> dict[str, tuple[str, ...]]:
-        """The meters of role ``consumer`` of every unit (by unit id)."""
-        known = self.meter_ids
-        return {
-            unit_id: tuple(m for m in unit.meters if m in known and known[m].role is Role.CONSUMER)
-            for unit_id, unit in self.units.items()
-        }
+        """The meters of role ``consumer`` of every unit (by unit id; none for a unit that
+        does not consume)."""
+        found = consumer_meters(self.site)
+        return {unit_id: found.get(unit_id, ()) for unit_id in self.units}
 
 
 _FACTS: dict[int, _SiteFacts] = {}
