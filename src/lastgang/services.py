@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import csv
 import functools
+import glob
 import hashlib
 import io
+import os
 import pickle
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -332,9 +335,9 @@ def import_files(
     )
 
 
-#: bytes of input files and of their readings kept in memory from the check to the import; the
-#: readings of the files beyond that wait in a temporary file (in a folder beside the store
-#: file, removed when the import ends) and their bytes are read again
+#: bytes of readings (and of the inputs parsed again when stored: EDA) kept in memory from the
+#: check to the import; the readings of the files beyond that wait in a temporary file (in a
+#: folder beside the store file, removed when the import ends) and their bytes are read again
 #: (their SHA-256 checked again) when their turn comes, so a folder of large files needs the
 #: memory of about one of them
 CHECKED_BYTES_KEPT = 512 * 2**20
@@ -369,8 +372,13 @@ def _import_many(
     try:
         # readings put aside go next to the store, whose disk holds data of that size (the
         # system's temporary folder may be memory)
-        beside = Path(store.location).parent if Path(store.location).is_file() else None
-        with tempfile.TemporaryDirectory(prefix=".lastgang-import-", dir=beside) as spill:
+        location = Path(store.location)
+        beside = location.parent if location.is_file() else None
+        named = f"{location.name}-" if beside is not None else ""
+        prefix = f"{_SPILL}{named}{os.getpid()}-"
+        if beside is not None:
+            _remove_left_behind(beside, location.name)
+        with tempfile.TemporaryDirectory(prefix=prefix, dir=beside) as spill:
             return _import_checked(
                 store,
                 site_id,
@@ -383,6 +391,31 @@ def _import_many(
             )
     finally:
         store.drop_prepared()
+
+
+#: the folder of an import's readings put aside: ``{_SPILL}{store file}-{process id}-...``
+_SPILL = ".lastgang-import-"
+
+
+def _remove_left_behind(folder: Path, store_name: str) -> None:
+    """Remove what an import of the store killed outright left behind: the folders of readings
+    put aside by a process that no longer runs (a running one's are its own)."""
+    prefix = f"{_SPILL}{store_name}-"
+    for left in folder.glob(f"{glob.escape(prefix)}*"):
+        pid = left.name[len(prefix) :].split("-", 1)[0]
+        if not pid.isdigit() or _running(int(pid)) or not left.is_dir() or left.is_symlink():
+            continue
+        shutil.rmtree(left, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's
+        return True
+    return True
 
 
 def _import_checked(

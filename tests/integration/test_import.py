@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -598,6 +599,35 @@ def test_a_checked_files_bytes_are_let_go_and_its_prepared_archive_stored(
     assert passed == [None, None] and reads == [TOP1_SPRING.name, HAK.name]
     for result, path in zip(results, (TOP1_SPRING, HAK), strict=True):
         assert store.batch_content(result.batch) == path.read_bytes()
+
+
+def test_readings_a_killed_import_put_aside_are_removed_by_the_next_import(
+    tmp_path: Path,
+) -> None:
+    """A folder of readings put aside is left behind when its import is killed outright; the
+    next import of the same store removes it, but not a running process's, nor another
+    store's."""
+    import subprocess
+    import sys
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = int(gone.stdout)  # a process that has ended
+    store = DuckDBStore(tmp_path / "store.duckdb")
+    apply_site(store, SITE, now=WHEN)
+    left = tmp_path / f".lastgang-import-store.duckdb-{dead}-abc"
+    mine = tmp_path / f".lastgang-import-store.duckdb-{os.getpid()}-def"
+    other = tmp_path / f".lastgang-import-other.duckdb-{dead}-ghi"
+    for folder in (left, mine, other):
+        folder.mkdir()
+        (folder / "0.pickle").write_bytes(b"readings")
+    import_files(store, SITE_ID, [HAK], now=WHEN)
+    assert not left.exists() and mine.exists() and other.exists()
+    assert store.batch_count(SITE_ID) == 1
 
 
 def test_a_bad_file_beyond_the_kept_bytes_still_rejects_the_whole_import(
