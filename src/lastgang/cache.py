@@ -58,10 +58,13 @@ class SizedCache(Generic[K, V]):
                 _, (dropped, _) = self._entries.popitem(last=False)
                 self._held -= dropped
 
-    def get_or_make(self, key: K, make: Callable[[], V], size: Callable[[V], int]) -> V:
+    def get_or_make(self, key: K | None, make: Callable[[], V], size: Callable[[V], int]) -> V:
         """The value kept for ``key``, else ``make()``, kept with the size ``size`` gives it.
         Threads that ask for the same key while it is made wait for it and get the same value
-        instead of making it again (keys of the same hash bucket wait for each other too)."""
+        instead of making it again (keys of the same hash bucket wait for each other too).
+        Without a key (nothing to tell the value by) it is made and not kept."""
+        if key is None:
+            return make()
         found = self.get(key)
         if found is not None:
             return found

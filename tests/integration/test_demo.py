@@ -119,6 +119,8 @@ def test_charts_taken_a_block_of_slots_at_a_time_are_the_same(
     import dataclasses
     from datetime import date
 
+    import numpy as np
+
     from lastgang.allocation import consumer_units
     from lastgang.api import charts_data
     from lastgang.store import open_store
@@ -143,7 +145,8 @@ def test_charts_taken_a_block_of_slots_at_a_time_are_the_same(
 
         whole, totals = charts()
         monkeypatch.setattr(charts_data, "CHART_BLOCK_VALUES", 1)  # a day per block
-        assert len(charts_data._blocks(site, 0, 96 * 31)) == 31
+        hours = np.arange(0, 96 * 31 + 1, 4)  # the week view's bars, in a month of 96-slot days
+        assert charts_data._blocks(site, hours) == [(96 * d, 96 * (d + 1)) for d in range(31)]
         blocked, blocked_totals = charts()
         assert blocked == whole
         assert len(totals) >= 2 and all(t["local_kwh"] for t in totals)
@@ -170,7 +173,7 @@ def test_every_units_year_split_equals_each_unit_taken_alone_over_blocks_that_cu
     from lastgang.monitoring import site_allocation, stored_concept, unit_consumption
     from lastgang.report.charts import view_bounds
     from lastgang.store import open_store
-    from lastgang.timegrid import MONTH, aggregate
+    from lastgang.timegrid import MONTH, aggregate, period_boundaries
 
     out, _ = demo
     store = open_store(out / "lastgang.duckdb", read_only=True)
@@ -182,7 +185,10 @@ def test_every_units_year_split_equals_each_unit_taken_alone_over_blocks_that_cu
         concept = stored_concept(store, site, start, stop)
         alloc = site_allocation(site, concept)
         monkeypatch.setattr(charts_data, "CHART_BLOCK_VALUES", 960 * len(site.locations))
-        assert len(charts_data._blocks(site, start, stop)) == 37  # ten days a block
+        months = period_boundaries(start, stop, MONTH, tz)
+        blocks = charts_data._blocks(site, months)
+        assert all(0 < b - a <= 960 for a, b in blocks)  # ten days a block at most
+        assert sum(months[0] < a < months[1] for a, _ in blocks) == 3  # January cut in four
         units = consumer_units(site)
         assert len(units) >= 2
         bars = 0

@@ -134,3 +134,16 @@ def test_a_value_that_fails_to_be_made_is_not_kept() -> None:
     assert cache.get_or_make("k", fail, lambda _: 1) == 7  # kept: not made again
     # a value too large for the budget is given but not kept
     assert cache.get_or_make("big", lambda: 8, lambda _: 11) == 8 and cache.get("big") is None
+
+
+def test_a_value_without_a_key_is_made_each_time_and_never_kept() -> None:
+    cache: SizedCache[str, int] = SizedCache(10)
+    made: list[int] = []
+
+    def make() -> int:
+        made.append(1)
+        return len(made)
+
+    assert cache.get_or_make(None, make, lambda _: 1) == 1
+    assert cache.get_or_make(None, make, lambda _: 1) == 2
+    assert len(cache) == 0 and cache.held == 0

@@ -80,15 +80,12 @@ _MAKING = threading.BoundedSemaphore(CHARTS_MADE_AT_ONCE)
 _KEPT: SizedCache[tuple[Hashable, ...], object] = SizedCache(256 * 2**20)
 
 
-def _blocks(
-    site: Site, start: int, stop: int, edges: IntArray | None = None
-) -> list[tuple[int, int]]:
-    """``[start, stop)`` in blocks of at most :data:`CHART_BLOCK_VALUES` values of the site's
-    locations (at least a day each). With ``edges`` (the bars' boundaries, ascending, from
-    ``start`` to ``stop``) a block ends on a bar's edge wherever a bar fits into one."""
+def _blocks(site: Site, edges: IntArray) -> list[tuple[int, int]]:
+    """The slots from ``edges[0]`` to ``edges[-1]`` (the bars' boundaries, ascending) in blocks
+    of at most :data:`CHART_BLOCK_VALUES` values of the site's locations (at least a day each),
+    each ending on a bar's edge wherever a bar fits into one."""
+    start, stop = int(edges[0]), int(edges[-1])
     step = max(96, CHART_BLOCK_VALUES // max(len(site.locations), 1))
-    if edges is None:
-        return [(a, min(a + step, stop)) for a in range(start, stop, step)] or [(start, stop)]
     out: list[tuple[int, int]] = []
     a = start
     while a < stop:
@@ -286,17 +283,17 @@ def _kept(site: Site, stamp: str | None, what: tuple[Hashable, ...], make: Calla
         with _MAKING:
             return make()
 
-    if stamp is None:
-        return made()
-    found = _KEPT.get_or_make((site.site.id, stamp, *what), made, _size)
-    return cast(_T, found)
+    key = None if stamp is None else (site.site.id, stamp, *what)
+    return cast(_T, _KEPT.get_or_make(key, made, _size))
 
 
 def _size(value: object) -> int:
-    """Roughly what a kept value holds, in bytes."""
+    """Roughly what a kept value holds, in bytes: a split's arrays, or a chart's series (a
+    float and its list entry a value)."""
     if isinstance(value, _UnitBars):
         return value.nbytes
-    return 64 * len(str(value))
+    series, _, _ = cast(tuple[list[Series], str, dict[str, float | None]], value)
+    return 1024 + 32 * sum(len(s.values) for s in series)
 
 
 def monitoring_chart(
@@ -318,7 +315,7 @@ def monitoring_chart(
 def _monitoring_series(
     store: Store, site: Site, bars: _Bars
 ) -> tuple[list[Series], str, dict[str, float | None]]:
-    blocks = _blocks(site, bars.start, bars.stop)
+    blocks = _blocks(site, bars.edges)
     data = _joined([_monitoring_block(store, site, a, b) for a, b in blocks])
     series = [
         Series(name, "production", bars.values(v), _colour(site, source, k))
@@ -392,7 +389,7 @@ def _unit_bars(store: Store, site: Site, bars: _Bars) -> _UnitBars:
     local, grid = np.zeros(shape), np.zeros(shape)
     local_sum, grid_sum = np.zeros(len(units)), np.zeros(len(units))
     tz = zone(bars.tz)
-    for a, b in _blocks(site, bars.start, bars.stop, bars.edges):
+    for a, b in _blocks(site, bars.edges):
         concept = stored_concept(store, site, a, b)
         alloc = site_allocation(site, concept)
         rows = [alloc.consumer_index(u) for u in units]

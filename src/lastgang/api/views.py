@@ -90,11 +90,8 @@ def _last_slot(store: Store, site: Site) -> int | None:
         extents = store.profile_extent(site.site.id, ids)
         return max((hi for _, hi in extents.values()), default=0) - 1
 
-    if stamp is None:
-        slot = find()
-    else:
-        key = (site.site.id, stamp, ids)
-        slot = _LAST_SLOT.get_or_make(key, find, lambda _: 100 + 8 * len(ids))
+    key = None if stamp is None else (site.site.id, stamp, ids)
+    slot = _LAST_SLOT.get_or_make(key, find, lambda _: 100 + 8 * len(ids))
     return None if slot < 0 else slot
 
 
@@ -173,19 +170,17 @@ def _cells_of(
     for are read, and nothing is kept)."""
     stamp = store.change_stamp(site.site.id)  # before the profiles: the cells are kept by it
     ids = tuple(loc.id for loc in site.locations)
-    key = (site.site.id, stamp or "", ids, start, stop)
-    found = None if stamp is None else _CELLS.get(key)
-    if found is None and stamp is not None and 2 * len(locations) >= len(ids):
+    key = None if stamp is None else (site.site.id, stamp, ids, start, stop)
+    found = None if key is None else _CELLS.get(key)
+    if found is None:
+        if key is None or 2 * len(locations) < len(ids):  # a few: read only those
+            return _day_cells(store, site, locations, start, stop, bounds)
         found = _CELLS.get_or_make(
             key,
             lambda: _day_cells(store, site, site.locations, start, stop, bounds),
             lambda cells: cells[0].nbytes + cells[1].nbytes + 8 * len(ids),
         )
-    if found is None:
-        return _day_cells(store, site, locations, start, stop, bounds)
-    row: dict[str, int] = {}
-    for i, loc_id in enumerate(ids):
-        row.setdefault(loc_id, i)
+    row = {loc_id: i for i, loc_id in reversed(list(enumerate(ids)))}  # the first of an id
     picked = [row[loc.id] for loc in locations]
     return found[0][picked], found[1][picked]
 

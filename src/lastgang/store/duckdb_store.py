@@ -89,11 +89,9 @@ _SITES: SizedCache[str, Site] = SizedCache(32 * 2**20)
 
 def _parsed_site(model_json: str) -> Site:
     """The :class:`Site` of a stored ``model_json`` (frozen, so one object may serve all)."""
-    site = _SITES.get(model_json)
-    if site is None:
-        site = Site.model_validate_json(model_json)
-        _SITES.put(model_json, site, len(model_json))
-    return site
+    return _SITES.get_or_make(
+        model_json, lambda: Site.model_validate_json(model_json), lambda _: len(model_json)
+    )
 
 
 #: The whole schema; ``docs/store.md`` explains every table. Times of readings are UTC epoch
