@@ -393,6 +393,12 @@ def _import_many(
         store.drop_prepared()
 
 
+def _parsed_again(format: str) -> bool:
+    """Whether an input of ``format`` is parsed again when it is stored: an EDA message is
+    joined with the series already stored just before it is stored (so its bytes are kept)."""
+    return format == "eda"
+
+
 #: the folder of an import's readings put aside: ``{_SPILL}{store file}-{process id}-...``
 _SPILL = ".lastgang-import-"
 
@@ -454,7 +460,7 @@ def _import_checked(
             continue
         # the bytes are let go once checked (their archive is being prepared), unless the
         # import parses them again
-        again = content if read.format == "eda" else None
+        again = content if _parsed_again(read.format) else None
         size = (0 if again is None else len(again)) + read.readings.nbytes
         if total == 1 or kept + size <= CHECKED_BYTES_KEPT:
             kept += size
@@ -499,7 +505,7 @@ def _import_checked(
             with entry.spilled.open("rb") as spilled:
                 file = pickle.load(spilled)  # written by this import, in its own folder
             entry.spilled.unlink()
-        if data is None and (file.format == "eda" or not store.archive_prepared(digest)):
+        if data is None and (_parsed_again(file.format) or not store.archive_prepared(digest)):
             # its bytes are needed again (to parse, or to archive): read, and the same
             data = entry.item.content()
             if _sha256(data) != digest:
@@ -516,7 +522,7 @@ def _import_checked(
                 )
         when = now or _now()
         with store.transaction():
-            if file.format == "eda":  # joined with stored series just before it is stored
+            if _parsed_again(file.format):
                 assert data is not None
                 file = _parse(data, source, index, file.format, options, store)
             info = store.add_batch(

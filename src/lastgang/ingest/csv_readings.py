@@ -1098,12 +1098,11 @@ def _interval_file(
     used_loc, local_loc = _used(location, len(index.locations))
     has = meter >= 0
     used_meter, local = _used(np.where(has, meter, len(index.keys)), len(index.keys) + 1)
-    del has
     if len(used_meter) and used_meter[-1] == len(index.keys):  # the "no meter" code
         used_meter = used_meter[:-1]
     meter_keys = tuple(index.keys[int(u)] for u in used_meter)
     # the "no meter" code is the last of those used: -1 again, in place (int32 throughout)
-    local[meter < 0] = -1
+    local[~has] = -1
     intervals = IntervalRows(
         locations=tuple(index.locations[int(u)] for u in used_loc),
         meters=meter_keys,
