@@ -521,20 +521,10 @@ def _counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return parsed
 
 
-def test_files_beyond_the_kept_bytes_wait_on_disk_with_the_same_result(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A folder of large files is not held at once: beyond CHECKED_BYTES_KEPT (bytes and
-    readings) a file's readings wait in a temporary file after its check, and its bytes are
-    read again when it is stored. Each file is parsed once; the store is the same as when
-    every file is kept, and nothing is left in the temporary folder."""
-    from lastgang import services
+def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files the import reads from disk, in order."""
     from lastgang.ingest import dispatch
 
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for k, path in enumerate((TOP1_AUTUMN, HAK, PHASES, TOP1_SPRING)):
-        (folder / f"{k}-{path.name}").write_bytes(path.read_bytes())
     reads: list[str] = []
     real_read = dispatch._read_file
 
@@ -543,6 +533,23 @@ def test_files_beyond_the_kept_bytes_wait_on_disk_with_the_same_result(
         return real_read(path)
 
     monkeypatch.setattr(dispatch, "_read_file", counting_read)
+    return reads
+
+
+def test_files_beyond_the_kept_bytes_wait_on_disk_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder of large files is not held at once: beyond CHECKED_BYTES_KEPT (of readings) a
+    file's readings wait in a temporary file after its check, and its bytes are
+    read again when it is stored. Each file is parsed once; the store is the same as when
+    every file is kept, and nothing is left in the temporary folder."""
+    from lastgang import services
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k, path in enumerate((TOP1_AUTUMN, HAK, PHASES, TOP1_SPRING)):
+        (folder / f"{k}-{path.name}").write_bytes(path.read_bytes())
+    reads = _counting_reads(monkeypatch)
     kept = new_store()
     import_files(kept, SITE_ID, [folder], now=WHEN)
     names = sorted(p.name for p in folder.iterdir())
@@ -576,7 +583,6 @@ def test_a_checked_files_bytes_are_let_go_and_its_prepared_archive_stored(
     """Once a file is checked its bytes are not held while its readings are stored: the
     archive prepared from them while it was checked is stored as it is (the bytes are read
     once, and archived exactly)."""
-    from lastgang.ingest import dispatch
 
     passed: list[bytes | None] = []
     real_add = DuckDBStore.add_batch
@@ -585,15 +591,8 @@ def test_a_checked_files_bytes_are_let_go_and_its_prepared_archive_stored(
         passed.append(content)
         return real_add(self, site_id, content, *a, **k)
 
-    reads: list[str] = []
-    real_read = dispatch._read_file
-
-    def counting_read(path: Path) -> bytes:
-        reads.append(path.name)
-        return real_read(path)
-
     monkeypatch.setattr(DuckDBStore, "add_batch", noting)
-    monkeypatch.setattr(dispatch, "_read_file", counting_read)
+    reads = _counting_reads(monkeypatch)
     store = new_store()
     results = import_files(store, SITE_ID, [TOP1_SPRING, HAK], now=WHEN)
     assert passed == [None, None] and reads == [TOP1_SPRING.name, HAK.name]
