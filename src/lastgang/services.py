@@ -26,9 +26,10 @@ import pickle
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -46,6 +47,7 @@ from lastgang.ingest.dispatch import (
     options_from_factors,
     parse_input,
 )
+from lastgang.ingest.eda_import import SERIES_LOCATION_PREFIX
 from lastgang.ingest.rows import ImportedFile
 from lastgang.profiles import (
     build_location_profile,
@@ -116,6 +118,9 @@ class ApplyResult:
     changed_locations: tuple[str, ...]
     #: the profiles were rebuilt from the archive because meter facts changed
     rebuilt: RebuildResult | None = None
+    #: locations whose readings await a rebuild by this version (``None``: every location):
+    #: applied without its rebuild, or changed in more than its meters
+    pending: frozenset[str] | None = frozenset()
 
 
 def _metering_points(site: Site) -> dict[str, tuple[str, str]]:
@@ -165,6 +170,28 @@ def _changes(old: Site | None, new: Site) -> tuple[tuple[str, ...], datetime | N
         if touched:
             changed.append(loc_id)
     return tuple(changed), (min(instants).astimezone(UTC) if instants else None)
+
+
+def _read_otherwise(old: Site | None, new: Site) -> tuple[str, ...] | None:
+    """Locations whose readings ``new`` reads otherwise than ``old``: those defined differently
+    (meters, metering point IDs, role, standard load profile; not the name or the wiring) or by
+    one of them only;
+    ``None``: every location, when the time zone differs. A location defined alike in both is
+    read alike: a reading is placed by its own meter, metering point ID or location, and its
+    profile is built from its location's readings and stored values alone."""
+    if old is None:
+        return ()
+    if old.site.timezone != new.site.timezone:
+        return None
+    before = {loc.id: _as_read(loc) for loc in old.locations}
+    after = {loc.id: _as_read(loc) for loc in new.locations}
+    return tuple(sorted(i for i in before.keys() | after.keys() if before.get(i) != after.get(i)))
+
+
+def _as_read(location: Location) -> dict[str, Any]:
+    """What of a location its readings are read and its profile built with: all but the name
+    and the wiring (``upstream``), which only the billing uses."""
+    return location.model_dump(exclude={"name", "upstream"})
 
 
 def apply_site(
@@ -232,9 +259,16 @@ def apply_site_text(
             site, text, source, _metering_points(site), applied_at, effective
         )
         rebuilt = None
-        if rebuild and previous is not None and changed and store.batch_count(site_id):
-            rebuilt = rebuild_profiles(store, site_id, now=applied_at, progress=progress)
-    return ApplyResult(version, warnings, changed, rebuilt)
+        if previous is not None and store.batch_count(site_id):
+            stale = _read_otherwise(previous, site)
+            if stale is None or stale:
+                store.mark_rebuild_pending(site_id, stale)
+            if rebuild and changed:
+                rebuilt = rebuild_profiles(
+                    store, site_id, now=applied_at, progress=progress, pending=True
+                )
+        pending = store.rebuild_pending(site_id)
+    return ApplyResult(version, warnings, changed, rebuilt, pending)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -901,6 +935,8 @@ class RebuildResult:
     slots: int
     #: stored values that changed (and went to the history table)
     changed: int
+    #: the locations rebuilt (``None``: every location of the site)
+    locations: tuple[str, ...] | None = None
 
 
 def rebuild_profiles(
@@ -909,18 +945,33 @@ def rebuild_profiles(
     *,
     now: datetime | None = None,
     progress: Progress | None = None,
+    pending: bool = False,
 ) -> RebuildResult:
     """Rebuild every reading and profile of a site from its raw archive with the current site
     configuration: the archived batches are parsed again and replayed in import order, exactly
     as they were imported. Values that come out different go to the history table. One
-    transaction: a batch the current configuration refuses refuses the whole rebuild."""
+    transaction: a batch the current configuration refuses refuses the whole rebuild.
+
+    With ``pending``, only the locations whose readings a configuration applied since the last
+    rebuild reads otherwise are rebuilt (:meth:`~lastgang.store.Store.rebuild_pending`): every
+    batch is still parsed (and may refuse the rebuild), but only the readings of those
+    locations are stored again and only their profiles built; the others are already what the
+    replay would make of them. The outcome is the same as rebuilding the whole site."""
     site = store.site_version(site_id).site
     index = SiteIndex(site)
     when = now or _now()
     batches = store.batches(site_id)
+    scope = store.rebuild_pending(site_id) if pending else None
+    keep_locations: set[str] = set()
+    keep_meters: set[str] = set()
+    if scope is not None:
+        for loc in site.locations:
+            if loc.id not in scope:
+                keep_locations.update((loc.id, SERIES_LOCATION_PREFIX + loc.id))
+                keep_meters.update(m.key for m in loc.meters)
     slots = 0
     with store.transaction():
-        store.begin_rebuild(site_id)
+        store.begin_rebuild(site_id, keep_locations=keep_locations, keep_meters=keep_meters)
         problems: list[Problem] = []
         for i, info in enumerate(batches):
             if progress is not None:
@@ -947,8 +998,13 @@ def rebuild_profiles(
                     for p in exc.problems
                 )
                 continue
-            if not problems:
-                slots += _store_batch(store, site, info.batch, file, when, history=False)
+            if problems:
+                continue
+            if scope is not None:  # only the readings of the locations rebuilt
+                file = replace(file, readings=file.readings.without(keep_meters, keep_locations))
+                if not len(file.readings):
+                    continue
+            slots += _store_batch(store, site, info.batch, file, when, history=False)
         if problems:
             raise InvalidInput(
                 f"site {site_id!r}: the current configuration refuses archived data; "
@@ -958,7 +1014,8 @@ def rebuild_profiles(
         changed = store.finish_rebuild(site_id, when)
     if progress is not None:
         progress("done", len(batches), len(batches))
-    return RebuildResult(site_id, len(batches), slots, changed)
+    rebuilt = None if scope is None else tuple(sorted(scope))
+    return RebuildResult(site_id, len(batches), slots, changed, rebuilt)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -95,6 +95,13 @@ def test_apply_a_version_is_audited_and_a_broken_one_refused(
     r = c.post(f"/api/v1/sites/{SITE}/versions", json={"toml": renamed}, headers=h)
     assert r.status_code == 201, r.text
     assert r.json()["result"]["version"] == 2
+    # the site's name is not how its readings are read: nothing rebuilt, nothing pending
+    result = r.json()["result"]
+    assert (result["rebuilt"], result["rebuilt_locations"], result["rebuild_pending"]) == (
+        None,
+        None,
+        [],
+    )
     audit = c.get(f"/api/v1/sites/{SITE}/audit", headers=world.bearer("admin")).json()
     applied = [a for a in audit if a["action"] == "apply"]
     assert applied[0]["subject"] == "version 2" and applied[0]["actor"].startswith("token:")

@@ -164,7 +164,37 @@ def test_rebuild_command(db: Path) -> None:
     run("import", "--site", "graz-lend-12", HAK, TOP1_AUTUMN, "--db", db)
     code, out = run("rebuild", "--site", "graz-lend-12", "--db", db, "--json")
     assert code == 0, out
-    assert json.loads(out) == {"site": "graz-lend-12", "batches": 2, "changed_values": 0}
+    assert json.loads(out) == {
+        "site": "graz-lend-12",
+        "batches": 2,
+        "changed_values": 0,
+        "locations": "all",
+    }
+
+
+def test_a_version_applied_without_rebuild_waits_for_rebuild_pending(
+    db: Path, tmp_path: Path
+) -> None:
+    run("import", "--site", "graz-lend-12", HAK, TOP1_AUTUMN, "--db", db)
+    corrected = tmp_path / "corrected.toml"
+    corrected.write_text(
+        SITE.read_text(encoding="utf-8").replace('ratio = "200/5"', 'ratio = "100/5"'),
+        encoding="utf-8",
+    )
+    code, out = run("site", "apply", corrected, "--no-rebuild", "--db", db)
+    assert code == 0, out
+    assert "awaiting a rebuild (lastgang rebuild --pending): hak" in out
+    code, out = run("site", "apply", corrected, "--no-rebuild", "--db", db, "--json")
+    assert (json.loads(out)["rebuilt"], json.loads(out)["rebuild_pending"]) == (None, ["hak"])
+    code, out = run("rebuild", "--site", "graz-lend-12", "--pending", "--db", db)
+    assert code == 0, out
+    # the 92 quarter hours of the grid connection's day, now at half the ratio
+    assert "profiles of 1 location(s) rebuilt (hak), 2 batch(es) replayed, 92 stored" in out
+    code, out = run("site", "apply", SITE, "--db", db, "--json")
+    assert code == 0, out
+    rebuilt = json.loads(out)["rebuilt"]
+    assert (rebuilt["locations"], rebuilt["changed_values"]) == (["hak"], 92)
+    assert json.loads(out)["rebuild_pending"] == []
 
 
 def test_db_from_the_environment(tmp_path: Path) -> None:

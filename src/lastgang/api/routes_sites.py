@@ -241,6 +241,10 @@ def _apply_job(ctx: JobContext) -> dict[str, Any]:
         "changed_locations": list(result.changed_locations),
         "warnings": [entry_of(p).model_dump() for p in result.warnings],
         "rebuilt": None if result.rebuilt is None else result.rebuilt.changed,
+        "rebuilt_locations": None
+        if result.rebuilt is None
+        else ("all" if result.rebuilt.locations is None else list(result.rebuilt.locations)),
+        "rebuild_pending": "all" if result.pending is None else sorted(result.pending),
         "href": f"/api/v1/sites/{v.site_id}/versions/{v.version}",
     }
 

@@ -137,9 +137,8 @@ def site_apply(
             ),
             "changed_locations": list(result.changed_locations),
             "warnings": [problem_dict(p) for p in _with_toml_lines(result.warnings)],
-            "rebuilt": None
-            if result.rebuilt is None
-            else {"batches": result.rebuilt.batches, "changed_values": result.rebuilt.changed},
+            "rebuilt": None if result.rebuilt is None else _rebuilt_json(result.rebuilt),
+            "rebuild_pending": _pending_json(result.pending),
         }
         typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         return
@@ -159,9 +158,34 @@ def site_apply(
         )
     if result.rebuilt is not None:
         console.print(
-            f"profiles rebuilt from {result.rebuilt.batches} archived batch(es), "
-            f"{result.rebuilt.changed} value(s) changed (kept in the history)"
+            f"profiles {_rebuilt_text(result.rebuilt)} from {result.rebuilt.batches} archived "
+            f"batch(es), {result.rebuilt.changed} value(s) changed (kept in the history)"
         )
+    pending = _pending_json(result.pending)
+    if pending:
+        what = "every location" if pending == "all" else ", ".join(pending)
+        console.print(
+            f"awaiting a rebuild ([bold]lastgang rebuild --pending[/bold]): {escape(what)}"
+        )
+
+
+def _rebuilt_json(result: services.RebuildResult) -> dict[str, Any]:
+    return {
+        "batches": result.batches,
+        "changed_values": result.changed,
+        "locations": "all" if result.locations is None else list(result.locations),
+    }
+
+
+def _rebuilt_text(result: services.RebuildResult) -> str:
+    if result.locations is None:
+        return "of every location rebuilt"
+    return f"of {len(result.locations)} location(s) rebuilt ({escape(', '.join(result.locations))})"
+
+
+def _pending_json(pending: frozenset[str] | None) -> str | list[str]:
+    """The locations awaiting a rebuild: ``"all"`` or their ids (empty: none)."""
+    return "all" if pending is None else sorted(pending)
 
 
 @site_app.command(
@@ -314,24 +338,28 @@ def import_command(
         "2 store problem."
     ),
 )
-def rebuild_command(site: SiteOption, db: DbOption = None, as_json: JsonOption = False) -> None:
+def rebuild_command(
+    site: SiteOption,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    pending: Annotated[
+        bool,
+        typer.Option(
+            "--pending",
+            help="Only the locations that the versions applied since the last rebuild read "
+            "otherwise (after [bold]site apply --no-rebuild[/bold]); the result is the same.",
+        ),
+    ] = False,
+) -> None:
     with _store(db, as_json) as store, _progress(not as_json) as progress:
-        result = services.rebuild_profiles(store, site, progress=progress)
+        result = services.rebuild_profiles(store, site, progress=progress, pending=pending)
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "site": result.site_id,
-                    "batches": result.batches,
-                    "changed_values": result.changed,
-                },
-                indent=2,
-            )
-        )
+        typer.echo(json.dumps({"site": result.site_id, **_rebuilt_json(result)}, indent=2))
         return
     Console().print(
-        f"site [bold]{escape(result.site_id)}[/bold]: {result.batches} batch(es) replayed, "
-        f"{result.changed} stored value(s) changed (kept in the history)"
+        f"site [bold]{escape(result.site_id)}[/bold]: profiles {_rebuilt_text(result)}, "
+        f"{result.batches} batch(es) replayed, {result.changed} stored value(s) changed (kept "
+        "in the history)"
     )
 
 

@@ -13,12 +13,12 @@ See ``docs/store.md`` for the tables and the guarantees.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -178,6 +178,46 @@ class ReadingSet:
         """The bytes of its arrays: what holding the batch in memory costs."""
         rows = (self.registers, self.phases, self.intervals, self.status)
         return sum(v.nbytes for r in rows for v in vars(r).values() if isinstance(v, np.ndarray))
+
+    def without(self, meters: Collection[str], locations: Collection[str]) -> ReadingSet:
+        """The rows of the set but those of ``meters`` (register readings, phase samples,
+        status events) and of ``locations`` (interval values): what a rebuild of the other
+        locations stores of the batch. The name lists stay as they are."""
+        intervals = self.intervals
+        keep = _not_named(intervals.location, intervals.locations, locations)
+        return ReadingSet(
+            registers=_rows_where(self.registers, self.registers.meters, meters),
+            phases=_rows_where(self.phases, self.phases.meters, meters),
+            intervals=intervals if keep is None else _take(intervals, keep),
+            status=_rows_where(self.status, self.status.meters, meters),
+        )
+
+
+def _not_named(
+    codes: IndexArray, names: Sequence[str], dropped: Collection[str]
+) -> NDArray[np.bool_] | None:
+    """Which rows' name (``names[code]``) is not in ``dropped``; None: all of them."""
+    hit = [k for k, name in enumerate(names) if name in dropped]
+    if not hit or not len(codes):
+        return None
+    keep: NDArray[np.bool_] = ~np.isin(codes, np.array(hit, dtype=codes.dtype))
+    return keep
+
+
+_Rows = TypeVar("_Rows", RegisterRows, PhaseRows, IntervalRows, StatusRows)
+
+
+def _take(rows: _Rows, keep: NDArray[np.bool_]) -> _Rows:
+    """``rows`` with the rows ``keep`` marks (every array column filtered alike)."""
+    columns: dict[str, Any] = {
+        name: value[keep] for name, value in vars(rows).items() if isinstance(value, np.ndarray)
+    }
+    return replace(rows, **columns)
+
+
+def _rows_where(rows: _Rows, names: Sequence[str], dropped: Collection[str]) -> _Rows:
+    keep = _not_named(rows.meter, names, dropped)
+    return rows if keep is None else _take(rows, keep)
 
 
 @dataclass(frozen=True, eq=False)
@@ -378,13 +418,31 @@ class Store(Protocol):
         self, site_id: str, location_id: str, start: int, stop: int
     ) -> ProfileHistory: ...
 
-    def begin_rebuild(self, site_id: str) -> None:
-        """Set the current profile values aside and clear readings and profiles of the site."""
+    def mark_rebuild_pending(self, site_id: str, locations: Collection[str] | None) -> None:
+        """Record that the applied configuration reads the stored readings of ``locations``
+        (``None``: of every location) otherwise than the one they were built with."""
+        ...
+
+    def rebuild_pending(self, site_id: str) -> frozenset[str] | None:
+        """The locations :meth:`mark_rebuild_pending` recorded since the site's last rebuild
+        (``None``: every location; empty: none)."""
+        ...
+
+    def begin_rebuild(
+        self,
+        site_id: str,
+        *,
+        keep_locations: Collection[str] = (),
+        keep_meters: Collection[str] = (),
+    ) -> None:
+        """Set the profile values of the locations not in ``keep_locations`` aside and clear
+        them, their interval values, and the register readings, phase samples and status
+        events of the meters not in ``keep_meters`` (by default everything of the site)."""
         ...
 
     def finish_rebuild(self, site_id: str, replaced_at: datetime) -> int:
         """Compare the rebuilt profiles with the values set aside; changed or vanished values go
-        to the history table. Returns how many did."""
+        to the history table. Returns how many did. No rebuild is pending afterwards."""
         ...
 
     def counts(self, site_id: str | None = None) -> dict[str, int]:

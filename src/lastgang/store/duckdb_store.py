@@ -13,7 +13,7 @@ import json
 import os
 import threading
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -218,6 +218,13 @@ CREATE TABLE IF NOT EXISTS site_changes (
     stamp VARCHAR NOT NULL,
     changed_at TIMESTAMPTZ NOT NULL
 );
+-- locations whose stored readings and profiles were built under an earlier configuration
+-- that reads them otherwise than the applied one (NULL: every location of the site); a rebuild
+-- of the site empties it
+CREATE TABLE IF NOT EXISTS rebuild_pending (
+    site_id VARCHAR NOT NULL,
+    location_id VARCHAR
+);
 """
 
 #: tables holding per-site rows, for :meth:`DuckDBStore.counts`
@@ -308,7 +315,16 @@ class DuckDBStore:
     def _create_schema(self) -> None:
         self._con.execute("BEGIN TRANSACTION")
         try:
+            pending_kept = self._has_table("rebuild_pending")
             self._con.execute(SCHEMA)
+            if not pending_kept:
+                # a store written before pending rebuilds were kept cannot say whether an
+                # earlier version was applied without its rebuild: a site with more than one
+                # version is rebuilt whole the next time
+                self._con.execute(
+                    "INSERT INTO rebuild_pending SELECT site_id, NULL FROM site_versions "
+                    "GROUP BY site_id HAVING count(*) > 1"
+                )
             # sites of a store written before their changes were stamped get a stamp now
             self._con.execute(
                 "INSERT INTO site_changes SELECT site_id, uuid()::VARCHAR, now() FROM sites "
@@ -456,6 +472,13 @@ class DuckDBStore:
                 )
             self._changed(site_id)
         return SiteVersion(site_id, version, text, source, applied_at, effective, site)
+
+    def _has_table(self, name: str) -> bool:
+        row = self._one(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
+            [name],
+        )
+        return bool(row and row[0])
 
     def _changed(self, site_id: str) -> None:
         """A new stamp for the site (inside the transaction of its change)."""
@@ -1366,15 +1389,63 @@ class DuckDBStore:
             replaced_by_batch=np.array([r[7] for r in rows], dtype=np.int64),
         )
 
-    def begin_rebuild(self, site_id: str) -> None:
+    def mark_rebuild_pending(self, site_id: str, locations: Collection[str] | None) -> None:
+        with self.transaction():
+            if locations is None:
+                self._con.execute("INSERT INTO rebuild_pending VALUES (?, NULL)", [site_id])
+            elif locations:
+                self._con.executemany(
+                    "INSERT INTO rebuild_pending VALUES (?, ?)",
+                    [(site_id, loc) for loc in sorted(set(locations))],
+                )
+
+    def rebuild_pending(self, site_id: str) -> frozenset[str] | None:
+        rows = []
+        with contextlib.suppress(duckdb.CatalogException):  # read only, written before
+            rows = self._con.execute(
+                "SELECT DISTINCT location_id FROM rebuild_pending WHERE site_id = ?", [site_id]
+            ).fetchall()
+        names = [r[0] for r in rows]
+        if any(n is None for n in names):
+            return None
+        return frozenset(names)
+
+    def begin_rebuild(
+        self,
+        site_id: str,
+        *,
+        keep_locations: Collection[str] = (),
+        keep_meters: Collection[str] = (),
+    ) -> None:
         with self.transaction():
             self._con.execute(f"DROP TABLE IF EXISTS {_SNAPSHOT}")
-            self._con.execute(
-                f"CREATE TEMP TABLE {_SNAPSHOT} AS SELECT * FROM profile_values WHERE site_id = ?",
-                [site_id],
+            # the locations and meters kept, as tables to join with (a list parameter of
+            # 10,000 names would be compared row by row)
+            for table, names in (
+                ("rebuild_keep_locations", keep_locations),
+                ("rebuild_keep_meters", keep_meters),
+            ):
+                self._con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (name VARCHAR)")
+                if names:
+                    self._con.execute(
+                        f"INSERT INTO {table} SELECT unnest($names)",
+                        {"names": sorted(set(names))},
+                    )
+            rebuilt = (
+                "site_id = $site AND location_id NOT IN (SELECT name FROM rebuild_keep_locations)"
             )
-            self._con.execute("DELETE FROM profile_values WHERE site_id = ?", [site_id])
-            self.delete_readings(site_id)
+            other_meters = "site_id = $site AND meter NOT IN (SELECT name FROM rebuild_keep_meters)"
+            site = {"site": site_id}
+            self._con.execute(
+                f"CREATE TEMP TABLE {_SNAPSHOT} AS SELECT * FROM profile_values WHERE {rebuilt}",
+                site,
+            )
+            self._con.execute(f"DELETE FROM profile_values WHERE {rebuilt}", site)
+            self._con.execute(f"DELETE FROM interval_values WHERE {rebuilt}", site)
+            for table in ("register_readings", "phase_samples", "status_events"):
+                self._con.execute(f"DELETE FROM {table} WHERE {other_meters}", site)
+            for table in ("rebuild_keep_locations", "rebuild_keep_meters"):
+                self._con.execute(f"DROP TABLE {table}")
             self._changed(site_id)
 
     def finish_rebuild(self, site_id: str, replaced_at: datetime) -> int:
@@ -1398,6 +1469,7 @@ class DuckDBStore:
                 [replaced_at],
             )
             self._con.execute(f"DROP TABLE {_SNAPSHOT}")
+            self._con.execute("DELETE FROM rebuild_pending WHERE site_id = ?", [site_id])
         return int(row[0]) if row else 0
 
     def counts(self, site_id: str | None = None) -> dict[str, int]:

@@ -1,0 +1,313 @@
+"""A new configuration rebuilds only the locations it reads otherwise (TOR-7.1 replay).
+
+Every case is checked against the whole rebuild: the same imports, the same configurations
+applied without a rebuild, then :func:`rebuild_profiles` of the whole site. Both stores must
+hold the same rows in every table (:meth:`DuckDBStore.fingerprint`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lastgang.errors import InvalidInput
+from lastgang.services import apply_site_text, import_bytes, rebuild_profiles
+from lastgang.store import IntervalRows, ReadingSet, RegisterRows
+from lastgang.store.duckdb_store import DuckDBStore
+from lastgang.timegrid import day_slots, end_labels
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+SITE_TEXT = (DATA / "site-basic.toml").read_text(encoding="utf-8")
+SITE_ID = "graz-lend-12"
+WHEN = datetime(2024, 11, 5, 8, 0, tzinfo=UTC)
+LATER = datetime(2024, 11, 20, 8, 0, tzinfo=UTC)
+LAST = datetime(2024, 11, 27, 8, 0, tzinfo=UTC)
+TZ = "Europe/Vienna"
+
+TOP3 = """
+[[locations]]
+id = "top3"
+name = "Top 3"
+role = "consumer"
+upstream = "hak"
+metering_points = { import = "AT0081000801000000000000000100051" }
+
+[[locations.meters]]
+manufacturer = "SME"
+serial = "22000999"
+installed = 2024-03-31
+
+"""
+
+
+def _with_top3(text: str) -> str:
+    """``text`` with a fourth consumer (a new location, meter and metering point ID)."""
+    return text.replace("[[units]]", TOP3 + "[[units]]", 1)
+
+
+def _ratio(text: str) -> str:
+    """The grid connection's transformer ratio corrected (TOR-4.4): its meter changed."""
+    return text.replace('ratio = "200/5"', 'ratio = "100/5"')
+
+
+def _top2_as_g0(text: str) -> str:
+    """Top 2 gets other substitute values (Q-2): not a meter change, no rebuild by itself."""
+    return text.replace(
+        'upstream = "hak"\nmetering_points = { import = "AT0081000801000000000000000100021" }',
+        'upstream = "hak"\nstandard_load_profile = "G0"\n'
+        'metering_points = { import = "AT0081000801000000000000000100021" }',
+    )
+
+
+def _later_exchange(text: str) -> str:
+    """Top 1's meter exchanged half an hour later."""
+    return text.replace("2024-06-15T10:30:00+02:00", "2024-06-15T11:00:00+02:00")
+
+
+def _registers() -> bytes:
+    """One file with the registers of two locations: the grid connection and the PV."""
+    lines = (DATA / "registers-hak-2024-03-31.csv").read_text(encoding="utf-8").splitlines()
+    start, _ = day_slots(date(2024, 3, 31), TZ)
+    pv = [
+        f"{label},PV0001,1-0:2.8.0,{1000 + 7 * i},Wh"
+        for i, label in enumerate(end_labels(start - 1, start + 40, TZ))
+    ]
+    return ("\n".join([*lines, *pv]) + "\n").encode()
+
+
+def _intervals() -> bytes:
+    """One file with interval values of three consumers on 31 March 2024 (92 quarter hours):
+    Top 1 the whole day, Top 2 the morning only (the rest substitutes), the common areas
+    every other quarter hour."""
+    start, stop = day_slots(date(2024, 3, 31), TZ)
+    labels = end_labels(start, stop, TZ)
+    rows = ["end,metering_point,import_kwh,export_kwh"]
+    for i, label in enumerate(labels):
+        rows.append(f"{label},AT0081000801000000000000000100011,{0.1 + 0.01 * i:.2f},0")
+        if i < 40:
+            rows.append(f"{label},AT0081000801000000000000000100021,0.3,0")
+        if i % 2 == 0:
+            rows.append(f"{label},AT0081000801000000000000000100031,0.05,0")
+    return ("\n".join(rows) + "\n").encode()
+
+
+def _top2_evening() -> bytes:
+    """Top 2's evening of the same day, imported later: its substitutes are replaced."""
+    start, stop = day_slots(date(2024, 3, 31), TZ)
+    labels = end_labels(start, stop, TZ)[70:]
+    rows = ["end,metering_point,import_kwh,export_kwh"]
+    rows += [f"{label},AT0081000801000000000000000100021,0.4,0" for label in labels]
+    return ("\n".join(rows) + "\n").encode()
+
+
+def _store_with_data() -> DuckDBStore:
+    store = DuckDBStore(":memory:")
+    apply_site_text(store, SITE_TEXT, "site.toml", now=WHEN)
+    for n, (name, content) in enumerate(
+        [
+            ("registers.csv", _registers()),
+            ("intervals.csv", _intervals()),
+            ("phases.csv", (DATA / "phases-top2-tor-a2.csv").read_bytes()),
+            ("evening.csv", _top2_evening()),
+        ]
+    ):
+        import_bytes(store, SITE_ID, content, name, now=WHEN + timedelta(minutes=n))
+    return store
+
+
+Change = Callable[[str], str]
+
+
+def _applied(store: DuckDBStore, changes: list[tuple[Change, bool]]) -> None:
+    """Apply each change on top of the previous ones (with or without its rebuild)."""
+    text = SITE_TEXT
+    for n, (change, rebuild) in enumerate(changes):
+        text = change(text)
+        apply_site_text(
+            store, text, f"v{n + 2}.toml", now=LATER + timedelta(hours=n), rebuild=rebuild
+        )
+
+
+def _whole(changes: list[tuple[Change, bool]]) -> DuckDBStore:
+    """The oracle: the same versions applied without a rebuild, then the whole site rebuilt."""
+    store = _store_with_data()
+    _applied(store, [(change, False) for change, _ in changes])
+    when = LATER + timedelta(hours=len(changes) - 1)
+    rebuild_profiles(store, SITE_ID, now=when)
+    return store
+
+
+CASES: dict[str, tuple[list[tuple[Change, bool]], tuple[str, ...]]] = {
+    "transformer ratio": ([(_ratio, True)], ("hak",)),
+    "a new location": ([(_with_top3, True)], ("top3",)),
+    "a meter exchange moved": ([(_later_exchange, True)], ("top1",)),
+    # not a meter change: no rebuild of its own, but the next rebuild takes Top 2 along
+    "substitutes, then a ratio": ([(_top2_as_g0, True), (_ratio, True)], ("hak", "top2")),
+    "a ratio applied without rebuild, then a new location": (
+        [(_ratio, False), (_with_top3, True)],
+        ("hak", "top3"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_tor_7_1_a_new_version_rebuilds_only_what_it_reads_otherwise_as_a_whole_rebuild(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    changes, rebuilt = CASES[case]
+    store = _store_with_data()
+    stored: list[tuple[str, ...]] = []
+    add_readings = store.add_readings
+
+    def recording(site_id: str, batch: int, rows: ReadingSet) -> None:
+        names = {*rows.intervals.locations, *rows.registers.meters, *rows.phases.meters}
+        used = {
+            *(rows.intervals.locations[i] for i in np.unique(rows.intervals.location)),
+            *(rows.registers.meters[i] for i in np.unique(rows.registers.meter)),
+            *(rows.phases.meters[i] for i in np.unique(rows.phases.meter)),
+        }
+        assert used <= names
+        stored.append(tuple(sorted(used)))
+        add_readings(site_id, batch, rows)
+
+    monkeypatch.setattr(store, "add_readings", recording)
+    text = SITE_TEXT
+    result = None
+    for n, (change, rebuild) in enumerate(changes):
+        text = change(text)
+        result = apply_site_text(
+            store, text, f"v{n + 2}.toml", now=LATER + timedelta(hours=n), rebuild=rebuild
+        )
+    assert result is not None and result.rebuilt is not None
+    assert result.rebuilt.locations == rebuilt
+    assert store.rebuild_pending(SITE_ID) == frozenset()
+    # only the readings of the locations rebuilt were stored again
+    keys = {"hak": "LGZ:81234567", "top2": "SME:22000123", "top3": "SME:22000999"}
+    allowed = {*rebuilt, *(keys[r] for r in rebuilt if r in keys)}
+    assert all(set(names) <= allowed for names in stored), stored
+    assert store.fingerprint(SITE_ID) == _whole(changes).fingerprint(SITE_ID)
+
+
+def test_the_cases_change_what_they_rebuild() -> None:
+    """The oracle is not trivial: each change gives other profile values or provenance than
+    the data had, or none where none is expected (a location without data)."""
+    before = _store_with_data().fingerprint(SITE_ID)["profile_values"]
+    for case, (changes, _) in CASES.items():
+        after = _whole(changes).fingerprint(SITE_ID)
+        if case in ("a new location", "a meter exchange moved"):
+            assert after["profile_values"] == before, case
+        else:
+            assert after["profile_values"] != before, case
+            assert int(after["profile_history"].split(":")[0]) > 0, case
+
+
+def test_pending_locations_add_up_until_a_rebuild() -> None:
+    store = _store_with_data()
+    assert store.rebuild_pending(SITE_ID) == frozenset()
+    # names and wiring are not how readings are read
+    shown = SITE_TEXT.replace('name = "Top 1"', 'name = "Top One"', 1)
+    shown = shown.replace('upstream = "hak"', 'upstream = "top2"', 1)
+    assert shown != SITE_TEXT
+    result = apply_site_text(store, shown, "shown.toml", now=WHEN)
+    assert result.pending == frozenset()
+    result = apply_site_text(store, _top2_as_g0(SITE_TEXT), "v2.toml", now=LATER)
+    assert (result.rebuilt, result.pending) == (None, {"top2"})
+    assert store.rebuild_pending(SITE_ID) == {"top2"}
+    apply_site_text(store, _ratio(_top2_as_g0(SITE_TEXT)), "v3.toml", now=LATER, rebuild=False)
+    assert store.rebuild_pending(SITE_ID) == {"top2", "hak"}
+    other_zone = _ratio(_top2_as_g0(SITE_TEXT)).replace(
+        'timezone = "Europe/Vienna"', 'timezone = "Europe/Berlin"'
+    )
+    apply_site_text(store, other_zone, "v4.toml", now=LATER, rebuild=False)
+    assert store.rebuild_pending(SITE_ID) is None  # every location
+    result = rebuild_profiles(store, SITE_ID, now=LAST, pending=True)
+    assert result.locations is None
+    assert store.rebuild_pending(SITE_ID) == frozenset()
+
+
+def test_an_explicit_rebuild_is_whole_and_clears_what_was_pending() -> None:
+    store = _store_with_data()
+    apply_site_text(store, _ratio(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
+    result = rebuild_profiles(store, SITE_ID, now=LAST)
+    assert (result.locations, result.batches) == (None, 4)
+    assert store.rebuild_pending(SITE_ID) == frozenset()
+
+
+def test_a_site_without_data_has_nothing_pending() -> None:
+    store = DuckDBStore(":memory:")
+    apply_site_text(store, SITE_TEXT, "site.toml", now=WHEN)
+    result = apply_site_text(store, _ratio(SITE_TEXT), "v2.toml", now=LATER)
+    assert result.rebuilt is None
+    assert store.rebuild_pending(SITE_ID) == frozenset()
+
+
+def test_a_batch_the_new_version_refuses_still_refuses_a_partial_rebuild() -> None:
+    """Every archived batch is read again, not only those of the locations rebuilt: a
+    configuration that drops the PV's meter refuses the registers file (which also holds the
+    grid connection's readings), and nothing changes."""
+    store = _store_with_data()
+    before = store.fingerprint(SITE_ID)
+    no_pv_meter = _with_top3(SITE_TEXT).replace('serial = "PV0001"', 'serial = "PV0002"')
+    with pytest.raises(InvalidInput) as caught:
+        apply_site_text(store, no_pv_meter, "v2.toml", now=LATER)
+    assert any("PV0001" in p.reason for p in caught.value.problems)
+    assert store.fingerprint(SITE_ID) == before
+    assert store.rebuild_pending(SITE_ID) == frozenset()
+
+
+def test_a_store_written_before_pending_rebuilds_rebuilds_a_changed_site_whole(
+    tmp_path: Path,
+) -> None:
+    once, twice = tmp_path / "once.duckdb", tmp_path / "twice.duckdb"
+    for path in (once, twice):
+        with DuckDBStore(path) as store:
+            apply_site_text(store, SITE_TEXT, "site.toml", now=WHEN)
+            import_bytes(store, SITE_ID, _intervals(), "intervals.csv", now=WHEN)
+            if path == twice:
+                renamed = SITE_TEXT.replace('"Top 1"', '"Top One"')
+                apply_site_text(store, renamed, "v2.toml", now=LATER, rebuild=False)
+            store.connection.execute("DROP TABLE rebuild_pending")
+    with DuckDBStore(once) as store:  # all its data was read by its only version
+        assert store.rebuild_pending(SITE_ID) == frozenset()
+    with DuckDBStore(twice) as store:  # its second version may have skipped a rebuild
+        assert store.rebuild_pending(SITE_ID) is None
+        result = apply_site_text(store, _ratio(SITE_TEXT), "v3.toml", now=LAST)
+        assert result.rebuilt is not None and result.rebuilt.locations is None
+        assert store.rebuild_pending(SITE_ID) == frozenset()
+
+
+def test_a_reading_set_without_some_meters_and_locations() -> None:
+    readings = ReadingSet(
+        registers=RegisterRows(
+            meters=("A:1", "B:2", "C:3"),
+            registers=("1-0:1.8.0",),
+            meter=np.array([0, 1, 2, 1, 0], dtype=np.int32),
+            register=np.zeros(5, dtype=np.int32),
+            time=np.array([10, 20, 30, 40, 50], dtype=np.int64),
+            value=np.array([1.0, 2.0, 3.0, 4.0, 5.0]),
+        ),
+        intervals=IntervalRows(
+            locations=("x", "y"),
+            meters=("A:1",),
+            location=np.array([0, 1, 1, 0], dtype=np.int32),
+            meter=np.array([0, -1, -1, 0], dtype=np.int32),
+            slot=np.array([1, 1, 2, 2], dtype=np.int64),
+            import_kwh=np.array([0.1, 0.2, 0.3, 0.4]),
+            export_kwh=np.zeros(4),
+            quality=np.array([1, 1, 2, 1], dtype=np.int8),
+        ),
+    )
+    rest = readings.without({"B:2", "Z:9"}, {"x"})
+    assert rest.registers.meters == ("A:1", "B:2", "C:3")
+    assert rest.registers.meter.tolist() == [0, 2, 0]
+    assert rest.registers.time.tolist() == [10, 30, 50]
+    assert rest.registers.value.tolist() == [1.0, 3.0, 5.0]
+    assert rest.intervals.location.tolist() == [1, 1]
+    assert rest.intervals.slot.tolist() == [1, 2]
+    assert rest.intervals.import_kwh.tolist() == [0.2, 0.3]
+    assert rest.intervals.quality.tolist() == [1, 2]
+    assert len(rest) == 5
+    assert readings.without(set(), set()).registers is readings.registers
