@@ -25,7 +25,7 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -926,6 +926,33 @@ def _same(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.bool_]:
     return result
 
 
+#: formats whose reader places every row by its own name or refuses the file, and reads a row
+#: with the facts of its own location alone: a batch of these that held no reading of a
+#: location rebuilt gives none, and is accepted, when read again (unless :func:`_names_apart`
+#: fails). Plain CSV names a metering point ID, location id, meter key or serial per row; an EDA
+#: message names one metering point ID (and joins its flows with stored series of that same
+#: location). Not (yet) shown for telegrams (registers a meter lacks are left out), MQTT and
+#: vendor tables.
+_PLACES_EVERY_ROW = frozenset({"csv/registers", "csv/phases", "csv/intervals", "eda"})
+
+
+def _names_apart(site: Site, rebuilt: Collection[str]) -> bool:
+    """Whether no name a reading can give (location id, meter key, serial number) belongs both
+    to a location rebuilt and to another: then a row that named another location still does,
+    as its metering point IDs (never moved, TOR-4.1), meters and id are defined alike. A shared
+    serial number would make a row naming it ambiguous (refused); a location id equal to a
+    serial would take the rows naming it."""
+
+    def names(loc: Location) -> set[str]:
+        return {loc.id, *(m.key for m in loc.meters), *(m.serial for m in loc.meters)}
+
+    mine: set[str] = set()
+    others: set[str] = set()
+    for loc in site.locations:
+        (mine if loc.id in rebuilt else others).update(names(loc))
+    return not (mine & others)
+
+
 @dataclass(frozen=True)
 class RebuildResult:
     """What :func:`rebuild_profiles` did."""
@@ -953,10 +980,13 @@ def rebuild_profiles(
     transaction: a batch the current configuration refuses refuses the whole rebuild.
 
     With ``pending``, only the locations whose readings a configuration applied since the last
-    rebuild reads otherwise are rebuilt (:meth:`~lastgang.store.Store.rebuild_pending`): every
-    batch is still parsed (and may refuse the rebuild), but only the readings of those
-    locations are stored again and only their profiles built; the others are already what the
-    replay would make of them. The outcome is the same as rebuilding the whole site."""
+    rebuild reads otherwise are rebuilt (:meth:`~lastgang.store.Store.rebuild_pending`): only
+    their readings are stored again and only their profiles built; the others are already what
+    the replay would make of them. Every batch that held readings of them is parsed again, and
+    every other batch too unless it is plain CSV (:data:`_PLACES_EVERY_ROW`) and the names its
+    rows can give are kept apart (:func:`_names_apart`): such a batch would give the same rows
+    for the same other locations, so it can neither refuse the rebuild nor add to it. The
+    outcome is the same as rebuilding the whole site."""
     site = store.site_version(site_id).site
     index = SiteIndex(site)
     when = now or _now()
@@ -971,11 +1001,14 @@ def rebuild_profiles(
                 keep_meters.update(m.key for m in loc.meters)
     slots = 0
     with store.transaction():
-        store.begin_rebuild(site_id, keep_locations=keep_locations, keep_meters=keep_meters)
+        held = store.begin_rebuild(site_id, keep_locations=keep_locations, keep_meters=keep_meters)
+        unread = scope is not None and _names_apart(site, scope)
         problems: list[Problem] = []
         for i, info in enumerate(batches):
             if progress is not None:
                 progress(f"batch {info.batch} ({info.source})", i, len(batches))
+            if unread and info.batch not in held and info.format in _PLACES_EVERY_ROW:
+                continue  # the same rows for the same locations as before: none rebuilt
             try:
                 file = _parse(
                     store.batch_content(info.batch),

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import zipfile
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 import lastgang.cli.commands  # noqa: F401  (registers the commands)
+from lastgang import services
 from lastgang.cli import app
 from lastgang.errors import InvalidInput
 from lastgang.ingest.eda_import import eda_series, eda_series_key
@@ -315,6 +317,60 @@ def test_rebuild_reads_archived_eda_batches_again(store: DuckDBStore) -> None:
     after = store.fingerprint(SITE_ID)
     assert after["profile_values"] == before["profile_values"]
     assert after["interval_values"] == before["interval_values"]
+
+
+def _eda_store(files: list[Path]) -> DuckDBStore:
+    store = DuckDBStore(":memory:")
+    apply_site_text(store, SITE, "site.toml", now=WHEN)
+    for n, path in enumerate(files):
+        import_files(store, SITE_ID, [path], format="eda", now=WHEN + timedelta(minutes=n))
+    return store
+
+
+@pytest.mark.parametrize(
+    ("serial", "rebuilt", "read"),
+    [
+        ("20000002", ("producer",), ["autumn"]),
+        ("10000001", ("member",), ["spring", "daily"]),  # its flows and its daily series
+        ("30000003", ("prosumer",), ["prosumer-consumption", "prosumer-feed-in"]),
+    ],
+)
+def test_tor_7_1_a_new_version_reads_again_only_the_messages_of_what_it_changes(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    serial: str,
+    rebuilt: tuple[str],
+    read: list[str],
+) -> None:
+    """A meter installed earlier: only its location's messages are read again (one metering
+    point per message), with the same result as a whole rebuild."""
+    names = {"spring": SPRING, "autumn": AUTUMN, "daily": DAILY}
+    names["prosumer-consumption"], names["prosumer-feed-in"] = _prosumer_messages(tmp_path)
+    files = list(names.values())
+    changed = SITE.replace(
+        f'serial = "{serial}"\ninstalled = 2024-01-01',
+        f'serial = "{serial}"\ninstalled = 2023-06-01',
+    )
+    assert changed != SITE
+    later = datetime(2024, 11, 20, tzinfo=UTC)
+    whole = _eda_store(files)
+    apply_site_text(whole, changed, "v2.toml", now=later, rebuild=False)
+    rebuild_profiles(whole, SITE_ID, now=later)
+    store = _eda_store(files)
+    parsed: list[str] = []
+    parse = services._parse
+
+    def counting(content: bytes, source: str, *args: Any, **kwargs: Any) -> Any:
+        parsed.append(Path(source).stem)
+        return parse(content, source, *args, **kwargs)
+
+    monkeypatch.setattr(services, "_parse", counting)
+    result = apply_site_text(store, changed, "v2.toml", now=later)
+    assert result.rebuilt is not None and result.rebuilt.locations == rebuilt
+    assert [n for n in parsed if not n.startswith("v2")] == [
+        Path(p).stem for p in files if Path(p).stem in {Path(names[r]).stem for r in read}
+    ]
+    assert store.fingerprint(SITE_ID) == whole.fingerprint(SITE_ID)
 
 
 def test_cli_import_format_eda(tmp_path: Path) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from lastgang import services
 from lastgang.errors import InvalidInput
 from lastgang.services import apply_site_text, import_bytes, rebuild_profiles
 from lastgang.store import IntervalRows, ReadingSet, RegisterRows
@@ -140,25 +142,46 @@ def _whole(changes: list[tuple[Change, bool]]) -> DuckDBStore:
     return store
 
 
-CASES: dict[str, tuple[list[tuple[Change, bool]], tuple[str, ...]]] = {
-    "transformer ratio": ([(_ratio, True)], ("hak",)),
-    "a new location": ([(_with_top3, True)], ("top3",)),
-    "a meter exchange moved": ([(_later_exchange, True)], ("top1",)),
+#: per case: the versions applied (with or without their rebuild), the locations the last
+#: rebuild covers, and the archived files it reads again (those with readings of them)
+CASES: dict[str, tuple[list[tuple[Change, bool]], tuple[str, ...], list[str]]] = {
+    "transformer ratio": ([(_ratio, True)], ("hak",), ["registers.csv"]),
+    "a new location": ([(_with_top3, True)], ("top3",), []),
+    "a meter exchange moved": ([(_later_exchange, True)], ("top1",), ["intervals.csv"]),
     # not a meter change: no rebuild of its own, but the next rebuild takes Top 2 along
-    "substitutes, then a ratio": ([(_top2_as_g0, True), (_ratio, True)], ("hak", "top2")),
+    "substitutes, then a ratio": (
+        [(_top2_as_g0, True), (_ratio, True)],
+        ("hak", "top2"),
+        ["registers.csv", "intervals.csv", "phases.csv", "evening.csv"],
+    ),
     "a ratio applied without rebuild, then a new location": (
         [(_ratio, False), (_with_top3, True)],
         ("hak", "top3"),
+        ["registers.csv"],
     ),
 }
+
+
+def _counting_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The sources parsed from here on, in order (every parse goes through services._parse)."""
+    parsed: list[str] = []
+    parse = services._parse
+
+    def counting(content: bytes, source: str, *args: Any, **kwargs: Any) -> Any:
+        parsed.append(source)
+        return parse(content, source, *args, **kwargs)
+
+    monkeypatch.setattr(services, "_parse", counting)
+    return parsed
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_tor_7_1_a_new_version_rebuilds_only_what_it_reads_otherwise_as_a_whole_rebuild(
     case: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    changes, rebuilt = CASES[case]
+    changes, rebuilt, parsed = CASES[case]
     store = _store_with_data()
+    read = _counting_parses(monkeypatch)
     stored: list[tuple[str, ...]] = []
     add_readings = store.add_readings
 
@@ -183,6 +206,7 @@ def test_tor_7_1_a_new_version_rebuilds_only_what_it_reads_otherwise_as_a_whole_
         )
     assert result is not None and result.rebuilt is not None
     assert result.rebuilt.locations == rebuilt
+    assert read == parsed
     assert store.rebuild_pending(SITE_ID) == frozenset()
     # only the readings of the locations rebuilt were stored again
     keys = {"hak": "LGZ:81234567", "top2": "SME:22000123", "top3": "SME:22000999"}
@@ -195,7 +219,7 @@ def test_the_cases_change_what_they_rebuild() -> None:
     """The oracle is not trivial: each change gives other profile values or provenance than
     the data had, or none where none is expected (a location without data)."""
     before = _store_with_data().fingerprint(SITE_ID)["profile_values"]
-    for case, (changes, _) in CASES.items():
+    for case, (changes, _, _) in CASES.items():
         after = _whole(changes).fingerprint(SITE_ID)
         if case in ("a new location", "a meter exchange moved"):
             assert after["profile_values"] == before, case
@@ -256,6 +280,26 @@ def test_a_batch_the_new_version_refuses_still_refuses_a_partial_rebuild() -> No
     assert any("PV0001" in p.reason for p in caught.value.problems)
     assert store.fingerprint(SITE_ID) == before
     assert store.rebuild_pending(SITE_ID) == frozenset()
+
+
+def test_a_serial_shared_with_a_location_kept_makes_every_file_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new meter with the PV meter's serial number (another manufacturer): the registers
+    file names the PV meter by serial alone, which is now ambiguous. The file held no reading
+    of the new location, yet it must be read again, and it refuses the version as a whole
+    rebuild would."""
+    store = _store_with_data()
+    before = store.fingerprint(SITE_ID)
+    read = _counting_parses(monkeypatch)
+    shared = _with_top3(SITE_TEXT).replace('serial = "22000999"', 'serial = "PV0001"')
+    with pytest.raises(InvalidInput) as caught:
+        apply_site_text(store, shared, "v2.toml", now=LATER)
+    assert any("ambiguous" in p.reason for p in caught.value.problems)
+    assert "registers.csv" in read
+    assert store.fingerprint(SITE_ID) == before
+    with pytest.raises(InvalidInput):
+        _whole([(lambda text: shared, True)])
 
 
 def test_a_store_written_before_pending_rebuilds_rebuilds_a_changed_site_whole(

@@ -434,10 +434,11 @@ class Store(Protocol):
         *,
         keep_locations: Collection[str] = (),
         keep_meters: Collection[str] = (),
-    ) -> None:
+    ) -> frozenset[int]:
         """Set the profile values of the locations not in ``keep_locations`` aside and clear
         them, their interval values, and the register readings, phase samples and status
-        events of the meters not in ``keep_meters`` (by default everything of the site)."""
+        events of the meters not in ``keep_meters`` (by default everything of the site).
+        Returns the batches whose readings were cleared."""
         ...
 
     def finish_rebuild(self, site_id: str, replaced_at: datetime) -> int:

@@ -1416,7 +1416,7 @@ class DuckDBStore:
         *,
         keep_locations: Collection[str] = (),
         keep_meters: Collection[str] = (),
-    ) -> None:
+    ) -> frozenset[int]:
         with self.transaction():
             self._con.execute(f"DROP TABLE IF EXISTS {_SNAPSHOT}")
             # the locations and meters kept, as tables to join with (a list parameter of
@@ -1436,6 +1436,14 @@ class DuckDBStore:
             )
             other_meters = "site_id = $site AND meter NOT IN (SELECT name FROM rebuild_keep_meters)"
             site = {"site": site_id}
+            held = self._con.execute(
+                f"SELECT DISTINCT batch FROM interval_values WHERE {rebuilt} UNION "
+                + " UNION ".join(
+                    f"SELECT DISTINCT batch FROM {table} WHERE {other_meters}"
+                    for table in ("register_readings", "phase_samples", "status_events")
+                ),
+                site,
+            ).fetchall()
             self._con.execute(
                 f"CREATE TEMP TABLE {_SNAPSHOT} AS SELECT * FROM profile_values WHERE {rebuilt}",
                 site,
@@ -1447,6 +1455,7 @@ class DuckDBStore:
             for table in ("rebuild_keep_locations", "rebuild_keep_meters"):
                 self._con.execute(f"DROP TABLE {table}")
             self._changed(site_id)
+        return frozenset(int(r[0]) for r in held)
 
     def finish_rebuild(self, site_id: str, replaced_at: datetime) -> int:
         replaced_at = _require_utc(replaced_at)
