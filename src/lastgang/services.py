@@ -591,15 +591,23 @@ def _import_checked(
 
 
 def _store_batch(
-    store: Store, site: Site, batch: int, file: ParsedFile, when: datetime, *, history: bool
+    store: Store,
+    site: Site,
+    batch: int,
+    file: ParsedFile,
+    when: datetime,
+    *,
+    history: bool,
+    only: Collection[str] | None = None,
 ) -> int:
-    """Store the readings of one batch and rebuild the profiles they touch. Returns the number
-    of profile slots built."""
+    """Store the readings of one batch and rebuild the profiles they touch (of the locations
+    ``only``, if given: the batch's other readings are stored already). Returns the number of
+    profile slots built."""
     site_id = site.site.id
     store.add_readings(site_id, batch, file.readings)
     memory = _MemoryReadings.of(store, site, batch, file.readings)
     try:
-        return _rebuild_touched(store, site, batch, when, history=history, memory=memory)
+        return _rebuild_touched(store, site, batch, when, history=history, memory=memory, only=only)
     except MeterDataError as exc:
         raise MeterDataError(
             f"{file.source}: rejected, nothing imported: the readings do not give a consistent "
@@ -627,11 +635,14 @@ def _rebuild_touched(
     *,
     history: bool,
     memory: _MemoryReadings | None = None,
+    only: Collection[str] | None = None,
 ) -> int:
     site_id = site.site.id
     spans = memory.spans() if memory is not None else store.reading_spans(site_id, batch)
     owner = {m.key: loc.id for loc in site.locations for m in loc.meters}
     locations = {loc.id for loc in site.locations}
+    if only is not None:
+        locations &= set(only)
     by_location: dict[str, tuple[int, int]] = {}
     for key, (lo, hi) in spans.items():
         loc_id = key[1:] if key.startswith("@") else owner.get(key)
@@ -1037,7 +1048,7 @@ def rebuild_profiles(
                 file = replace(file, readings=file.readings.without(keep_meters, keep_locations))
                 if not len(file.readings):
                     continue
-            slots += _store_batch(store, site, info.batch, file, when, history=False)
+            slots += _store_batch(store, site, info.batch, file, when, history=False, only=scope)
         if problems:
             raise InvalidInput(
                 f"site {site_id!r}: the current configuration refuses archived data; "

@@ -365,8 +365,17 @@ def test_tor_7_1_a_new_version_reads_again_only_the_messages_of_what_it_changes(
         return parse(content, source, *args, **kwargs)
 
     monkeypatch.setattr(services, "_parse", counting)
+    built: set[str] = set()
+    save_profiles = store.save_profiles
+
+    def saving(site_id: str, profiles: Any, *args: Any, **kwargs: Any) -> int:
+        built.update(profiles)
+        return save_profiles(site_id, profiles, *args, **kwargs)
+
+    monkeypatch.setattr(store, "save_profiles", saving)
     result = apply_site_text(store, changed, "v2.toml", now=later)
     assert result.rebuilt is not None and result.rebuilt.locations == rebuilt
+    assert built == set(rebuilt)
     assert [n for n in parsed if not n.startswith("v2")] == [
         Path(p).stem for p in files if Path(p).stem in {Path(names[r]).stem for r in read}
     ]

@@ -197,6 +197,14 @@ def test_tor_7_1_a_new_version_rebuilds_only_what_it_reads_otherwise_as_a_whole_
         add_readings(site_id, batch, rows)
 
     monkeypatch.setattr(store, "add_readings", recording)
+    built: set[str] = set()
+    save_profiles = store.save_profiles
+
+    def saving(site_id: str, profiles: Any, *args: Any, **kwargs: Any) -> int:
+        built.update(profiles)
+        return save_profiles(site_id, profiles, *args, **kwargs)
+
+    monkeypatch.setattr(store, "save_profiles", saving)
     text = SITE_TEXT
     result = None
     for n, (change, rebuild) in enumerate(changes):
@@ -212,6 +220,8 @@ def test_tor_7_1_a_new_version_rebuilds_only_what_it_reads_otherwise_as_a_whole_
     keys = {"hak": "LGZ:81234567", "top2": "SME:22000123", "top3": "SME:22000999"}
     allowed = {*rebuilt, *(keys[r] for r in rebuilt if r in keys)}
     assert all(set(names) <= allowed for names in stored), stored
+    # and only their profiles were built
+    assert built <= set(rebuilt)
     assert store.fingerprint(SITE_ID) == _whole(changes).fingerprint(SITE_ID)
 
 
