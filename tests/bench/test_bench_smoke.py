@@ -230,3 +230,25 @@ def test_chart_reads_times_the_charts_made_and_taken_again(small_store: Path) ->
     for line in lines:
         seconds, peak = line.split(" | ")[1:3]
         assert float(seconds) >= 0 and peak.removesuffix(" |").replace(",", "").isdigit()
+
+
+def test_site_changes_applies_each_change_to_a_copy_of_the_store(small_store: Path) -> None:
+    """``bench/site_changes.py`` applies every change to a fresh copy and leaves the store as
+    it was; only its table's shape is checked, never a time."""
+    from lastgang.store import open_store
+
+    with open_store(small_store, read_only=True) as store:
+        before = (store.fingerprint("bench-10"), len(store.site_versions("bench-10")))
+    head, lines = _reads(small_store, "--whole", script="site_changes.py")
+    assert head.startswith("site bench-10: 10 locations, 1 archived batch(es)")
+    rows = [line.split(" | ")[0].removeprefix("| ") for line in lines]
+    assert rows[0] == "a new location (rebuilt alone)"
+    assert rows[1].startswith("other substitutes for ") and rows[1].endswith(" (no rebuild)")
+    assert rows[2].endswith("'s meter changed (rebuilt alone)")
+    assert rows[3] == "a new location, then the whole site rebuilt"
+    for line in lines:
+        seconds, peak = line.split(" | ")[1:3]
+        assert float(seconds) >= 0 and peak.removesuffix(" |").replace(",", "").isdigit()
+    with open_store(small_store, read_only=True) as store:
+        assert (store.fingerprint("bench-10"), len(store.site_versions("bench-10"))) == before
+    assert not [p for p in small_store.parent.iterdir() if "site-changes" in p.name]
