@@ -102,6 +102,13 @@ def test_apply_a_version_is_audited_and_a_broken_one_refused(
         None,
         [],
     )
+    # the job's page names the lists of names too (none here) and counts the warnings
+    pages = world.new_client()
+    login(pages, "operator")
+    job_page = pages.get(f"/jobs/{r.json()['id']}").text
+    assert "<dt>changed locations</dt><dd>none</dd>" in job_page
+    assert "<dt>rebuild pending</dt><dd>none</dd>" in job_page
+    assert f"<dt>warnings</dt><dd>{len(result['warnings']) or 'none'}</dd>" in job_page
     audit = c.get(f"/api/v1/sites/{SITE}/audit", headers=world.bearer("admin")).json()
     applied = [a for a in audit if a["action"] == "apply"]
     assert applied[0]["subject"] == "version 2" and applied[0]["actor"].startswith("token:")
