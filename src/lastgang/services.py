@@ -58,7 +58,7 @@ from lastgang.profiles import (
 from lastgang.profiles.readings import IntervalSeries, MeterReadings
 from lastgang.profiles.types import LoadProfile
 from lastgang.quality import Quality
-from lastgang.store import IntervalRows, ReadingSet, SiteVersion, Store
+from lastgang.store import BatchInfo, IntervalRows, ReadingSet, SiteVersion, Store
 from lastgang.timegrid import (
     SLOT_SECONDS,
     aggregate,
@@ -175,10 +175,9 @@ def _changes(old: Site | None, new: Site) -> tuple[tuple[str, ...], datetime | N
 def _read_otherwise(old: Site | None, new: Site) -> tuple[str, ...] | None:
     """Locations whose readings ``new`` reads otherwise than ``old``: those defined differently
     (meters, metering point IDs, role, standard load profile; not the name or the wiring) or by
-    one of them only;
-    ``None``: every location, when the time zone differs. A location defined alike in both is
-    read alike: a reading is placed by its own meter, metering point ID or location, and its
-    profile is built from its location's readings and stored values alone."""
+    one of them only; ``None``: every location, when the time zone differs. A location defined
+    alike in both is read alike: a reading is placed by its own meter, metering point ID or
+    location, and its profile is built from its location's readings and stored values alone."""
     if old is None:
         return ()
     if old.site.timezone != new.site.timezone:
@@ -570,6 +569,8 @@ def _import_checked(
                 file.factors,
                 size=entry.size,
             )
+            if file.names is not None:
+                store.save_batch_names(info.batch, file.names)
             slots = _store_batch(store, site, info.batch, file, when, history=True)
         results.append(
             FileResult(
@@ -937,31 +938,88 @@ def _same(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.bool_]:
     return result
 
 
-#: formats whose reader places every row by its own name or refuses the file, and reads a row
-#: with the facts of its own location alone: a batch of these that held no reading of a
-#: location rebuilt gives none, and is accepted, when read again (unless :func:`_names_apart`
-#: fails). Plain CSV names a metering point ID, location id, meter key or serial per row; an EDA
-#: message names one metering point ID (and joins its flows with stored series of that same
-#: location). Not (yet) shown for telegrams (registers a meter lacks are left out), MQTT and
-#: vendor tables.
+#: formats whose reader places every row by a name of the site (a metering point ID, location
+#: id, meter key or serial; an EDA message names one metering point ID) or refuses the file,
+#: and reads it with the facts of that location alone: once every location sharing a name with
+#: one rebuilt is rebuilt too (:func:`_widened`), a batch of these that held no reading of them
+#: gives the same rows for the same other locations when read again, and is accepted again
 _PLACES_EVERY_ROW = frozenset({"csv/registers", "csv/phases", "csv/intervals", "eda"})
 
+#: formats whose readers say the names they looked meters up by (:attr:`ImportedFile.names`),
+#: which need not be names of the site (an MQTT topic's levels)
+_NAMED_FORMATS = frozenset({"dlms", "mqtt"})
 
-def _names_apart(site: Site, rebuilt: Collection[str]) -> bool:
-    """Whether no name a reading can give (location id, meter key, serial number) belongs both
-    to a location rebuilt and to another: then a row that named another location still does,
-    as its metering point IDs (never moved, TOR-4.1), meters and id are defined alike. A shared
-    serial number would make a row naming it ambiguous (refused); a location id equal to a
-    serial would take the rows naming it."""
 
-    def names(loc: Location) -> set[str]:
-        return {loc.id, *(m.key for m in loc.meters), *(m.serial for m in loc.meters)}
+def _widened(
+    index: SiteIndex, pending: Collection[str], names: Mapping[int, Mapping[str, str]]
+) -> frozenset[str]:
+    """The locations a partial rebuild of ``pending`` rebuilds: those; where a batch's kept
+    names give other meters than they gave, the locations of every meter its names gave and
+    give (a message goes to the first of its names that gives a meter, so it may move from any
+    of them to any other); and every location sharing a name (id, meter key, serial) with one
+    of these, since a row naming it may now go to the other or be ambiguous. A location defined
+    alike and sharing no name with these gets the same rows from every batch."""
+    owner = {key: info.location for key, info in index.meters.items()}
+    scope = set(pending)
+    gives: dict[str, str] = {}
+    for kept in names.values():
+        now = {}
+        for name in kept:
+            if name not in gives:
+                gives[name] = index.meter_named(name)
+            now[name] = gives[name]
+        if now != kept:  # a message goes to the first of its names that gives a meter
+            scope.update(owner[k] for k in (*kept.values(), *now.values()) if k in owner)
+    sharing: dict[str, set[str]] = {}
+    for loc in index.site.locations:
+        for name in (loc.id, *(m.key for m in loc.meters), *(m.serial for m in loc.meters)):
+            sharing.setdefault(name, set()).add(loc.id)
+    groups = [ids for ids in sharing.values() if len(ids) > 1]
+    grown = True
+    while grown:
+        grown = False
+        for ids in groups:
+            if ids & scope and not ids <= scope:
+                scope |= ids
+                grown = True
+    return frozenset(scope)
 
-    mine: set[str] = set()
-    others: set[str] = set()
-    for loc in site.locations:
-        (mine if loc.id in rebuilt else others).update(names(loc))
-    return not (mine & others)
+
+class _Unread:
+    """Which archived batches a partial rebuild of the locations ``rebuilt``
+    (:func:`_widened`) leaves unread: never one that held readings of them (``held``,
+    :meth:`~lastgang.store.Store.begin_rebuild`); of the others, one whose kept names give the
+    meters they gave, none of them a meter rebuilt (its messages go to the same meters of
+    other locations, whose facts are unchanged), and one of :data:`_PLACES_EVERY_ROW`."""
+
+    def __init__(
+        self,
+        index: SiteIndex,
+        names: Mapping[int, Mapping[str, str]],
+        rebuilt: Collection[str],
+        held: Collection[int],
+    ) -> None:
+        self.index = index
+        self.names = names
+        self.held = held
+        self.meters = {
+            m.key for loc in index.site.locations if loc.id in rebuilt for m in loc.meters
+        }
+        self.gives: dict[str, str] = {}
+
+    def left(self, batch: BatchInfo) -> bool:
+        if batch.batch in self.held:
+            return False
+        names = self.names.get(batch.batch)
+        if names is None:
+            return batch.format in _PLACES_EVERY_ROW
+        for name, meter in names.items():
+            now = self.gives.get(name)
+            if now is None:
+                now = self.gives[name] = self.index.meter_named(name)
+            if now != meter or meter in self.meters:
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -991,18 +1049,24 @@ def rebuild_profiles(
     transaction: a batch the current configuration refuses refuses the whole rebuild.
 
     With ``pending``, only the locations whose readings a configuration applied since the last
-    rebuild reads otherwise are rebuilt (:meth:`~lastgang.store.Store.rebuild_pending`): only
-    their readings are stored again and only their profiles built; the others are already what
-    the replay would make of them. Every batch that held readings of them is parsed again, and
-    every other batch too unless it is plain CSV (:data:`_PLACES_EVERY_ROW`) and the names its
-    rows can give are kept apart (:func:`_names_apart`): such a batch would give the same rows
-    for the same other locations, so it can neither refuse the rebuild nor add to it. The
-    outcome is the same as rebuilding the whole site."""
+    rebuild reads otherwise are rebuilt (:meth:`~lastgang.store.Store.rebuild_pending`), with
+    those whose rows may move to or from them (:func:`_widened`): only their readings are
+    stored again and only their profiles built; the others are already what the replay would
+    make of them. Batches that can give none of their rows are left unread (:class:`_Unread`);
+    a telegram or MQTT capture archived before its names were kept makes the rebuild whole.
+    The outcome is the same as rebuilding the whole site."""
     site = store.site_version(site_id).site
     index = SiteIndex(site)
     when = now or _now()
     batches = store.batches(site_id)
     scope = store.rebuild_pending(site_id) if pending else None
+    names: dict[int, dict[str, str]] = {}
+    if scope is not None:
+        names = store.batch_names(site_id)
+        if any(b.format in _NAMED_FORMATS and b.batch not in names for b in batches):
+            scope = None  # where its messages went cannot be told without its names
+        else:
+            scope = _widened(index, scope, names)
     keep_locations: set[str] = set()
     keep_meters: set[str] = set()
     if scope is not None:
@@ -1013,12 +1077,12 @@ def rebuild_profiles(
     slots = 0
     with store.transaction():
         held = store.begin_rebuild(site_id, keep_locations=keep_locations, keep_meters=keep_meters)
-        unread = scope is not None and _names_apart(site, scope)
+        unread = None if scope is None else _Unread(index, names, scope, held)
         problems: list[Problem] = []
         for i, info in enumerate(batches):
             if progress is not None:
                 progress(f"batch {info.batch} ({info.source})", i, len(batches))
-            if unread and info.batch not in held and info.format in _PLACES_EVERY_ROW:
+            if unread is not None and unread.left(info):
                 continue  # the same rows for the same locations as before: none rebuilt
             try:
                 file = _parse(
@@ -1044,6 +1108,8 @@ def rebuild_profiles(
                 continue
             if problems:
                 continue
+            if file.names is not None:  # what its names give now
+                store.save_batch_names(info.batch, file.names)
             if scope is not None:  # only the readings of the locations rebuilt
                 file = replace(file, readings=file.readings.without(keep_meters, keep_locations))
                 if not len(file.readings):

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 import lastgang.cli.commands  # noqa: F401  (registers the commands)
-from lastgang import services
 from lastgang.cli import app
 from lastgang.errors import InvalidInput
 from lastgang.ingest.eda_import import eda_series, eda_series_key
@@ -337,7 +336,8 @@ def _eda_store(files: list[Path]) -> DuckDBStore:
 )
 def test_tor_7_1_a_new_version_reads_again_only_the_messages_of_what_it_changes(
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    parsed: list[str],
+    profiles_saved: Callable[[DuckDBStore], set[str]],
     serial: str,
     rebuilt: tuple[str],
     read: list[str],
@@ -357,28 +357,12 @@ def test_tor_7_1_a_new_version_reads_again_only_the_messages_of_what_it_changes(
     apply_site_text(whole, changed, "v2.toml", now=later, rebuild=False)
     rebuild_profiles(whole, SITE_ID, now=later)
     store = _eda_store(files)
-    parsed: list[str] = []
-    parse = services._parse
-
-    def counting(content: bytes, source: str, *args: Any, **kwargs: Any) -> Any:
-        parsed.append(Path(source).stem)
-        return parse(content, source, *args, **kwargs)
-
-    monkeypatch.setattr(services, "_parse", counting)
-    built: set[str] = set()
-    save_profiles = store.save_profiles
-
-    def saving(site_id: str, profiles: Any, *args: Any, **kwargs: Any) -> int:
-        built.update(profiles)
-        return save_profiles(site_id, profiles, *args, **kwargs)
-
-    monkeypatch.setattr(store, "save_profiles", saving)
+    built = profiles_saved(store)
+    parsed.clear()
     result = apply_site_text(store, changed, "v2.toml", now=later)
     assert result.rebuilt is not None and result.rebuilt.locations == rebuilt
     assert built == set(rebuilt)
-    assert [n for n in parsed if not n.startswith("v2")] == [
-        Path(p).stem for p in files if Path(p).stem in {Path(names[r]).stem for r in read}
-    ]
+    assert parsed == [p.name for p in files if p in [names[r] for r in read]]
     assert store.fingerprint(SITE_ID) == whole.fingerprint(SITE_ID)
 
 

@@ -10,7 +10,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from lastgang.cli import app
 from lastgang.errors import InvalidInput
 from lastgang.ingest.mqtt import Message, encode_message, parse_payload
 from lastgang.listen import MqttListener
-from lastgang.services import apply_site_text, export_profile, import_bytes
+from lastgang.services import apply_site_text, export_profile, import_bytes, rebuild_profiles
 from lastgang.store.duckdb_store import DuckDBStore
 
 WHEN = datetime(2024, 11, 5, 8, 0, tzinfo=UTC)
@@ -218,6 +218,140 @@ def _quarter_hours(first: datetime, count: int, start_kwh: float) -> list[tuple[
         (TOPIC, _tasmota(first + timedelta(minutes=15 * i), start_kwh + 0.25 * i))
         for i in range(count)
     ]
+
+
+# -- a changed site file: which captures a partial rebuild reads again ------------------------
+
+STUDIO = """
+[[locations]]
+id = "studio"
+role = "consumer"
+upstream = "house"
+
+[[locations.meters]]
+manufacturer = "SME"
+serial = "777"
+installed = 2024-01-01
+
+"""
+
+
+def _captures() -> list[tuple[str, bytes]]:
+    """Three captures of the house's Tasmota reader (topic ``tele/smlreader1/SENSOR``, an hour
+    of quarter hours each, as a listener archives them) and one of the flat's smart-me meter."""
+    out = []
+    for h in range(3):
+        messages = _quarter_hours(datetime(2024, 5, 1, 12 + h, 0), 4, 1000.0 + h)
+        body = b"".join(encode_message(Message(t, p, WHEN)) for t, p in messages)
+        out.append((f"house-{h}.jsonl", body))
+    flat = [
+        encode_message(
+            Message(
+                "smartme/123456",
+                json.dumps(
+                    {
+                        "Serial": 123456,
+                        "ValueDate": f"2024-05-01T1{h}:00:00Z",
+                        "CounterReadingImport": 50.0 + 0.4 * h,
+                        "CounterReadingExport": 0.0,
+                        "CounterReadingUnit": "kWh",
+                    }
+                ).encode(),
+                WHEN,
+            )
+        )
+        for h in range(4)
+    ]
+    out.append(("flat.jsonl", b"".join(flat)))
+    return out
+
+
+def _site_with_captures() -> DuckDBStore:
+    store = DuckDBStore(":memory:")
+    apply_site_text(store, SITE, "site.toml", now=WHEN)
+    for n, (name, body) in enumerate(_captures()):
+        import_bytes(store, "home", body, name, format="mqtt", now=WHEN + timedelta(minutes=n))
+    return store
+
+
+@pytest.mark.parametrize(
+    ("change", "rebuilt", "read"),
+    [
+        # a new tenant: no capture names its meter
+        (lambda text: text.replace("[[units]]", STUDIO + "[[units]]", 1), ("studio",), []),
+        # the flat's meter installed earlier: its capture is read again, the house's are not
+        (
+            lambda text: text.replace(
+                'serial = "123456"\ninstalled = 2024-01-01',
+                'serial = "123456"\ninstalled = 2023-01-01',
+            ),
+            ("flat",),
+            ["flat.jsonl"],
+        ),
+        # a new meter whose serial is a level of the house's topic before the reader's name:
+        # the house's messages now go to it, so the house is rebuilt too, from its captures
+        (
+            lambda text: text.replace(
+                "[[units]]",
+                STUDIO.replace('"SME"', '"TAS"').replace('"777"', '"tele"') + "[[units]]",
+                1,
+            ),
+            ("house", "studio"),
+            ["house-0.jsonl", "house-1.jsonl", "house-2.jsonl"],
+        ),
+    ],
+)
+def test_tor_7_1_a_partial_rebuild_reads_again_the_captures_whose_names_give_other_meters(
+    change: Callable[[str], str],
+    rebuilt: tuple[str, ...],
+    read: list[str],
+    parsed: list[str],
+    profiles_saved: Callable[[DuckDBStore], set[str]],
+) -> None:
+    later = datetime(2024, 11, 20, tzinfo=UTC)
+    text = change(SITE)
+    assert text != SITE
+    whole = _site_with_captures()
+    apply_site_text(whole, text, "v2.toml", now=later, rebuild=False)
+    rebuild_profiles(whole, "home", now=later)
+    store = _site_with_captures()
+    built = profiles_saved(store)
+    parsed.clear()
+    result = apply_site_text(store, text, "v2.toml", now=later)
+    assert result.rebuilt is not None and result.rebuilt.locations == rebuilt
+    assert parsed == read
+    assert built <= set(rebuilt)
+    assert store.fingerprint("home") == whole.fingerprint("home")
+    # every capture keeps its names, with the meter each gives now
+    names = store.batch_names("home")
+    assert len(names) == 4
+    tele = "TAS:tele" if "house" in rebuilt else ""
+    assert [n["tele"] for n in names.values() if "tele" in n] == [tele] * 3
+    assert [n["smlreader1"] for n in names.values() if "tele" in n] == ["EMH:smlreader1"] * 3
+
+
+def test_a_capture_archived_without_its_names_is_read_again_once(
+    parsed: list[str],
+) -> None:
+    """Where the messages of a capture imported before its names were kept (as in an older
+    store) went cannot be told: the next rebuild is whole and keeps their names; the one after
+    leaves them unread."""
+    store = _site_with_captures()
+    store.connection.execute("DELETE FROM batch_names")
+    parsed.clear()
+    added = SITE.replace("[[units]]", STUDIO + "[[units]]", 1)
+    result = apply_site_text(store, added, "v2.toml", now=WHEN)
+    assert result.rebuilt is not None and result.rebuilt.locations is None
+    assert parsed == ["house-0.jsonl", "house-1.jsonl", "house-2.jsonl", "flat.jsonl"]
+    assert store.batch_names("home")[store.batches("home")[0].batch] == {
+        "SENSOR": "",
+        "smlreader1": "EMH:smlreader1",
+        "tele": "",
+    }
+    parsed.clear()
+    again = apply_site_text(store, added.replace('"777"', '"778"'), "v3.toml", now=WHEN)
+    assert again.rebuilt is not None and again.rebuilt.locations == ("studio",)
+    assert parsed == []
 
 
 @pytest.fixture

@@ -9,12 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from lastgang import services
 from lastgang.errors import InvalidInput
 from lastgang.services import apply_site_text, import_bytes, rebuild_profiles
 from lastgang.store import IntervalRows, ReadingSet, RegisterRows
@@ -162,26 +160,17 @@ CASES: dict[str, tuple[list[tuple[Change, bool]], tuple[str, ...], list[str]]] =
 }
 
 
-def _counting_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The sources parsed from here on, in order (every parse goes through services._parse)."""
-    parsed: list[str] = []
-    parse = services._parse
-
-    def counting(content: bytes, source: str, *args: Any, **kwargs: Any) -> Any:
-        parsed.append(source)
-        return parse(content, source, *args, **kwargs)
-
-    monkeypatch.setattr(services, "_parse", counting)
-    return parsed
-
-
 @pytest.mark.parametrize("case", list(CASES))
 def test_tor_7_1_a_new_version_rebuilds_only_what_it_reads_otherwise_as_a_whole_rebuild(
-    case: str, monkeypatch: pytest.MonkeyPatch
+    case: str,
+    monkeypatch: pytest.MonkeyPatch,
+    parsed: list[str],
+    profiles_saved: Callable[[DuckDBStore], set[str]],
 ) -> None:
-    changes, rebuilt, parsed = CASES[case]
+    changes, rebuilt, read = CASES[case]
     store = _store_with_data()
-    read = _counting_parses(monkeypatch)
+    built = profiles_saved(store)
+    parsed.clear()
     stored: list[tuple[str, ...]] = []
     add_readings = store.add_readings
 
@@ -197,14 +186,6 @@ def test_tor_7_1_a_new_version_rebuilds_only_what_it_reads_otherwise_as_a_whole_
         add_readings(site_id, batch, rows)
 
     monkeypatch.setattr(store, "add_readings", recording)
-    built: set[str] = set()
-    save_profiles = store.save_profiles
-
-    def saving(site_id: str, profiles: Any, *args: Any, **kwargs: Any) -> int:
-        built.update(profiles)
-        return save_profiles(site_id, profiles, *args, **kwargs)
-
-    monkeypatch.setattr(store, "save_profiles", saving)
     text = SITE_TEXT
     result = None
     for n, (change, rebuild) in enumerate(changes):
@@ -214,7 +195,7 @@ def test_tor_7_1_a_new_version_rebuilds_only_what_it_reads_otherwise_as_a_whole_
         )
     assert result is not None and result.rebuilt is not None
     assert result.rebuilt.locations == rebuilt
-    assert read == parsed
+    assert parsed == read
     assert store.rebuild_pending(SITE_ID) == frozenset()
     # only the readings of the locations rebuilt were stored again
     keys = {"hak": "LGZ:81234567", "top2": "SME:22000123", "top3": "SME:22000999"}
@@ -292,21 +273,21 @@ def test_a_batch_the_new_version_refuses_still_refuses_a_partial_rebuild() -> No
     assert store.rebuild_pending(SITE_ID) == frozenset()
 
 
-def test_a_serial_shared_with_a_location_kept_makes_every_file_read_again(
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_serial_shared_with_another_location_rebuilds_that_one_too(
+    parsed: list[str],
 ) -> None:
     """A new meter with the PV meter's serial number (another manufacturer): the registers
-    file names the PV meter by serial alone, which is now ambiguous. The file held no reading
-    of the new location, yet it must be read again, and it refuses the version as a whole
-    rebuild would."""
+    file names the PV meter by serial alone, which is now ambiguous. The PV is rebuilt along
+    with the new location, so the file (which holds no reading of the new location) is read
+    again and refuses the version, as a whole rebuild would."""
     store = _store_with_data()
     before = store.fingerprint(SITE_ID)
-    read = _counting_parses(monkeypatch)
+    parsed.clear()
     shared = _with_top3(SITE_TEXT).replace('serial = "22000999"', 'serial = "PV0001"')
     with pytest.raises(InvalidInput) as caught:
         apply_site_text(store, shared, "v2.toml", now=LATER)
     assert any("ambiguous" in p.reason for p in caught.value.problems)
-    assert "registers.csv" in read
+    assert "registers.csv" in parsed
     assert store.fingerprint(SITE_ID) == before
     with pytest.raises(InvalidInput):
         _whole([(lambda text: shared, True)])
@@ -315,16 +296,19 @@ def test_a_serial_shared_with_a_location_kept_makes_every_file_read_again(
 def test_a_store_written_before_pending_rebuilds_rebuilds_a_changed_site_whole(
     tmp_path: Path,
 ) -> None:
-    once, twice = tmp_path / "once.duckdb", tmp_path / "twice.duckdb"
-    for path in (once, twice):
+    once, twice, empty = (tmp_path / f"{n}.duckdb" for n in ("once", "twice", "empty"))
+    for path in (once, twice, empty):
         with DuckDBStore(path) as store:
             apply_site_text(store, SITE_TEXT, "site.toml", now=WHEN)
-            import_bytes(store, SITE_ID, _intervals(), "intervals.csv", now=WHEN)
-            if path == twice:
+            if path != empty:
+                import_bytes(store, SITE_ID, _intervals(), "intervals.csv", now=WHEN)
+            if path != once:
                 renamed = SITE_TEXT.replace('"Top 1"', '"Top One"')
                 apply_site_text(store, renamed, "v2.toml", now=LATER, rebuild=False)
             store.connection.execute("DROP TABLE rebuild_pending")
     with DuckDBStore(once) as store:  # all its data was read by its only version
+        assert store.rebuild_pending(SITE_ID) == frozenset()
+    with DuckDBStore(empty) as store:  # no data to have been read otherwise
         assert store.rebuild_pending(SITE_ID) == frozenset()
     with DuckDBStore(twice) as store:  # its second version may have skipped a rebuild
         assert store.rebuild_pending(SITE_ID) is None

@@ -50,6 +50,8 @@ from lastgang.timegrid import SLOT_SECONDS, parse_timestamps, to_epoch
 __all__ = [
     "COLUMNS",
     "MAX_PROBLEMS_PER_CHECK",
+    "NO_METER",
+    "SEVERAL_METERS",
     "CsvKind",
     "ParsedFile",
     "SiteIndex",
@@ -96,6 +98,12 @@ class ParsedFile:
     locations: tuple[str, ...] = ()
     #: conversion factors in force per meter key (TOR-7.1, TOR-4.4), archived with the batch
     factors: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+#: :meth:`SiteIndex.meter_named` of a name that is no meter's key or serial
+NO_METER = ""
+#: :meth:`SiteIndex.meter_named` of a serial number that several meters have
+SEVERAL_METERS = "?"
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,18 @@ class SiteIndex:
             [ks[0] if len(ks) == 1 else (-1 if ks else -2) for ks in self.meters_at] + [-2],
             dtype=np.int64,
         )
+
+    def meter_named(self, name: str) -> str:
+        """The meter ``name`` gives as a key (``manufacturer:serial``) or a serial number: its
+        key, :data:`NO_METER` for none, :data:`SEVERAL_METERS` for an ambiguous serial. The
+        telegram and MQTT readers place their readings by it, and a partial rebuild compares
+        what a batch's names gave with what they give now."""
+        if name in self.meters:
+            return name
+        keys = self.by_serial.get(name, [])
+        if len(keys) == 1:
+            return keys[0]
+        return SEVERAL_METERS if keys else NO_METER
 
     def meter_for(
         self, location: IntArray, begin: IntArray, end: IntArray

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from lastgang.errors import InvalidInput
-from lastgang.ingest.csv_readings import SiteIndex
+from lastgang.ingest.csv_readings import NO_METER, SEVERAL_METERS, SiteIndex
 from lastgang.ingest.dlms import KeySpec, Telegram, decode_stream
 from lastgang.ingest.rows import ImportedFile, Problems, build_file, register_rows, time_text
 from lastgang.obis import parse_obis
@@ -122,11 +122,11 @@ def telegram_readings(
     meter_of: dict[str, int] = {}
     unknown: dict[str, list[int]] = {}
     for number in sorted({t.meter_number for t in telegrams if t.meter_number}):
-        keys = index.by_serial.get(number, [])
-        if len(keys) == 1:
-            meter_of[number] = index.key_index[keys[0]]
-        else:
+        key = index.meter_named(number)
+        if key in (NO_METER, SEVERAL_METERS):
             unknown[number] = []
+        else:
+            meter_of[number] = index.key_index[key]
     reg_names: list[str] = []
     reg_index: dict[str, int] = {}
     m_list: list[int] = []
@@ -266,6 +266,7 @@ def read_dlms(content: bytes, source: str, index: SiteIndex, keys: KeySpec | Non
             f"{source}: rejected, nothing imported ({len(problems.items)} problem(s))",
             problems.summary(),
         )
+    numbers = sorted({t.meter_number for t in result.telegrams if t.meter_number})
     return build_file(
         source,
         "registers",
@@ -275,4 +276,5 @@ def read_dlms(content: bytes, source: str, index: SiteIndex, keys: KeySpec | Non
         index,
         options=keys_to_options(keys),
         warnings=[*warnings, *problems.warnings],
+        names={number: index.meter_named(number) for number in numbers},
     )

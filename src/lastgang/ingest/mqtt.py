@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from lastgang.errors import InvalidInput, InvalidObis, InvalidTime
-from lastgang.ingest.csv_readings import SiteIndex
+from lastgang.ingest.csv_readings import NO_METER, SEVERAL_METERS, SiteIndex
 from lastgang.ingest.rows import (
     ImportedFile,
     Problems,
@@ -335,26 +335,26 @@ def _shelly(data: Mapping[str, Any], received: datetime, tz: str) -> PayloadRead
     )
 
 
+def names_of(reading: PayloadReading, topic: str) -> list[str]:
+    """The names a message's meter is looked up by, in order: the payload's meter, then the
+    topic's levels."""
+    names = [reading.meter] if reading.meter else []
+    names.extend(part for part in topic.split("/") if part)
+    return names
+
+
 def resolve_reading(
     index: SiteIndex, reading: PayloadReading, topic: str, default_meter: str | None
 ) -> tuple[str | None, str | None]:
     """(meter key, None) for a payload reading, or (None, reason)."""
-    names: list[str] = []
-    if reading.meter:
-        names.append(reading.meter)
-    names.extend(part for part in topic.split("/") if part)
-    for name in names:
-        if name in index.meters:
-            return name, None
-        keys = index.by_serial.get(name, [])
-        if len(keys) == 1:
-            return keys[0], None
+    for name in names_of(reading, topic):
+        key = index.meter_named(name)
+        if key not in (NO_METER, SEVERAL_METERS):
+            return key, None
     if default_meter:
-        if default_meter in index.meters:
-            return default_meter, None
-        keys = index.by_serial.get(default_meter, [])
-        if len(keys) == 1:
-            return keys[0], None
+        key = index.meter_named(default_meter)
+        if key not in (NO_METER, SEVERAL_METERS):
+            return key, None
         return None, f"the default meter {default_meter!r} is not a meter of the site"
     named = (
         f"meter {reading.meter!r} of the payload" if reading.meter else "no meter in the payload"
@@ -381,12 +381,17 @@ def read_capture(
     reg_owner: list[int] = []
     ph: list[tuple[int, int, tuple[float, float, float]]] = []
     seen: dict[tuple[int, int], tuple[tuple[str, float], ...]] = {}
+    named: dict[str, str] = {}
+    if default_meter:
+        named[str(default_meter)] = index.meter_named(str(default_meter))
     for line, message in messages:
         try:
             reading = parse_payload(message.payload, message.received, index.tz, form)
         except (ValueError, KeyError, TypeError) as exc:
             problems.add(str(exc), line=line, column=message.topic, kind="bad payload")
             continue
+        for name in names_of(reading, message.topic):
+            named.setdefault(name, index.meter_named(name))
         key, reason = resolve_reading(index, reading, message.topic, default_meter)
         if key is None:
             problems.add(reason or "unknown meter", line=line, column=message.topic, kind=reason)
@@ -466,4 +471,5 @@ def read_capture(
         index,
         options={"mapping": opts} if opts else None,
         warnings=problems.warnings,
+        names=named,
     )

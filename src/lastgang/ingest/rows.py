@@ -62,6 +62,11 @@ class ImportedFile(ParsedFile):
 
     format: str = "csv"
     warnings: tuple[Problem, ...] = ()
+    #: every name the reader looked a meter up by (telegram meter numbers, MQTT topic levels
+    #: and payload meters) with the meter it gave (:meth:`SiteIndex.meter_named`); None for
+    #: readers that do not say. Stored with the batch: a partial rebuild leaves a batch unread
+    #: whose names give what they gave, none of it a meter rebuilt.
+    names: Mapping[str, str] | None = None
 
 
 class Problems:
@@ -340,6 +345,7 @@ def build_file(
     options: Mapping[str, Any] | None = None,
     warnings: Sequence[Problem] = (),
     extra_locations: Sequence[str] = (),
+    names: Mapping[str, str] | None = None,
 ) -> ImportedFile:
     """An :class:`ImportedFile` with the meters and locations its readings touch, the
     conversion factors of those meters (TOR-7.1, TOR-4.4) and the archived read options."""
@@ -363,4 +369,5 @@ def build_file(
         factors=factors,
         format=format,
         warnings=tuple(warnings),
+        names=names,
     )

@@ -418,6 +418,15 @@ class Store(Protocol):
         self, site_id: str, location_id: str, start: int, stop: int
     ) -> ProfileHistory: ...
 
+    def save_batch_names(self, batch: int, names: Mapping[str, str]) -> None:
+        """Keep the names a batch's reader looked meters up by, with the meter each gave
+        (replacing those kept before)."""
+        ...
+
+    def batch_names(self, site_id: str) -> dict[int, dict[str, str]]:
+        """:meth:`save_batch_names` of every batch of the site that has them."""
+        ...
+
     def mark_rebuild_pending(self, site_id: str, locations: Collection[str] | None) -> None:
         """Record that the applied configuration reads the stored readings of ``locations``
         (``None``: of every location) otherwise than the one they were built with."""

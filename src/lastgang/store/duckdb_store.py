@@ -221,6 +221,13 @@ CREATE TABLE IF NOT EXISTS site_changes (
 -- locations whose stored readings and profiles were built under an earlier configuration
 -- that reads them otherwise than the applied one (NULL: every location of the site); a rebuild
 -- of the site empties it
+-- the names a batch's reader looked meters up by, with the meter each gave then ('': none,
+-- '?': several); kept for the formats whose readers say them (telegrams, MQTT captures)
+CREATE TABLE IF NOT EXISTS batch_names (
+    batch BIGINT NOT NULL,
+    name VARCHAR NOT NULL,
+    meter VARCHAR NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rebuild_pending (
     site_id VARCHAR NOT NULL,
     location_id VARCHAR
@@ -319,10 +326,11 @@ class DuckDBStore:
             self._con.execute(SCHEMA)
             if not pending_kept:
                 # a store written before pending rebuilds were kept cannot say whether an
-                # earlier version was applied without its rebuild: a site with more than one
-                # version is rebuilt whole the next time
+                # earlier version was applied without its rebuild: a site with data and more
+                # than one version is rebuilt whole the next time
                 self._con.execute(
                     "INSERT INTO rebuild_pending SELECT site_id, NULL FROM site_versions "
+                    "WHERE site_id IN (SELECT site_id FROM raw_batches) "
                     "GROUP BY site_id HAVING count(*) > 1"
                 )
             # sites of a store written before their changes were stamped get a stamp now
@@ -1398,6 +1406,28 @@ class DuckDBStore:
                     "INSERT INTO rebuild_pending VALUES (?, ?)",
                     [(site_id, loc) for loc in sorted(set(locations))],
                 )
+
+    def save_batch_names(self, batch: int, names: Mapping[str, str]) -> None:
+        with self.transaction():
+            self._con.execute("DELETE FROM batch_names WHERE batch = ?", [batch])
+            if names:
+                self._con.executemany(
+                    "INSERT INTO batch_names VALUES (?, ?, ?)",
+                    [(batch, name, meter) for name, meter in sorted(names.items())],
+                )
+
+    def batch_names(self, site_id: str) -> dict[int, dict[str, str]]:
+        rows = []
+        with contextlib.suppress(duckdb.CatalogException):  # read only, written before
+            rows = self._con.execute(
+                "SELECT n.batch, n.name, n.meter FROM batch_names n "
+                "JOIN raw_batches b ON b.batch = n.batch WHERE b.site_id = ?",
+                [site_id],
+            ).fetchall()
+        out: dict[int, dict[str, str]] = {}
+        for batch, name, meter in rows:
+            out.setdefault(int(batch), {})[str(name)] = str(meter)
+        return out
 
     def rebuild_pending(self, site_id: str) -> frozenset[str] | None:
         rows = []
