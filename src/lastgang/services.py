@@ -1033,6 +1033,8 @@ class RebuildResult:
     changed: int
     #: the locations rebuilt (``None``: every location of the site)
     locations: tuple[str, ...] | None = None
+    #: the archived batches read again (all of them, unless only some locations were rebuilt)
+    read: int = 0
 
 
 def rebuild_profiles(
@@ -1074,7 +1076,7 @@ def rebuild_profiles(
             if loc.id not in scope:
                 keep_locations.update((loc.id, SERIES_LOCATION_PREFIX + loc.id))
                 keep_meters.update(m.key for m in loc.meters)
-    slots = 0
+    slots = read = 0
     with store.transaction():
         held = store.begin_rebuild(site_id, keep_locations=keep_locations, keep_meters=keep_meters)
         unread = None if scope is None else _Unread(index, names, scope, held)
@@ -1084,6 +1086,7 @@ def rebuild_profiles(
                 progress(f"batch {info.batch} ({info.source})", i, len(batches))
             if unread is not None and unread.left(info):
                 continue  # the same rows for the same locations as before: none rebuilt
+            read += 1
             try:
                 file = _parse(
                     store.batch_content(info.batch),
@@ -1125,7 +1128,7 @@ def rebuild_profiles(
     if progress is not None:
         progress("done", len(batches), len(batches))
     rebuilt = None if scope is None else tuple(sorted(scope))
-    return RebuildResult(site_id, len(batches), slots, changed, rebuilt)
+    return RebuildResult(site_id, len(batches), slots, changed, rebuilt, read)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -167,6 +167,7 @@ def test_rebuild_command(db: Path) -> None:
     assert json.loads(out) == {
         "site": "graz-lend-12",
         "batches": 2,
+        "read": 2,
         "changed_values": 0,
         "locations": "all",
     }
@@ -189,7 +190,13 @@ def test_a_version_applied_without_rebuild_waits_for_rebuild_pending(
     code, out = run("rebuild", "--site", "graz-lend-12", "--pending", "--db", db)
     assert code == 0, out
     # the 92 quarter hours of the grid connection's day, now at half the ratio
-    assert "profiles of 1 location(s) rebuilt (hak), 2 batch(es) replayed, 92 stored" in out
+    # the grid connection's registers are read again, not the interval values of Top 1
+    assert (
+        "profiles of 1 location(s) rebuilt (hak), 1 of 2 archived batch(es) read again, 92" in out
+    )
+    code, out = run("rebuild", "--site", "graz-lend-12", "--pending", "--db", db)
+    assert code == 0, out
+    assert "of no location rebuilt (none awaited a rebuild), 0 of 2 archived batch(es) read" in out
     code, out = run("site", "apply", SITE, "--db", db, "--json")
     assert code == 0, out
     rebuilt = json.loads(out)["rebuilt"]

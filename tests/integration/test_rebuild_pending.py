@@ -196,6 +196,7 @@ def test_tor_7_1_a_new_version_rebuilds_only_what_it_reads_otherwise_as_a_whole_
     assert result is not None and result.rebuilt is not None
     assert result.rebuilt.locations == rebuilt
     assert parsed == read
+    assert (result.rebuilt.read, result.rebuilt.batches) == (len(read), 4)
     assert store.rebuild_pending(SITE_ID) == frozenset()
     # only the readings of the locations rebuilt were stored again
     keys = {"hak": "LGZ:81234567", "top2": "SME:22000123", "top3": "SME:22000999"}

@@ -158,8 +158,8 @@ def site_apply(
         )
     if result.rebuilt is not None:
         console.print(
-            f"profiles {_rebuilt_text(result.rebuilt)} from {result.rebuilt.batches} archived "
-            f"batch(es), {result.rebuilt.changed} value(s) changed (kept in the history)"
+            f"profiles {_rebuilt_text(result.rebuilt)}, {_read_text(result.rebuilt)}, "
+            f"{result.rebuilt.changed} value(s) changed (kept in the history)"
         )
     pending = _pending_json(result.pending)
     if pending:
@@ -169,9 +169,14 @@ def site_apply(
         )
 
 
+def _read_text(result: services.RebuildResult) -> str:
+    return f"{result.read} of {result.batches} archived batch(es) read again"
+
+
 def _rebuilt_json(result: services.RebuildResult) -> dict[str, Any]:
     return {
         "batches": result.batches,
+        "read": result.read,
         "changed_values": result.changed,
         "locations": "all" if result.locations is None else list(result.locations),
     }
@@ -180,6 +185,8 @@ def _rebuilt_json(result: services.RebuildResult) -> dict[str, Any]:
 def _rebuilt_text(result: services.RebuildResult) -> str:
     if result.locations is None:
         return "of every location rebuilt"
+    if not result.locations:
+        return "of no location rebuilt (none awaited a rebuild)"
     return f"of {len(result.locations)} location(s) rebuilt ({escape(', '.join(result.locations))})"
 
 
@@ -358,8 +365,7 @@ def rebuild_command(
         return
     Console().print(
         f"site [bold]{escape(result.site_id)}[/bold]: profiles {_rebuilt_text(result)}, "
-        f"{result.batches} batch(es) replayed, {result.changed} stored value(s) changed (kept "
-        "in the history)"
+        f"{_read_text(result)}, {result.changed} stored value(s) changed (kept in the history)"
     )
 
 
