@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -220,18 +221,11 @@ def test_quarter_hour_telegrams_give_the_profile_of_the_meter(
         assert hours[f"2024-07-01 {label}+02:00"] == (pytest.approx(0.25, abs=1e-9), "L1")
 
 
-def _partial_against_whole(
-    base: str,
-    changed: str,
-    capture: Path,
-    parsed: list[str],
-    watch: Callable[[DuckDBStore], set[str]],
-) -> tuple[DuckDBStore, tuple[str, ...] | None, set[str]]:
-    """The published telegram (the house) and ``capture`` (the flat) imported under ``base``,
-    then ``changed`` applied: the store, the locations rebuilt and those whose profiles were
-    saved, after checking the store equals a whole rebuild of the same."""
+def _with_telegrams(base: str, capture: Path) -> Callable[[], DuckDBStore]:
+    """A store of ``base`` with the published telegram (the house) and ``capture`` (the
+    flat), each imported as a batch of its own."""
 
-    def with_telegrams() -> DuckDBStore:
+    def make() -> DuckDBStore:
         s = DuckDBStore(":memory:")
         apply_site_text(s, base, "site.toml", now=WHEN)
         noe = ImportOptions(keys=bytes.fromhex(NOE_KEY))
@@ -240,18 +234,7 @@ def _partial_against_whole(
         import_files(s, "home", [capture], format="dlms", options=own, now=WHEN)
         return s
 
-    assert changed != base
-    later = datetime(2024, 11, 20, tzinfo=UTC)
-    whole = with_telegrams()
-    apply_site_text(whole, changed, "v2.toml", now=later, rebuild=False)
-    rebuild_profiles(whole, "home", now=later)
-    store = with_telegrams()
-    built = watch(store)
-    parsed.clear()
-    result = apply_site_text(store, changed, "v2.toml", now=later)
-    assert result.rebuilt is not None
-    assert store.fingerprint("home") == whole.fingerprint("home")
-    return store, result.rebuilt.locations, built
+    return make
 
 
 STUDIO = (
@@ -262,32 +245,35 @@ STUDIO = (
 
 
 def test_tor_7_1_a_partial_rebuild_reads_again_only_the_telegrams_of_the_meters_it_rebuilds(
-    tmp_path: Path, parsed: list[str], profiles_saved: Callable[[DuckDBStore], set[str]]
+    tmp_path: Path, parsed: list[str], against_whole: Callable[..., Any]
 ) -> None:
     capture = tmp_path / "flat.bin"
     capture.write_bytes(quarter_hour_stream(datetime(2024, 7, 1, 12, 0), 5))
+    make = _with_telegrams(SITE, capture)
+    later = datetime(2024, 11, 20, tzinfo=UTC)
     # the flat's meter gets its export register: its capture is read again, not the house's
     both = SITE.replace('registers = ["1-0:1.8.0"]', 'registers = ["1-0:1.8.0", "1-0:2.8.0"]')
-    store, rebuilt, built = _partial_against_whole(SITE, both, capture, parsed, profiles_saved)
-    assert (rebuilt, parsed, built) == (("flat",), ["flat.bin"], {"flat"})
+    store, rebuilt, built = against_whole(make, "home", both, later)
+    assert (rebuilt.locations, parsed, built) == (("flat",), ["flat.bin"], {"flat"})
     found = store.readings("home", ["KFM:1KFM0200204"], 0, 2**40)["KFM:1KFM0200204"]
     assert sorted(found.registers) == ["1-0:1.8.0", "1-0:2.8.0"]
     # a new tenant's meter: no telegram names it, none is read again
     added = SITE.replace("[[units]]", STUDIO + "[[units]]", 1)
-    _, rebuilt, built = _partial_against_whole(SITE, added, capture, parsed, profiles_saved)
-    assert (rebuilt, parsed, built) == (("studio",), [], set())
+    _, rebuilt, built = against_whole(make, "home", added, later)
+    assert (rebuilt.locations, parsed, built) == (("studio",), [], set())
 
 
 def test_a_capture_that_gave_no_reading_is_read_again_for_its_meter(
-    tmp_path: Path, parsed: list[str], profiles_saved: Callable[[DuckDBStore], set[str]]
+    tmp_path: Path, parsed: list[str], against_whole: Callable[..., Any]
 ) -> None:
     """The flat's meter listed only a register its telegrams lack, so its capture gave no
     reading (nothing stored to say the capture is the flat's); its names still say so."""
     capture = tmp_path / "flat.bin"
     capture.write_bytes(quarter_hour_stream(datetime(2024, 7, 1, 12, 0), 5))
     lacking = SITE.replace('registers = ["1-0:1.8.0"]', 'registers = ["1-0:1.8.1"]')
-    store, rebuilt, _ = _partial_against_whole(lacking, SITE, capture, parsed, profiles_saved)
-    assert (rebuilt, parsed) == (("flat",), ["flat.bin"])
+    later = datetime(2024, 11, 20, tzinfo=UTC)
+    store, rebuilt, _ = against_whole(_with_telegrams(lacking, capture), "home", SITE, later)
+    assert (rebuilt.locations, parsed) == (("flat",), ["flat.bin"])
     found = store.readings("home", ["KFM:1KFM0200204"], 0, 2**40)["KFM:1KFM0200204"]
     assert found.registers["1-0:1.8.0"].value.tolist() == [1000.0, 1000.25, 1000.5, 1000.75, 1001.0]
 

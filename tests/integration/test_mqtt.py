@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -24,7 +25,7 @@ from lastgang.cli import app
 from lastgang.errors import InvalidInput
 from lastgang.ingest.mqtt import Message, encode_message, parse_payload
 from lastgang.listen import MqttListener
-from lastgang.services import apply_site_text, export_profile, import_bytes, rebuild_profiles
+from lastgang.services import apply_site_text, export_profile, import_bytes
 from lastgang.store.duckdb_store import DuckDBStore
 
 WHEN = datetime(2024, 11, 5, 8, 0, tzinfo=UTC)
@@ -306,22 +307,14 @@ def test_tor_7_1_a_partial_rebuild_reads_again_the_captures_whose_names_give_oth
     rebuilt: tuple[str, ...],
     read: list[str],
     parsed: list[str],
-    profiles_saved: Callable[[DuckDBStore], set[str]],
+    against_whole: Callable[..., Any],
 ) -> None:
-    later = datetime(2024, 11, 20, tzinfo=UTC)
     text = change(SITE)
     assert text != SITE
-    whole = _site_with_captures()
-    apply_site_text(whole, text, "v2.toml", now=later, rebuild=False)
-    rebuild_profiles(whole, "home", now=later)
-    store = _site_with_captures()
-    built = profiles_saved(store)
-    parsed.clear()
-    result = apply_site_text(store, text, "v2.toml", now=later)
-    assert result.rebuilt is not None and result.rebuilt.locations == rebuilt
-    assert parsed == read
+    later = datetime(2024, 11, 20, tzinfo=UTC)
+    store, result, built = against_whole(_site_with_captures, "home", text, later)
+    assert (result.locations, parsed) == (rebuilt, read)
     assert built <= set(rebuilt)
-    assert store.fingerprint("home") == whole.fingerprint("home")
     # every capture keeps its names, with the meter each gives now
     names = store.batch_names("home")
     assert len(names) == 4
