@@ -697,7 +697,12 @@ class DuckDBStore:
         ).fetchall()
         if not rows:
             raise StoreError(f"batch {batch} is not in the raw archive of {self._path}")
-        return b"".join(_unpack(bytes(data), codec) for data, codec in rows)
+        if len(rows) == 1:
+            return _unpack(bytes(rows[0][0]), rows[0][1])
+        # zlib lets go of the GIL while it inflates: the chunks of a large file on every core
+        with ThreadPoolExecutor(_UNPACKERS, thread_name_prefix="lastgang-unpack") as pool:
+            parts = list(pool.map(lambda row: _unpack(bytes(row[0]), row[1]), rows))
+        return b"".join(parts)
 
     # -- readings --------------------------------------------------------------------------------
 
@@ -1753,6 +1758,10 @@ def _archive_chunks(content: bytes) -> Iterator[tuple[str, bytes]]:
             pending.append(pool.submit(pack, following))
         for future in pending:
             yield future.result()
+
+
+#: threads that inflate the chunks of one archived batch
+_UNPACKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 def _unpack(data: bytes, codec: str | None) -> bytes:
