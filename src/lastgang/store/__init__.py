@@ -385,8 +385,6 @@ class Store(Protocol):
         or status events of ``meters`` from any batch."""
         ...
 
-    def delete_readings(self, site_id: str) -> None: ...
-
     # -- load profiles ---------------------------------------------------------------------------
 
     def save_profiles(

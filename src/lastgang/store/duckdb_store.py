@@ -218,9 +218,6 @@ CREATE TABLE IF NOT EXISTS site_changes (
     stamp VARCHAR NOT NULL,
     changed_at TIMESTAMPTZ NOT NULL
 );
--- locations whose stored readings and profiles were built under an earlier configuration
--- that reads them otherwise than the applied one (NULL: every location of the site); a rebuild
--- of the site empties it
 -- the names a batch's reader looked meters up by, with the meter each gave then ('': none,
 -- '?': several); kept for the formats whose readers say them (telegrams, MQTT captures)
 CREATE TABLE IF NOT EXISTS batch_names (
@@ -228,6 +225,9 @@ CREATE TABLE IF NOT EXISTS batch_names (
     name VARCHAR NOT NULL,
     meter VARCHAR NOT NULL
 );
+-- locations whose stored readings and profiles were built under an earlier configuration
+-- that reads them otherwise than the applied one (NULL: every location of the site); a rebuild
+-- of the site empties it
 CREATE TABLE IF NOT EXISTS rebuild_pending (
     site_id VARCHAR NOT NULL,
     location_id VARCHAR
@@ -986,11 +986,6 @@ class DuckDBStore:
             params,
         ).fetchall()  # drained: DuckDB wants that
         return bool(row[0][0]) if row else False
-
-    def delete_readings(self, site_id: str) -> None:
-        with self.transaction():
-            for table in ("register_readings", "phase_samples", "interval_values", "status_events"):
-                self._con.execute(f"DELETE FROM {table} WHERE site_id = ?", [site_id])
 
     # -- load profiles ---------------------------------------------------------------------------
 
