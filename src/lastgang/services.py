@@ -304,9 +304,11 @@ def _parse(
     format: str = "auto",
     options: ImportOptions | None = None,
     store: Store | None = None,
+    skip: Collection[str] = (),
 ) -> ImportedFile:
     """The readings of one input file in ``format`` (see :mod:`lastgang.ingest.dispatch`);
-    with ``store``, readers that join an input with stored series can read them."""
+    with ``store``, readers that join an input with stored series can read them; the rows of
+    the locations ``skip`` may be left out."""
     lookup = None
     if store is not None:
         site_id = index.site.site.id
@@ -315,7 +317,7 @@ def _parse(
             found = store.readings(site_id, keys, start * SLOT_SECONDS, stop * SLOT_SECONDS)
             return {k: r.intervals for k, r in found.items() if r.intervals is not None}
 
-    return parse_input(content, source, index, format, options, lookup)
+    return parse_input(content, source, index, format, options, lookup, skip)
 
 
 def import_bytes(
@@ -1095,6 +1097,7 @@ def rebuild_profiles(
                     info.format,
                     options_from_factors(info.factors),
                     store,
+                    skip=keep_locations,  # those rows are as they were (see _widened)
                 )
             except InvalidInput as exc:
                 problems.extend(

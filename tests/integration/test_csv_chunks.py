@@ -173,3 +173,35 @@ def test_a_file_with_quotes_is_read_whole(monkeypatch: pytest.MonkeyPatch) -> No
     assert whole.rows == 3 * 3 * 96
     monkeypatch.setattr(csv_readings, "CHUNK_BYTES", 1000)
     assert csv_readings._parse_intervals_in_chunks(content, INDEX, "file.csv") is None
+
+
+@pytest.mark.parametrize("lines", ["blocks", "alternating"])
+def test_pieces_read_without_the_rows_of_skipped_locations(
+    monkeypatch: pytest.MonkeyPatch, lines: str
+) -> None:
+    """A rebuild of Top 1 skips the others' rows: the pieces give exactly Top 1's rows of the
+    whole file (its meter exchange on 15 June included); the location names stay as found."""
+    rows = (
+        [line for block in BLOCKS for line in block]
+        if lines == "blocks"
+        else [line for group in zip(*BLOCKS, strict=True) for line in group]
+    )
+    content = _file(rows)
+    whole = _read(content, 1 << 40, monkeypatch)
+    assert isinstance(whole, ParsedFile)
+    for chunk in (97, 1000, 4096):
+        monkeypatch.setattr(csv_readings, "CHUNK_BYTES", chunk)
+        part = parse_csv_readings(content, INDEX, "file.csv", skip={"top2", "general"})
+        x = part.readings.intervals
+        mine = whole.readings.intervals.location == whole.readings.intervals.locations.index("top1")
+        assert x.locations == ("top1",)
+        assert part.meters == ("ISK:1ISK0070001234", "ISK:1ISK0070005678")
+        for name in ("slot", "import_kwh", "export_kwh", "quality"):
+            assert np.array_equal(getattr(x, name), getattr(whole.readings.intervals, name)[mine])
+        meters = [x.meters[m] for m in x.meter.tolist()]
+        wanted = whole.readings.intervals
+        assert meters == [wanted.meters[m] for m in wanted.meter[mine].tolist()]
+    # read whole (a small file), nothing is skipped: the rebuild leaves those rows out itself
+    monkeypatch.setattr(csv_readings, "CHUNK_BYTES", 1 << 40)
+    small = parse_csv_readings(content, INDEX, "file.csv", skip={"top2", "general"})
+    assert small.readings.intervals.locations == ("top1", "top2", "general")

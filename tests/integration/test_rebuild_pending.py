@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from lastgang.errors import InvalidInput
+from lastgang.ingest import csv_readings
 from lastgang.services import apply_site_text, import_bytes, rebuild_profiles
 from lastgang.store import IntervalRows, ReadingSet, RegisterRows
 from lastgang.store.duckdb_store import DuckDBStore
@@ -205,6 +207,34 @@ def test_tor_7_1_a_new_version_rebuilds_only_what_it_reads_otherwise_as_a_whole_
     # and only their profiles were built
     assert built <= set(rebuilt)
     assert store.fingerprint(SITE_ID) == _whole(changes).fingerprint(SITE_ID)
+
+
+@pytest.mark.parametrize(
+    ("case", "rows"),
+    [("a meter exchange moved", 92), ("substitutes, then a ratio", 40 + 22)],
+)
+def test_a_large_interval_file_is_read_for_the_rows_of_the_locations_rebuilt(
+    case: str, rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files read in pieces (as one of more than 128 MB is): a rebuild of Top 1 reads its 92
+    rows of the intervals file, one of Top 2 (and the grid connection) its 40 morning rows
+    there and its 22 evening rows; the store ends as after a whole rebuild (which reads every
+    row)."""
+    monkeypatch.setattr(csv_readings, "CHUNK_BYTES", 256)
+    changes, _, _ = CASES[case]
+    whole = _whole(changes)
+    store = _store_with_data()
+    seen: list[int] = []
+    parse = csv_readings._parse_intervals
+
+    def counting(df: Any, *args: Any) -> Any:
+        seen.append(len(df))
+        return parse(df, *args)
+
+    monkeypatch.setattr(csv_readings, "_parse_intervals", counting)
+    _applied(store, changes)
+    assert sum(seen) == rows
+    assert store.fingerprint(SITE_ID) == whole.fingerprint(SITE_ID)
 
 
 def test_the_cases_change_what_they_rebuild() -> None:

@@ -653,3 +653,23 @@ def test_the_raw_archive_is_listed_a_part_at_a_time(store: DuckDBStore) -> None:
     assert [b.batch for b in picked] == [every[0], every[3]]
     assert store.batches_numbered("elsewhere", every) == []
     assert store.batches_numbered("graz-lend-12", []) == []
+
+
+@pytest.mark.parametrize("padding", [0, 100])  # a few names compared in the scan, many joined
+def test_other_readings_of_meters_and_locations_are_found(store: DuckDBStore, padding: int) -> None:
+    from lastgang.services import import_files
+
+    (top1,) = import_files(store, "graz-lend-12", [DATA / "intervals-top1-2024-03-31.csv"])
+    (hak,) = import_files(store, "graz-lend-12", [DATA / "registers-hak-2024-03-31.csv"])
+    extra = [f"X:{k}" for k in range(padding)]
+
+    def other(batch: int, meters: list[str], locations: list[str]) -> bool:
+        return store.has_other_readings("graz-lend-12", batch, meters + extra, locations + extra)
+
+    # Top 1's interval values are all in its own batch; another batch finds them
+    assert other(top1.batch, [], ["top1"]) is False
+    assert other(hak.batch, [], ["top1"]) is True
+    assert other(hak.batch, ["ISK:1ISK0070001234"], []) is True  # by the meter of the rows
+    # register readings count whatever their batch
+    assert other(hak.batch, ["LGZ:81234567"], []) is True
+    assert other(top1.batch, ["SME:22000123"], ["top2"]) is False

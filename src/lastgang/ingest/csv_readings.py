@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
@@ -465,14 +465,22 @@ def _order_problems(
             problems.rows(hit, column, reasons, meters=names, times=stamps)
 
 
-def parse_csv_readings(content: bytes, site: Site | SiteIndex, source: str) -> ParsedFile:
+def parse_csv_readings(
+    content: bytes,
+    site: Site | SiteIndex,
+    source: str,
+    *,
+    skip: Collection[str] = (),
+) -> ParsedFile:
     """Check and convert one CSV file of readings for ``site``.
 
     Raises :class:`~lastgang.errors.InvalidInput` listing every problem of the file (file, line,
-    column); nothing of a file with problems is returned."""
+    column); nothing of a file with problems is returned. The rows of the locations ``skip``
+    may be left out unread (a rebuild of the others, which knows those rows are as before):
+    a large file of interval values is read only for the other rows."""
     index = site if isinstance(site, SiteIndex) else SiteIndex(site)
     if len(content) > 2 * CHUNK_BYTES:
-        parsed = _parse_intervals_in_chunks(content, index, source)
+        parsed = _parse_intervals_in_chunks(content, index, source, skip)
         if parsed is not None:
             return parsed
     problems = _Problems(source)
@@ -505,7 +513,9 @@ def parse_csv_readings(content: bytes, site: Site | SiteIndex, source: str) -> P
     return parsed
 
 
-def _parse_intervals_in_chunks(content: bytes, index: SiteIndex, source: str) -> ParsedFile | None:
+def _parse_intervals_in_chunks(
+    content: bytes, index: SiteIndex, source: str, skip: Collection[str] = ()
+) -> ParsedFile | None:
     """A large file of interval values read in pieces of about :data:`CHUNK_BYTES` whole lines
     (each with the header line), so that only one piece is ever held as a table: each piece gets
     every check of :func:`_parse_intervals`, the pieces' values are joined as compact arrays and
@@ -542,6 +552,11 @@ def _parse_intervals_in_chunks(content: bytes, index: SiteIndex, source: str) ->
         _check_header(df.columns, "intervals", problems)
         if problems:
             return None
+        if skip:  # the rows of the locations skipped, by the distinct names of the piece
+            points = _strings(df, "metering_point").fill_null("")
+            left = [t for t in points.unique().to_list() if index.resolve_location(t) in skip]
+            if left:
+                df = df.filter(~points.is_in(left))
         blank = df.select(pl.all_horizontal(pl.all().is_null())).to_series().to_numpy()
         part = _parse_intervals(df, np.asarray(blank, dtype=bool), index, problems, source)
         del df

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -343,11 +343,14 @@ def parse_input(
     format: str = "auto",
     options: ImportOptions | None = None,
     lookup: SeriesLookup | None = None,
+    skip: Collection[str] = (),
 ) -> ImportedFile:
     """Read one input with the reader of ``format`` (``auto``: recognised by content; an
     archived format such as ``csv/registers`` or ``vendor/xlsx`` is read as it was).
     ``lookup`` reads stored series for readers that join an input with stored data (EDA
-    messages of a prosumer's two metering points); give it when the result is stored."""
+    messages of a prosumer's two metering points); give it when the result is stored.
+    ``skip``: locations whose rows may be left out unread (see
+    :func:`~lastgang.ingest.csv_readings.parse_csv_readings`)."""
     opts = options or ImportOptions()
     fmt = format.split("/", 1)[0] if format else "auto"
     if fmt not in FORMATS:
@@ -358,7 +361,7 @@ def parse_input(
     if fmt == "auto":
         fmt = detect_format(content, source)
     if fmt == "csv":
-        file = parse_csv_readings(content, index, source)
+        file = parse_csv_readings(content, index, source, skip=skip)
         return ImportedFile(
             file.source,
             file.kind,

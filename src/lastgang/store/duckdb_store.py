@@ -969,22 +969,29 @@ class DuckDBStore:
     ) -> bool:
         params = {"site": site_id, "batch": batch, "keys": list(meters)}
         params["locs"] = list(location_ids)
-        row = self._con.execute(
-            """
-            WITH keys AS (SELECT unnest($keys::VARCHAR[]) AS name),
-                locs AS (SELECT unnest($locs::VARCHAR[]) AS name)
-            SELECT EXISTS (SELECT 1 FROM register_readings WHERE site_id = $site
-                    AND meter IN (SELECT name FROM keys))
-                OR EXISTS (SELECT 1 FROM phase_samples WHERE site_id = $site
-                    AND meter IN (SELECT name FROM keys))
-                OR EXISTS (SELECT 1 FROM status_events WHERE site_id = $site
-                    AND meter IN (SELECT name FROM keys))
-                OR EXISTS (SELECT 1 FROM interval_values WHERE site_id = $site AND batch <> $batch
-                    AND (meter IN (SELECT name FROM keys)
-                        OR location_id IN (SELECT name FROM locs)))
-            """,
-            params,
-        ).fetchall()  # drained: DuckDB wants that
+        if len(meters) + len(location_ids) <= _FEW_NAMES:
+            # a few names (a listener's batch, a rebuild of a few locations): compared in the
+            # scan, which stops at the first row found
+            keys, locs = (
+                "list_contains($keys::VARCHAR[], {})",
+                "list_contains($locs::VARCHAR[], {})",
+            )
+        else:  # many: a hash join with the names
+            keys = "{} IN (SELECT unnest($keys::VARCHAR[]))"
+            locs = "{} IN (SELECT unnest($locs::VARCHAR[]))"
+        found = " UNION ALL ".join(
+            f"(SELECT 1 FROM {table} WHERE site_id = $site AND {where} LIMIT 1)"
+            for table, where in (
+                ("register_readings", keys.format("meter")),
+                ("phase_samples", keys.format("meter")),
+                ("status_events", keys.format("meter")),
+                (
+                    "interval_values",
+                    f"batch <> $batch AND ({keys.format('meter')} OR {locs.format('location_id')})",
+                ),
+            )
+        )
+        row = self._con.execute(f"SELECT count(*) FROM ({found})", params).fetchall()
         return bool(row[0][0]) if row else False
 
     # -- load profiles ---------------------------------------------------------------------------
@@ -1754,6 +1761,9 @@ def _archive_chunks(content: bytes) -> Iterator[tuple[str, bytes]]:
         for future in pending:
             yield future.result()
 
+
+#: up to how many names :meth:`DuckDBStore.has_other_readings` compares row by row
+_FEW_NAMES = 64
 
 #: threads that inflate the chunks of one archived batch
 _UNPACKERS = max(1, min(4, os.cpu_count() or 1))
