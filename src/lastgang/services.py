@@ -81,6 +81,7 @@ __all__ = [
     "export_profile",
     "import_bytes",
     "import_files",
+    "locations_listed",
     "rebuild_profiles",
     "resolve_target",
 ]
@@ -953,25 +954,23 @@ _NAMED_FORMATS = frozenset({"dlms", "mqtt"})
 
 
 def _widened(
-    index: SiteIndex, pending: Collection[str], names: Mapping[int, Mapping[str, str]]
+    index: SiteIndex,
+    pending: Collection[str],
+    names: Mapping[int, Mapping[str, str]],
+    gives: Mapping[str, str],
 ) -> frozenset[str]:
     """The locations a partial rebuild of ``pending`` rebuilds: those; where a batch's kept
     names give other meters than they gave, the locations of every meter its names gave and
     give (a message goes to the first of its names that gives a meter, so it may move from any
     of them to any other); and every location sharing a name (id, meter key, serial) with one
     of these, since a row naming it may now go to the other or be ambiguous. A location defined
-    alike and sharing no name with these gets the same rows from every batch."""
+    alike and sharing no name with these gets the same rows from every batch. ``gives``: what
+    each kept name gives now (:meth:`SiteIndex.meter_named`)."""
     owner = {key: info.location for key, info in index.meters.items()}
     scope = set(pending)
-    gives: dict[str, str] = {}
     for kept in names.values():
-        now = {}
-        for name in kept:
-            if name not in gives:
-                gives[name] = index.meter_named(name)
-            now[name] = gives[name]
-        if now != kept:  # a message goes to the first of its names that gives a meter
-            scope.update(owner[k] for k in (*kept.values(), *now.values()) if k in owner)
+        if any(gives[name] != then for name, then in kept.items()):
+            scope.update(owner[k] for k in (*kept.values(), *map(gives.get, kept)) if k in owner)
     sharing: dict[str, set[str]] = {}
     for loc in index.site.locations:
         for name in (loc.id, *(m.key for m in loc.meters), *(m.serial for m in loc.meters)):
@@ -996,18 +995,16 @@ class _Unread:
 
     def __init__(
         self,
-        index: SiteIndex,
+        site: Site,
         names: Mapping[int, Mapping[str, str]],
+        gives: Mapping[str, str],
         rebuilt: Collection[str],
         held: Collection[int],
     ) -> None:
-        self.index = index
         self.names = names
+        self.gives = gives
         self.held = held
-        self.meters = {
-            m.key for loc in index.site.locations if loc.id in rebuilt for m in loc.meters
-        }
-        self.gives: dict[str, str] = {}
+        self.meters = {m.key for loc in site.locations if loc.id in rebuilt for m in loc.meters}
 
     def left(self, batch: BatchInfo) -> bool:
         if batch.batch in self.held:
@@ -1015,13 +1012,15 @@ class _Unread:
         names = self.names.get(batch.batch)
         if names is None:
             return batch.format in _PLACES_EVERY_ROW
-        for name, meter in names.items():
-            now = self.gives.get(name)
-            if now is None:
-                now = self.gives[name] = self.index.meter_named(name)
-            if now != meter or meter in self.meters:
-                return False
-        return True
+        return all(
+            self.gives[name] == meter and meter not in self.meters for name, meter in names.items()
+        )
+
+
+def locations_listed(locations: Collection[str] | None) -> str | list[str]:
+    """Locations as the CLI's and the API's JSON give them: ``"all"`` for ``None`` (every
+    location of the site), else their ids in order."""
+    return "all" if locations is None else sorted(locations)
 
 
 @dataclass(frozen=True)
@@ -1065,12 +1064,14 @@ def rebuild_profiles(
     batches = store.batches(site_id)
     scope = store.rebuild_pending(site_id) if pending else None
     names: dict[int, dict[str, str]] = {}
+    gives: dict[str, str] = {}  # what each kept name gives now
     if scope is not None:
         names = store.batch_names(site_id)
         if any(b.format in _NAMED_FORMATS and b.batch not in names for b in batches):
             scope = None  # where its messages went cannot be told without its names
         else:
-            scope = _widened(index, scope, names)
+            gives = {n: index.meter_named(n) for kept in names.values() for n in kept}
+            scope = _widened(index, scope, names, gives)
     keep_locations: set[str] = set()
     keep_meters: set[str] = set()
     if scope is not None:
@@ -1081,7 +1082,7 @@ def rebuild_profiles(
     slots = read = 0
     with store.transaction():
         held = store.begin_rebuild(site_id, keep_locations=keep_locations, keep_meters=keep_meters)
-        unread = None if scope is None else _Unread(index, names, scope, held)
+        unread = None if scope is None else _Unread(site, names, gives, scope, held)
         problems: list[Problem] = []
         for i, info in enumerate(batches):
             if progress is not None:

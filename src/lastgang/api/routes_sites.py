@@ -243,8 +243,8 @@ def _apply_job(ctx: JobContext) -> dict[str, Any]:
         "rebuilt": None if result.rebuilt is None else result.rebuilt.changed,
         "rebuilt_locations": None
         if result.rebuilt is None
-        else ("all" if result.rebuilt.locations is None else list(result.rebuilt.locations)),
-        "rebuild_pending": "all" if result.pending is None else sorted(result.pending),
+        else services.locations_listed(result.rebuilt.locations),
+        "rebuild_pending": services.locations_listed(result.pending),
         "href": f"/api/v1/sites/{v.site_id}/versions/{v.version}",
     }
 

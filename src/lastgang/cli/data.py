@@ -138,7 +138,7 @@ def site_apply(
             "changed_locations": list(result.changed_locations),
             "warnings": [problem_dict(p) for p in _with_toml_lines(result.warnings)],
             "rebuilt": None if result.rebuilt is None else _rebuilt_json(result.rebuilt),
-            "rebuild_pending": _pending_json(result.pending),
+            "rebuild_pending": services.locations_listed(result.pending),
         }
         typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         return
@@ -161,7 +161,7 @@ def site_apply(
             f"profiles {_rebuilt_text(result.rebuilt)}, {_read_text(result.rebuilt)}, "
             f"{result.rebuilt.changed} value(s) changed (kept in the history)"
         )
-    pending = _pending_json(result.pending)
+    pending = services.locations_listed(result.pending)
     if pending:
         what = "every location" if pending == "all" else ", ".join(pending)
         console.print(
@@ -178,7 +178,7 @@ def _rebuilt_json(result: services.RebuildResult) -> dict[str, Any]:
         "batches": result.batches,
         "read": result.read,
         "changed_values": result.changed,
-        "locations": "all" if result.locations is None else list(result.locations),
+        "locations": services.locations_listed(result.locations),
     }
 
 
@@ -188,11 +188,6 @@ def _rebuilt_text(result: services.RebuildResult) -> str:
     if not result.locations:
         return "of no location rebuilt (none awaited a rebuild)"
     return f"of {len(result.locations)} location(s) rebuilt ({escape(', '.join(result.locations))})"
-
-
-def _pending_json(pending: frozenset[str] | None) -> str | list[str]:
-    """The locations awaiting a rebuild: ``"all"`` or their ids (empty: none)."""
-    return "all" if pending is None else sorted(pending)
 
 
 @site_app.command(
