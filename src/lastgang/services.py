@@ -39,10 +39,16 @@ from lastgang.concept.model import Location, Meter, Site
 from lastgang.concept.validate import check_site
 from lastgang.errors import ConceptError, InvalidInput, MeterDataError, Problem
 from lastgang.ids import is_metering_point_id, parse_metering_point_id
-from lastgang.ingest.csv_readings import ParsedFile, SiteIndex
+from lastgang.ingest.csv_readings import (
+    ParsedFile,
+    SiteIndex,
+    parse_interval_pieces,
+    read_in_pieces,
+)
 from lastgang.ingest.dispatch import (
     ImportOptions,
     InputFile,
+    csv_imported,
     expand_paths,
     options_from_factors,
     parse_input,
@@ -319,6 +325,27 @@ def _parse(
             return {k: r.intervals for k, r in found.items() if r.intervals is not None}
 
     return parse_input(content, source, index, format, options, lookup, skip)
+
+
+def _parse_archived(
+    store: Store, info: BatchInfo, index: SiteIndex, skip: Collection[str] = ()
+) -> ImportedFile:
+    """:func:`_parse` of an archived batch. A large file of interval values is read from the
+    archive part by part as it is inflated (:func:`parse_interval_pieces`), never held whole;
+    one the piecewise reader does not take is read whole, as at its import."""
+    if info.format == "csv/intervals" and read_in_pieces(info.size):
+        parsed = parse_interval_pieces(store.batch_parts(info.batch), index, info.source, skip=skip)
+        if parsed is not None:
+            return csv_imported(parsed)
+    return _parse(
+        store.batch_content(info.batch),
+        info.source,
+        index,
+        info.format,
+        options_from_factors(info.factors),
+        store,
+        skip=skip,
+    )
 
 
 def import_bytes(
@@ -1091,15 +1118,8 @@ def rebuild_profiles(
                 continue  # the same rows for the same locations as before: none rebuilt
             read += 1
             try:
-                file = _parse(
-                    store.batch_content(info.batch),
-                    info.source,
-                    index,
-                    info.format,
-                    options_from_factors(info.factors),
-                    store,
-                    skip=keep_locations,  # those rows are as they were (see _widened)
-                )
+                # the rows of keep_locations are as they were (see _widened)
+                file = _parse_archived(store, info, index, skip=keep_locations)
             except InvalidInput as exc:
                 problems.extend(
                     Problem(

@@ -1,6 +1,7 @@
 """A large file of interval values is read in pieces of whole lines: it must give exactly the
-readings of the file read whole, and a file with problems lists exactly the same problems (file,
-line, column, reason) as read whole."""
+readings of the file read whole, whatever parts its bytes come in (an archived file's chunks are
+cut anywhere), and a file with problems lists exactly the same problems (file, line, column,
+reason) as read whole."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ import pytest
 from lastgang.concept.load import load_site
 from lastgang.errors import InvalidInput, Problem
 from lastgang.ingest import csv_readings
-from lastgang.ingest.csv_readings import ParsedFile, SiteIndex, parse_csv_readings
+from lastgang.ingest.csv_readings import (
+    ParsedFile,
+    SiteIndex,
+    parse_csv_readings,
+    parse_interval_pieces,
+)
 from lastgang.timegrid import day_slots, end_labels
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -71,6 +77,12 @@ def _same(a: ParsedFile | list[Problem], b: ParsedFile | list[Problem]) -> None:
         assert np.array_equal(u, v), name
 
 
+def _parts(content: bytes, size: int) -> list[bytes]:
+    """``content`` cut every ``size`` bytes, wherever that falls (mid-line, mid-value, between
+    the two bytes of a CRLF), as an archive's chunks are."""
+    return [content[k : k + size] for k in range(0, len(content), size)]
+
+
 def _check(
     content: bytes, monkeypatch: pytest.MonkeyPatch, *, pieces: bool = False
 ) -> ParsedFile | list[Problem]:
@@ -81,9 +93,11 @@ def _check(
         _same(_read(content, chunk, monkeypatch), whole)
         if pieces:
             monkeypatch.setattr(csv_readings, "CHUNK_BYTES", chunk)
-            found = csv_readings._parse_intervals_in_chunks(content, INDEX, "file.csv")
-            assert found is not None
-            _same(found, whole)
+            # parts smaller and larger than a piece, of a line, and of one byte
+            for size in (1, 7, 61, chunk // 3 + 1, chunk, 3 * chunk + 5, len(content)):
+                found = parse_interval_pieces(_parts(content, size), INDEX, "file.csv")
+                assert found is not None, size
+                _same(found, whole)
     return whole
 
 
@@ -172,7 +186,7 @@ def test_a_file_with_quotes_is_read_whole(monkeypatch: pytest.MonkeyPatch) -> No
     assert isinstance(whole, ParsedFile)
     assert whole.rows == 3 * 3 * 96
     monkeypatch.setattr(csv_readings, "CHUNK_BYTES", 1000)
-    assert csv_readings._parse_intervals_in_chunks(content, INDEX, "file.csv") is None
+    assert parse_interval_pieces(_parts(content, 333), INDEX, "file.csv") is None
 
 
 @pytest.mark.parametrize("lines", ["blocks", "alternating"])

@@ -17,7 +17,7 @@ import pytest
 from lastgang.errors import InvalidInput
 from lastgang.ingest import csv_readings
 from lastgang.services import apply_site_text, import_bytes, rebuild_profiles
-from lastgang.store import IntervalRows, ReadingSet, RegisterRows
+from lastgang.store import IntervalRows, ReadingSet, RegisterRows, duckdb_store
 from lastgang.store.duckdb_store import DuckDBStore
 from lastgang.timegrid import day_slots, end_labels
 
@@ -217,11 +217,14 @@ def test_a_large_interval_file_is_read_for_the_rows_of_the_locations_rebuilt(
     """Files read in pieces (as one of more than 128 MB is): a rebuild of Top 1 reads its 92
     rows of the intervals file, one of Top 2 (and the grid connection) its 40 morning rows
     there and its 22 evening rows; the store ends as after a whole rebuild (which reads every
-    row)."""
+    row). The archived file is read part by part as its chunks are inflated (cut anywhere in
+    a line), never whole."""
     monkeypatch.setattr(csv_readings, "CHUNK_BYTES", 256)
+    monkeypatch.setattr(duckdb_store, "CHUNK_BYTES", 100)
     changes, _, _ = CASES[case]
     whole = _whole(changes)
     store = _store_with_data()
+    intervals = {b.batch for b in store.batches(SITE_ID) if b.format == "csv/intervals"}
     seen: list[int] = []
     parse = csv_readings._parse_intervals
 
@@ -229,9 +232,19 @@ def test_a_large_interval_file_is_read_for_the_rows_of_the_locations_rebuilt(
         seen.append(len(df))
         return parse(df, *args)
 
+    held_whole: list[int] = []
+    content = DuckDBStore.batch_content
+
+    def whole_content(self: DuckDBStore, batch: int) -> bytes:
+        held_whole.append(batch)
+        return content(self, batch)
+
     monkeypatch.setattr(csv_readings, "_parse_intervals", counting)
+    monkeypatch.setattr(DuckDBStore, "batch_content", whole_content)
     _applied(store, changes)
     assert sum(seen) == rows
+    assert len(intervals) == 2
+    assert not intervals & set(held_whole)
     assert store.fingerprint(SITE_ID) == whole.fingerprint(SITE_ID)
 
 

@@ -48,6 +48,10 @@ def test_tor_7_1_archive_chunks_are_deflated_where_smaller_and_come_back_byte_ex
     assert codecs[20:] == ["none", "none"]
     assert store.batch_content(info.batch) == content
     assert hashlib.sha256(store.batch_content(info.batch)).hexdigest() == info.sha256
+    # part by part (more chunks than are inflated ahead), each chunk's bytes in order
+    parts = list(store.batch_parts(info.batch))
+    assert [len(p) for p in parts] == [64] * 21 + [5]
+    assert b"".join(parts) == content
 
 
 def test_an_empty_file_is_archived_as_one_empty_chunk() -> None:
@@ -56,6 +60,7 @@ def test_an_empty_file_is_archived_as_one_empty_chunk() -> None:
     info = store.add_batch(SITE_ID, b"", "0" * 64, "empty.csv", "csv/intervals", WHEN, 1, {})
     assert _codecs(store, info.batch) == ["none"]
     assert store.batch_content(info.batch) == b""
+    assert list(store.batch_parts(info.batch)) == [b""]
 
 
 def test_a_version_1_store_is_read_as_it_is_and_upgraded_for_writing(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
@@ -57,6 +57,8 @@ __all__ = [
     "SiteIndex",
     "detect_kind",
     "parse_csv_readings",
+    "parse_interval_pieces",
+    "read_in_pieces",
 ]
 
 CsvKind = Literal["registers", "phases", "intervals"]
@@ -479,8 +481,8 @@ def parse_csv_readings(
     may be left out unread (a rebuild of the others, which knows those rows are as before):
     a large file of interval values is read only for the other rows."""
     index = site if isinstance(site, SiteIndex) else SiteIndex(site)
-    if len(content) > 2 * CHUNK_BYTES:
-        parsed = _parse_intervals_in_chunks(content, index, source, skip)
+    if read_in_pieces(len(content)):
+        parsed = parse_interval_pieces(_views(content), index, source, skip=skip)
         if parsed is not None:
             return parsed
     problems = _Problems(source)
@@ -513,37 +515,104 @@ def parse_csv_readings(
     return parsed
 
 
-def _parse_intervals_in_chunks(
-    content: bytes, index: SiteIndex, source: str, skip: Collection[str] = ()
+def read_in_pieces(size: int) -> bool:
+    """Whether a file of interval values of ``size`` bytes is read in pieces
+    (:func:`parse_interval_pieces`): one of more than two pieces."""
+    return size > 2 * CHUNK_BYTES
+
+
+def _views(content: bytes) -> Iterator[memoryview]:
+    """``content`` as consecutive views of :data:`CHUNK_BYTES` (no copy)."""
+    view = memoryview(content)
+    for offset in range(0, len(content), CHUNK_BYTES):
+        yield view[offset : offset + CHUNK_BYTES]
+
+
+def _after_last_break(part: bytes | memoryview) -> int:
+    """The offset just after the last line break of ``part``, 0 if it has none (searched from
+    the end, a little at a time: the break is usually within the last line)."""
+    data = np.frombuffer(part, dtype=np.uint8)
+    hi, window = len(data), 1 << 16
+    while hi > 0:
+        lo = max(0, hi - window)
+        found = np.flatnonzero(data[lo:hi] == 0x0A)
+        if len(found):
+            return lo + int(found[-1]) + 1
+        hi, window = lo, window * 4
+    return 0
+
+
+def _whole_lines(parts: Iterable[bytes | memoryview]) -> Iterator[bytes]:
+    """The bytes of ``parts`` (consecutive parts of a file, cut anywhere) again, in pieces of
+    about :data:`CHUNK_BYTES` or more that end with a line break (the last piece with whatever
+    the file ends with), each starting with the file's first line (the header). Each piece is
+    one copy of its bytes; only it and the parts it is made of are held."""
+    header = b""
+    held: list[bytes | memoryview] = []
+    size = 0
+    for part in parts:
+        if not len(part):
+            continue
+        held.append(part)
+        size += len(part)
+        if size < CHUNK_BYTES:
+            continue
+        cut = _after_last_break(part)
+        if not cut:
+            continue  # a line longer than the part: keep collecting
+        view = memoryview(part)
+        piece = b"".join([header, *held[:-1], view[:cut]])
+        if not header:
+            header = piece[: piece.find(b"\n") + 1]
+        yield piece
+        del piece
+        held = [view[cut:]] if cut < len(view) else []
+        size = len(part) - cut
+    if held:
+        yield b"".join([header, *held])
+
+
+def parse_interval_pieces(
+    parts: Iterable[bytes | memoryview],
+    site: Site | SiteIndex,
+    source: str,
+    *,
+    skip: Collection[str] = (),
 ) -> ParsedFile | None:
-    """A large file of interval values read in pieces of about :data:`CHUNK_BYTES` whole lines
-    (each with the header line), so that only one piece is ever held as a table: each piece gets
-    every check of :func:`_parse_intervals`, the pieces' values are joined as compact arrays and
-    checked for duplicates and order across pieces.
+    """A large file of interval values, given as consecutive parts of its bytes cut anywhere
+    (an archived file's chunks as they are inflated, or a file in memory), read in pieces of
+    about :data:`CHUNK_BYTES` whole lines (each with the header line): only one piece is ever
+    held as a table, and the file need never be held whole. Each piece gets every check of
+    :func:`_parse_intervals`; the pieces' values are joined as compact arrays and checked for
+    duplicates and order across pieces. The rows of the locations ``skip`` are dropped by the
+    distinct names of each piece, before their times and values are read.
 
     Returns None at the first sign of a problem (or of a file that is not plain interval values
-    without quotes): the caller then reads the file whole, which lists every problem with its
-    line exactly as before. A file without problems gives the same readings either way."""
-    header_end = content.find(b"\n") + 1
-    if header_end <= 0:
-        return None
-    header = content[:header_end]
-    try:
-        names = [_normalise(c) for c in header.decode("utf-8").rstrip("\r\n").split(",")]
-    except UnicodeDecodeError:
-        return None
-    if detect_kind(names) != "intervals" or b'"' in content:
-        return None  # a quoted field could hold a line break: only the whole file is safe
+    without quotes): the caller then reads the file whole with :func:`parse_csv_readings`,
+    which lists every problem with its line exactly as for a small file. A file without
+    problems gives the same readings either way."""
+    index = site if isinstance(site, SiteIndex) else SiteIndex(site)
     columns: dict[str, list[NDArray[Any]]] = {k: [] for k in ("l", "m", "s", "i", "e", "q")}
-    view = memoryview(content)
-    start = header_end
-    while start < len(content):
-        stop = content.find(b"\n", start + CHUNK_BYTES) + 1 or len(content)
-        if stop - start < 1024 and content[start:stop].isspace():
+    header = b""
+    for piece in _whole_lines(parts):
+        if not header:
+            header_end = piece.find(b"\n") + 1
+            if header_end <= 0:
+                return None
+            header = piece[:header_end]
+            try:
+                names = [_normalise(c) for c in header.decode("utf-8").rstrip("\r\n").split(",")]
+            except UnicodeDecodeError:
+                return None
+            if detect_kind(names) != "intervals":
+                return None
+        elif len(piece) - len(header) < 1024 and piece[len(header) :].isspace():
             break  # blank lines at the end
+        if b'"' in piece:
+            return None  # a quoted field could hold a line break: only the whole file is safe
         problems = _Problems(source)
-        df = _read_table(header + view[start:stop], problems)
-        start = stop
+        df = _read_table(piece, problems)
+        del piece
         if df is None:
             return None
         df = df.rename({c: _normalise(c) for c in df.columns})

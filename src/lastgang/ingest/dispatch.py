@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from lastgang.errors import InvalidInput, Problem
-from lastgang.ingest.csv_readings import SiteIndex, detect_kind, parse_csv_readings
+from lastgang.ingest.csv_readings import ParsedFile, SiteIndex, detect_kind, parse_csv_readings
 from lastgang.ingest.dlms import KeySpec
 from lastgang.ingest.eda_import import SeriesLookup
 from lastgang.ingest.rows import OPTIONS_KEY, ImportedFile
@@ -47,6 +47,7 @@ __all__ = [
     "MAX_MEMBER_BYTES",
     "ImportOptions",
     "InputFile",
+    "csv_imported",
     "detect_format",
     "expand_bytes",
     "expand_paths",
@@ -336,6 +337,20 @@ def detect_format(content: bytes, source: str) -> str:
     return "vendor"
 
 
+def csv_imported(file: ParsedFile) -> ImportedFile:
+    """A checked CSV file as an import (format ``csv/<kind>``)."""
+    return ImportedFile(
+        file.source,
+        file.kind,
+        file.rows,
+        file.readings,
+        meters=file.meters,
+        locations=file.locations,
+        factors=file.factors,
+        format=f"csv/{file.kind}",
+    )
+
+
 def parse_input(
     content: bytes,
     source: str,
@@ -361,17 +376,7 @@ def parse_input(
     if fmt == "auto":
         fmt = detect_format(content, source)
     if fmt == "csv":
-        file = parse_csv_readings(content, index, source, skip=skip)
-        return ImportedFile(
-            file.source,
-            file.kind,
-            file.rows,
-            file.readings,
-            meters=file.meters,
-            locations=file.locations,
-            factors=file.factors,
-            format=f"csv/{file.kind}",
-        )
+        return csv_imported(parse_csv_readings(content, index, source, skip=skip))
     if fmt == "eda":
         from lastgang.ingest.eda_import import read_eda
 

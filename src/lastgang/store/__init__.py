@@ -13,7 +13,7 @@ See ``docs/store.md`` for the tables and the guarantees.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -350,7 +350,15 @@ class Store(Protocol):
         sites or of no entry are left out)."""
         ...
 
-    def batch_content(self, batch: int) -> bytes: ...
+    def batch_content(self, batch: int) -> bytes:
+        """The archived bytes of a batch, exactly as imported (TOR-7.1)."""
+        ...
+
+    def batch_parts(self, batch: int) -> Iterator[bytes]:
+        """The archived bytes of a batch as consecutive parts (joined: :meth:`batch_content`),
+        given one after the other while the next few are made, so that a large file need not
+        be held whole."""
+        ...
 
     # -- readings --------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import json
 import os
 import threading
 import zlib
+from collections import deque
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -691,18 +692,39 @@ class DuckDBStore:
         return 0 if row is None else int(row[0])
 
     def batch_content(self, batch: int) -> bytes:
-        codec = "codec" if self._version >= 2 else "'none'"
-        rows = self._con.execute(
-            f"SELECT data, {codec} FROM raw_chunks WHERE batch = ? ORDER BY seq", [batch]
-        ).fetchall()
-        if not rows:
-            raise StoreError(f"batch {batch} is not in the raw archive of {self._path}")
+        rows = self._archived_chunks(batch)
         if len(rows) == 1:
             return _unpack(bytes(rows[0][0]), rows[0][1])
         # zlib lets go of the GIL while it inflates: the chunks of a large file on every core
         with ThreadPoolExecutor(_UNPACKERS, thread_name_prefix="lastgang-unpack") as pool:
             parts = list(pool.map(lambda row: _unpack(bytes(row[0]), row[1]), rows))
         return b"".join(parts)
+
+    def batch_parts(self, batch: int) -> Iterator[bytes]:
+        rows = self._archived_chunks(batch)
+        if len(rows) == 1:
+            yield _unpack(bytes(rows[0][0]), rows[0][1])
+            return
+        # inflated on every core, a few chunks ahead of the one given (each is let go of here
+        # once given; only the deflated archive is held whole)
+        with ThreadPoolExecutor(_UNPACKERS, thread_name_prefix="lastgang-unpack") as pool:
+            ahead = 2 * _UNPACKERS
+            pending = deque(pool.submit(_unpack, bytes(d), c) for d, c in rows[:ahead])
+            for data, codec in rows[ahead:]:
+                yield pending.popleft().result()
+                pending.append(pool.submit(_unpack, bytes(data), codec))
+            while pending:
+                yield pending.popleft().result()
+
+    def _archived_chunks(self, batch: int) -> list[tuple[Any, str | None]]:
+        """The deflated chunks of a batch in order, with their codecs."""
+        codec = "codec" if self._version >= 2 else "'none'"
+        rows = self._con.execute(
+            f"SELECT data, {codec} FROM raw_chunks WHERE batch = ? ORDER BY seq", [batch]
+        ).fetchall()
+        if not rows:
+            raise StoreError(f"batch {batch} is not in the raw archive of {self._path}")
+        return [(data, codec) for data, codec in rows]
 
     # -- readings --------------------------------------------------------------------------------
 
