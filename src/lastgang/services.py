@@ -16,6 +16,7 @@ Every import, apply and rebuild is one store transaction: it happens completely 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import glob
@@ -25,7 +26,7 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -42,6 +43,7 @@ from lastgang.ids import is_metering_point_id, parse_metering_point_id
 from lastgang.ingest.csv_readings import (
     ParsedFile,
     SiteIndex,
+    detect_kind,
     parse_interval_pieces,
     read_in_pieces,
 )
@@ -49,6 +51,7 @@ from lastgang.ingest.dispatch import (
     ImportOptions,
     InputFile,
     csv_imported,
+    detect_format,
     expand_paths,
     options_from_factors,
     parse_input,
@@ -456,6 +459,82 @@ def _import_many(
         store.drop_prepared()
 
 
+def _changed(source: str, before: int) -> InvalidInput:
+    return InvalidInput(
+        f"{source} changed after it was checked; it was not imported"
+        + (f" (the {before} input(s) before it were)" if before else ""),
+        [
+            Problem(
+                "the file's bytes are not those checked (SHA-256 differs): import it again",
+                file=source,
+            )
+        ],
+    )
+
+
+def _same_bytes(item: InputFile, digest: str, before: int) -> bytes:
+    """The bytes of an input read again, which must be those checked (``digest``);
+    ``before`` inputs of the same import were imported before it."""
+    content = item.content()
+    if _sha256(content) != digest:
+        raise _changed(item.source, before)
+    return content
+
+
+#: bytes read at a time where a file is hashed part by part
+_HASHED_BYTES = 16 * 1024 * 1024
+
+
+def _sha256_of(item: InputFile) -> str:
+    """SHA-256 of an input, read part by part (a file on disk is never held whole)."""
+    digest = hashlib.sha256()
+    for part in item.parts(_HASHED_BYTES):
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def _large_intervals(item: InputFile, format: str) -> bool:
+    """Whether an input is a file on disk of interval values large enough to be read in
+    pieces (:func:`~lastgang.ingest.csv_readings.read_in_pieces`), told by its first line."""
+    if item.path is None or format not in ("auto", "csv") or not read_in_pieces(item.size()):
+        return False
+    head = item.head(64 * 1024)
+    try:
+        if detect_format(head, item.source) != "csv":
+            return False
+    except InvalidInput:
+        return False
+    first = head.decode("utf-8", errors="replace").lstrip("\ufeff").split("\n", 1)[0]
+    return detect_kind([c.strip().lower() for c in first.rstrip("\r").split(",")]) == "intervals"
+
+
+def _checked_in_parts(
+    store: Store, item: InputFile, digest: str, index: SiteIndex
+) -> ImportedFile | None:
+    """A large file of interval values on disk checked part by part, its archive prepared from
+    the same parts as they pass (:meth:`~lastgang.store.Store.prepare_parts`); None (nothing
+    prepared) when the piecewise reader does not take it: the caller reads it whole, which
+    lists its problems. The parts must be the bytes hashed before (``digest``)."""
+    hashed = hashlib.sha256()
+
+    def hashing(size: int) -> Iterator[bytes]:
+        for part in item.parts(size):
+            hashed.update(part)
+            yield part
+
+    with contextlib.closing(store.prepare_parts(digest, hashing)) as parts:
+        parsed = parse_interval_pieces(parts, index, item.source)
+        if parsed is not None:
+            for _ in parts:  # whatever the reader left (blank lines at the end): archived too
+                pass
+    if parsed is None:
+        return None
+    if hashed.hexdigest() != digest:
+        store.drop_prepared(digest)
+        raise _changed(item.source, 0)
+    return csv_imported(parsed)
+
+
 def _parsed_again(format: str) -> bool:
     """Whether an input of ``format`` is parsed again when it is stored: an EDA message is
     joined with the series already stored just before it is stored (so its bytes are kept)."""
@@ -509,31 +588,38 @@ def _import_checked(
     for i, item in enumerate(inputs):
         if progress is not None:
             progress(f"checking {item.source}", i, total)
-        content = item.content()
-        digest = _sha256(content)
+        # a large file of interval values is read part by part, never held whole
+        in_parts = _large_intervals(item, format)
+        content = None if in_parts else item.content()
+        digest = _sha256_of(item) if content is None else _sha256(content)
         if store.find_batch(site_id, digest) is not None or digest in seen:
             checked.append(_Checked(item, digest))
             continue
         seen[digest] = item.source
-        store.prepare_batch(content, digest)  # the archive's compression overlaps the check
-        try:
-            read = _parse(content, item.source, index, format, options)
-        except InvalidInput as exc:
-            problems.extend(exc.problems or (Problem(exc.message, file=item.source),))
-            continue
+        read = _checked_in_parts(store, item, digest, index) if in_parts else None
+        if read is None:
+            if content is None:  # the piecewise reader did not take it: read whole
+                content = _same_bytes(item, digest, 0)
+            store.prepare_batch(content, digest)  # the archive's compression overlaps the check
+            try:
+                read = _parse(content, item.source, index, format, options)
+            except InvalidInput as exc:
+                problems.extend(exc.problems or (Problem(exc.message, file=item.source),))
+                continue
         # the bytes are let go once checked (their archive is being prepared), unless the
         # import parses them again
         again = content if _parsed_again(read.format) else None
         size = (0 if again is None else len(again)) + read.readings.nbytes
+        length = item.size() if content is None else len(content)
         if total == 1 or kept + size <= CHECKED_BYTES_KEPT:
             kept += size
-            checked.append(_Checked(item, digest, again, read, size=len(content)))
+            checked.append(_Checked(item, digest, again, read, size=length))
         else:  # its readings wait on disk, its bytes are read again (and compressed then)
             store.drop_prepared(digest)
             path = spill / f"{i}.pickle"
             with path.open("wb") as out:
                 pickle.dump(read, out, protocol=pickle.HIGHEST_PROTOCOL)
-            checked.append(_Checked(item, digest, spilled=path, size=len(content)))
+            checked.append(_Checked(item, digest, spilled=path, size=length))
         del content, read, again
     if problems:
         files = len({p.file for p in problems})
@@ -570,19 +656,7 @@ def _import_checked(
             entry.spilled.unlink()
         if data is None and (_parsed_again(file.format) or not store.archive_prepared(digest)):
             # its bytes are needed again (to parse, or to archive): read, and the same
-            data = entry.item.content()
-            if _sha256(data) != digest:
-                raise InvalidInput(
-                    f"{source} changed after it was checked; it was not imported"
-                    + (f" (the {i} input(s) before it were)" if i else ""),
-                    [
-                        Problem(
-                            "the file's bytes are not those checked (SHA-256 differs): "
-                            "import it again",
-                            file=source,
-                        )
-                    ],
-                )
+            data = _same_bytes(entry.item, digest, i)
         when = now or _now()
         with store.transaction():
             if _parsed_again(file.format):

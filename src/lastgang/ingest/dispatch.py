@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -222,9 +222,48 @@ class InputFile:
 
     source: str
     reader: Callable[[], bytes]
+    #: the file on disk, when the input is one (it can then be read in parts: :meth:`parts`)
+    path: Path | None = None
 
     def content(self) -> bytes:
         return self.reader()
+
+    def parts(self, size: int) -> Iterator[bytes]:
+        """The bytes of the file on disk in consecutive parts of ``size`` bytes (the last one
+        shorter; one empty part for an empty file)."""
+        if self.path is None:
+            content = self.content()
+            for offset in range(0, max(len(content), 1), size):
+                yield content[offset : offset + size]
+            return
+        try:
+            with self.path.open("rb") as file:
+                part = file.read(size)
+                yield part
+                while len(part) == size:
+                    part = file.read(size)
+                    if part:
+                        yield part
+        except OSError as exc:
+            raise _unreadable(self.path, exc) from None
+
+    def head(self, size: int) -> bytes:
+        """The first ``size`` bytes (or fewer)."""
+        if self.path is None:
+            return self.content()[:size]
+        try:
+            with self.path.open("rb") as file:
+                return file.read(size)
+        except OSError as exc:
+            raise _unreadable(self.path, exc) from None
+
+    def size(self) -> int:
+        if self.path is None:
+            return len(self.content())
+        try:
+            return self.path.stat().st_size
+        except OSError as exc:
+            raise _unreadable(self.path, exc) from None
 
     @classmethod
     def of_bytes(cls, source: str, content: bytes) -> InputFile:
@@ -235,11 +274,15 @@ def _read_file(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        reason = "no such file" if isinstance(exc, FileNotFoundError) else exc.strerror
-        raise InvalidInput(
-            f"{path}: cannot be read any more ({reason})",
-            [Problem(f"cannot read the file: {reason}", file=str(path))],
-        ) from None
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: OSError) -> InvalidInput:
+    reason = "no such file" if isinstance(exc, FileNotFoundError) else exc.strerror
+    return InvalidInput(
+        f"{path}: cannot be read any more ({reason})",
+        [Problem(f"cannot read the file: {reason}", file=str(path))],
+    )
 
 
 def expand_paths(paths: Sequence[str | Path]) -> list[InputFile]:
@@ -275,7 +318,7 @@ def expand_paths(paths: Sequence[str | Path]) -> list[InputFile]:
                 opener = partial(zipfile.ZipFile, file)
                 inputs.extend(_expand_archive(str(file), opener, problems, 0, on_disk=True))
             else:
-                inputs.append(InputFile(str(file), partial(_read_file, file)))
+                inputs.append(InputFile(str(file), partial(_read_file, file), file))
     if problems:
         raise InvalidInput(f"{len(problems)} input(s) cannot be read; nothing imported", problems)
     return inputs

@@ -13,7 +13,15 @@ See ``docs/store.md`` for the tables and the guarantees.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -315,6 +323,18 @@ class Store(Protocol):
         """Start preparing, in the background, what :meth:`add_batch` of ``content`` will store
         (its compressed chunks), so that the work overlaps the checking of the file.
         :meth:`add_batch` with the same ``sha256`` takes it; nothing is stored here."""
+        ...
+
+    def prepare_parts(
+        self, sha256: str, parts: Callable[[int], Iterable[bytes]]
+    ) -> Generator[bytes, None, None]:
+        """:meth:`prepare_batch` of a file read part by part, never held whole: ``parts(size)``
+        gives its bytes in consecutive parts of ``size`` bytes (the last one shorter), the size
+        of the archive's chunks; each part is given on unchanged while it is compressed in the
+        background, and the archive of ``sha256`` is prepared once the last part has passed
+        (not if the parts are left before). A part shorter than ``size`` before the last one
+        raises :class:`~lastgang.errors.StoreError`. ``sha256`` is the caller's hash of the
+        bytes: check it against what passed."""
         ...
 
     def drop_prepared(self, sha256: str | None = None) -> None:

@@ -14,7 +14,15 @@ import os
 import threading
 import zlib
 from collections import deque
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -648,6 +656,36 @@ class DuckDBStore:
         if self._preparer is None:
             self._preparer = ThreadPoolExecutor(1, thread_name_prefix="lastgang-archive")
         self._prepared[sha256] = self._preparer.submit(_packed_chunks, content, self._dropped)
+
+    def prepare_parts(
+        self, sha256: str, parts: Callable[[int], Iterable[bytes]]
+    ) -> Generator[bytes, None, None]:
+        if sha256 in self._prepared:
+            yield from parts(CHUNK_BYTES)
+            return
+        if self._preparer is None:
+            self._preparer = ThreadPoolExecutor(1, thread_name_prefix="lastgang-archive")
+        preparer = self._preparer
+        packing: list[Future[tuple[str, bytes]]] = []
+        last = CHUNK_BYTES
+        try:
+            for part in parts(CHUNK_BYTES):
+                if last != CHUNK_BYTES:
+                    raise StoreError(
+                        f"a part of {last} bytes before the last one: parts of {CHUNK_BYTES} "
+                        "bytes are archived"
+                    )
+                last = len(part)
+                packing.append(preparer.submit(_pack, memoryview(part), 0))
+                yield part
+        except BaseException:
+            for future in packing:
+                future.cancel()
+            raise
+        if not packing:  # an empty file: one empty chunk
+            packing.append(preparer.submit(_pack, memoryview(b""), 0))
+        # after the chunks on the same thread: done when they are
+        self._prepared[sha256] = preparer.submit(lambda: [f.result() for f in packing])
 
     def drop_prepared(self, sha256: str | None = None) -> None:
         if sha256 is not None:

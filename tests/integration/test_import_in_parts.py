@@ -1,0 +1,158 @@
+"""A large file of interval values on disk is imported part by part: hashed, checked and
+archived from parts of the file, never held whole. It must give exactly what importing the
+same bytes held whole gives (archive, readings, profiles), refuse a file with problems listing
+them as for the whole file, and refuse a file that changes while it is imported (TOR-7.1)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from lastgang.errors import InvalidInput
+from lastgang.ingest import csv_readings, dispatch
+from lastgang.ingest.dispatch import InputFile
+from lastgang.services import apply_site, import_bytes, import_files
+from lastgang.store import duckdb_store
+from lastgang.store.duckdb_store import DuckDBStore
+from lastgang.timegrid import day_slots, end_labels
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+SITE = DATA / "site-basic.toml"
+SITE_ID = "graz-lend-12"
+WHEN = datetime(2024, 11, 5, 8, 0, tzinfo=UTC)
+TZ = "Europe/Vienna"
+POINTS = ("AT0081000801000000000000000100021", "AT0081000801000000000000000100031")
+
+
+def _content(days: int = 2, blank_end: bool = False) -> bytes:
+    """Two metering points' values over ``days`` local days from 16 June 2024."""
+    first = date(2024, 6, 16)
+    start, _ = day_slots(first, TZ)
+    _, stop = day_slots(first + timedelta(days=days - 1), TZ)
+    lines = ["end,metering_point,import_kwh,export_kwh,quality"]
+    for point in POINTS:
+        lines += [
+            f"{label},{point},{round(0.04 + (k % 13) * 0.011, 3)!r},0.0,L1"
+            for k, label in enumerate(end_labels(start, stop, TZ))
+        ]
+    return ("\n".join(lines) + "\n" + ("\n\n" if blank_end else "")).encode()
+
+
+@pytest.fixture(autouse=True)
+def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files of a few kB read as a large one is: pieces of 512 bytes, archive chunks of 100
+    (so that the parts cut lines anywhere)."""
+    monkeypatch.setattr(csv_readings, "CHUNK_BYTES", 512)
+    monkeypatch.setattr(duckdb_store, "CHUNK_BYTES", 100)
+
+
+def _store() -> DuckDBStore:
+    store = DuckDBStore(":memory:")
+    apply_site(store, SITE, now=WHEN)
+    return store
+
+
+def _held_whole(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The files read whole (``InputFile.content`` of a file on disk)."""
+    seen: list[Path] = []
+    read = dispatch._read_file
+
+    def reading(path: Path) -> bytes:
+        seen.append(path)
+        return read(path)
+
+    monkeypatch.setattr(dispatch, "_read_file", reading)
+    return seen
+
+
+@pytest.mark.parametrize("blank_end", [False, True])
+def test_tor_7_1_a_large_file_imported_in_parts_is_archived_and_read_as_held_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blank_end: bool
+) -> None:
+    content = _content(blank_end=blank_end)
+    assert len(content) > 4 * 512  # read in pieces
+    path = tmp_path / "intervals.csv"
+    path.write_bytes(content)
+    held = _held_whole(monkeypatch)
+    parts = _store()
+    (result,) = import_files(parts, SITE_ID, [path], now=WHEN)
+    assert held == []  # never read whole
+    assert (result.status, result.rows) == ("imported", 2 * 2 * 96)
+    whole = _store()
+    import_bytes(whole, SITE_ID, content, str(path), now=WHEN)
+    # the archive holds the file byte for byte, in the same chunks
+    (info,) = parts.batches(SITE_ID)
+    assert parts.batch_content(info.batch) == content
+    assert info.sha256 == hashlib.sha256(content).hexdigest()
+    assert info.size == len(content)
+    assert parts.fingerprint(SITE_ID) == whole.fingerprint(SITE_ID)
+    # the same file again: already imported, found by its hash alone
+    (again,) = import_files(parts, SITE_ID, [path], now=WHEN)
+    assert again.already_imported
+    assert held == []
+
+
+def test_a_large_file_with_a_problem_is_refused_as_when_held_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = _content().decode().split("\n")
+    lines[150] = lines[150].replace(",L1", ",L7")
+    content = "\n".join(lines).encode()
+    path = tmp_path / "intervals.csv"
+    path.write_bytes(content)
+    store = _store()
+    with pytest.raises(InvalidInput) as in_parts:
+        import_files(store, SITE_ID, [path], now=WHEN)
+    with pytest.raises(InvalidInput) as whole:
+        import_bytes(_store(), SITE_ID, content, str(path), now=WHEN)
+    assert in_parts.value.problems == whole.value.problems
+    assert [(p.line, p.column) for p in in_parts.value.problems] == [(151, "quality")]
+    assert store.batches(SITE_ID) == []
+    # nothing was left prepared for the refused bytes
+    assert not store.archive_prepared(hashlib.sha256(content).hexdigest())
+
+
+def test_a_file_that_changes_while_it_is_imported_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is hashed, then read again for its check and archive: bytes that are not
+    those hashed are refused, and nothing is archived."""
+    content = _content()
+    path = tmp_path / "intervals.csv"
+    path.write_bytes(content)
+    parts = InputFile.parts
+    reads: list[int] = []
+
+    def changing(self: InputFile, size: int) -> Iterator[bytes]:
+        reads.append(size)
+        if len(reads) == 2:  # after the hash: another value, same length
+            path.write_bytes(content.replace(b",0.04,", b",0.05,", 1))
+        yield from parts(self, size)
+
+    monkeypatch.setattr(InputFile, "parts", changing)
+    store = _store()
+    with pytest.raises(InvalidInput, match="changed after it was checked"):
+        import_files(store, SITE_ID, [path], now=WHEN)
+    assert len(reads) == 2
+    assert store.batches(SITE_ID) == []
+
+
+def test_parts_of_a_file_are_its_bytes(tmp_path: Path) -> None:
+    content = _content()
+    path = tmp_path / "x.csv"
+    path.write_bytes(content)
+    for size in (1, 100, len(content) - 1, len(content), len(content) + 1):
+        item = InputFile(str(path), lambda: b"", path)
+        got = list(item.parts(size))
+        assert b"".join(got) == content
+        assert all(len(p) == size for p in got[:-1])
+        assert 0 < len(got[-1]) <= size
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    assert list(InputFile(str(empty), lambda: b"", empty).parts(100)) == [b""]
+    held = InputFile.of_bytes("held.csv", content)
+    assert b"".join(held.parts(100)) == content
