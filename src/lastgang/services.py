@@ -472,6 +472,10 @@ def _changed(source: str, before: int) -> InvalidInput:
     )
 
 
+def _mb(size: int) -> str:
+    return f"{size / 1e6:,.0f} MB"
+
+
 def _same_bytes(item: InputFile, digest: str, before: int) -> bytes:
     """The bytes of an input read again, which must be those checked (``digest``);
     ``before`` inputs of the same import were imported before it."""
@@ -493,10 +497,11 @@ def _sha256_of(item: InputFile) -> str:
     return digest.hexdigest()
 
 
-def _large_intervals(item: InputFile, format: str) -> bool:
-    """Whether an input is a file on disk of interval values large enough to be read in
-    pieces (:func:`~lastgang.ingest.csv_readings.read_in_pieces`), told by its first line."""
-    if item.path is None or format not in ("auto", "csv") or not read_in_pieces(item.size()):
+def _large_intervals(item: InputFile, format: str, size: int) -> bool:
+    """Whether an input is a file on disk of interval values (of ``size`` bytes) large enough
+    to be read in pieces (:func:`~lastgang.ingest.csv_readings.read_in_pieces`), told by its
+    first line."""
+    if item.path is None or format not in ("auto", "csv") or not read_in_pieces(size):
         return False
     head = item.head(64 * 1024)
     try:
@@ -509,18 +514,27 @@ def _large_intervals(item: InputFile, format: str) -> bool:
 
 
 def _checked_in_parts(
-    store: Store, item: InputFile, digest: str, index: SiteIndex
+    store: Store,
+    item: InputFile,
+    digest: str,
+    index: SiteIndex,
+    read: Callable[[int], None] | None = None,
 ) -> ImportedFile | None:
     """A large file of interval values on disk checked part by part, its archive prepared from
     the same parts as they pass (:meth:`~lastgang.store.Store.prepare_parts`); None (nothing
     prepared) when the piecewise reader does not take it: the caller reads it whole, which
-    lists its problems. The parts must be the bytes hashed before (``digest``)."""
+    lists its problems. The parts must be the bytes hashed before (``digest``). ``read`` is
+    told how many bytes have been read after each part."""
     hashed = hashlib.sha256()
 
     def hashing(size: int) -> Iterator[bytes]:
+        done = 0
         for part in item.parts(size):
             hashed.update(part)
             yield part
+            done += len(part)
+            if read is not None:
+                read(done)
 
     with contextlib.closing(store.prepare_parts(digest, hashing)) as parts:
         parsed = parse_interval_pieces(parts, index, item.source)
@@ -589,14 +603,23 @@ def _import_checked(
         if progress is not None:
             progress(f"checking {item.source}", i, total)
         # a large file of interval values is read part by part, never held whole
-        in_parts = _large_intervals(item, format)
+        file_size = item.size() if item.path is not None else 0
+        in_parts = _large_intervals(item, format, file_size)
         content = None if in_parts else item.content()
         digest = _sha256_of(item) if content is None else _sha256(content)
         if store.find_batch(site_id, digest) is not None or digest in seen:
             checked.append(_Checked(item, digest))
             continue
         seen[digest] = item.source
-        read = _checked_in_parts(store, item, digest, index) if in_parts else None
+        read = None
+        if in_parts:
+            head, tail = f"checking {item.source} (", f" of {_mb(file_size)})"
+
+            def checking(done: int, head: str = head, tail: str = tail, i: int = i) -> None:
+                if progress is not None:
+                    progress(head + _mb(done) + tail, i, total)
+
+            read = _checked_in_parts(store, item, digest, index, checking)
         if read is None:
             if content is None:  # the piecewise reader did not take it: read whole
                 content = _same_bytes(item, digest, 0)
@@ -610,7 +633,7 @@ def _import_checked(
         # import parses them again
         again = content if _parsed_again(read.format) else None
         size = (0 if again is None else len(again)) + read.readings.nbytes
-        length = item.size() if content is None else len(content)
+        length = file_size if content is None else len(content)
         if total == 1 or kept + size <= CHECKED_BYTES_KEPT:
             kept += size
             checked.append(_Checked(item, digest, again, read, size=length))

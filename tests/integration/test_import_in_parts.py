@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lastgang import services
 from lastgang.errors import InvalidInput
 from lastgang.ingest import csv_readings, dispatch
 from lastgang.ingest.dispatch import InputFile
@@ -79,8 +80,14 @@ def test_tor_7_1_a_large_file_imported_in_parts_is_archived_and_read_as_held_who
     path.write_bytes(content)
     held = _held_whole(monkeypatch)
     parts = _store()
-    (result,) = import_files(parts, SITE_ID, [path], now=WHEN)
+    monkeypatch.setattr(services, "_mb", str)  # bytes, not MB, for a file of a few kB
+    said: list[tuple[str, int, int]] = []
+    (result,) = import_files(parts, SITE_ID, [path], now=WHEN, progress=lambda *a: said.append(a))
     assert held == []  # never read whole
+    # the check says how far it has read, after each part of the archive's 100 bytes
+    reading = [what for what, _, _ in said if what.startswith(f"checking {path} (")]
+    ends = [*range(100, len(content), 100), len(content)]
+    assert reading == [f"checking {path} ({end} of {len(content)})" for end in ends]
     assert (result.status, result.rows) == ("imported", 2 * 2 * 96)
     whole = _store()
     import_bytes(whole, SITE_ID, content, str(path), now=WHEN)
