@@ -415,7 +415,7 @@ class _Checked:
     (``spilled``), or neither (an input already imported). Its bytes are kept (``content``)
     only where the import needs them again (EDA messages are parsed again when stored); the
     others are archived from what :meth:`~lastgang.store.Store.prepare_batch` prepared, or
-    read again (``size`` bytes)."""
+    read again (``size`` bytes; part by part when it was checked so: ``in_parts``)."""
 
     item: InputFile
     digest: str
@@ -423,6 +423,7 @@ class _Checked:
     file: ImportedFile | None = None
     spilled: Path | None = None
     size: int = 0
+    in_parts: bool = False
 
 
 def _import_many(
@@ -513,6 +514,25 @@ def _large_intervals(item: InputFile, format: str, size: int) -> bool:
     return detect_kind([c.strip().lower() for c in first.rstrip("\r").split(",")]) == "intervals"
 
 
+def _hashed_parts(
+    item: InputFile, read: Callable[[int], None] | None = None
+) -> tuple[Any, Callable[[int], Iterator[bytes]]]:
+    """A SHA-256 and what reads an input's parts into it (``parts(size)``), telling ``read``
+    how many bytes have been read after each part."""
+    hashed = hashlib.sha256()
+
+    def parts(size: int) -> Iterator[bytes]:
+        done = 0
+        for part in item.parts(size):
+            hashed.update(part)
+            yield part
+            done += len(part)
+            if read is not None:
+                read(done)
+
+    return hashed, parts
+
+
 def _checked_in_parts(
     store: Store,
     item: InputFile,
@@ -525,17 +545,7 @@ def _checked_in_parts(
     prepared) when the piecewise reader does not take it: the caller reads it whole, which
     lists its problems. The parts must be the bytes hashed before (``digest``). ``read`` is
     told how many bytes have been read after each part."""
-    hashed = hashlib.sha256()
-
-    def hashing(size: int) -> Iterator[bytes]:
-        done = 0
-        for part in item.parts(size):
-            hashed.update(part)
-            yield part
-            done += len(part)
-            if read is not None:
-                read(done)
-
+    hashed, hashing = _hashed_parts(item, read)
     with contextlib.closing(store.prepare_parts(digest, hashing)) as parts:
         parsed = parse_interval_pieces(parts, index, item.source)
         if parsed is not None:
@@ -547,6 +557,17 @@ def _checked_in_parts(
         store.drop_prepared(digest)
         raise _changed(item.source, 0)
     return csv_imported(parsed)
+
+
+def _archived_in_parts(store: Store, item: InputFile, digest: str, before: int) -> None:
+    """Prepare the archive of a file on disk again, part by part (its preparation during the
+    check was let go); the parts must be the bytes checked (``digest``)."""
+    hashed, hashing = _hashed_parts(item)
+    for _ in store.prepare_parts(digest, hashing):
+        pass
+    if hashed.hexdigest() != digest:
+        store.drop_prepared(digest)
+        raise _changed(item.source, before)
 
 
 def _parsed_again(format: str) -> bool:
@@ -634,15 +655,16 @@ def _import_checked(
         again = content if _parsed_again(read.format) else None
         size = (0 if again is None else len(again)) + read.readings.nbytes
         length = file_size if content is None else len(content)
+        parts = content is None
         if total == 1 or kept + size <= CHECKED_BYTES_KEPT:
             kept += size
-            checked.append(_Checked(item, digest, again, read, size=length))
+            checked.append(_Checked(item, digest, again, read, size=length, in_parts=parts))
         else:  # its readings wait on disk, its bytes are read again (and compressed then)
             store.drop_prepared(digest)
             path = spill / f"{i}.pickle"
             with path.open("wb") as out:
                 pickle.dump(read, out, protocol=pickle.HIGHEST_PROTOCOL)
-            checked.append(_Checked(item, digest, spilled=path, size=length))
+            checked.append(_Checked(item, digest, spilled=path, size=length, in_parts=parts))
         del content, read, again
     if problems:
         files = len({p.file for p in problems})
@@ -679,7 +701,10 @@ def _import_checked(
             entry.spilled.unlink()
         if data is None and (_parsed_again(file.format) or not store.archive_prepared(digest)):
             # its bytes are needed again (to parse, or to archive): read, and the same
-            data = _same_bytes(entry.item, digest, i)
+            if entry.in_parts and not _parsed_again(file.format):
+                _archived_in_parts(store, entry.item, digest, i)
+            else:
+                data = _same_bytes(entry.item, digest, i)
         when = now or _now()
         with store.transaction():
             if _parsed_again(file.format):

@@ -9,6 +9,7 @@ import hashlib
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,9 +30,8 @@ TZ = "Europe/Vienna"
 POINTS = ("AT0081000801000000000000000100021", "AT0081000801000000000000000100031")
 
 
-def _content(days: int = 2, blank_end: bool = False) -> bytes:
-    """Two metering points' values over ``days`` local days from 16 June 2024."""
-    first = date(2024, 6, 16)
+def _content(days: int = 2, blank_end: bool = False, first: date = date(2024, 6, 16)) -> bytes:
+    """Two metering points' values over ``days`` local days from ``first``."""
     start, _ = day_slots(first, TZ)
     _, stop = day_slots(first + timedelta(days=days - 1), TZ)
     lines = ["end,metering_point,import_kwh,export_kwh,quality"]
@@ -163,3 +163,52 @@ def test_parts_of_a_file_are_its_bytes(tmp_path: Path) -> None:
     assert list(InputFile(str(empty), lambda: b"", empty).parts(100)) == [b""]
     held = InputFile.of_bytes("held.csv", content)
     assert b"".join(held.parts(100)) == content
+
+
+def test_large_files_whose_readings_wait_on_disk_are_archived_part_by_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files of a folder beyond what the check keeps in memory wait on disk between their
+    check and their import; their archive is then made again from parts of the file, never
+    from the file held whole."""
+    monkeypatch.setattr(services, "CHECKED_BYTES_KEPT", 1)
+    first, second = _content(days=2), _content(days=3, first=date(2024, 7, 16))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "a.csv").write_bytes(first)
+    (folder / "b.csv").write_bytes(second)
+    held = _held_whole(monkeypatch)
+    store = _store()
+    results = import_files(store, SITE_ID, [folder], now=WHEN)
+    assert [r.status for r in results] == ["imported", "imported"]
+    assert held == []
+    whole = _store()
+    for name in ("a.csv", "b.csv"):
+        path = folder / name
+        import_bytes(whole, SITE_ID, path.read_bytes(), str(path), now=WHEN)
+    for info in store.batches(SITE_ID):
+        assert store.batch_content(info.batch) == Path(info.source).read_bytes()
+    assert store.fingerprint(SITE_ID) == whole.fingerprint(SITE_ID)
+
+
+def test_a_file_waiting_on_disk_that_changes_before_its_import_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services, "CHECKED_BYTES_KEPT", 1)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    a, b = folder / "a.csv", folder / "b.csv"
+    a.write_bytes(_content())
+    b.write_bytes(_content(days=3, first=date(2024, 7, 16)))
+    store_batch = services._store_batch
+
+    def storing(*args: Any, **kwargs: Any) -> int:
+        # once the first file is stored, the second changes on disk (same length)
+        b.write_bytes(b.read_bytes().replace(b",0.04,", b",0.05,", 1))
+        return store_batch(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_store_batch", storing)
+    store = _store()
+    with pytest.raises(InvalidInput, match=r"changed after it was checked.*\(the 1 input"):
+        import_files(store, SITE_ID, [folder], now=WHEN)
+    assert [info.source for info in store.batches(SITE_ID)] == [str(a)]
