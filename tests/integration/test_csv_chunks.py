@@ -91,13 +91,22 @@ def _check(
     whole = _read(content, 1 << 40, monkeypatch)
     for chunk in (97, 1000, 4096):  # pieces of a line or so up to many lines
         _same(_read(content, chunk, monkeypatch), whole)
-        if pieces:
+    if pieces:
+        # parts of one byte, of less than a line, of about a line, smaller and larger than a
+        # piece, and the whole file as one part
+        for chunk, size in [
+            (97, 7),
+            (1000, 1),
+            (1000, 61),
+            (1000, 334),
+            (1000, 3005),
+            (4096, 4096),
+            (4096, len(content)),
+        ]:
             monkeypatch.setattr(csv_readings, "CHUNK_BYTES", chunk)
-            # parts smaller and larger than a piece, of a line, and of one byte
-            for size in (1, 7, 61, chunk // 3 + 1, chunk, 3 * chunk + 5, len(content)):
-                found = parse_interval_pieces(_parts(content, size), INDEX, "file.csv")
-                assert found is not None, size
-                _same(found, whole)
+            found = parse_interval_pieces(_parts(content, size), INDEX, "file.csv")
+            assert found is not None, (chunk, size)
+            _same(found, whole)
     return whole
 
 
