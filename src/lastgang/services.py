@@ -514,23 +514,24 @@ def _large_intervals(item: InputFile, format: str, size: int) -> bool:
     return detect_kind([c.strip().lower() for c in first.rstrip("\r").split(",")]) == "intervals"
 
 
-def _hashed_parts(
-    item: InputFile, read: Callable[[int], None] | None = None
-) -> tuple[Any, Callable[[int], Iterator[bytes]]]:
-    """A SHA-256 and what reads an input's parts into it (``parts(size)``), telling ``read``
-    how many bytes have been read after each part."""
-    hashed = hashlib.sha256()
+class _HashedParts:
+    """An input's parts as they are read (``parts(size)``, for
+    :meth:`~lastgang.store.Store.prepare_parts`), hashed and counted as they pass; ``read`` is
+    told how many bytes have been read after each part."""
 
-    def parts(size: int) -> Iterator[bytes]:
-        done = 0
-        for part in item.parts(size):
-            hashed.update(part)
+    def __init__(self, item: InputFile, read: Callable[[int], None] | None = None) -> None:
+        self.item = item
+        self.read = read
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def __call__(self, size: int) -> Iterator[bytes]:
+        for part in self.item.parts(size):
+            self.sha256.update(part)
+            self.size += len(part)
             yield part
-            done += len(part)
-            if read is not None:
-                read(done)
-
-    return hashed, parts
+            if self.read is not None:
+                self.read(self.size)
 
 
 def _checked_in_parts(
@@ -539,33 +540,33 @@ def _checked_in_parts(
     digest: str,
     index: SiteIndex,
     read: Callable[[int], None] | None = None,
-) -> ImportedFile | None:
+) -> tuple[ImportedFile, int] | None:
     """A large file of interval values on disk checked part by part, its archive prepared from
-    the same parts as they pass (:meth:`~lastgang.store.Store.prepare_parts`); None (nothing
-    prepared) when the piecewise reader does not take it: the caller reads it whole, which
-    lists its problems. The parts must be the bytes hashed before (``digest``). ``read`` is
-    told how many bytes have been read after each part."""
-    hashed, hashing = _hashed_parts(item, read)
-    with contextlib.closing(store.prepare_parts(digest, hashing)) as parts:
+    the same parts as they pass (:meth:`~lastgang.store.Store.prepare_parts`): the file read,
+    and how many bytes it has. None (nothing prepared) when the piecewise reader does not take
+    it: the caller reads it whole, which lists its problems. The parts must be the bytes hashed
+    before (``digest``). ``read`` is told how many bytes have been read after each part."""
+    hashed = _HashedParts(item, read)
+    with contextlib.closing(store.prepare_parts(digest, hashed)) as parts:
         parsed = parse_interval_pieces(parts, index, item.source)
         if parsed is not None:
             for _ in parts:  # whatever the reader left (blank lines at the end): archived too
                 pass
     if parsed is None:
         return None
-    if hashed.hexdigest() != digest:
+    if hashed.sha256.hexdigest() != digest:
         store.drop_prepared(digest)
         raise _changed(item.source, 0)
-    return csv_imported(parsed)
+    return csv_imported(parsed), hashed.size
 
 
 def _archived_in_parts(store: Store, item: InputFile, digest: str, before: int) -> None:
     """Prepare the archive of a file on disk again, part by part (its preparation during the
     check was let go); the parts must be the bytes checked (``digest``)."""
-    hashed, hashing = _hashed_parts(item)
-    for _ in store.prepare_parts(digest, hashing):
+    hashed = _HashedParts(item)
+    for _ in store.prepare_parts(digest, hashed):
         pass
-    if hashed.hexdigest() != digest:
+    if hashed.sha256.hexdigest() != digest:
         store.drop_prepared(digest)
         raise _changed(item.source, before)
 
@@ -640,7 +641,9 @@ def _import_checked(
                 if progress is not None:
                     progress(head + _mb(done) + tail, i, total)
 
-            read = _checked_in_parts(store, item, digest, index, checking)
+            found = _checked_in_parts(store, item, digest, index, checking)
+            if found is not None:
+                read, file_size = found  # the bytes hashed and archived
         if read is None:
             if content is None:  # the piecewise reader did not take it: read whole
                 content = _same_bytes(item, digest, 0)
