@@ -229,8 +229,8 @@ class InputFile:
         return self.reader()
 
     def parts(self, size: int) -> Iterator[bytes]:
-        """The bytes of the file on disk in consecutive parts of ``size`` bytes (the last one
-        shorter; one empty part for an empty file)."""
+        """The bytes in consecutive parts of ``size`` bytes (the last one shorter; one empty
+        part for an empty file): a file on disk is read part by part, never held whole."""
         if self.path is None:
             content = self.content()
             for offset in range(0, max(len(content), 1), size):
@@ -258,6 +258,7 @@ class InputFile:
             raise _unreadable(self.path, exc) from None
 
     def size(self) -> int:
+        """How many bytes the input has (a file on disk: as it is now)."""
         if self.path is None:
             return len(self.content())
         try:
