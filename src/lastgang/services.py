@@ -337,7 +337,8 @@ def _parse_archived(
     archive part by part as it is inflated (:func:`parse_interval_pieces`), never held whole;
     one the piecewise reader does not take is read whole, as at its import."""
     if info.format == "csv/intervals" and read_in_pieces(info.size):
-        parsed = parse_interval_pieces(store.batch_parts(info.batch), index, info.source, skip=skip)
+        with contextlib.closing(store.batch_parts(info.batch)) as parts:
+            parsed = parse_interval_pieces(parts, index, info.source, skip=skip)
         if parsed is not None:
             return csv_imported(parsed)
     return _parse(

@@ -18,7 +18,6 @@ from collections.abc import (
     Collection,
     Generator,
     Iterable,
-    Iterator,
     Mapping,
     Sequence,
 )
@@ -374,7 +373,7 @@ class Store(Protocol):
         """The archived bytes of a batch, exactly as imported (TOR-7.1)."""
         ...
 
-    def batch_parts(self, batch: int) -> Iterator[bytes]:
+    def batch_parts(self, batch: int) -> Generator[bytes, None, None]:
         """The archived bytes of a batch as consecutive parts (joined: :meth:`batch_content`),
         given one after the other while the next few are made, so that a large file need not
         be held whole."""

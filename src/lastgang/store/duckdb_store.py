@@ -738,7 +738,7 @@ class DuckDBStore:
             parts = list(pool.map(lambda row: _unpack(bytes(row[0]), row[1]), rows))
         return b"".join(parts)
 
-    def batch_parts(self, batch: int) -> Iterator[bytes]:
+    def batch_parts(self, batch: int) -> Generator[bytes, None, None]:
         rows = self._archived_chunks(batch)
         if len(rows) == 1:
             yield _unpack(bytes(rows[0][0]), rows[0][1])
