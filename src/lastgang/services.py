@@ -26,7 +26,7 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -331,14 +331,19 @@ def _parse(
 
 
 def _parse_archived(
-    store: Store, info: BatchInfo, index: SiteIndex, skip: Collection[str] = ()
+    store: Store,
+    info: BatchInfo,
+    index: SiteIndex,
+    skip: Collection[str] = (),
+    read: Callable[[int], None] | None = None,
 ) -> ImportedFile:
     """:func:`_parse` of an archived batch. A large file of interval values is read from the
-    archive part by part as it is inflated (:func:`parse_interval_pieces`), never held whole;
-    one the piecewise reader does not take is read whole, as at its import."""
+    archive part by part as it is inflated (:func:`parse_interval_pieces`), never held whole,
+    telling ``read`` how many bytes have been read after each part; one the piecewise reader
+    does not take is read whole, as at its import."""
     if info.format == "csv/intervals" and read_in_pieces(info.size):
         with contextlib.closing(store.batch_parts(info.batch)) as parts:
-            parsed = parse_interval_pieces(parts, index, info.source, skip=skip)
+            parsed = parse_interval_pieces(_counted(parts, read), index, info.source, skip=skip)
         if parsed is not None:
             return csv_imported(parsed)
     return _parse(
@@ -350,6 +355,16 @@ def _parse_archived(
         store,
         skip=skip,
     )
+
+
+def _counted(parts: Iterable[bytes], read: Callable[[int], None] | None) -> Iterator[bytes]:
+    """``parts`` as they are, telling ``read`` how many bytes have passed after each."""
+    done = 0
+    for part in parts:
+        yield part
+        done += len(part)
+        if read is not None:
+            read(done)
 
 
 def import_bytes(
@@ -527,12 +542,10 @@ class _HashedParts:
         self.size = 0
 
     def __call__(self, size: int) -> Iterator[bytes]:
-        for part in self.item.parts(size):
+        for part in _counted(self.item.parts(size), self.read):
             self.sha256.update(part)
             self.size += len(part)
             yield part
-            if self.read is not None:
-                self.read(self.size)
 
 
 def _checked_in_parts(
@@ -1243,9 +1256,16 @@ def rebuild_profiles(
             if unread is not None and unread.left(info):
                 continue  # the same rows for the same locations as before: none rebuilt
             read += 1
+            head = f"batch {info.batch} ({info.source}, "
+            tail = f" of {_mb(info.size)})"
+
+            def reading(done: int, head: str = head, tail: str = tail, i: int = i) -> None:
+                if progress is not None:
+                    progress(head + _mb(done) + tail, i, len(batches))
+
             try:
                 # the rows of keep_locations are as they were (see _widened)
-                file = _parse_archived(store, info, index, skip=keep_locations)
+                file = _parse_archived(store, info, index, keep_locations, reading)
             except InvalidInput as exc:
                 problems.extend(
                     Problem(

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from lastgang import services
 from lastgang.errors import InvalidInput
 from lastgang.ingest import csv_readings
 from lastgang.services import apply_site_text, import_bytes, rebuild_profiles
@@ -391,3 +392,22 @@ def test_a_reading_set_without_some_meters_and_locations() -> None:
     assert rest.intervals.quality.tolist() == [1, 2]
     assert len(rest) == 5
     assert readings.without(set(), set()).registers is readings.registers
+
+
+def test_a_rebuild_says_how_far_it_has_read_a_large_archived_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Read part by part, a large interval file's batch reports the bytes read after each of
+    the archive's chunks (in MB; here in bytes, for a file of a few kB)."""
+    monkeypatch.setattr(csv_readings, "CHUNK_BYTES", 256)
+    monkeypatch.setattr(duckdb_store, "CHUNK_BYTES", 100)
+    monkeypatch.setattr(services, "_mb", str)
+    store = _store_with_data()
+    (info,) = [b for b in store.batches(SITE_ID) if b.source == "intervals.csv"]
+    said: list[str] = []
+    rebuild_profiles(store, SITE_ID, now=LATER, progress=lambda what, *_: said.append(what))
+    head = f"batch {info.batch} (intervals.csv, "
+    reading = [what for what in said if what.startswith(head)]
+    ends = [*range(100, info.size, 100), info.size]
+    assert f"batch {info.batch} (intervals.csv)" in said  # the batch's turn, then its bytes
+    assert reading == [f"{head}{end} of {info.size})" for end in ends]
