@@ -95,8 +95,8 @@ def _check(
         # parts of one byte, of less than a line, of about a line, smaller and larger than a
         # piece, and the whole file as one part
         for chunk, size in [
-            (97, 7),
             (1000, 1),
+            (1000, 7),
             (1000, 61),
             (1000, 334),
             (1000, 3005),
