@@ -38,10 +38,15 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import harness
-import numpy as np
-import synthetic
-from harness import Sample, emit, probe, summarise
+# the code of this checkout, whatever is installed (a worktree's cases measure its own code)
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "src"))
+
+import harness  # noqa: E402
+import numpy as np  # noqa: E402
+import synthetic  # noqa: E402
+from harness import Sample, emit, probe, summarise  # noqa: E402
 
 CaseFn = Callable[[argparse.Namespace], dict[str, Any]]
 
