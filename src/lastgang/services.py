@@ -43,7 +43,6 @@ from lastgang.ids import is_metering_point_id, parse_metering_point_id
 from lastgang.ingest.csv_readings import (
     ParsedFile,
     SiteIndex,
-    detect_kind,
     parse_interval_pieces,
     read_in_pieces,
 )
@@ -51,7 +50,7 @@ from lastgang.ingest.dispatch import (
     ImportOptions,
     InputFile,
     csv_imported,
-    detect_format,
+    csv_kind,
     expand_paths,
     options_from_factors,
     parse_input,
@@ -520,14 +519,7 @@ def _large_intervals(item: InputFile, format: str, size: int) -> bool:
     first line."""
     if item.path is None or format not in ("auto", "csv") or not read_in_pieces(size):
         return False
-    head = item.head(64 * 1024)
-    try:
-        if detect_format(head, item.source) != "csv":
-            return False
-    except InvalidInput:
-        return False
-    first = head.decode("utf-8", errors="replace").lstrip("\ufeff").split("\n", 1)[0]
-    return detect_kind([c.strip().lower() for c in first.rstrip("\r").split(",")]) == "intervals"
+    return csv_kind(item.head(64 * 1024), item.source) == "intervals"
 
 
 class _HashedParts:
@@ -546,6 +538,13 @@ class _HashedParts:
             self.sha256.update(part)
             self.size += len(part)
             yield part
+
+    def must_be(self, digest: str, store: Store, *, before: int) -> None:
+        """Refuse the input (and let its prepared archive go) when the bytes that passed are
+        not those checked; ``before`` inputs of the same import were imported before it."""
+        if self.sha256.hexdigest() != digest:
+            store.drop_prepared(digest)
+            raise _changed(self.item.source, before)
 
 
 def _checked_in_parts(
@@ -568,9 +567,7 @@ def _checked_in_parts(
                 pass
     if parsed is None:
         return None
-    if hashed.sha256.hexdigest() != digest:
-        store.drop_prepared(digest)
-        raise _changed(item.source, 0)
+    hashed.must_be(digest, store, before=0)
     return csv_imported(parsed), hashed.size
 
 
@@ -580,9 +577,7 @@ def _archived_in_parts(store: Store, item: InputFile, digest: str, before: int) 
     hashed = _HashedParts(item)
     for _ in store.prepare_parts(digest, hashed):
         pass
-    if hashed.sha256.hexdigest() != digest:
-        store.drop_prepared(digest)
-        raise _changed(item.source, before)
+    hashed.must_be(digest, store, before=before)
 
 
 def _parsed_again(format: str) -> bool:

@@ -37,7 +37,13 @@ from pathlib import Path
 from typing import Any
 
 from lastgang.errors import InvalidInput, Problem
-from lastgang.ingest.csv_readings import ParsedFile, SiteIndex, detect_kind, parse_csv_readings
+from lastgang.ingest.csv_readings import (
+    CsvKind,
+    ParsedFile,
+    SiteIndex,
+    detect_kind,
+    parse_csv_readings,
+)
 from lastgang.ingest.dlms import KeySpec
 from lastgang.ingest.eda_import import SeriesLookup
 from lastgang.ingest.rows import OPTIONS_KEY, ImportedFile
@@ -48,6 +54,7 @@ __all__ = [
     "ImportOptions",
     "InputFile",
     "csv_imported",
+    "csv_kind",
     "detect_format",
     "expand_bytes",
     "expand_paths",
@@ -375,10 +382,25 @@ def detect_format(content: bytes, source: str) -> str:
     first = text.split("\n", 1)[0].strip()
     if not first:
         raise InvalidInput(f"{source}: empty file", [Problem("the file is empty", file=source)])
-    header = [name.strip().strip('"').lower() for name in first.split(",")]
-    if ";" not in first and detect_kind(header) is not None:
-        return "csv"
-    return "vendor"
+    return "csv" if _header_kind(first) is not None else "vendor"
+
+
+def _header_kind(first: str) -> CsvKind | None:
+    """The kind of CSV file of readings a header line names (None: not one)."""
+    if ";" in first:
+        return None
+    return detect_kind([name.strip().strip('"').lower() for name in first.split(",")])
+
+
+def csv_kind(content: bytes, source: str) -> CsvKind | None:
+    """The kind of CSV file of readings an input is, from its first bytes (enough for its
+    header line); None when it is another format or none."""
+    try:
+        if detect_format(content, source) != "csv":
+            return None
+    except InvalidInput:
+        return None
+    return _header_kind(_text_head(content).lstrip("\ufeff \t\r\n").split("\n", 1)[0].strip())
 
 
 def csv_imported(file: ParsedFile) -> ImportedFile:

@@ -730,21 +730,15 @@ class DuckDBStore:
         return 0 if row is None else int(row[0])
 
     def batch_content(self, batch: int) -> bytes:
-        rows = self._archived_chunks(batch)
-        if len(rows) == 1:
-            return _unpack(bytes(rows[0][0]), rows[0][1])
-        # zlib lets go of the GIL while it inflates: the chunks of a large file on every core
-        with ThreadPoolExecutor(_UNPACKERS, thread_name_prefix="lastgang-unpack") as pool:
-            parts = list(pool.map(lambda row: _unpack(bytes(row[0]), row[1]), rows))
-        return b"".join(parts)
+        return b"".join(self.batch_parts(batch))
 
     def batch_parts(self, batch: int) -> Generator[bytes, None, None]:
         rows = self._archived_chunks(batch)
         if len(rows) == 1:
             yield _unpack(bytes(rows[0][0]), rows[0][1])
             return
-        # inflated on every core, a few chunks ahead of the one given (each is let go of here
-        # once given; only the deflated archive is held whole)
+        # zlib lets go of the GIL while it inflates: on every core, a few chunks ahead of the
+        # one given (each is let go of here once given; only the deflated archive is held whole)
         with ThreadPoolExecutor(_UNPACKERS, thread_name_prefix="lastgang-unpack") as pool:
             ahead = 2 * _UNPACKERS
             pending = deque(pool.submit(_unpack, bytes(d), c) for d, c in rows[:ahead])
