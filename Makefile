@@ -23,8 +23,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# the suite on every core, each test file on one worker (a module's fixtures are made once)
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 # system packages the tests need: a real MQTT broker for tests/integration/test_mqtt.py and
 # Debian's chromium for the browser tests in tests/e2e (never a downloaded browser build)
