@@ -1,10 +1,12 @@
-"""The raw archive stores large chunks deflated and gives back the exact bytes as imported, and a
-store of schema version 1 (chunks as they are, no codec column) is read as it is and upgraded
+"""The raw archive stores large chunks deflated and gives back the exact bytes as imported; DuckDB
+keeps the chunks as they are (no compression of its own); stores of schema version 1 (chunks as
+they are, no codec column) and 4 (chunks compressed by DuckDB) are read as they are and upgraded
 when opened for writing."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -91,6 +93,83 @@ def test_a_version_1_store_is_read_as_it_is_and_upgraded_for_writing(tmp_path: P
     with DuckDBStore(path, read_only=True) as again:
         assert again.batch_content(1) == content
         assert again.batch_content(2) == content * 2
+
+
+def _chunk_compression(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """How DuckDB keeps the chunks' bytes on disk (after a checkpoint)."""
+    con.execute("CHECKPOINT")
+    rows = con.execute(
+        "SELECT DISTINCT compression FROM pragma_storage_info('raw_chunks') "
+        "WHERE column_name = 'data' AND segment_type = 'BLOB'"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def test_tor_7_1_duckdb_keeps_the_archived_chunks_as_they_are(tmp_path: Path) -> None:
+    """The chunks are deflated already: DuckDB's own compression of the column (ZSTD a vector
+    of 2,048 rows at a time) would make reading one batch's chunks inflate every chunk stored
+    beside them."""
+    with DuckDBStore(tmp_path / "new.duckdb") as store:
+        apply_site(store, SITE, now=WHEN)
+        for k in range(3):
+            content = os.urandom(50_000) + b"\n" * 1000
+            store.add_batch(SITE_ID, content, f"{k}" * 64, f"{k}.csv", "csv/x", WHEN, 1, {})
+        assert _chunk_compression(store.connection) == {"Uncompressed"}
+
+
+def test_a_version_4_store_is_read_as_it_is_and_its_chunks_kept_as_they_are_for_writing(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v4.duckdb"
+    contents = [os.urandom(40_000), b"end,metering_point,import_kwh,export_kwh\n" * 3000, b""]
+    with DuckDBStore(path) as store:
+        apply_site(store, SITE, now=WHEN)
+        for k, content in enumerate(contents):
+            store.add_batch(SITE_ID, content, f"{k}" * 64, f"{k}.csv", "csv/x", WHEN, 1, {})
+        codecs = [_codecs(store, b) for b in (1, 2, 3)]
+    # what version 4 wrote: the same rows in a column DuckDB compresses as it chooses
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE old_chunks (batch BIGINT NOT NULL, seq INTEGER NOT NULL, "
+        "data BLOB NOT NULL, codec VARCHAR DEFAULT 'none', PRIMARY KEY (batch, seq))"
+    )
+    con.execute("INSERT INTO old_chunks SELECT * FROM raw_chunks")
+    con.execute("DROP TABLE raw_chunks")
+    con.execute("ALTER TABLE old_chunks RENAME TO raw_chunks")
+    con.execute("UPDATE store_info SET value = '4' WHERE key = 'schema_version'")
+    assert _chunk_compression(con) == {"ZSTD"}
+    # an upgrade stopped half way left part of its copy: it copies afresh
+    con.execute("CREATE TABLE raw_chunks_v5 AS SELECT * FROM raw_chunks WHERE batch = 1")
+    con.execute("INSERT INTO raw_chunks_v5 VALUES (7, 0, 'left over'::BLOB, 'none')")
+    con.close()
+    with DuckDBStore(path, read_only=True) as old:
+        assert [old.batch_content(b) for b in (1, 2, 3)] == contents
+    with DuckDBStore(path) as store:
+        version = store.connection.execute(
+            "SELECT value FROM store_info WHERE key = 'schema_version'"
+        ).fetchall()
+        assert version == [(str(duckdb_store.SCHEMA_VERSION),)]
+        assert [store.batch_content(b) for b in (1, 2, 3)] == contents
+        assert [_codecs(store, b) for b in (1, 2, 3)] == codecs
+        more = os.urandom(10_000)
+        info = store.add_batch(SITE_ID, more, "9" * 64, "9.csv", "csv/x", WHEN, 1, {})
+        assert _chunk_compression(store.connection) == {"Uncompressed"}
+    with DuckDBStore(path, read_only=True) as again:
+        assert [again.batch_content(b) for b in (1, 2, 3)] == contents
+        assert again.batch_content(info.batch) == more
+
+
+def test_an_upgrade_refuses_a_table_not_as_a_store_has_it() -> None:
+    ddl = 'CREATE TABLE billing_run_outputs(run BIGINT, "content" VARCHAR);'
+    with pytest.raises(StoreError, match="not as a lastgang store has it"):
+        duckdb_store._kept_as_they_are(ddl, "billing_run_outputs", "content")
+    kept = duckdb_store._kept_as_they_are(
+        'CREATE TABLE t(run BIGINT, "content" BLOB NOT NULL, PRIMARY KEY(run));', "t", "content"
+    )
+    assert kept == (
+        'CREATE TABLE t_v5(run BIGINT, "content" BLOB USING COMPRESSION uncompressed NOT NULL, '
+        "PRIMARY KEY(run));"
+    )
 
 
 def _store() -> DuckDBStore:
