@@ -153,7 +153,7 @@ class Archiver:
         deadline = time.monotonic() + wait
         while True:
             try:
-                store = open_store(self.db)
+                store = open_store(self.db, notice=log.warning)
                 break
             except StoreError:
                 if time.monotonic() >= deadline:
@@ -165,7 +165,7 @@ class Archiver:
             store.close()
 
     def store(self, content: bytes, source: str) -> FileResult:
-        store = open_store(self.db)
+        store = open_store(self.db, notice=log.warning)
         try:
             return import_bytes(
                 store, self.site_id, content, source, format=self.format, options=self.options

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -262,3 +263,23 @@ def test_locked_store_exits_2_with_a_clear_message(db: Path) -> None:
     assert code == 2
     assert "in use by another lastgang process" in out
     assert "Traceback" not in out
+
+
+def test_a_store_of_an_older_schema_version_says_it_is_upgraded_once(db: Path) -> None:
+    """Opened for writing, a store of schema version 4 copies its raw archive once (which can
+    take a while for a large one): the command says so on standard error, its JSON stays on
+    standard output, and the next command says nothing."""
+    code, out = run("import", "--site", "graz-lend-12", HAK, "--db", db)
+    assert code == 0, out
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE store_info SET value = '4' WHERE key = 'schema_version'")
+    con.close()
+    args = ["import", "--site", "graz-lend-12", str(TOP1_AUTUMN), "--db", str(db), "--json"]
+    first = runner.invoke(app, args, env=WIDE)
+    assert first.exit_code == 0, first.output
+    assert "from schema version 4 to 5, once" in first.stderr
+    (row,) = json.loads(first.stdout)
+    assert row["status"] == "imported" and row["batch"] == 2
+    second = runner.invoke(app, ["site", "versions", "graz-lend-12", "--db", str(db)], env=WIDE)
+    assert second.exit_code == 0, second.output
+    assert "schema version" not in second.stderr

@@ -171,7 +171,7 @@ def store_session(
         return fail(exc, as_json, None if adjust is None else adjust(exc.problems))
 
     try:
-        store = open_store(resolve_db_path(db))
+        store = open_store(resolve_db_path(db), notice=lambda text: err_console().print(text))
     except LastgangError as exc:
         raise exit_for(exc) from None
     try:

@@ -51,7 +51,7 @@ def _store(db: Path | None) -> Iterator[tuple[Path, Store]]:
     is printed and becomes its exit code."""
     path = resolve_db_path(db)
     try:
-        store = open_store(path)
+        store = open_store(path, notice=lambda text: _err.print(text))
         try:
             yield path, store
         finally:

@@ -493,9 +493,15 @@ def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
     return Path(env) if env else Path(DEFAULT_DB)
 
 
-def open_store(path: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Store:
+def open_store(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    read_only: bool = False,
+    notice: Callable[[str], None] | None = None,
+) -> Store:
     """Open (and create if needed) the embedded store. ``StoreError`` when the file is locked by
-    another process or is not a lastgang store."""
+    another process or is not a lastgang store. ``notice`` is told of a one-time upgrade of an
+    older store before it starts."""
     from lastgang.store.duckdb_store import DuckDBStore
 
-    return DuckDBStore(resolve_db_path(path), read_only=read_only)
+    return DuckDBStore(resolve_db_path(path), read_only=read_only, notice=notice)

@@ -371,8 +371,17 @@ def _require_utc(value: datetime) -> datetime:
 class DuckDBStore:
     """:class:`lastgang.store.Store` in one DuckDB file (``:memory:`` for a throwaway store)."""
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        notice: Callable[[str], None] | None = None,
+    ) -> None:
+        """``notice`` is told, before it starts, of an upgrade of an older store (which may
+        take a while: its raw archive is copied once)."""
         self._path = str(path)
+        self._notice = notice
         self._lock = threading.RLock()
         self._depth = 0
         self._failed = False
@@ -462,6 +471,12 @@ class DuckDBStore:
         if row is not None and int(row[0]) in _UPGRADES:
             self._version = int(row[0])
             if upgrade:
+                if self._notice is not None:
+                    self._notice(
+                        f"upgrading the store {self._path} from schema version {self._version} "
+                        f"to {SCHEMA_VERSION}, once: its raw archive and billing runs' files are "
+                        "copied (about 20 s per GB)"
+                    )
                 copied = _copy_as_they_are(self._con, self._version)
                 with self.transaction():
                     for version in range(self._version, SCHEMA_VERSION):
