@@ -44,6 +44,7 @@ from lastgang.ingest.csv_readings import (
     ParsedFile,
     SiteIndex,
     parse_interval_pieces,
+    pieces_to_read,
     read_in_pieces,
 )
 from lastgang.ingest.dispatch import (
@@ -339,12 +340,26 @@ def _parse_archived(
     """:func:`_parse` of an archived batch. A large file of interval values is read from the
     archive part by part as it is inflated (:func:`parse_interval_pieces`), never held whole,
     telling ``read`` how many bytes have been read after each part; one the piecewise reader
-    does not take is read whole, as at its import."""
+    does not take is read whole, as at its import. Of a file whose pieces were kept
+    (:meth:`~lastgang.store.Store.batch_pieces`), only the pieces holding rows not of the
+    locations ``skip`` are read (their file has ``pieces`` None: it was not read whole)."""
     if info.format == "csv/intervals" and read_in_pieces(info.size):
-        with contextlib.closing(store.batch_parts(info.batch)) as parts:
+        kept = store.batch_pieces(info.batch) if skip else None
+        ranges = None if not kept else pieces_to_read(kept, index, skip)
+        if kept and ranges:
+            # the header line, then the pieces holding rows of the locations read
+            sections = [(0, kept[0].start), *ranges]
+            parts: Iterator[bytes] = (
+                part for a, b in sections for part in store.batch_range(info.batch, a, b)
+            )
             parsed = parse_interval_pieces(_counted(parts, read), index, info.source, skip=skip)
-        if parsed is not None:
-            return csv_imported(parsed)
+            if parsed is not None:
+                return replace(csv_imported(parsed), pieces=None)
+        else:
+            with contextlib.closing(store.batch_parts(info.batch)) as whole:
+                parsed = parse_interval_pieces(_counted(whole, read), index, info.source, skip=skip)
+            if parsed is not None:
+                return csv_imported(parsed)
     return _parse(
         store.batch_content(info.batch),
         info.source,
@@ -735,6 +750,8 @@ def _import_checked(
             )
             if file.names is not None:
                 store.save_batch_names(info.batch, file.names)
+            if file.pieces is not None:
+                store.save_batch_pieces(info.batch, file.pieces)
             slots = _store_batch(store, site, info.batch, file, when, history=True)
         results.append(
             FileResult(
@@ -1278,6 +1295,8 @@ def rebuild_profiles(
                 continue
             if file.names is not None:  # what its names give now
                 store.save_batch_names(info.batch, file.names)
+            if file.pieces is not None:  # read whole: its pieces, for the next rebuild
+                store.save_batch_pieces(info.batch, file.pieces)
             if scope is not None:  # only the readings of the locations rebuilt
                 file = replace(file, readings=file.readings.without(keep_meters, keep_locations))
                 if not len(file.readings):

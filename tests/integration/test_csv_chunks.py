@@ -5,6 +5,8 @@ reason) as read whole."""
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -228,3 +230,82 @@ def test_pieces_read_without_the_rows_of_skipped_locations(
     monkeypatch.setattr(csv_readings, "CHUNK_BYTES", 1 << 40)
     small = parse_csv_readings(content, INDEX, "file.csv", skip={"top2", "general"})
     assert small.readings.intervals.locations == ("top1", "top2", "general")
+
+
+def _names_of(lines: bytes) -> set[str]:
+    """The metering point names of CSV lines (naively: the second field of each line)."""
+    return {line.split(",")[1] for line in lines.decode().splitlines() if line.strip()}
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+def test_the_pieces_of_a_file_are_kept_with_their_bytes_and_names(
+    monkeypatch: pytest.MonkeyPatch, end: str
+) -> None:
+    """Each piece says which bytes of the file it holds (together every byte after the header
+    line, in order) and which metering point names its lines give, whatever parts the bytes
+    came in."""
+    content = _file([line for block in BLOCKS for line in block], end=end)
+    header_end = content.index(b"\n") + 1
+    monkeypatch.setattr(csv_readings, "CHUNK_BYTES", 1000)
+    for size in (1, 61, 3005, len(content)):
+        found = parse_interval_pieces(_parts(content, size), INDEX, "file.csv")
+        assert found is not None
+        if size == len(content):  # one piece, with every name: none kept
+            assert found.pieces is None
+            continue
+        assert found.pieces is not None
+        pieces = found.pieces
+        assert len(pieces) > 3  # of about 1000 bytes
+        assert pieces[0].start == header_end and pieces[-1].stop == len(content)
+        assert all(a.stop == b.start for a, b in itertools.pairwise(pieces))
+        for k, piece in enumerate(pieces):
+            lines = content[piece.start : piece.stop]
+            assert lines.endswith(b"\n") and piece.names == _names_of(lines)
+            assert k == len(pieces) - 1 or piece.stop - piece.start >= 1000 - header_end
+    # a file in memory is read in pieces as one on disk; read whole (small), it has none
+    in_parts = parse_interval_pieces(_parts(content, 1000), INDEX, "file.csv")
+    assert in_parts is not None
+    assert parse_csv_readings(content, INDEX, "file.csv").pieces == in_parts.pieces
+    monkeypatch.setattr(csv_readings, "CHUNK_BYTES", 1 << 40)
+    assert parse_csv_readings(content, INDEX, "file.csv").pieces is None
+
+
+@pytest.mark.parametrize("lines", ["blocks", "alternating"])
+def test_only_the_pieces_holding_rows_not_skipped_give_the_rows_of_the_whole_file(
+    monkeypatch: pytest.MonkeyPatch, lines: str
+) -> None:
+    """A rebuild of Top 1 reads the header line and the pieces with Top 1's names (adjacent
+    ones as one range): the same readings as every piece read with the others skipped. In a
+    file of blocks that is a third of it; in one whose lines alternate but for a last line of
+    Top 1, all of it (such a file's pieces are not kept when every piece holds every name)."""
+    alternating = [line for group in zip(*BLOCKS, strict=True) for line in group]
+    rows = [line for block in BLOCKS for line in block] if lines == "blocks" else alternating
+    monkeypatch.setattr(csv_readings, "CHUNK_BYTES", 1000)
+    skip = {"top2", "general"}
+    if lines == "alternating":
+        every = parse_interval_pieces(_parts(_file(rows), 1000), INDEX, "f.csv", skip=skip)
+        assert every is not None and every.pieces is None  # every piece, every name
+        rows = [*rows, *_lines(POINTS["top1"], days=1, first="2024-06-17")]  # Top 1 alone
+    content = _file(rows)
+    # every piece read (alternating lines are read in pieces only with the others skipped)
+    found = parse_interval_pieces(_parts(content, 1000), INDEX, "file.csv", skip=skip)
+    assert found is not None and found.pieces is not None
+    ranges = csv_readings.pieces_to_read(found.pieces, INDEX, skip)
+    wanted = [p for p in found.pieces if POINTS["top1"] in p.names]
+    assert sum(b - a for a, b in ranges) == sum(p.stop - p.start for p in wanted)
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(ranges))  # joined
+    read = sum(b - a for a, b in ranges)
+    if lines == "blocks":
+        assert len(ranges) == 1 and read < len(content) / 2
+    else:
+        assert ranges == [(found.pieces[0].start, len(content))]
+    header = content[: found.pieces[0].start]
+    parts = [header, *(content[a:b] for a, b in ranges)]
+    part = parse_interval_pieces(parts, INDEX, "file.csv", skip=skip)
+    assert part is not None
+    _same(part, found)
+    assert part.readings.intervals.locations == ("top1",)
+    # a name of no location is read (the file is refused, as it would be whole)
+    strange = replace(found.pieces[-1], names=found.pieces[-1].names | {"AT00810008010000099"})
+    with_strange = [*found.pieces[:-1], strange]
+    assert csv_readings.pieces_to_read(with_strange, INDEX, skip)[-1][1] == len(content)

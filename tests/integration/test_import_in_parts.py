@@ -6,6 +6,7 @@ them as for the whole file, and refuse a file that changes while it is imported 
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -97,6 +98,19 @@ def test_tor_7_1_a_large_file_imported_in_parts_is_archived_and_read_as_held_who
     assert info.sha256 == hashlib.sha256(content).hexdigest()
     assert info.size == len(content)
     assert parts.fingerprint(SITE_ID) == whole.fingerprint(SITE_ID)
+    # the pieces it was read in are kept with it (cut where its parts fell), as for the bytes
+    # held whole: together every line after the header, each with the names of its lines
+    for store in (parts, whole):
+        pieces = store.batch_pieces(info.batch)
+        assert pieces is not None
+        lines = content[pieces[0].start : pieces[-1].stop]
+        assert pieces[0].start == content.index(b"\n") + 1
+        assert lines.rstrip(b"\n") == content[pieces[0].start :].rstrip(b"\n")
+        assert all(a.stop == b.start for a, b in itertools.pairwise(pieces))
+        for piece in pieces:
+            text = content[piece.start : piece.stop].decode()
+            named = {row.split(",")[1] for row in text.splitlines() if row.strip()}
+            assert piece.names - {""} == named  # "" for blank lines: such a piece is read
     # the same file again: already imported, found by its hash alone
     (again,) = import_files(parts, SITE_ID, [path], now=WHEN)
     assert again.already_imported
@@ -188,6 +202,8 @@ def test_large_files_whose_readings_wait_on_disk_are_archived_part_by_part(
         import_bytes(whole, SITE_ID, path.read_bytes(), str(path), now=WHEN)
     for info in store.batches(SITE_ID):
         assert store.batch_content(info.batch) == Path(info.source).read_bytes()
+        kept = store.batch_pieces(info.batch)  # kept with the readings that waited on disk
+        assert kept is not None and kept[-1].stop == info.size
     assert store.fingerprint(SITE_ID) == whole.fingerprint(SITE_ID)
 
 

@@ -411,3 +411,67 @@ def test_a_rebuild_says_how_far_it_has_read_a_large_archived_file(
     ends = [*range(100, info.size, 100), info.size]
     assert f"batch {info.batch} (intervals.csv)" in said  # the batch's turn, then its bytes
     assert reading == [f"{head}{end} of {info.size})" for end in ends]
+
+
+def test_tor_7_1_a_rebuild_reads_only_the_pieces_of_a_large_file_holding_rows_rebuilt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A large interval file read in pieces keeps them with its batch (their bytes and names):
+    a later rebuild of a few locations reads the header line and the pieces holding their rows,
+    only the archive chunks under them. The interval file's lines alternate between the
+    consumers, so its import read it whole and kept no pieces; the first rebuild of Top 2 reads
+    it part by part and keeps them; the second reads the pieces of Top 2's 40 morning quarter
+    hours alone. A file of Top 2 alone keeps none (every piece holds its one name) and is read
+    whole. The store ends as after a whole rebuild."""
+    monkeypatch.setattr(csv_readings, "CHUNK_BYTES", 256)
+    monkeypatch.setattr(duckdb_store, "CHUNK_BYTES", 100)
+    # the oracle: the same versions, each followed by a whole rebuild
+    whole = _store_with_data()
+    for n, text in enumerate([_top2_as_g0(SITE_TEXT), SITE_TEXT]):
+        when = LATER + timedelta(hours=n)
+        apply_site_text(whole, text, f"v{n + 2}.toml", now=when, rebuild=False)
+        rebuild_profiles(whole, SITE_ID, now=when)
+    store = _store_with_data()
+    (info,) = [b for b in store.batches(SITE_ID) if b.source == "intervals.csv"]
+    (evening,) = [b for b in store.batches(SITE_ID) if b.source == "evening.csv"]
+    assert store.batch_pieces(info.batch) is None
+    assert store.batch_pieces(evening.batch) is None  # one consumer's: every piece its name
+    read: dict[int, int] = {}
+    whole_reads: list[int] = []
+    batch_range, batch_parts = DuckDBStore.batch_range, DuckDBStore.batch_parts
+
+    def ranged(self: DuckDBStore, batch: int, start: int, stop: int) -> Any:
+        for part in batch_range(self, batch, start, stop):
+            read[batch] = read.get(batch, 0) + len(part)
+            yield part
+
+    def parts(self: DuckDBStore, batch: int) -> Any:
+        whole_reads.append(batch)
+        return batch_parts(self, batch)
+
+    monkeypatch.setattr(DuckDBStore, "batch_range", ranged)
+    monkeypatch.setattr(DuckDBStore, "batch_parts", parts)
+    # another standard load profile for Top 2: pending
+    apply_site_text(store, _top2_as_g0(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
+    result = rebuild_profiles(store, SITE_ID, now=LATER, pending=True)
+    assert result.locations == ("top2",)
+    assert info.batch in whole_reads and info.batch not in read
+    pieces = store.batch_pieces(info.batch)
+    assert pieces is not None and pieces[-1].stop == info.size
+    content = store.batch_content(info.batch)
+    header = content.index(b"\n") + 1
+    assert b"".join(content[p.start : p.stop] for p in pieces) == content[header:]
+    top2 = "AT0081000801000000000000000100021"
+    morning = [p for p in pieces if top2 in p.names]
+    assert 0 < len(morning) < len(pieces)
+    assert read == {} and evening.batch in whole_reads
+    assert store.batch_pieces(evening.batch) is None
+    whole_reads.clear()
+    read.clear()
+    apply_site_text(store, SITE_TEXT, "v3.toml", now=LATER + timedelta(hours=1), rebuild=False)
+    result = rebuild_profiles(store, SITE_ID, now=LATER + timedelta(hours=1), pending=True)
+    assert result.locations == ("top2",)
+    assert info.batch not in whole_reads and evening.batch in whole_reads
+    assert read == {info.batch: header + sum(p.stop - p.start for p in morning)}
+    assert morning[-1].stop < info.size - 3000  # Top 2's last line, then 52 quarter hours
+    assert store.fingerprint(SITE_ID) == whole.fingerprint(SITE_ID)

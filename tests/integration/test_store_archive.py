@@ -17,7 +17,7 @@ import pytest
 
 from lastgang.errors import StoreError
 from lastgang.services import apply_site
-from lastgang.store import duckdb_store
+from lastgang.store import FilePiece, duckdb_store
 from lastgang.store.duckdb_store import DuckDBStore
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -54,6 +54,26 @@ def test_tor_7_1_archive_chunks_are_deflated_where_smaller_and_come_back_byte_ex
     parts = list(store.batch_parts(info.batch))
     assert [len(p) for p in parts] == [64] * 21 + [5]
     assert b"".join(parts) == content
+    # any range of bytes, from the chunks holding it alone
+    size = len(content)
+    for start, stop in [(0, 1), (0, size), (63, 65), (64, 128), (100, 1400), (1340, size + 9)]:
+        got = list(store.batch_range(info.batch, start, stop))
+        assert b"".join(got) == content[start:stop], (start, stop)
+        assert len(got) == len(range(start // 64, (min(stop, size) - 1) // 64 + 1))
+    assert list(store.batch_range(info.batch, 20, 20)) == []
+    assert list(store.batch_range(info.batch, size, size + 5)) == []
+
+
+def test_the_pieces_of_a_batch_are_kept_and_replaced() -> None:
+    store = _store()
+    content = b"end,metering_point\n" * 3
+    info = store.add_batch(SITE_ID, content, "p" * 64, "p.csv", "csv/intervals", WHEN, 1, {})
+    assert store.batch_pieces(info.batch) is None
+    pieces = [FilePiece(19, 38, frozenset({"a", "b"})), FilePiece(38, 57, frozenset())]
+    store.save_batch_pieces(info.batch, pieces[::-1])
+    assert store.batch_pieces(info.batch) == pieces  # in file order
+    store.save_batch_pieces(info.batch, pieces[:1])
+    assert store.batch_pieces(info.batch) == pieces[:1]
 
 
 def test_an_empty_file_is_archived_as_one_empty_chunk() -> None:

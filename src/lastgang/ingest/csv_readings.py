@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -39,6 +39,7 @@ from lastgang.profiles.build import meter_period
 from lastgang.profiles.status import status_code
 from lastgang.quality import Quality
 from lastgang.store import (
+    FilePiece,
     IntervalRows,
     PhaseRows,
     ReadingSet,
@@ -100,6 +101,10 @@ class ParsedFile:
     locations: tuple[str, ...] = ()
     #: conversion factors in force per meter key (TOR-7.1, TOR-4.4), archived with the batch
     factors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the pieces a large file of interval values was read in, all of them (None for a file
+    #: read whole or only in part, or whose every piece holds every name): kept with the
+    #: batch for the rebuilds of a few locations
+    pieces: tuple[FilePiece, ...] | None = None
 
 
 #: :meth:`SiteIndex.meter_named` of a name that is no meter's key or serial
@@ -618,12 +623,16 @@ def parse_interval_pieces(
     index = site if isinstance(site, SiteIndex) else SiteIndex(site)
     columns: dict[str, list[NDArray[Any]]] = {k: [] for k in ("l", "m", "s", "i", "e", "q")}
     header = b""
+    pieces: list[FilePiece] = []
+    at = 0  # the bytes of the file before the piece
     for piece in _whole_lines(parts):
+        lines = len(piece) - len(header)  # the piece's own bytes of the file
         if not header:
             header_end = piece.find(b"\n") + 1
             if header_end <= 0:
                 return None
             header = piece[:header_end]
+            at, lines = header_end, len(piece) - header_end
             try:
                 names = [_normalise(c) for c in header.decode("utf-8").rstrip("\r\n").split(",")]
             except UnicodeDecodeError:
@@ -645,9 +654,12 @@ def parse_interval_pieces(
         _check_header(df.columns, "intervals", problems)
         if problems:
             return None
+        points = _strings(df, "metering_point").fill_null("")
+        names = points.unique().to_list()
+        pieces.append(FilePiece(at, at + lines, frozenset(names)))
+        at += lines
         if skip:  # the rows of the locations skipped, by the distinct names of the piece
-            points = _strings(df, "metering_point").fill_null("")
-            left = [t for t in points.unique().to_list() if index.resolve_location(t) in skip]
+            left = [t for t in names if index.resolve_location(t) in skip]
             if left:
                 df = df.filter(~points.is_in(left))
         blank = df.select(pl.all_horizontal(pl.all().is_null())).to_series().to_numpy()
@@ -680,7 +692,7 @@ def parse_interval_pieces(
         heads = location[np.concatenate(([0], np.flatnonzero(change) + 1))]
         if len(np.unique(heads)) != len(heads) or not bool((slot[1:] > slot[:-1])[~change].all()):
             return None
-    return _interval_file(
+    parsed = _interval_file(
         source,
         index,
         location,
@@ -690,6 +702,30 @@ def parse_interval_pieces(
         joined["e"],
         joined["q"],
     )
+    # kept only where they can spare a rebuild some reading: not when every piece holds every
+    # name (a file whose metering points' lines alternate)
+    every = frozenset().union(*(p.names for p in pieces))
+    return replace(parsed, pieces=tuple(pieces) if any(p.names != every for p in pieces) else None)
+
+
+def pieces_to_read(
+    pieces: Sequence[FilePiece], site: Site | SiteIndex, skip: Collection[str]
+) -> list[tuple[int, int]]:
+    """The byte ranges of a file's ``pieces`` (:attr:`ParsedFile.pieces`) that hold rows not of
+    the locations ``skip``, adjacent ones joined: read after the header line, they give
+    :func:`parse_interval_pieces` with ``skip`` the rows that the whole file gives. A piece is
+    left out only when every name in it gives a location skipped (a name of no location is
+    read, so the file is refused as it would be whole)."""
+    index = site if isinstance(site, SiteIndex) else SiteIndex(site)
+    ranges: list[tuple[int, int]] = []
+    for piece in pieces:
+        if all(index.resolve_location(name) in skip for name in piece.names):
+            continue
+        if ranges and ranges[-1][1] == piece.start:
+            ranges[-1] = (ranges[-1][0], piece.stop)
+        else:
+            ranges.append((piece.start, piece.stop))
+    return ranges
 
 
 def _check_header(columns: Sequence[str], kind: CsvKind, problems: _Problems) -> None:

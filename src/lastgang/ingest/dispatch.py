@@ -413,6 +413,7 @@ def csv_imported(file: ParsedFile) -> ImportedFile:
         meters=file.meters,
         locations=file.locations,
         factors=file.factors,
+        pieces=file.pieces,
         format=f"csv/{file.kind}",
     )
 

@@ -38,6 +38,7 @@ __all__ = [
     "DB_ENV",
     "DEFAULT_DB",
     "BatchInfo",
+    "FilePiece",
     "IntervalRows",
     "PhaseRows",
     "ProfileHistory",
@@ -100,6 +101,19 @@ class BatchInfo:
     site_version: int
     #: conversion factors in force per meter key when the batch was imported (TOR-7.1, TOR-4.4)
     factors: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FilePiece:
+    """A piece of whole lines of a large file of interval values, as the piecewise reader read
+    it: its bytes ``[start, stop)`` in the file (the header line not among them) and the
+    distinct metering point names its rows give, as written. Kept with the batch
+    (:meth:`Store.save_batch_pieces`), so that a rebuild of a few locations reads only the
+    pieces holding their rows (:meth:`Store.batch_range`)."""
+
+    start: int
+    stop: int
+    names: frozenset[str]
 
 
 @dataclass(frozen=True, eq=False)
@@ -377,6 +391,20 @@ class Store(Protocol):
         """The archived bytes of a batch as consecutive parts (joined: :meth:`batch_content`),
         given one after the other while the next few are made, so that a large file need not
         be held whole."""
+        ...
+
+    def batch_range(self, batch: int, start: int, stop: int) -> Generator[bytes, None, None]:
+        """The archived bytes ``[start, stop)`` of a batch as consecutive parts; only the
+        chunks holding them are read."""
+        ...
+
+    def save_batch_pieces(self, batch: int, pieces: Sequence[FilePiece]) -> None:
+        """Keep the pieces a large file of interval values was read in (replacing those kept
+        before)."""
+        ...
+
+    def batch_pieces(self, batch: int) -> list[FilePiece] | None:
+        """:meth:`save_batch_pieces` of a batch, in file order; None when none were kept."""
         ...
 
     # -- readings --------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from lastgang.profiles.types import LoadProfile
 from lastgang.quality import Quality
 from lastgang.store import (
     BatchInfo,
+    FilePiece,
     ProfileHistory,
     ReadingSet,
     SiteVersion,
@@ -328,6 +329,14 @@ CREATE TABLE IF NOT EXISTS batch_names (
     batch BIGINT NOT NULL,
     name VARCHAR NOT NULL,
     meter VARCHAR NOT NULL
+);
+-- the pieces of whole lines a large file of interval values was read in: its bytes
+-- [start, stop) and the distinct metering point names of its rows
+CREATE TABLE IF NOT EXISTS batch_pieces (
+    batch BIGINT NOT NULL,
+    start BIGINT NOT NULL,
+    stop BIGINT NOT NULL,
+    names VARCHAR[] NOT NULL
 );
 -- locations whose stored readings and profiles were built under an earlier configuration
 -- that reads them otherwise than the applied one (NULL: every location of the site); a rebuild
@@ -862,6 +871,59 @@ class DuckDBStore:
                 pending.append(pool.submit(_unpack, bytes(data), codec))
             while pending:
                 yield pending.popleft().result()
+
+    def batch_range(self, batch: int, start: int, stop: int) -> Generator[bytes, None, None]:
+        size = CHUNK_BYTES
+        found = self._con.execute(
+            "SELECT b.size, count(*) FROM raw_batches b JOIN raw_chunks c USING (batch) "
+            "WHERE b.batch = ? GROUP BY b.size",
+            [batch],
+        ).fetchall()
+        if not found:
+            raise StoreError(f"batch {batch} is not in the raw archive of {self._path}")
+        length, count = int(found[0][0]), int(found[0][1])
+        stop = min(stop, length)
+        if start >= stop:
+            return
+        if count != _chunk_count(length):  # chunks of another size: read them all
+            yield b"".join(self.batch_parts(batch))[start:stop]
+            return
+        codec = "codec" if self._version >= 2 else "'none'"
+        rows = self._con.execute(
+            f"SELECT seq, data, {codec} FROM raw_chunks WHERE batch = ? AND seq >= ? AND seq <= ? "
+            "ORDER BY seq",
+            [batch, start // size, (stop - 1) // size],
+        ).fetchall()
+        for seq, data, codec_of in rows:
+            at = int(seq) * size
+            end = min(size, length - at, stop - at)  # a chunk is inflated up to the range's end
+            if codec_of == "zlib":
+                part = zlib.decompressobj().decompress(bytes(data), end)
+            else:
+                part = _unpack(bytes(data), codec_of)[:end]
+            if len(part) != end:
+                raise StoreError(f"batch {batch}: archive chunk {seq} is not of its size")
+            yield part[max(start - at, 0) :]
+
+    def save_batch_pieces(self, batch: int, pieces: Sequence[FilePiece]) -> None:
+        with self.transaction():
+            self._con.execute("DELETE FROM batch_pieces WHERE batch = ?", [batch])
+            if pieces:
+                self._con.executemany(
+                    "INSERT INTO batch_pieces VALUES (?, ?, ?, ?)",
+                    [(batch, p.start, p.stop, sorted(p.names)) for p in pieces],
+                )
+
+    def batch_pieces(self, batch: int) -> list[FilePiece] | None:
+        rows = []
+        with contextlib.suppress(duckdb.CatalogException):  # read only, written before
+            rows = self._con.execute(
+                "SELECT start, stop, names FROM batch_pieces WHERE batch = ? ORDER BY start",
+                [batch],
+            ).fetchall()
+        if not rows:
+            return None
+        return [FilePiece(int(a), int(b), frozenset(names)) for a, b, names in rows]
 
     def _archived_chunks(self, batch: int) -> list[tuple[Any, str | None]]:
         """The deflated chunks of a batch in order, with their codecs."""
