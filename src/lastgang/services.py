@@ -26,7 +26,15 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -345,21 +353,17 @@ def _parse_archived(
     locations ``skip`` are read (their file has ``pieces`` None: it was not read whole)."""
     if info.format == "csv/intervals" and read_in_pieces(info.size):
         kept = store.batch_pieces(info.batch) if skip else None
-        ranges = None if not kept else pieces_to_read(kept, index, skip)
-        if kept and ranges:
-            # the header line, then the pieces holding rows of the locations read
+        ranges = pieces_to_read(kept, index, skip) if kept else []
+        parts: Generator[bytes, None, None]
+        if kept and ranges:  # the header line, then the pieces holding rows of those read
             sections = [(0, kept[0].start), *ranges]
-            parts: Iterator[bytes] = (
-                part for a, b in sections for part in store.batch_range(info.batch, a, b)
-            )
-            parsed = parse_interval_pieces(_counted(parts, read), index, info.source, skip=skip)
-            if parsed is not None:
-                return replace(csv_imported(parsed), pieces=None)
+            parts = (part for a, b in sections for part in store.batch_range(info.batch, a, b))
         else:
-            with contextlib.closing(store.batch_parts(info.batch)) as whole:
-                parsed = parse_interval_pieces(_counted(whole, read), index, info.source, skip=skip)
-            if parsed is not None:
-                return csv_imported(parsed)
+            parts = store.batch_parts(info.batch)
+        with contextlib.closing(parts):
+            parsed = parse_interval_pieces(_counted(parts, read), index, info.source, skip=skip)
+        if parsed is not None:  # the pieces of a file read in part are not the file's
+            return csv_imported(replace(parsed, pieces=None) if ranges else parsed)
     return _parse(
         store.batch_content(info.batch),
         info.source,
