@@ -343,11 +343,12 @@ def _parse_archived(
     info: BatchInfo,
     index: SiteIndex,
     skip: Collection[str] = (),
-    read: Callable[[int], None] | None = None,
+    read: Callable[[int, int], None] | None = None,
 ) -> ImportedFile:
     """:func:`_parse` of an archived batch. A large file of interval values is read from the
     archive part by part as it is inflated (:func:`parse_interval_pieces`), never held whole,
-    telling ``read`` how many bytes have been read after each part; one the piecewise reader
+    telling ``read`` how many bytes have been read after each part, of how many it reads;
+    one the piecewise reader
     does not take is read whole, as at its import. Of a file whose pieces were kept
     (:meth:`~lastgang.store.Store.batch_pieces`), only the pieces holding rows not of the
     locations ``skip`` are read (their file has ``pieces`` None: it was not read whole)."""
@@ -358,10 +359,12 @@ def _parse_archived(
         if kept and ranges:  # the header line, then the pieces holding rows of those read
             sections = [(0, kept[0].start), *ranges]
             parts = (part for a, b in sections for part in store.batch_range(info.batch, a, b))
+            total = sum(b - a for a, b in sections)
         else:
-            parts = store.batch_parts(info.batch)
+            parts, total = store.batch_parts(info.batch), info.size
+        counted = None if read is None else functools.partial(_read_of, read, total)
         with contextlib.closing(parts):
-            parsed = parse_interval_pieces(_counted(parts, read), index, info.source, skip=skip)
+            parsed = parse_interval_pieces(_counted(parts, counted), index, info.source, skip=skip)
         if parsed is not None:  # the pieces of a file read in part are not the file's
             return csv_imported(replace(parsed, pieces=None) if ranges else parsed)
     return _parse(
@@ -373,6 +376,11 @@ def _parse_archived(
         store,
         skip=skip,
     )
+
+
+def _read_of(read: Callable[[int, int], None], total: int, done: int) -> None:
+    """``read`` told the bytes ``done`` of the ``total`` a read takes."""
+    read(done, total)
 
 
 def _counted(parts: Iterable[bytes], read: Callable[[int], None] | None) -> Iterator[bytes]:
@@ -1273,11 +1281,10 @@ def rebuild_profiles(
                 continue  # the same rows for the same locations as before: none rebuilt
             read += 1
             head = f"batch {info.batch} ({info.source}, "
-            tail = f" of {_mb(info.size)})"
 
-            def reading(done: int, head: str = head, tail: str = tail, i: int = i) -> None:
+            def reading(done: int, total: int, head: str = head, i: int = i) -> None:
                 if progress is not None:
-                    progress(head + _mb(done) + tail, i, len(batches))
+                    progress(f"{head}{_mb(done)} of {_mb(total)})", i, len(batches))
 
             try:
                 # the rows of keep_locations are as they were (see _widened)

@@ -469,9 +469,23 @@ def test_tor_7_1_a_rebuild_reads_only_the_pieces_of_a_large_file_holding_rows_re
     whole_reads.clear()
     read.clear()
     apply_site_text(store, SITE_TEXT, "v3.toml", now=LATER + timedelta(hours=1), rebuild=False)
-    result = rebuild_profiles(store, SITE_ID, now=LATER + timedelta(hours=1), pending=True)
+    monkeypatch.setattr(services, "_mb", str)
+    said: list[str] = []
+    result = rebuild_profiles(
+        store,
+        SITE_ID,
+        now=LATER + timedelta(hours=1),
+        pending=True,
+        progress=lambda what, *_: said.append(what),
+    )
     assert result.locations == ("top2",)
     assert info.batch not in whole_reads and evening.batch in whole_reads
-    assert read == {info.batch: header + sum(p.stop - p.start for p in morning)}
+    wanted = header + sum(p.stop - p.start for p in morning)
+    assert read == {info.batch: wanted}
+    # how far it has read, of the bytes it reads
+    head = f"batch {info.batch} (intervals.csv, "
+    reading = [what for what in said if what.startswith(head)]
+    assert reading[-1] == f"{head}{wanted} of {wanted})"
+    assert len(reading) > 2 and all(what.endswith(f" of {wanted})") for what in reading)
     assert morning[-1].stop < info.size - 3000  # Top 2's last line, then 52 quarter hours
     assert store.fingerprint(SITE_ID) == whole.fingerprint(SITE_ID)
