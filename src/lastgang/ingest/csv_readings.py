@@ -624,15 +624,14 @@ def parse_interval_pieces(
     columns: dict[str, list[NDArray[Any]]] = {k: [] for k in ("l", "m", "s", "i", "e", "q")}
     header = b""
     pieces: list[FilePiece] = []
-    at = 0  # the bytes of the file before the piece
+    at = 0  # the bytes of the file before the piece's own lines
     for piece in _whole_lines(parts):
-        lines = len(piece) - len(header)  # the piece's own bytes of the file
         if not header:
             header_end = piece.find(b"\n") + 1
             if header_end <= 0:
                 return None
             header = piece[:header_end]
-            at, lines = header_end, len(piece) - header_end
+            at = header_end
             try:
                 names = [_normalise(c) for c in header.decode("utf-8").rstrip("\r\n").split(",")]
             except UnicodeDecodeError:
@@ -643,6 +642,7 @@ def parse_interval_pieces(
             break  # blank lines at the end
         if b'"' in piece:
             return None  # a quoted field could hold a line break: only the whole file is safe
+        lines = len(piece) - len(header)  # every piece starts with the header line
         problems = _Problems(source)
         df = _read_table(piece, problems)
         del piece
@@ -655,11 +655,11 @@ def parse_interval_pieces(
         if problems:
             return None
         points = _strings(df, "metering_point").fill_null("")
-        names = points.unique().to_list()
-        pieces.append(FilePiece(at, at + lines, frozenset(names)))
+        named = points.unique().to_list()
+        pieces.append(FilePiece(at, at + lines, frozenset(named)))
         at += lines
         if skip:  # the rows of the locations skipped, by the distinct names of the piece
-            left = [t for t in names if index.resolve_location(t) in skip]
+            left = [t for t in named if index.resolve_location(t) in skip]
             if left:
                 df = df.filter(~points.is_in(left))
         blank = df.select(pl.all_horizontal(pl.all().is_null())).to_series().to_numpy()
