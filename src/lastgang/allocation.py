@@ -108,12 +108,14 @@ class Allocation:
     share: FloatArray | None = None
     #: the static key: each consumer's share of the available production
     static_shares: FloatArray | None = None
-    #: :meth:`range_sums` by column range
-    _sums: dict[tuple[int, int], tuple[FloatArray, FloatArray, FloatArray]] = field(
-        default_factory=dict, init=False, repr=False
+    #: :meth:`range_sums` by column range: consumption, local and grid energy of every
+    #: consumer, and which consumers' sums are taken yet
+    _sums: dict[tuple[int, int], tuple[FloatArray, FloatArray, FloatArray, NDArray[np.bool_]]] = (
+        field(default_factory=dict, init=False, repr=False)
     )
-    #: held while :meth:`range_sums` sums (it may run on another thread)
-    _summing: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    #: held while :meth:`range_sums` sums (it may run on another thread) and while a pass of
+    #: :meth:`blocks` keeps its sums
+    _summing: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
     @property
     def stop(self) -> int:
@@ -167,15 +169,29 @@ class Allocation:
         hi: int | None = None,
         *,
         size: int = _BLOCK_ROWS,
+        sums: Sequence[tuple[int, int]] = (),
     ) -> Iterator[tuple[slice, FloatArray, FloatArray]]:
         """``(positions, local, grid)`` for ``rows`` (default: every consumer) in ``[lo, hi)``,
         ``size`` rows at a time: ``positions`` says which of ``rows`` the block holds. Runs of
-        consecutive rows are taken as slices (no copy of the consumption)."""
+        consecutive rows are taken as slices (no copy of the consumption).
+
+        ``sums``: column ranges inside ``[lo, hi)`` whose sums :meth:`range_sums` gives, taken
+        for ``rows`` from the blocks as they pass (their local and grid energy is then made once
+        for both) and kept once the last block has been given (a pass stopped early keeps
+        nothing)."""
         if size < 1:
             raise ValueError(f"a block needs at least one row, not {size}")
-        count = len(self.consumers) if rows is None else len(rows)
-        for a in range(0, count, size):
-            b = min(a + size, count)
+        stop = self.slots if hi is None else hi
+        if any(not lo <= a <= b <= stop for a, b in sums):
+            raise ValueError(f"the ranges to sum {list(sums)} are not all inside [{lo}, {stop})")
+        m = len(self.consumers)
+        # ranges kept for every consumer already are not summed again
+        wanted = [
+            r for r in dict.fromkeys(sums) if r not in self._sums or not self._sums[r][3].all()
+        ]
+        found = {r: (np.empty(m), np.empty(m), np.empty(m)) for r in wanted}
+        count = m if rows is None else len(rows)
+        for a, b in ((k, min(k + size, count)) for k in range(0, count, size)):
             picked: Rows
             if rows is None:
                 picked = slice(a, b)
@@ -186,7 +202,24 @@ class Allocation:
             else:
                 picked = list(rows[a:b])
             local = self.local_rows(picked, lo, hi)
-            yield slice(a, b), local, self.grid_rows(picked, lo, hi, local)
+            grid = self.grid_rows(picked, lo, hi, local)
+            if found:  # each sum that of the row's slice alone (see range_sums)
+                cons = self.consumption[picked, lo:hi]
+                for (x, y), taken in found.items():
+                    for out, values in zip(taken, (cons, local, grid), strict=True):
+                        out[picked] = values[:, x - lo : y - lo].sum(axis=1)
+            yield slice(a, b), local, grid
+        if found:
+            where: Rows = slice(None) if rows is None else list(rows)
+            with self._summing:
+                for r, taken in found.items():
+                    kept = self._sums.get(r)
+                    if kept is None:
+                        kept = self._sums[r] = (*taken, np.zeros(m, dtype=np.bool_))
+                    else:
+                        for into, sums_of_rows in zip(kept[:3], taken, strict=True):
+                            into[where] = sums_of_rows[where]
+                    kept[3][where] = True
 
     def range_sums(
         self, ranges: Sequence[tuple[int, int]]
@@ -194,12 +227,25 @@ class Allocation:
         """Consumption, local and grid energy of every consumer summed over each column range
         ``[a, b)`` of ``ranges``: three ``[consumers, ranges]`` arrays. Each sum is that of the
         row's slice alone (numpy sums a row of a 2-D array pairwise, exactly as the row alone).
-        The ranges not asked for before are summed in one pass over the rows, making the local
-        and grid energy once for all of them, and kept with the allocation (ranges already
-        kept are returned at once, even while another thread sums others)."""
-        if any(r not in self._sums for r in ranges):
+        The sums not taken before (by this or by a pass of :meth:`blocks`) are taken in one pass
+        over the rows that lack any, making their local and grid energy once for all ranges, and
+        kept with the allocation (ranges already kept are returned at once, even while another
+        thread sums others)."""
+        if any(r not in self._sums or not self._sums[r][3].all() for r in ranges):
             with self._summing:
-                self._sum_ranges([r for r in dict.fromkeys(ranges) if r not in self._sums])
+                todo = [r for r in dict.fromkeys(ranges) if r not in self._sums]
+                lacking = np.zeros(len(self.consumers), dtype=np.bool_)
+                if todo:
+                    lacking[:] = True
+                for r in dict.fromkeys(ranges):
+                    if r in self._sums:
+                        lacking |= ~self._sums[r][3]
+                if lacking.any():
+                    todo = list(dict.fromkeys(ranges))
+                    lo, hi = min(a for a, _ in todo), max(b for _, b in todo)
+                    rows = None if lacking.all() else np.flatnonzero(lacking).tolist()
+                    for _ in self.blocks(rows, lo, hi, sums=todo):
+                        pass
         picked = [self._sums[r] for r in ranges]
         return (
             np.stack([p[0] for p in picked], axis=1),
@@ -207,17 +253,14 @@ class Allocation:
             np.stack([p[2] for p in picked], axis=1),
         )
 
-    def _sum_ranges(self, todo: Sequence[tuple[int, int]]) -> None:
-        if todo:
-            m = len(self.consumers)
-            found = {r: (np.empty(m), np.empty(m), np.empty(m)) for r in todo}
-            lo, hi = min(a for a, _ in todo), max(b for _, b in todo)
-            for rows, local, grid in self.blocks(None, lo, hi):
-                cons = self.consumption[rows, lo:hi]
-                for (a, b), sums in found.items():
-                    for out, values in zip(sums, (cons, local, grid), strict=True):
-                        out[rows] = values[:, a - lo : b - lo].sum(axis=1)
-            self._sums.update(found)
+    def kept_sums(self, row: int, lo: int, hi: int) -> tuple[float, float, float] | None:
+        """Consumption, local and grid energy of consumer ``row`` summed over ``[lo, hi)``, if
+        a pass of :meth:`blocks` or :meth:`range_sums` has taken them (else None): the same
+        floats as the sums of the row's slices."""
+        kept = self._sums.get((lo, hi))
+        if kept is None or not kept[3][row]:
+            return None
+        return float(kept[0][row]), float(kept[1][row]), float(kept[2][row])
 
     def consumer_index(self, consumer: str) -> int:
         return self._rows[0][consumer]

@@ -790,6 +790,9 @@ class _PeriodContext:
     totals: tuple[list[float], list[float], list[float]] | None = None
     #: the place of each tariff and fee id in the site file (the order of a bill's lines)
     orders: tuple[dict[str, int], dict[str, int]] | None = None
+    #: column ranges whose consumer sums (:meth:`Allocation.range_sums`) are taken in the pass
+    #: that prices the consumers billed for the whole period
+    sums: tuple[tuple[int, int], ...] = ()
 
 
 def _energy_lines(
@@ -998,7 +1001,10 @@ def _consumer_quantities(
         # the cache (a row's product is the same whichever rows are beside it); blocks of more
         # rows when there are many columns, so that the weights are read fewer times
         size = _product_rows(n_local + len(grid_cols))
-        for at, local, grid in allocation.blocks(rows, lo, hi, size=size):
+        # the sums of the group's own columns (its bills' totals) and, for the consumers of the
+        # whole period, those of the ranges wanted later, from the same blocks
+        sums = ctx.sums if (lo, hi) == (0, allocation.slots) else ((lo, hi),)
+        for at, local, grid in allocation.blocks(rows, lo, hi, size=size, sums=sums):
             if local_weights is not None:
                 found[at, :n_local] = local @ local_weights
             if grid_weights is not None:
@@ -1059,7 +1065,9 @@ def _source_key(site: Site, meter: str, cache: dict[str, TariffKey] | None = Non
 
 def _period_totals(ctx: _PeriodContext) -> tuple[list[float], list[float], list[float]]:
     if ctx.totals is None:
-        cons, local, grid = ctx.allocation.range_sums([(0, ctx.allocation.slots)])
+        # with the other ranges wanted (the first is the whole period's): a consumer that no
+        # pass took them for is then made once for all of them
+        cons, local, grid = ctx.allocation.range_sums(ctx.sums)
         ctx.totals = (cons[:, 0].tolist(), local[:, 0].tolist(), grid[:, 0].tolist())
     return ctx.totals
 
@@ -1086,10 +1094,15 @@ def _bill(ctx: _PeriodContext, period: ContractPeriod, producers: dict[str, str]
             totals = _period_totals(ctx)
             consumption, local_total, grid_total = totals[0][i], totals[1][i], totals[2][i]
         else:
-            local, grid = local_and_grid()
-            consumption = float(allocation.consumption[i, lo:hi].sum())
-            local_total = float(local.sum())
-            grid_total = float(grid.sum())
+            kept = allocation.kept_sums(i, lo, hi)  # taken with the group's lines
+            if kept is None:
+                local, grid = local_and_grid()
+                kept = (
+                    float(allocation.consumption[i, lo:hi].sum()),
+                    float(local.sum()),
+                    float(grid.sum()),
+                )
+            consumption, local_total, grid_total = kept
         # the lines of the groups with one tariff in every slot, made for all consumers at
         # once; the others' here, where their holes and overlaps are reported
         prepared, billed = ctx.quantities.get((period.unit, lo, hi), _NO_QUANTITIES)
@@ -1176,9 +1189,21 @@ def _bill(ctx: _PeriodContext, period: ContractPeriod, producers: dict[str, str]
     )
 
 
-def price_site(site: Site, allocation: Allocation, first_day: date, last_day: date) -> list[Bill]:
+def price_site(
+    site: Site,
+    allocation: Allocation,
+    first_day: date,
+    last_day: date,
+    *,
+    sums: Sequence[tuple[int, int]] = (),
+) -> list[Bill]:
     """One :class:`Bill` per contract period (and vacancy) of every unit for the local days
     ``first_day`` .. ``last_day``, from an allocation of exactly that period's slots.
+
+    ``sums``: column ranges of the allocation whose consumer sums (:meth:`Allocation.range_sums`)
+    are wanted later, such as an invoice's months: they are taken, with the whole period's, in
+    the same pass over the consumers as their lines (when every consumer is billed for the whole
+    period), which then makes the local and grid energy once for both.
 
     Consumer units (rows of the allocation) get local lines per source at that source's
     ``local``/``battery`` tariff and grid lines at the grid tariffs; every unit gets its base
@@ -1216,6 +1241,7 @@ def price_site(site: Site, allocation: Allocation, first_day: date, last_day: da
         index=tariff_slots(site.tariffs, start, stop, zi),
         days=local_date_of_slots(slots, zi),
         problems=[],
+        sums=((0, allocation.slots), *sums),
     )
     ctx.quantities = _consumer_quantities(ctx, periods)
     bills = [_bill(ctx, period, producers) for period in periods]

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -156,3 +157,97 @@ def test_range_sums_of_all_rows_at_once_are_each_rows_sum(
     for k, (lo, hi) in enumerate(ranges):
         for matrix, sums in zip((cons, local, grid), got, strict=True):
             assert sums[:, k].tolist() == [float(matrix[i, lo:hi].sum()) for i in range(rows)]
+
+
+@settings(max_examples=40)
+@given(
+    rows=st.integers(1, 20),
+    cols=st.integers(1, 500),
+    seed=st.integers(0, 2**32 - 1),
+    passes=st.lists(st.lists(st.integers(0, 19), unique=True), max_size=3),
+    early=st.booleans(),
+    key=st.sampled_from(["smart-me", "static"]),
+)
+def test_range_sums_taken_by_passes_over_some_rows_are_each_rows_sum(
+    rows: int,
+    cols: int,
+    seed: int,
+    passes: list[list[int]],
+    early: bool,
+    key: str,
+) -> None:
+    """Pricing takes the sums of the consumers it multiplies block by block (``blocks(...,
+    sums=...)``); ``range_sums`` then sums only the rows no pass took, and every sum is still
+    bit for bit the row's own. A pass stopped before its last block keeps nothing."""
+    rng = np.random.default_rng(seed)
+    cons = rng.random((rows, cols)) * 10.0 ** rng.integers(-3, 4)
+    prod = rng.random((1, cols)) * rows
+    a = allocate(cons, prod, key=key, static_shares=np.full(rows, 1 / rows))
+    lo, hi = cols // 5, cols - cols // 7
+    mid = (lo + hi) // 2
+    ranges = [(lo, hi), (lo, mid), (mid, hi)]
+    taken: set[int] = set()
+    for picked in passes:
+        picked = [r for r in picked if r < rows]
+        for _ in a.blocks(picked, lo, hi, size=3, sums=ranges):
+            pass
+        taken.update(picked)
+    if early and len(taken) < rows:  # a pass given up after its first block
+        rest = [r for r in range(rows) if r not in taken]
+        next(a.blocks(rest, lo, hi, size=1, sums=ranges))
+    made: list[int] = []
+    local_rows = type(a).local_rows
+
+    def counted(self: Any, which: Any, *args: Any) -> Any:
+        made.extend(np.arange(rows)[which].reshape(-1).tolist())
+        return local_rows(self, which, *args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(a), "local_rows", counted)
+        got = a.range_sums(ranges)
+    assert sorted(made) == sorted(set(range(rows)) - taken)
+    local, grid = a.local, a.grid
+    for k, (x, y) in enumerate(ranges):
+        for matrix, sums in zip((cons, local, grid), got, strict=True):
+            assert sums[:, k].tolist() == [float(matrix[i, x:y].sum()) for i in range(rows)]
+    with pytest.raises(ValueError, match="not all inside"):
+        next(a.blocks(None, lo, hi, sums=[(0, cols + 1)]))
+
+
+def test_a_consumer_s_local_energy_of_the_whole_period_is_made_once() -> None:
+    """The consumers billed for the whole period get their lines and their period and month
+    sums from one pass; the unit with a tenant change gets the lines and sums of each of its
+    two contract periods from one pass, and its whole period's and months' sums (which its
+    invoices do not show, but range_sums gives for every consumer) from one more."""
+    site = _site()
+    first, last = date(2024, 1, 20), date(2024, 4, 10)
+    start, stop = period_slots(first, last, TZ)
+    rng = np.random.default_rng(3)
+    profiles = {
+        loc.id: LoadProfile(
+            start,
+            rng.random(stop - start),
+            rng.random(stop - start) * 3.0 if loc.id == "pv" else np.zeros(stop - start),
+            np.full(stop - start, Quality.L1, dtype=np.int8),
+        )
+        for loc in site.locations
+    }
+    from lastgang.allocation import Allocation
+
+    made: list[tuple[int, int, int | None]] = []
+    local_rows = Allocation.local_rows
+
+    def counted(self: Allocation, which: Any, lo: int = 0, hi: int | None = None) -> Any:
+        rows = np.arange(len(self.consumers))[which].reshape(-1).tolist()
+        made.extend((r, lo, hi) for r in rows)
+        return local_rows(self, which, lo, hi)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Allocation, "local_rows", counted)
+        result = compute_period(site, profiles, first, last)
+    whole = sorted(r for r, lo, hi in made if (lo, hi) == (0, stop - start))
+    assert whole == list(range(UNITS))  # every consumer once, u3 with the ranges wanted later
+    u3 = result.allocation.consumer_index("u3")
+    parts = sorted((lo, hi) for r, lo, hi in made if r == u3 and (lo, hi) != (0, stop - start))
+    change = period_slots(date(2024, 2, 11), last, TZ)[0] - start
+    assert parts == [(0, change), (change, stop - start)]  # each contract period once

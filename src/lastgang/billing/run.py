@@ -507,14 +507,16 @@ def compute_period(
     allocation = allocate_site(
         site, consumption, production, balance_export=balance_export, start=start
     )
-    # the whole period's and each month's sums of every consumer, in one pass that makes the
-    # local and grid energy once: the bills of whole-period units take their totals from them,
-    # and their invoices their month rows (Allocation.range_sums keeps them). On the other core
-    # while the bills are priced, the months took longer: the pass competes with pricing.
-    allocation.range_sums([(0, stop - start), *_month_columns(first_day, last_day, tz)])
     step("pricing", 2)
+    # the whole period's and each month's sums of every consumer, taken in the pass that prices
+    # the consumers (it makes their local and grid energy once for both): the bills of
+    # whole-period units take their totals from them, and their invoices their month rows
+    # (Allocation.range_sums keeps them; a site where not every consumer is billed for the
+    # whole period sums them in a pass of their own here)
+    months = [(0, stop - start), *_month_columns(first_day, last_day, tz)]
     with _collector_paused():
-        bills = price_site(site, allocation, first_day, last_day)
+        bills = price_site(site, allocation, first_day, last_day, sums=months)
+    allocation.range_sums(months)
     step("building the invoices", 3)
     return PeriodResult(
         site=site,
