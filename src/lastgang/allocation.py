@@ -233,15 +233,12 @@ class Allocation:
         thread sums others)."""
         if any(r not in self._sums or not self._sums[r][3].all() for r in ranges):
             with self._summing:
-                todo = [r for r in dict.fromkeys(ranges) if r not in self._sums]
+                todo = list(dict.fromkeys(ranges))
                 lacking = np.zeros(len(self.consumers), dtype=np.bool_)
-                if todo:
-                    lacking[:] = True
-                for r in dict.fromkeys(ranges):
-                    if r in self._sums:
-                        lacking |= ~self._sums[r][3]
-                if lacking.any():
-                    todo = list(dict.fromkeys(ranges))
+                for r in todo:
+                    kept = self._sums.get(r)
+                    lacking |= True if kept is None else ~kept[3]
+                if lacking.any():  # those rows, for every range (the others' sums stay)
                     lo, hi = min(a for a, _ in todo), max(b for _, b in todo)
                     rows = None if lacking.all() else np.flatnonzero(lacking).tolist()
                     for _ in self.blocks(rows, lo, hi, sums=todo):

@@ -1202,8 +1202,9 @@ def price_site(
 
     ``sums``: column ranges of the allocation whose consumer sums (:meth:`Allocation.range_sums`)
     are wanted later, such as an invoice's months: they are taken, with the whole period's, in
-    the same pass over the consumers as their lines (when every consumer is billed for the whole
-    period), which then makes the local and grid energy once for both.
+    the pass that makes the lines of the consumers billed for the whole period, which then makes
+    their local and grid energy once for both (the other consumers' sums in a pass of their own
+    when they are asked for).
 
     Consumer units (rows of the allocation) get local lines per source at that source's
     ``local``/``battery`` tariff and grid lines at the grid tariffs; every unit gets its base

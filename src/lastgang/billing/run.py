@@ -511,8 +511,8 @@ def compute_period(
     # the whole period's and each month's sums of every consumer, taken in the pass that prices
     # the consumers (it makes their local and grid energy once for both): the bills of
     # whole-period units take their totals from them, and their invoices their month rows
-    # (Allocation.range_sums keeps them; a site where not every consumer is billed for the
-    # whole period sums them in a pass of their own here)
+    # (Allocation.range_sums keeps them, and sums those of the consumers with a contract
+    # change in a pass of their own)
     months = [(0, stop - start), *_month_columns(first_day, last_day, tz)]
     with _collector_paused():
         bills = price_site(site, allocation, first_day, last_day, sums=months)
