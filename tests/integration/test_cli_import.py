@@ -277,7 +277,7 @@ def test_a_store_of_an_older_schema_version_says_it_is_upgraded_once(db: Path) -
     args = ["import", "--site", "graz-lend-12", str(TOP1_AUTUMN), "--db", str(db), "--json"]
     first = runner.invoke(app, args, env=WIDE)
     assert first.exit_code == 0, first.output
-    assert "from schema version 4 to 5, once" in first.stderr
+    assert "from schema version 4 to 6, once" in first.stderr
     (row,) = json.loads(first.stdout)
     assert row["status"] == "imported" and row["batch"] == 2
     second = runner.invoke(app, ["site", "versions", "graz-lend-12", "--db", str(db)], env=WIDE)

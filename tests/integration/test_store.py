@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pytest
 
@@ -17,7 +18,14 @@ from lastgang.errors import StoreError
 from lastgang.profiles.types import LoadProfile
 from lastgang.quality import Quality
 from lastgang.services import apply_site, apply_site_text
-from lastgang.store import Store, duckdb_store, open_store, resolve_db_path
+from lastgang.store import (
+    IntervalRows,
+    ReadingSet,
+    Store,
+    duckdb_store,
+    open_store,
+    resolve_db_path,
+)
 from lastgang.store.duckdb_store import DuckDBStore
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -673,3 +681,96 @@ def test_other_readings_of_meters_and_locations_are_found(store: DuckDBStore, pa
     # register readings count whatever their batch
     assert other(hak.batch, ["LGZ:81234567"], []) is True
     assert other(top1.batch, ["SME:22000123"], ["top2"]) is False
+
+
+def _intervals_read(store: DuckDBStore, batches: list[int]) -> list[Any]:
+    """Everything the interval value rows give: per meter and per location without a meter,
+    the spans of each batch, and whether other batches hold a meter's or location's rows."""
+    meters = store.readings("graz-lend-12", ["ISK:1ISK0070001234", "ISK:1ISK0070005678"], 0, 2**40)
+    locations = store.interval_readings("graz-lend-12", ["top1", "top2", "hak"], 0, 2**32)
+    out: list[Any] = []
+    for found in (meters, locations):
+        for key in sorted(found):
+            series = found[key].intervals
+            assert series is not None
+            out.append(
+                (key, *(getattr(series, c).tolist() for c in ("slot", "import_kwh", "quality")))
+            )
+            out.append(series.batch.tolist())
+    for batch in batches:
+        out.append(store.reading_spans("graz-lend-12", batch))
+        out.append(
+            store.has_other_readings("graz-lend-12", batch, ["ISK:1ISK0070001234"], ["top1"])
+        )
+    return out
+
+
+def test_a_version_5_store_is_read_as_it_is_and_its_interval_rows_numbered_for_writing(
+    tmp_path: Path,
+) -> None:
+    """Version 5 kept the site, location and meter of every interval value row as strings.
+    Opened read-only it is read as it is; opened for writing every row gets the number of its
+    site, location and meter (``interval_keys``) in place of the three strings, with the same
+    content and readings; the rows of a later import take the same numbers."""
+    from lastgang.services import import_files
+
+    path = tmp_path / "v5.duckdb"
+    with DuckDBStore(path) as store:
+        apply_site(store, SITE, now=WHEN)
+        (spring,) = import_files(store, "graz-lend-12", [DATA / "intervals-top1-2024-03-31.csv"])
+        rows = ReadingSet(  # a location's own values without a meter (as an EDA message gives)
+            intervals=IntervalRows(
+                locations=("top2",),
+                location=np.zeros(3, dtype=np.int32),
+                meter=np.full(3, -1, dtype=np.int32),
+                slot=np.array([100, 101, 102]),
+                import_kwh=np.array([0.5, 0.25, 0.125]),
+                export_kwh=np.zeros(3),
+                quality=np.full(3, L2, dtype=np.int8),
+            )
+        )
+        store.add_readings("graz-lend-12", spring.batch, rows)
+        expected = _intervals_read(store, [spring.batch])
+        fingerprint = store.fingerprint("graz-lend-12")
+        counts = store.counts("graz-lend-12")
+    assert counts["interval_values"] == 96 * 1 - 4 + 3  # a spring day of Top 1, and Top 2's 3
+    con = duckdb.connect(str(path))  # what version 5 had: the strings in every row
+    con.execute(f"CREATE TABLE old_rows AS SELECT * FROM {duckdb_store._INTERVAL_ROWS}")
+    con.execute("DROP TABLE interval_values")
+    con.execute("DROP TABLE interval_keys")
+    con.execute("ALTER TABLE old_rows RENAME TO interval_values")
+    con.execute("UPDATE store_info SET value = '5' WHERE key = 'schema_version'")
+    con.close()
+    with DuckDBStore(path, read_only=True) as old:
+        assert _intervals_read(old, [spring.batch]) == expected
+        assert old.fingerprint("graz-lend-12") == fingerprint
+        assert old.counts("graz-lend-12") == counts
+    said: list[str] = []
+    with DuckDBStore(path, notice=said.append) as store:
+        assert len(said) == 1
+        assert "from schema version 5 to 6, once: its interval values are numbered" in said[0]
+        con = store.connection
+        columns = con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'interval_values'"
+        ).fetchall()
+        assert [c for (c,) in columns] == [
+            "key", "slot", "import_kwh", "export_kwh", "quality", "is_primary", "batch"
+        ]  # fmt: skip
+        keys = "SELECT key, location_id, meter FROM interval_keys ORDER BY key"
+        assert con.execute(keys).fetchall() == [
+            (1, "top1", "ISK:1ISK0070001234"),
+            (2, "top2", None),
+        ]
+        assert _intervals_read(store, [spring.batch]) == expected
+        assert store.fingerprint("graz-lend-12") == fingerprint
+        assert store.counts("graz-lend-12") == counts
+        (autumn,) = import_files(store, "graz-lend-12", [DATA / "intervals-top1-2024-10-27.csv"])
+        assert con.execute(keys).fetchall() == [  # Top 1's meter was exchanged in the summer
+            (1, "top1", "ISK:1ISK0070001234"),
+            (2, "top2", None),
+            (3, "top1", "ISK:1ISK0070005678"),
+        ]
+        assert store.counts("graz-lend-12")["interval_values"] == counts["interval_values"] + 100
+        both = _intervals_read(store, [spring.batch, autumn.batch])
+    with DuckDBStore(path, read_only=True) as again:
+        assert _intervals_read(again, [spring.batch, autumn.batch]) == both
