@@ -774,3 +774,49 @@ def test_a_version_5_store_is_read_as_it_is_and_its_interval_rows_numbered_for_w
         both = _intervals_read(store, [spring.batch, autumn.batch])
     with DuckDBStore(path, read_only=True) as again:
         assert _intervals_read(again, [spring.batch, autumn.batch]) == both
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 1 << 22])  # rows inserted at a time
+def test_interval_rows_take_the_number_of_their_location_and_meter(
+    store: DuckDBStore, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each run of rows of one location and meter gets the number of the pair, the same for the
+    same pair in any batch, whatever blocks the rows are inserted in; a meter index out of
+    range is no meter, and a row of a location index out of range is not stored."""
+    monkeypatch.setattr(duckdb_store, "_INSERT_ROWS", block)
+    rows = ReadingSet(
+        intervals=IntervalRows(
+            locations=("top1", "top2"),
+            meters=("SME:A", "SME:B"),
+            location=np.array([0, 0, 1, 1, 0, 0, 1, 2, -1], dtype=np.int32),
+            meter=np.array([0, 0, -1, 7, 1, 0, -1, 0, 0], dtype=np.int32),
+            slot=np.arange(10, 19),
+            import_kwh=np.arange(9) / 4,
+            export_kwh=np.zeros(9),
+            quality=np.full(9, L1, dtype=np.int8),
+        )
+    )
+    store.add_readings("graz-lend-12", 5, rows)
+    store.add_readings("graz-lend-12", 6, rows)
+    con = store.connection
+    keys = dict(
+        ((loc, m), k)
+        for k, loc, m in con.execute("SELECT key, location_id, meter FROM interval_keys").fetchall()
+    )
+    assert sorted(keys.values()) == [1, 2, 3]
+    got = con.execute(
+        "SELECT batch, key, slot, import_kwh FROM interval_values ORDER BY batch, slot"
+    ).fetchall()
+    want = [
+        keys[("top1", "SME:A")],
+        keys[("top1", "SME:A")],
+        keys[("top2", None)],
+        keys[("top2", None)],
+        keys[("top1", "SME:B")],
+        keys[("top1", "SME:A")],
+        keys[("top2", None)],
+    ]
+    for batch in (5, 6):
+        assert [r[1:] for r in got if r[0] == batch] == [
+            (k, 10 + i, i / 4) for i, k in enumerate(want)
+        ]

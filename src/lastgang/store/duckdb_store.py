@@ -88,6 +88,9 @@ CREATE TABLE IF NOT EXISTS interval_values (
 );
 """
 
+#: interval value rows inserted at a time (their key column is made for that many at once)
+_INSERT_ROWS = 1 << 22
+
 #: stores of these earlier schema versions are upgraded when opened for writing (and read as they
 #: are when opened read-only): version 1 had no ``codec`` column in ``raw_chunks``, version 2 no
 #: ``profile_pairs``, version 3 no ``pair`` numbers, version 4 let DuckDB compress the archive's
@@ -1044,36 +1047,51 @@ class DuckDBStore:
             return
         location = np.asarray(v.location)
         meter = np.asarray(v.meter)
-        # a meter index out of range is no meter (-1), as a NULL meter; 0 stands for it here
-        meter_code = np.where((meter >= 0) & (meter < len(v.meters)), meter + 1, 0)
+        columns = {"s": v.slot, "i": v.import_kwh, "e": v.export_kwh, "q": v.quality}
+        if location.min() < 0 or location.max() >= len(v.locations):
+            # a row of no location named is not stored (as a join with the names left it out)
+            kept = (location >= 0) & (location < len(v.locations))
+            location, meter = location[kept], meter[kept]
+            columns = {name: np.asarray(values)[kept] for name, values in columns.items()}
+            if not len(location):
+                return
         # the rows come in runs of one location and meter: one key per run, spread over it
-        heads = np.concatenate(
-            ([0], np.flatnonzero((location[1:] != location[:-1]) | (meter[1:] != meter[:-1])) + 1)
-        )
-        lengths = np.diff(np.append(heads, len(location)))
+        n = len(location)
+        found = [np.zeros(1, dtype=np.intp)]
+        for a in range(1, n, _INSERT_ROWS):  # compared a block at a time, as the rows are inserted
+            b = min(a + _INSERT_ROWS, n)
+            change = location[a:b] != location[a - 1 : b - 1]
+            change |= meter[a:b] != meter[a - 1 : b - 1]
+            found.append(np.flatnonzero(change) + a)
+        heads = np.concatenate(found)
+        ends = np.append(heads[1:], n)
+        # a meter index out of range is no meter (-1), as a NULL meter; 0 stands for it here
+        at_heads = meter[heads]
+        codes = np.where((at_heads >= 0) & (at_heads < len(v.meters)), at_heads + 1, 0)
         width = len(v.meters) + 1
         distinct, which = np.unique(
-            location[heads].astype(np.int64) * width + meter_code[heads], return_inverse=True
+            location[heads].astype(np.int64) * width + codes, return_inverse=True
         )
         named: list[tuple[str, str | None]] = []
         for code in distinct.tolist():
             at, m = divmod(code, width)
             named.append((v.locations[at], v.meters[m - 1] if m else None))
         keys = self._interval_keys(site_id, named)
-        numbers = np.array([keys[pair] for pair in named], dtype=np.int32)
-        src = {
-            "k": np.repeat(numbers[which], lengths),
-            "s": v.slot,
-            "i": v.import_kwh,
-            "e": v.export_kwh,
-            "q": v.quality,
-        }
-        with self._registered(src=src):
-            self._con.execute(
-                "INSERT INTO interval_values SELECT src.k, src.s, src.i, src.e, src.q, ?, ? "
-                "FROM src",
-                [v.primary, batch],
-            )
+        run_keys = np.array([keys[pair] for pair in named], dtype=np.int32)[which]
+        # the key column made and inserted a block of rows at a time (35 M rows: 140 MB at once)
+        for a in range(0, n, _INSERT_ROWS):
+            b = min(a + _INSERT_ROWS, n)
+            first, last = np.searchsorted(heads, [a, b], side="right").tolist()
+            first -= 1  # the run holding row a
+            lengths = np.minimum(ends[first:last], b) - np.maximum(heads[first:last], a)
+            src = {"k": np.repeat(run_keys[first:last], lengths)}
+            src.update((name, np.asarray(values)[a:b]) for name, values in columns.items())
+            with self._registered(src=src):
+                self._con.execute(
+                    "INSERT INTO interval_values SELECT src.k, src.s, src.i, src.e, src.q, ?, ? "
+                    "FROM src",
+                    [v.primary, batch],
+                )
 
     def _interval_keys(
         self, site_id: str, pairs: Sequence[tuple[str, str | None]]
