@@ -238,7 +238,9 @@ class Allocation:
                 for r in todo:
                     kept = self._sums.get(r)
                     lacking |= True if kept is None else ~kept[3]
-                if lacking.any():  # those rows, for every range (the others' sums stay)
+                # those rows, for every range (the others' sums stay); with no consumer at all,
+                # a pass over none keeps the ranges' empty sums
+                if lacking.any() or any(r not in self._sums for r in todo):
                     lo, hi = min(a for a, _ in todo), max(b for _, b in todo)
                     rows = None if lacking.all() else np.flatnonzero(lacking).tolist()
                     for _ in self.blocks(rows, lo, hi, sums=todo):
@@ -317,7 +319,8 @@ def _slot_text(slot: int) -> str:
 
 
 def _as_matrix(values: ArrayLike, name: str) -> FloatArray:
-    array = np.asarray(values, dtype=np.float64)
+    # rows in C order: a row's sums are then those of the row alone (see Allocation.range_sums)
+    array = np.ascontiguousarray(values, dtype=np.float64)
     if array.ndim == 1:
         array = array[None, :]
     if array.ndim != 2:

@@ -820,3 +820,34 @@ def test_interval_rows_take_the_number_of_their_location_and_meter(
         assert [r[1:] for r in got if r[0] == batch] == [
             (k, 10 + i, i / 4) for i, k in enumerate(want)
         ]
+
+
+def test_a_store_opened_read_only_answers_a_read_that_registers_names_first(
+    tmp_path: Path,
+) -> None:
+    """Opening reads the schema version; its result is drained, else DuckDB refuses the arrays
+    of names the next read registers (``interval_readings`` as the first call)."""
+    from lastgang.services import import_files
+
+    path = tmp_path / "ro.duckdb"
+    with DuckDBStore(path) as store:
+        apply_site(store, SITE, now=WHEN)
+        import_files(store, "graz-lend-12", [DATA / "intervals-top1-2024-03-31.csv"])
+        want = store.readings("graz-lend-12", ["ISK:1ISK0070001234"], 0, 2**40)
+    with DuckDBStore(path, read_only=True) as store:
+        # Top 1's rows are its meter's: none without a meter
+        assert store.interval_readings("graz-lend-12", ["top1"], 0, 2**32) == {}
+        got = store.readings("graz-lend-12", ["ISK:1ISK0070001234"], 0, 2**40)
+        series, expected = got["ISK:1ISK0070001234"].intervals, want["ISK:1ISK0070001234"]
+        assert series is not None and expected.intervals is not None
+        assert series.import_kwh.tolist() == expected.intervals.import_kwh.tolist()
+        assert len(series.slot) == 92  # the spring day's quarter hours
+
+
+def test_an_interval_key_is_given_once(store: DuckDBStore) -> None:
+    """Two pairs can never share a number (a second writer numbering the same key fails)."""
+    store.connection.execute("INSERT INTO interval_keys VALUES (1, 'graz-lend-12', 'top1', NULL)")
+    with pytest.raises(duckdb.ConstraintException):
+        store.connection.execute(
+            "INSERT INTO interval_keys VALUES (1, 'graz-lend-12', 'top2', NULL)"
+        )

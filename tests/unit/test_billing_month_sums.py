@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -137,15 +138,18 @@ def test_profiles_as_rows_of_one_array_give_the_same_invoices_and_stay_unchanged
     seed=st.integers(0, 2**32 - 1),
     cuts=st.lists(st.integers(0, 3000), min_size=2, max_size=6),
     key=st.sampled_from(["smart-me", "static"]),
+    order=st.sampled_from(["C", "F"]),
 )
 def test_range_sums_of_all_rows_at_once_are_each_rows_sum(
-    rows: int, cols: int, seed: int, cuts: list[int], key: str
+    rows: int, cols: int, seed: int, cuts: list[int], key: str, order: str
 ) -> None:
     """Period totals and month sums come from one pass over the rows, for several column ranges
     at once: bit for bit each row's own sum of its slice of consumption, local and grid
-    energy, whether the range was summed in this call or kept from an earlier one."""
+    energy, whether the range was summed in this call or kept from an earlier one, and
+    whatever the memory order of the consumption given (a column-ordered array is taken in
+    rows)."""
     rng = np.random.default_rng(seed)
-    cons = rng.random((rows, cols)) * 10.0 ** rng.integers(-3, 4)
+    cons = np.asarray(rng.random((rows, cols)) * 10.0 ** rng.integers(-3, 4), order=order)
     prod = rng.random((1, cols)) * rows
     a = allocate(cons, prod, key=key, static_shares=np.full(rows, 1 / rows))
     bounds = sorted({min(c, cols) for c in cuts} | {0, cols})
@@ -251,3 +255,35 @@ def test_a_consumer_s_local_energy_of_the_whole_period_is_made_once() -> None:
     parts = sorted((lo, hi) for r, lo, hi in made if r == u3 and (lo, hi) != (0, stop - start))
     change = period_slots(date(2024, 2, 11), last, TZ)[0] - start
     assert parts == [(0, change), (change, stop - start)]  # each contract period once
+
+
+def test_a_site_without_consumers_has_empty_sums_and_its_bills() -> None:
+    """A site whose one unit owns the PV system: no consumer row to sum, the ranges' sums are
+    empty (the owner is billed its feed-in)."""
+    a = allocate(np.zeros((0, 96)), np.ones((1, 96)))
+    cons, local, grid = a.range_sums([(0, 96), (0, 48)])
+    assert cons.shape == local.shape == grid.shape == (0, 2)
+    site = Site.model_validate(
+        {
+            "site": {"id": "alone", "timezone": TZ},
+            "locations": [{"id": "hak", "role": "grid"}, {"id": "pv", "role": "production"}],
+            "units": [{"id": "owner", "kind": "commercial", "meters": ["pv"]}],
+            "tariffs": [
+                {"id": "solar", "kind": "local", "meter": "pv", "price": "0.12"},
+                {"id": "feed", "kind": "feed-in", "meter": "pv", "price": "0.07", "vat": "0"},
+            ],
+            "contracts": [{"unit": "owner", "customer": "O", "start": "2020-01-01"}],
+            "billing": {"owner": "O"},
+        }
+    )
+    first, last = date(2024, 1, 1), date(2024, 1, 31)
+    start, stop = period_slots(first, last, TZ)
+    n = stop - start
+    profiles = {
+        loc.id: LoadProfile(start, np.zeros(n), np.full(n, 0.25), np.full(n, Quality.L1, np.int8))
+        for loc in site.locations
+    }
+    result = compute_period(site, profiles, first, last)
+    (bill,) = result.bills
+    (line,) = [x for x in bill.lines if x.kind == "feed-in"]
+    assert line.quantity == Decimal(n) / 4  # every quarter hour's 0.25 kWh fed in

@@ -315,7 +315,7 @@ CREATE TABLE IF NOT EXISTS phase_samples (
 -- the (site, location, meter) of interval value rows, by a number of the store (the value
 -- rows carry that one number instead of three strings: a third less time for their insert)
 CREATE TABLE IF NOT EXISTS interval_keys (
-    key INTEGER NOT NULL,
+    key INTEGER PRIMARY KEY,
     site_id VARCHAR NOT NULL,
     location_id VARCHAR NOT NULL,
     meter VARCHAR
@@ -519,9 +519,9 @@ class DuckDBStore:
 
     def _check_version(self, *, upgrade: bool) -> None:
         try:
-            row = self._con.execute(
-                "SELECT value FROM store_info WHERE key = 'schema_version'"
-            ).fetchone()
+            # drained (fetchone would leave the result open, and DuckDB then refuses to register
+            # an array for the next query of a store opened read-only)
+            row = self._one("SELECT value FROM store_info WHERE key = 'schema_version'")
         except duckdb.CatalogException:
             row = None
         if row is not None and int(row[0]) in _UPGRADES:
