@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from old_stores import as_version
 
 from lastgang.billing import FinalRefused
 from lastgang.billing_service import BillResult, bill, list_runs
@@ -916,7 +917,7 @@ def test_a_version_4_store_keeps_its_runs_files_and_invoices_as_they_are_when_up
             con.execute(f"INSERT INTO {table} SELECT * FROM kept")
             con.execute("DROP TABLE kept")
             assert _blob_compression(store, table) != {"Uncompressed"}
-        con.execute("UPDATE store_info SET value = '4' WHERE key = 'schema_version'")
+        as_version(con, 4)
     with open_store(path, read_only=True) as old:  # read as it is
         runs = RunStore(old)
         assert (runs.run_json(n), runs.outputs(n), runs.invoices(n)) == before

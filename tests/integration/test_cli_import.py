@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from old_stores import as_version
 from typer.testing import CliRunner
 
 import lastgang.cli.commands  # noqa: F401  (registers the commands)
@@ -272,12 +273,12 @@ def test_a_store_of_an_older_schema_version_says_it_is_upgraded_once(db: Path) -
     code, out = run("import", "--site", "graz-lend-12", HAK, "--db", db)
     assert code == 0, out
     con = duckdb.connect(str(db))
-    con.execute("UPDATE store_info SET value = '4' WHERE key = 'schema_version'")
+    as_version(con, 4)
     con.close()
     args = ["import", "--site", "graz-lend-12", str(TOP1_AUTUMN), "--db", str(db), "--json"]
     first = runner.invoke(app, args, env=WIDE)
     assert first.exit_code == 0, first.output
-    assert "from schema version 4 to 6, once" in first.stderr
+    assert "from schema version 4 to 7, once" in first.stderr
     (row,) = json.loads(first.stdout)
     assert row["status"] == "imported" and row["batch"] == 2
     second = runner.invoke(app, ["site", "versions", "graz-lend-12", "--db", str(db)], env=WIDE)

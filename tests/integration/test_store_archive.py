@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from old_stores import as_version
 
 from lastgang.errors import StoreError
 from lastgang.services import apply_site
@@ -97,7 +98,7 @@ def test_a_version_1_store_is_read_as_it_is_and_upgraded_for_writing(tmp_path: P
     con.execute("DROP TABLE raw_chunks")
     con.execute("ALTER TABLE old_chunks RENAME TO raw_chunks")
     con.execute("UPDATE raw_chunks SET data = ?::BLOB", [content])
-    con.execute("UPDATE store_info SET value = '1' WHERE key = 'schema_version'")
+    as_version(con, 1)
     con.close()
     with DuckDBStore(path, read_only=True) as old:
         assert old.batch_content(1) == content
@@ -156,7 +157,7 @@ def test_a_version_4_store_is_read_as_it_is_and_its_chunks_kept_as_they_are_for_
     con.execute("INSERT INTO old_chunks SELECT * FROM raw_chunks")
     con.execute("DROP TABLE raw_chunks")
     con.execute("ALTER TABLE old_chunks RENAME TO raw_chunks")
-    con.execute("UPDATE store_info SET value = '4' WHERE key = 'schema_version'")
+    as_version(con, 4)
     assert _chunk_compression(con) == {"ZSTD"}
     # an upgrade stopped half way left part of its copy: it copies afresh
     con.execute("CREATE TABLE raw_chunks_v5 AS SELECT * FROM raw_chunks WHERE batch = 1")

@@ -57,7 +57,7 @@ from lastgang.store._arrow import arrow_chunks
 
 __all__ = ["CHUNK_BYTES", "SCHEMA", "SCHEMA_VERSION", "DuckDBStore", "paged"]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 #: the raw archive's chunks as DuckDB keeps them: their bytes as they are (they are deflated
 #: already). Left to itself DuckDB compresses a BLOB column with ZSTD a vector of 2,048 rows at
@@ -91,36 +91,49 @@ CREATE TABLE IF NOT EXISTS interval_values (
 #: interval value rows inserted at a time (their key column is made for that many at once)
 _INSERT_ROWS = 1 << 22
 
+#: every (site, location, meter) a site's load profiles ever held, by a number of the store
+#: (the value rows carry that one number instead of three strings, as the interval rows do).
+#: A template: the upgrade to version 7 creates the table anew. Before version 7 the numbers
+#: ran per site, with DuckDB's hash of location and meter beside them (``h``), which the rows
+#: written before version 4 (without a number) are read by.
+_PROFILE_PAIRS = """
+CREATE TABLE IF NOT EXISTS profile_pairs (
+    pair INTEGER PRIMARY KEY,
+    site_id VARCHAR NOT NULL,
+    location_id VARCHAR NOT NULL,
+    meter VARCHAR
+);
+"""
+
+#: the load profile value rows, a quarter hour of a location each (a template, as above)
+_PROFILE_VALUES = """
+CREATE TABLE IF NOT EXISTS profile_values (
+    pair INTEGER NOT NULL,
+    slot BIGINT NOT NULL,
+    import_kwh DOUBLE,
+    export_kwh DOUBLE,
+    quality TINYINT NOT NULL,
+    batch BIGINT NOT NULL
+);
+"""
+
 #: stores of these earlier schema versions are upgraded when opened for writing (and read as they
 #: are when opened read-only): version 1 had no ``codec`` column in ``raw_chunks``, version 2 no
 #: ``profile_pairs``, version 3 no ``pair`` numbers, version 4 let DuckDB compress the archive's
 #: chunks and the billing runs' files and invoices (each such table is copied once into one
 #: that keeps them as they are, :func:`_copy_as_they_are`, and swapped for it), version 5 kept
 #: the site, location and meter of every interval value row as strings (rewritten with their
-#: numbers from ``interval_keys``: :data:`_KEYED_INTERVALS`). The value rows
-#: of a version 3 store keep ``pair`` NULL (numbering 35 M rows would take seconds and GB per
-#: site-year): they are read by the hash of their location and meter, as before, until they
-#: are written again.
-_UPGRADES = {
+#: numbers from ``interval_keys``: :data:`_KEYED_INTERVALS`), version 6 those of every profile
+#: value row, numbered per site or not at all (rewritten with the numbers of ``profile_pairs``,
+#: which every pair of the store gets anew: :data:`_KEYED_PROFILES`; this also numbers the
+#: rows of versions 2 and 3).
+_UPGRADES: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE raw_chunks ADD COLUMN codec VARCHAR DEFAULT 'none'",),
-    2: (
-        "INSERT INTO profile_pairs (site_id, location_id, meter, h) SELECT DISTINCT site_id, "
-        "location_id, meter, hash(location_id, meter) FROM profile_values",
-    ),
-    3: (
-        "ALTER TABLE profile_pairs ADD COLUMN IF NOT EXISTS pair INTEGER",
-        """
-        UPDATE profile_pairs p SET pair = n.k FROM (
-            SELECT site_id, location_id, meter, row_number() OVER (
-                PARTITION BY site_id ORDER BY location_id, meter NULLS FIRST)::INTEGER AS k
-            FROM profile_pairs) n
-        WHERE p.site_id = n.site_id AND p.location_id = n.location_id
-            AND p.meter IS NOT DISTINCT FROM n.meter
-        """,
-        "ALTER TABLE profile_values ADD COLUMN IF NOT EXISTS pair INTEGER",
-    ),
+    2: (),  # profile_pairs made from the value rows (_KEYED_PROFILES)
+    3: (),  # every value row numbered (_KEYED_PROFILES)
     4: (),  # the tables of _AS_THEY_ARE, copied by _copy_as_they_are, are swapped in
     5: (),  # interval_values rewritten with its keys (_KEYED_INTERVALS)
+    6: (),  # profile_values rewritten with its pairs' numbers (_KEYED_PROFILES)
 }
 
 #: rewrite ``interval_values`` of a store before version 6 (site, location and meter as strings
@@ -142,6 +155,43 @@ _KEYED_INTERVALS = (
     """,
     "DROP TABLE interval_values_v5",
 )
+
+#: rewrite ``profile_values`` of a store before version 7 (site, location and meter as strings
+#: in every row, the pair's number per site or none) with numbers of the store: every pair the
+#: site's ``profile_pairs`` named or a value row holds is numbered anew, by site, location and
+#: meter, in the upgrade's transaction. (A version 2 store has no ``profile_pairs``: the schema
+#: has just made an empty one.)
+_KEYED_PROFILES = (
+    "ALTER TABLE profile_values RENAME TO profile_values_v6",
+    "ALTER TABLE profile_pairs RENAME TO profile_pairs_v6",
+    _PROFILE_PAIRS,
+    _PROFILE_VALUES,
+    """
+    INSERT INTO profile_pairs
+    SELECT (row_number() OVER (ORDER BY site_id, location_id, meter NULLS FIRST))::INTEGER,
+        site_id, location_id, meter
+    FROM (
+        SELECT site_id, location_id, meter FROM profile_pairs_v6
+        UNION SELECT site_id, location_id, meter FROM profile_values_v6
+    )
+    """,
+    """
+    INSERT INTO profile_values
+    SELECT k.pair, v.slot, v.import_kwh, v.export_kwh, v.quality, v.batch
+    FROM profile_values_v6 v JOIN profile_pairs k ON v.site_id = k.site_id
+        AND v.location_id = k.location_id AND v.meter IS NOT DISTINCT FROM k.meter
+    """,
+    "DROP TABLE profile_values_v6",
+    "DROP TABLE profile_pairs_v6",
+)
+
+#: ``profile_values`` as the readers see it, one row per value with its site, location and
+#: meter, in the columns of a store before version 7 (which, read as it is, has them in the row)
+_PROFILE_ROWS = """(
+    SELECT k.site_id, k.location_id, v.slot, v.import_kwh, v.export_kwh, v.quality, v.batch,
+        k.meter, v.pair
+    FROM profile_values v JOIN profile_pairs k ON v.pair = k.pair
+)"""
 
 #: ``interval_values`` as the readers see it, one row per value with its site, location and
 #: meter (a store of schema 6 and later; one before it, read as it is, has them in the row)
@@ -330,28 +380,10 @@ CREATE TABLE IF NOT EXISTS status_events (
     code VARCHAR NOT NULL,
     batch BIGINT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS profile_values (
-    site_id VARCHAR NOT NULL,
-    location_id VARCHAR NOT NULL,
-    slot BIGINT NOT NULL,
-    import_kwh DOUBLE,
-    export_kwh DOUBLE,
-    quality TINYINT NOT NULL,
-    batch BIGINT NOT NULL,
-    meter VARCHAR,
-    pair INTEGER
-);
--- every (location, meter) pair a site's profiles ever held, with its number in the site (the
--- value rows' pair) and DuckDB's hash of it (which rows written before version 4, without a
--- number, are read by: no two pairs of a site may share one)
-CREATE TABLE IF NOT EXISTS profile_pairs (
-    site_id VARCHAR NOT NULL,
-    location_id VARCHAR NOT NULL,
-    meter VARCHAR,
-    h UBIGINT NOT NULL,
-    pair INTEGER
-);
-CREATE TABLE IF NOT EXISTS profile_history (
+"""
+    + _PROFILE_PAIRS
+    + _PROFILE_VALUES
+    + """CREATE TABLE IF NOT EXISTS profile_history (
     site_id VARCHAR NOT NULL,
     location_id VARCHAR NOT NULL,
     slot BIGINT NOT NULL,
@@ -528,10 +560,12 @@ class DuckDBStore:
             self._version = int(row[0])
             if upgrade:
                 if self._notice is not None:
-                    what = "its interval values are numbered"
+                    what = "its profile values are numbered"
+                    if self._version < 6:
+                        what = "its interval and profile values are numbered"
                     if self._version < 5:
                         what = "its raw archive and billing runs' files are copied (about 20 s "
-                        what += "per GB) and its interval values numbered"
+                        what += "per GB) and its interval and profile values numbered"
                     self._notice(
                         f"upgrading the store {self._path} from schema version {self._version} "
                         f"to {SCHEMA_VERSION}, once: {what}"
@@ -543,6 +577,9 @@ class DuckDBStore:
                             self._con.execute(sql)
                     if self._has_column("interval_values", "location_id"):
                         for sql in _KEYED_INTERVALS:
+                            self._con.execute(sql)
+                    if self._has_column("profile_values", "location_id"):
+                        for sql in _KEYED_PROFILES:
                             self._con.execute(sql)
                     for table in copied:
                         self._con.execute(f"DROP TABLE {table}")
@@ -587,8 +624,12 @@ class DuckDBStore:
         except duckdb.Error as exc:
             raise StoreError(f"the store {self._path} could not save the changes: {exc}") from None
 
-    def _one(self, sql: str, params: Sequence[object] = ()) -> tuple[Any, ...] | None:
-        rows = self._con.execute(sql, list(params)).fetchall()  # drained: DuckDB wants that
+    def _one(
+        self, sql: str, params: Sequence[object] | Mapping[str, object] = ()
+    ) -> tuple[Any, ...] | None:
+        """The first row of ``sql`` (positional or named ``params``), or None."""
+        given = dict(params) if isinstance(params, Mapping) else list(params)
+        rows = self._con.execute(sql, given).fetchall()  # drained: DuckDB wants that
         return rows[0] if rows else None
 
     @contextmanager
@@ -686,6 +727,11 @@ class DuckDBStore:
     def _intervals(self) -> str:
         """What to read the interval value rows from: each with its site, location and meter."""
         return _INTERVAL_ROWS if self._version >= 6 else "interval_values"
+
+    @property
+    def _profiles(self) -> str:
+        """What to read the profile value rows from: each with its site, location and meter."""
+        return _PROFILE_ROWS if self._version >= 7 else "profile_values"
 
     def _changed(self, site_id: str) -> None:
         """A new stamp for the site (inside the transaction of its change)."""
@@ -1367,14 +1413,12 @@ class DuckDBStore:
     def _profile_columns(
         profiles: Mapping[str, LoadProfile],
         numbers: Mapping[tuple[str, str | None], int],
-    ) -> tuple[dict[str, NDArray[Any]], dict[str, NDArray[Any]], list[str], list[str]]:
-        """All profiles as one set of columns (location and meter as indices into the returned
-        name lists, ``p`` the pair's number from ``numbers``, 0 for a pair without one) and
-        their slot ranges."""
+    ) -> tuple[dict[str, NDArray[Any]], dict[str, NDArray[Any]], list[str]]:
+        """All profiles as one set of columns (``l`` the location as an index into the
+        returned list, ``p`` the number of its pair of location and meter from ``numbers``)
+        and their slot ranges."""
         locations = list(profiles)
-        meter_keys = sorted({k for p in profiles.values() for k in p.meters})
-        global_index = {k: i for i, k in enumerate(meter_keys)}
-        parts: dict[str, list[NDArray[Any]]] = {k: [] for k in "lsieqbmp"}
+        parts: dict[str, list[NDArray[Any]]] = {k: [] for k in "lsieqbp"}
         ranges: dict[str, list[int]] = {"l": [], "a": [], "z": []}
         for i, name in enumerate(locations):
             p = profiles[name]
@@ -1382,37 +1426,30 @@ class DuckDBStore:
             ranges["l"].append(i)
             ranges["a"].append(p.start)
             ranges["z"].append(p.stop)
-            lut = np.array([global_index[k] for k in p.meters] + [-1], dtype=np.int32)
-            pair = [numbers.get((name, k), 0) for k in (*p.meters, None)]
-            local = np.where(p.meter < 0, len(p.meters), p.meter)
+            pair = np.array([numbers[(name, k)] for k in (*p.meters, None)], dtype=np.int32)
             parts["l"].append(np.full(n, i, dtype=np.int32))
             parts["s"].append(np.arange(p.start, p.stop, dtype=np.int64))
             parts["i"].append(np.asarray(p.import_kwh, dtype=np.float64))
             parts["e"].append(np.asarray(p.export_kwh, dtype=np.float64))
             parts["q"].append(np.asarray(p.quality, dtype=np.int8))
             parts["b"].append(np.asarray(p.batch, dtype=np.int64))
-            parts["m"].append(lut[local])
-            parts["p"].append(np.array(pair, dtype=np.int32)[local])
+            parts["p"].append(pair[np.where(p.meter < 0, len(p.meters), p.meter)])
         dtypes = {"l": np.int32, "s": np.int64, "i": np.float64, "e": np.float64}
-        dtypes |= {"q": np.int8, "b": np.int64, "m": np.int32, "p": np.int32}
+        dtypes |= {"q": np.int8, "b": np.int64, "p": np.int32}
         src = {
             k: (np.concatenate(v) if v else np.zeros(0, dtype=dtypes[k])) for k, v in parts.items()
         }
         rng = {k: np.array(v, dtype=np.int64) for k, v in ranges.items()}
-        return src, rng, locations, meter_keys
+        return src, rng, locations
 
+    #: the value rows of :meth:`_profile_columns` as they are stored
     _NEW_VALUES = """
-        SELECT lk.name AS location_id, src.s AS slot,
+        SELECT src.p AS pair, src.s AS slot,
             nullif(src.i, 'NaN'::DOUBLE) AS import_kwh,
             nullif(src.e, 'NaN'::DOUBLE) AS export_kwh,
-            src.q AS quality, src.b AS batch, mk.name AS meter, src.p AS pair
-        FROM src JOIN lk ON src.l = lk.idx LEFT JOIN mk ON src.m = mk.idx
+            src.q AS quality, src.b AS batch
+        FROM src
     """
-
-    #: the columns of a value row, in the order of :attr:`_NEW_VALUES` after the site
-    _VALUE_COLUMNS = (
-        "site_id, location_id, slot, import_kwh, export_kwh, quality, batch, meter, pair"
-    )
 
     def save_profiles(
         self,
@@ -1432,13 +1469,12 @@ class DuckDBStore:
             numbers = {
                 (loc, m): int(n)
                 for loc, m, n in self._con.execute(
-                    "SELECT location_id, meter, pair FROM profile_pairs "
-                    "WHERE site_id = ? AND pair IS NOT NULL",
+                    "SELECT location_id, meter, pair FROM profile_pairs WHERE site_id = ?",
                     [site_id],
                 ).fetchall()
             }
-            src, rng, locations, meter_keys = self._profile_columns(profiles, numbers)
-            return self._save_values(site_id, src, rng, locations, meter_keys, replaced_at, history)
+            src, rng, locations = self._profile_columns(profiles, numbers)
+            return self._save_values(site_id, src, rng, locations, replaced_at, history)
 
     def _save_values(
         self,
@@ -1446,85 +1482,75 @@ class DuckDBStore:
         src: Mapping[str, NDArray[Any]],
         rng: Mapping[str, NDArray[Any]],
         locations: Sequence[str],
-        meter_keys: Sequence[str],
         replaced_at: datetime,
         history: bool,
     ) -> int:
         """Write the columns of :meth:`_profile_columns` over the stored rows of their ranges,
         the values they change to the history first (``history``); how many did."""
         moved = 0
-        with self._registered(
-            src=src, rng=rng, lk=self._keys(locations), mk=self._keys(meter_keys)
-        ):
+        with self._registered(src=src, rng=rng, lk=self._keys(locations)):
+            # the ranges for every pair of their location (the stored rows of a range are
+            # those of any meter the location ever had)
             self._con.execute("DROP TABLE IF EXISTS staged_ranges")
             self._con.execute(
-                "CREATE TEMP TABLE staged_ranges AS SELECT lk.name AS location_id, "
-                "rng.a AS start, rng.z AS stop FROM rng JOIN lk ON rng.l = lk.idx"
+                "CREATE TEMP TABLE staged_ranges AS SELECT k.pair, rng.l, rng.a AS start, "
+                "rng.z AS stop FROM rng JOIN lk ON rng.l = lk.idx JOIN profile_pairs k "
+                "ON k.site_id = ? AND k.location_id = lk.name",
+                [site_id],
             )
             # the slots of all ranges as constants too: DuckDB then skips the row groups of
             # other periods by their minimum and maximum slot instead of joining every stored
             # row with the ranges (a store with a year of 10,000 locations holds 350 M rows)
             lo = int(min(rng["a"])) if len(rng["a"]) else 0
             hi = int(max(rng["z"])) if len(rng["z"]) else 0
+            bounds = {"lo": lo, "hi": hi}
             row = self._one(
                 """
-                SELECT count(*) FROM profile_values p JOIN staged_ranges r
-                    ON p.location_id = r.location_id AND p.slot >= r.start AND p.slot < r.stop
-                WHERE p.site_id = ? AND p.slot >= ? AND p.slot < ?
+                SELECT count(*) FROM profile_values o JOIN staged_ranges r
+                    ON o.pair = r.pair AND o.slot >= r.start AND o.slot < r.stop
+                WHERE o.slot >= $lo AND o.slot < $hi
                 """,
-                [site_id, lo, hi],
+                bounds,
             )
             if row is not None and row[0]:
-                # values are replaced: compare them with the new ones first
-                self._con.execute("DROP TABLE IF EXISTS staged")
-                self._con.execute(f"CREATE TEMP TABLE staged AS {self._NEW_VALUES}")
+                # values are replaced: the ones they change go to the history first
                 if history:
                     row = self._one(
                         """
                         INSERT INTO profile_history
-                        SELECT o.site_id, o.location_id, o.slot, o.import_kwh, o.export_kwh,
-                            o.quality, o.batch, o.meter, ?, n.batch
-                        FROM profile_values o JOIN staged n USING (location_id, slot)
-                        WHERE o.site_id = ? AND o.slot >= ? AND o.slot < ? AND (
-                            o.import_kwh IS DISTINCT FROM n.import_kwh
-                            OR o.export_kwh IS DISTINCT FROM n.export_kwh
-                            OR o.quality IS DISTINCT FROM n.quality
-                            OR o.batch IS DISTINCT FROM n.batch
-                            OR o.meter IS DISTINCT FROM n.meter)
+                        SELECT k.site_id, k.location_id, o.slot, o.import_kwh, o.export_kwh,
+                            o.quality, o.batch, k.meter, $at, n.b
+                        FROM profile_values o
+                            JOIN staged_ranges r ON o.pair = r.pair
+                                AND o.slot >= r.start AND o.slot < r.stop
+                            JOIN profile_pairs k ON o.pair = k.pair
+                            JOIN src n ON n.l = r.l AND n.s = o.slot
+                        WHERE o.slot >= $lo AND o.slot < $hi
+                            AND (o.import_kwh IS DISTINCT FROM nullif(n.i, 'NaN'::DOUBLE)
+                            OR o.export_kwh IS DISTINCT FROM nullif(n.e, 'NaN'::DOUBLE)
+                            OR o.quality IS DISTINCT FROM n.q
+                            OR o.batch IS DISTINCT FROM n.b
+                            OR o.pair IS DISTINCT FROM n.p)
                         """,
-                        [replaced_at, site_id, lo, hi],
+                        {**bounds, "at": replaced_at},
                     )
                     moved = int(row[0]) if row else 0
                 self._con.execute(
                     """
-                    DELETE FROM profile_values p USING staged_ranges r
-                    WHERE p.site_id = ? AND p.location_id = r.location_id
-                        AND p.slot >= r.start AND p.slot < r.stop AND p.slot >= ? AND p.slot < ?
+                    DELETE FROM profile_values o USING staged_ranges r
+                    WHERE o.pair = r.pair AND o.slot >= r.start AND o.slot < r.stop
+                        AND o.slot >= $lo AND o.slot < $hi
                     """,
-                    [site_id, lo, hi],
+                    bounds,
                 )
-                self._con.execute(
-                    f"INSERT INTO profile_values ({self._VALUE_COLUMNS}) SELECT ?, location_id, "
-                    "slot, import_kwh, export_kwh, quality, batch, meter, pair FROM staged",
-                    [site_id],
-                )
-                self._con.execute("DROP TABLE staged")
-            else:
-                self._con.execute(
-                    f"INSERT INTO profile_values ({self._VALUE_COLUMNS}) "
-                    f"SELECT ?, * FROM ({self._NEW_VALUES})",
-                    [site_id],
-                )
+            self._con.execute(f"INSERT INTO profile_values {self._NEW_VALUES}")
             self._con.execute("DROP TABLE staged_ranges")
         return moved
 
     def _add_pairs(self, site_id: str, profiles: Mapping[str, LoadProfile]) -> None:
         """Record the (location, meter) pairs of ``profiles`` new to the site in
-        ``profile_pairs``, numbered on from the site's highest number, and refuse a pair whose
-        hash another pair of the site has (:meth:`load_profiles` tells value rows written before
-        version 4, which have no number, apart by that hash; with the few thousand pairs of a
-        site two of them share one with a chance of about 1 in 10^13, and then nothing is
-        stored)."""
+        ``profile_pairs``, numbered on from the store's highest number (the value rows name
+        their site, location and meter by it)."""
         pairs = {(loc, m) for loc, p in profiles.items() for m in (*p.meters, None)}
         frame = {
             "l": np.array([loc for loc, _ in pairs], dtype=object),
@@ -1533,27 +1559,14 @@ class DuckDBStore:
         with self._registered(pairs_new=frame):
             self._con.execute(
                 """
-                INSERT INTO profile_pairs (site_id, location_id, meter, h, pair)
-                SELECT $site, n.l, n.m, hash(n.l, n.m),
-                    (SELECT coalesce(max(pair), 0) FROM profile_pairs WHERE site_id = $site)
-                    + row_number() OVER (ORDER BY n.l, n.m NULLS FIRST)
+                INSERT INTO profile_pairs (pair, site_id, location_id, meter)
+                SELECT (SELECT coalesce(max(pair), 0) FROM profile_pairs)
+                    + row_number() OVER (ORDER BY n.l, n.m NULLS FIRST), $site, n.l, n.m
                 FROM (SELECT DISTINCT l, m FROM pairs_new) n
                 WHERE NOT EXISTS (SELECT 1 FROM profile_pairs o WHERE o.site_id = $site
                     AND o.location_id = n.l AND o.meter IS NOT DISTINCT FROM n.m)
                 """,
                 {"site": site_id},
-            )
-        clash = self._one(
-            "SELECT any_value(location_id), any_value(meter) FROM profile_pairs "
-            "WHERE site_id = ? GROUP BY h HAVING count(*) > 1 LIMIT 1",
-            [site_id],
-        )
-        if clash is not None:
-            raise StoreError(
-                f"site {site_id}: the load profile of location {clash[0]!r}, meter {clash[1]!r} "
-                "has the same 64-bit hash as another location and meter of the site, which "
-                "the profile read cannot tell apart; nothing was stored. Rename the location "
-                "or the meter."
             )
 
     def load_profiles(
@@ -1570,7 +1583,16 @@ class DuckDBStore:
             # and hashes are those save_profiles recorded in profile_pairs (a few thousand
             # rows); which of them hold values in the period is seen while the rows are read.
             read = None
-            if self._version >= 3:
+            if self._version >= 7:
+                # every row carries the number of its pair, a number of the store
+                known = self._con.execute(
+                    "SELECT location_id, meter, pair FROM profile_pairs WHERE site_id = ?",
+                    [site_id],
+                ).fetchall()
+                read = self._read_values(keys, known, params, key="pair")
+                if read is None:  # the read refuses a row of no pair named (none is)
+                    raise StoreError(f"site {site_id}: a profile row has no pair of the site")
+            elif self._version >= 3:
                 number = "pair" if self._version >= 4 else "NULL"
                 known = self._con.execute(
                     f"SELECT location_id, meter, h, {number} FROM profile_pairs WHERE site_id = ?",
@@ -1650,20 +1672,36 @@ class DuckDBStore:
         with ``pairs`` (location, meter, key) naming the rows by ``key``: their pair number
         (``pair``) or hash (the default); None when a row's key is none of them (or two pairs
         share one). ``only``: read the rows of ``keys`` only (else every row of the period,
-        those of other locations skipped as they come)."""
+        those of other locations skipped as they come); a store of version 7 reads only those
+        of ``keys``, by their pairs' numbers, always."""
         index = _PairIndex.of(keys, pairs)
         if index is None:
             return None
         n = params["stop"] - params["start"]
         shape = (len(keys), n)
-        where = _PERIOD_ROWS
-        if only:
-            where += " AND location_id IN (SELECT unnest($locations))"
-            params = {**params, "locations": list(keys)}
+        if self._version >= 7:
+            # the rows of the pairs of the locations asked for, by their numbers (one range of
+            # them for every location of a site whose pairs were numbered together)
+            wanted = set(keys)
+            numbers = sorted(int(k) for loc, _, k in pairs if loc in wanted)
+            if not numbers:
+                numbers = [0]  # no pair: no row (numbers start at 1)
+            where = "slot >= $start AND slot < $stop AND pair BETWEEN $first AND $last"
+            args = {"start": params["start"], "stop": params["stop"]}
+            args |= {"first": numbers[0], "last": numbers[-1]}
+            if numbers[-1] - numbers[0] + 1 != len(numbers):
+                where += " AND pair IN (SELECT unnest($pairs))"
+                args["pairs"] = numbers
+        else:
+            where = _PERIOD_ROWS
+            args = dict(params)
+            if only:
+                where += " AND location_id IN (SELECT unnest($locations))"
+                args["locations"] = list(keys)
         low, high = self._con.execute(
             f"SELECT coalesce(min(batch), 0), coalesce(max(batch), 0) FROM profile_values "
             f"WHERE {where}",
-            params,
+            args,
         ).fetchall()[0]
         narrow = low >= -(2**31) and high < 2**31
         # Not filled first: the rows read are written once, and only the slots no row was read
@@ -1714,7 +1752,7 @@ class DuckDBStore:
             ),
         )
         for sql, names, mark in queries:
-            chunks = arrow_chunks(self._con.sql(sql, params=params))
+            chunks = arrow_chunks(self._con.sql(sql, params=args))
             try:
                 for chunk in chunks:
                     if not index.scatter(chunk, targets, written, names, mark=mark):
@@ -1740,7 +1778,7 @@ class DuckDBStore:
             return {}
         with self._registered(lk=self._keys(keys)):
             rows = self._con.execute(
-                "SELECT p.location_id, min(p.slot), max(p.slot) + 1 FROM profile_values p "
+                f"SELECT p.location_id, min(p.slot), max(p.slot) + 1 FROM {self._profiles} p "
                 "JOIN lk ON p.location_id = lk.name WHERE p.site_id = ? GROUP BY 1",
                 [site_id],
             ).fetchall()
@@ -1848,11 +1886,16 @@ class DuckDBStore:
                 ),
                 site,
             ).fetchall()
+            # the rows rebuilt, with their site, location and meter (profile_history's columns)
             self._con.execute(
-                f"CREATE TEMP TABLE {_SNAPSHOT} AS SELECT * FROM profile_values WHERE {rebuilt}",
+                f"CREATE TEMP TABLE {_SNAPSHOT} AS SELECT * FROM {_PROFILE_ROWS} WHERE {rebuilt}",
                 site,
             )
-            self._con.execute(f"DELETE FROM profile_values WHERE {rebuilt}", site)
+            self._con.execute(
+                "DELETE FROM profile_values WHERE pair IN "
+                f"(SELECT pair FROM profile_pairs WHERE {rebuilt})",
+                site,
+            )
             self._con.execute(
                 "DELETE FROM interval_values WHERE key IN "
                 f"(SELECT key FROM interval_keys WHERE {rebuilt})",
@@ -1873,7 +1916,7 @@ class DuckDBStore:
                 INSERT INTO profile_history
                 SELECT o.site_id, o.location_id, o.slot, o.import_kwh, o.export_kwh, o.quality,
                     o.batch, o.meter, ?, n.batch
-                FROM {_SNAPSHOT} o LEFT JOIN profile_values n
+                FROM {_SNAPSHOT} o LEFT JOIN {_PROFILE_ROWS} n
                     ON n.site_id = o.site_id AND n.location_id = o.location_id
                     AND n.slot = o.slot
                 WHERE n.slot IS NULL
@@ -1881,7 +1924,7 @@ class DuckDBStore:
                     OR o.export_kwh IS DISTINCT FROM n.export_kwh
                     OR o.quality IS DISTINCT FROM n.quality
                     OR o.batch IS DISTINCT FROM n.batch
-                    OR o.meter IS DISTINCT FROM n.meter
+                    OR o.pair IS DISTINCT FROM n.pair
                 """,
                 [replaced_at],
             )
@@ -1897,6 +1940,8 @@ class DuckDBStore:
                 source = "raw_chunks JOIN raw_batches USING (batch)"
             elif table == "interval_values":
                 source = self._intervals
+            elif table == "profile_values":
+                source = self._profiles
             sql = f"SELECT count(*) FROM {source}"
             params: list[object] = []
             if site_id is not None:
@@ -1919,6 +1964,8 @@ class DuckDBStore:
                 source = "raw_chunks t JOIN raw_batches b ON t.batch = b.batch"
             elif table == "interval_values":  # the rows as they were before version 6
                 source = f"{self._intervals} t"
+            elif table == "profile_values":  # the rows as they were before version 7
+                source = f"{self._profiles} t"
             rows = "t"
             if table == "profile_values":
                 rows = "struct_pack(site_id, location_id, slot, import_kwh, export_kwh, quality, "
