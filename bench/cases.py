@@ -374,7 +374,8 @@ def _floors(store: Any, site: Any, args: argparse.Namespace, run: Any) -> dict[s
     first, last = _period(args)
     start, stop = period_slots(first, last, site.site.timezone)
     # the site's rows by the numbers of its pairs of location and meter (one range, as the
-    # engine's read finds them)
+    # engine's read finds them; the benchmark's store holds one site, so no other site's
+    # numbers lie between)
     ((first_pair, last_pair),) = store.connection.execute(
         "SELECT min(pair), max(pair) FROM profile_pairs WHERE site_id = ?", [site.site.id]
     ).fetchall()

@@ -2014,16 +2014,16 @@ class DuckDBStore:
 
 class _PairIndex:
     """Rows of :meth:`DuckDBStore.load_profiles` by a number that stands for their location id
-    and meter key: the pair's number in the site (``profile_pairs.pair``), or for rows written
-    before version 4 DuckDB's hash of the two (``hash(location_id, meter)``). Which row of the
-    result (``-1``: a location not asked for) and which meter a number stands for. A
-    location's meters are numbered in the order of their keys among all the pairs named for
-    it; :meth:`present` and :meth:`renumbering` give the meters that held values in the rows
-    scattered and their numbers among those alone.
+    and meter key: the pair's number (``profile_pairs.pair``: in the store since version 7, in
+    the site before), or for rows written before version 4 DuckDB's hash of the two
+    (``hash(location_id, meter)``). Which row of the result (``-1``: a location not asked
+    for) and which meter a number stands for. A location's meters are numbered in the order of
+    their keys among all the pairs named for it; :meth:`present` and :meth:`renumbering` give
+    the meters that held values in the rows scattered and their numbers among those alone.
 
-    Two pairs with the same number could not be told apart: :meth:`of` refuses them, and
-    :meth:`DuckDBStore.save_profiles` refuses a pair whose hash another pair of the site has
-    (``profile_pairs``), so a store written by this version never holds one."""
+    Two pairs with the same number could not be told apart: :meth:`of` refuses them. Since
+    version 7 a number is the primary key of ``profile_pairs``; versions 3 to 6 refused to
+    store a pair whose hash another pair of the site had."""
 
     def __init__(self, keys: Sequence[str], pairs: Sequence[tuple[Any, ...]]) -> None:
         row = {k: i for i, k in enumerate(keys)}
