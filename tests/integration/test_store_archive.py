@@ -1,4 +1,4 @@
-"""The raw archive stores large chunks deflated and gives back the exact bytes as imported; DuckDB
+"""The raw archive stores large chunks compressed and gives back the exact bytes as imported; DuckDB
 keeps the chunks as they are (no compression of its own); stores of schema version 1 (chunks as
 they are, no codec column) and 4 (chunks compressed by DuckDB) are read as they are and upgraded
 when opened for writing."""
@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import zlib
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,10 +35,20 @@ def _codecs(store: DuckDBStore, batch: int) -> list[str]:
     return [r[0] for r in rows]
 
 
-def test_tor_7_1_archive_chunks_are_deflated_where_smaller_and_come_back_byte_exact(
-    monkeypatch: pytest.MonkeyPatch,
+def _deflated(view: memoryview, offset: int) -> tuple[str, bytes]:
+    """A chunk as archived before chunks were compressed with Zstandard: deflated."""
+    raw = view[offset : offset + duckdb_store.CHUNK_BYTES]
+    packed = zlib.compress(raw, 1)
+    return ("zlib", packed) if len(packed) < len(raw) else ("none", bytes(raw))
+
+
+@pytest.mark.parametrize("codec", ["zstd", "zlib"])  # as archived now, and before
+def test_tor_7_1_archive_chunks_are_compressed_where_smaller_and_come_back_byte_exact(
+    monkeypatch: pytest.MonkeyPatch, codec: str
 ) -> None:
     monkeypatch.setattr(duckdb_store, "CHUNK_BYTES", 64)
+    if codec == "zlib":
+        monkeypatch.setattr(duckdb_store, "_pack", _deflated)
     store = DuckDBStore(":memory:")
     apply_site(store, SITE, now=WHEN)
     # text that compresses, then 64 bytes that do not (every byte value once, shuffled)
@@ -47,7 +58,7 @@ def test_tor_7_1_archive_chunks_are_deflated_where_smaller_and_come_back_byte_ex
     info = store.add_batch(SITE_ID, content, digest, "x.csv", "csv/intervals", WHEN, 1, {})
     codecs = _codecs(store, info.batch)
     assert len(codecs) == 22
-    assert codecs[:20] == ["zlib"] * 20
+    assert codecs[:20] == [codec] * 20
     assert codecs[20:] == ["none", "none"]
     assert store.batch_content(info.batch) == content
     assert hashlib.sha256(store.batch_content(info.batch)).hexdigest() == info.sha256

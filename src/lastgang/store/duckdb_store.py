@@ -32,6 +32,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import zstandard
 from numpy.typing import NDArray
 
 from lastgang.cache import SizedCache
@@ -281,9 +282,11 @@ def _copy_rows(con: duckdb.DuckDBPyConnection, select: str, into: str) -> None:
 #: raw bytes are archived in chunks of this size (no limit on the size of an input file)
 CHUNK_BYTES = 16 * 1024 * 1024
 
-#: chunks are stored deflated (``codec = 'zlib'``, level 1: about 11x smaller for CSV and
-#: compressed on every core) where that makes them smaller; ``'none'`` is the bytes as they are
-_ZLIB_LEVEL = 1
+#: chunks are stored compressed with Zstandard (``codec = 'zstd'``, level 1: about 15x smaller
+#: for CSV, compressed at about 0.9 GB/s per core, three times zlib's fastest level, and
+#: inflated at twice its speed) where that makes them smaller; ``'none'`` is the bytes as they
+#: are. Chunks archived before are deflated (``'zlib'``) and read as they are.
+_ZSTD_LEVEL = 1
 
 #: parsed site configurations by their stored JSON, shared by every store of the process: a
 #: version never changes once applied, and parsing one of 10,000 units (6.6 MB of JSON, about
@@ -976,8 +979,9 @@ class DuckDBStore:
         if len(rows) == 1:
             yield _unpack(bytes(rows[0][0]), rows[0][1])
             return
-        # zlib lets go of the GIL while it inflates: on every core, a few chunks ahead of the
-        # one given (each is let go of here once given; only the deflated archive is held whole)
+        # zstd and zlib let go of the GIL while they inflate: on every core, a few chunks ahead
+        # of the one given (each is let go of here once given; only the compressed archive is
+        # held whole)
         with ThreadPoolExecutor(_UNPACKERS, thread_name_prefix="lastgang-unpack") as pool:
             ahead = 2 * _UNPACKERS
             pending = deque(pool.submit(_unpack, bytes(d), c) for d, c in rows[:ahead])
@@ -1014,6 +1018,8 @@ class DuckDBStore:
             end = min(size, length - at, stop - at)  # a chunk is inflated up to the range's end
             if codec_of == "zlib":
                 part = zlib.decompressobj().decompress(bytes(data), end)
+            elif codec_of == "zstd":
+                part = _zstd_prefix(bytes(data), end)
             else:
                 part = _unpack(bytes(data), codec_of)[:end]
             if len(part) != end:
@@ -2168,11 +2174,12 @@ def paged(sql: str, params: list[object], offset: int, limit: int | None) -> str
 
 
 def _pack(view: memoryview, offset: int) -> tuple[str, bytes]:
-    """``(codec, data)`` of the chunk of ``view`` at ``offset``: deflated where that is
+    """``(codec, data)`` of the chunk of ``view`` at ``offset``: compressed where that is
     smaller, else as it is."""
     raw = view[offset : offset + CHUNK_BYTES]
-    packed = zlib.compress(raw, _ZLIB_LEVEL)
-    return ("zlib", packed) if len(packed) < len(raw) else ("none", bytes(raw))
+    # a compressor per chunk: one is not to be shared by threads (and costs microseconds)
+    packed = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(raw)
+    return ("zstd", packed) if len(packed) < len(raw) else ("none", bytes(raw))
 
 
 def _chunk_count(size: int) -> int:
@@ -2196,7 +2203,7 @@ def _packed_chunks(content: bytes, dropped: threading.Event) -> list[tuple[str, 
 
 def _archive_chunks(content: bytes) -> Iterator[tuple[str, bytes]]:
     """``(codec, data)`` of each chunk of :data:`CHUNK_BYTES` of ``content`` (see
-    :func:`_pack`). The chunks are compressed on every core (zlib releases the GIL) and given in
+    :func:`_pack`). The chunks are compressed on every core (zstd releases the GIL) and given in
     order, a few at a time, so the whole file is never held twice."""
     view = memoryview(content)
     offsets = range(0, max(len(content), 1), CHUNK_BYTES)
@@ -2225,11 +2232,28 @@ _UNPACKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 def _unpack(data: bytes, codec: str | None) -> bytes:
+    if codec == "zstd":
+        return zstandard.ZstdDecompressor().decompress(data)
     if codec == "zlib":
         return zlib.decompress(data)
     if codec in (None, "none"):
         return data
     raise StoreError(f"raw archive chunk with unknown codec {codec!r}")
+
+
+def _zstd_prefix(data: bytes, size: int) -> bytes:
+    """The first ``size`` bytes (or all, if fewer) of the Zstandard frame ``data``, inflated
+    only that far."""
+    parts = []
+    held = 0
+    with zstandard.ZstdDecompressor().stream_reader(data) as reader:
+        while held < size:
+            part = reader.read(size - held)
+            if not part:
+                break
+            parts.append(part)
+            held += len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _interval_series(rows: Mapping[str, Any], sl: slice) -> IntervalSeries:
