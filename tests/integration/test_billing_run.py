@@ -479,9 +479,9 @@ def test_billing_again_gives_version_2_and_keeps_version_1(
         if name.endswith(".pdf"):
             assert (encoding, size) == ("", written)
         elif name.endswith("-run.json"):  # without its invoices, which are kept one by one
-            assert encoding == "zlib+invoices" and size < written
+            assert encoding == "zstd+invoices" and size < written
         else:
-            assert encoding == "zlib" and size < written
+            assert encoding == "zstd" and size < written
     assert stored_json == (tmp_path / "v1" / "lindengasse-5-R1-V1-run.json").read_text("utf-8")
     assert json.loads(stored_json)["status"] == "final"
 
@@ -876,6 +876,57 @@ def test_runs_stored_before_files_were_compressed_are_read_as_they_are(tmp_path:
             ("s-R2-V2-01.pdf", b"%PDF-1.7"),
             ("s-R2-V2-run.json", b'{"run": 2}'),
         ]
+
+
+def test_runs_whose_files_were_deflated_are_read_as_they_are(
+    store: DuckDBStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs stored before their text was compressed with Zstandard have it deflated (zlib):
+    every file, the run JSON put together from its pieces, one invoice, the run without its
+    invoices and a unit's invoices read as written, beside a run stored now."""
+    from lastgang.store import runs as stored_runs
+
+    load_good_data(store)
+    with monkeypatch.context() as before:  # what the store wrote before
+        before.setattr(stored_runs, "_compressed", lambda data: zlib.compress(data, 1))
+        before.setattr(stored_runs, "_SPLIT", "zlib+invoices")
+        before.setattr(
+            stored_runs,
+            "_stored",
+            lambda name, content: (
+                (zlib.compress(content, 1), "zlib") if name.endswith(".html") else (content, "")
+            ),
+        )
+        old = bill(store, "lindengasse-5", FIRST, LAST, out_dir=tmp_path / "v1", now=WHEN)
+    new = bill(store, "lindengasse-5", FIRST, LAST, out_dir=tmp_path / "v2", now=WHEN)
+    encodings = "SELECT DISTINCT encoding FROM billing_run_outputs WHERE run = ? ORDER BY 1"
+    assert store.connection.execute(encodings, [1]).fetchall() == [
+        ("",), ("zlib",), ("zlib+invoices",)
+    ]  # fmt: skip
+    assert store.connection.execute(encodings, [2]).fetchall() == [
+        ("",), ("zstd",), ("zstd+invoices",)
+    ]  # fmt: skip
+    pieces = "SELECT content FROM billing_run_invoices WHERE run = ?"
+    for run, start in ((1, b"\x78"), (2, b"\x28\xb5\x2f\xfd")):  # zlib's, Zstandard's
+        found = {
+            bytes(c)[: len(start)] for (c,) in store.connection.execute(pieces, [run]).fetchall()
+        }
+        assert found == {start}
+    runs = RunStore(store)
+    for result, folder in ((old, "v1"), (new, "v2")):
+        run = result.record.run
+        for output in runs.outputs(run):
+            assert output.content == (tmp_path / folder / output.name).read_bytes()
+        written = json.loads(result.files[f"{result.run.key}-run.json"].read_text("utf-8"))
+        assert runs.keeps_invoices(run)
+        head = json.loads(runs.run_head(run) or "")
+        assert head == {**written, "invoices": []}
+        for invoice in written["invoices"]:
+            assert json.loads(runs.invoice_json(run, invoice["number"]) or "") == invoice
+    first = (runs.invoices(1) or [])[0]
+    units = runs.unit_invoices("lindengasse-5", first.unit_id)
+    assert sorted(units) == [1, 2] and units[1][0] == first
+    assert [e.number for e in units[2]] == [e.number for e in runs.invoices(2, first.unit_id) or []]
 
 
 def _blob_compression(store: DuckDBStore, table: str) -> set[str]:
