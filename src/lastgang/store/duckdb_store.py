@@ -60,7 +60,7 @@ __all__ = ["CHUNK_BYTES", "SCHEMA", "SCHEMA_VERSION", "DuckDBStore", "paged"]
 
 SCHEMA_VERSION = 7
 
-#: the raw archive's chunks as DuckDB keeps them: their bytes as they are (they are deflated
+#: the raw archive's chunks as DuckDB keeps them: their bytes as they are (they are compressed
 #: already). Left to itself DuckDB compresses a BLOB column with ZSTD a vector of 2,048 rows at
 #: a time, so reading one batch's chunks inflated every chunk of the vector: 0.37-0.41 s and
 #: 212 MB for any one of twelve monthly files of 1,000 metering points (0.05 s now), and every
@@ -203,7 +203,7 @@ _INTERVAL_ROWS = """(
 )"""
 
 #: the tables whose BLOB column DuckDB keeps as it is since schema version 5 (``raw_chunks``
-#: here, the others of :mod:`lastgang.store.runs`: zlib's text and PDF files, which DuckDB's
+#: here, the others of :mod:`lastgang.store.runs`: compressed text and PDF files, which DuckDB's
 #: ZSTD made no smaller; one PDF of 9,900 took 120 ms to read, 1 ms as they are)
 _AS_THEY_ARE = {
     "raw_chunks": "data",
@@ -1047,7 +1047,7 @@ class DuckDBStore:
         return [FilePiece(int(a), int(b), frozenset(names)) for a, b, names in rows]
 
     def _archived_chunks(self, batch: int) -> list[tuple[Any, str | None]]:
-        """The deflated chunks of a batch in order, with their codecs."""
+        """The compressed chunks of a batch in order, with their codecs."""
         codec = "codec" if self._version >= 2 else "'none'"
         rows = self._con.execute(
             f"SELECT data, {codec} FROM raw_chunks WHERE batch = ? ORDER BY seq", [batch]
@@ -1895,7 +1895,7 @@ class DuckDBStore:
                 ),
                 site,
             ).fetchall()
-            # the rows rebuilt as they are (DuckDB holds a temporary table in memory: 1.2 GB
+            # the rows rebuilt as they are (DuckDB holds a temporary table in memory: 1.4 GB
             # for a site-year of 1,000 metering points, 2.9 GB with their three strings)
             pairs = f"pair IN (SELECT pair FROM profile_pairs WHERE {rebuilt})"
             self._con.execute(
