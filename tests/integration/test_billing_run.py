@@ -888,7 +888,7 @@ def test_runs_whose_files_were_deflated_are_read_as_they_are(
 
     load_good_data(store)
     with monkeypatch.context() as before:  # what the store wrote before
-        before.setattr(stored_runs, "_compressed", lambda data: zlib.compress(data, 1))
+        before.setattr(stored_runs, "compress", lambda data: zlib.compress(data, 1))
         before.setattr(stored_runs, "_SPLIT", "zlib+invoices")
         before.setattr(
             stored_runs,

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import threading
-import zlib
 from collections import deque
 from collections.abc import (
     Callable,
@@ -32,7 +31,6 @@ from typing import Any
 
 import duckdb
 import numpy as np
-import zstandard
 from numpy.typing import NDArray
 
 from lastgang.cache import SizedCache
@@ -55,6 +53,7 @@ from lastgang.store import (
     SiteVersion,
 )
 from lastgang.store._arrow import arrow_chunks
+from lastgang.store.compression import compress, inflate, inflate_prefix
 
 __all__ = ["CHUNK_BYTES", "SCHEMA", "SCHEMA_VERSION", "DuckDBStore", "paged"]
 
@@ -282,11 +281,10 @@ def _copy_rows(con: duckdb.DuckDBPyConnection, select: str, into: str) -> None:
 #: raw bytes are archived in chunks of this size (no limit on the size of an input file)
 CHUNK_BYTES = 16 * 1024 * 1024
 
-#: chunks are stored compressed with Zstandard (``codec = 'zstd'``, level 1: about 15x smaller
-#: for CSV, compressed at about 0.9 GB/s per core, three times zlib's fastest level, and
-#: inflated at twice its speed) where that makes them smaller; ``'none'`` is the bytes as they
-#: are. Chunks archived before are deflated (``'zlib'``) and read as they are.
-_ZSTD_LEVEL = 1
+#: chunks are stored compressed with Zstandard (``codec = 'zstd'``, :mod:`.compression`) where
+#: that makes them smaller; ``'none'`` is the bytes as they are. Chunks archived before are
+#: deflated (``'zlib'``) and read as they are.
+_COMPRESSED = ("zstd", "zlib")
 
 #: parsed site configurations by their stored JSON, shared by every store of the process: a
 #: version never changes once applied, and parsing one of 10,000 units (6.6 MB of JSON, about
@@ -1016,10 +1014,8 @@ class DuckDBStore:
         for seq, data, codec_of in rows:
             at = int(seq) * size
             end = min(size, length - at, stop - at)  # a chunk is inflated up to the range's end
-            if codec_of == "zlib":
-                part = zlib.decompressobj().decompress(bytes(data), end)
-            elif codec_of == "zstd":
-                part = _zstd_prefix(bytes(data), end)
+            if codec_of in _COMPRESSED:
+                part = inflate_prefix(bytes(data), end)
             else:
                 part = _unpack(bytes(data), codec_of)[:end]
             if len(part) != end:
@@ -2177,8 +2173,7 @@ def _pack(view: memoryview, offset: int) -> tuple[str, bytes]:
     """``(codec, data)`` of the chunk of ``view`` at ``offset``: compressed where that is
     smaller, else as it is."""
     raw = view[offset : offset + CHUNK_BYTES]
-    # a compressor per chunk: one is not to be shared by threads (and costs microseconds)
-    packed = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(raw)
+    packed = compress(raw)
     return ("zstd", packed) if len(packed) < len(raw) else ("none", bytes(raw))
 
 
@@ -2232,28 +2227,11 @@ _UNPACKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 def _unpack(data: bytes, codec: str | None) -> bytes:
-    if codec == "zstd":
-        return zstandard.ZstdDecompressor().decompress(data)
-    if codec == "zlib":
-        return zlib.decompress(data)
+    if codec in _COMPRESSED:
+        return inflate(data)
     if codec in (None, "none"):
         return data
     raise StoreError(f"raw archive chunk with unknown codec {codec!r}")
-
-
-def _zstd_prefix(data: bytes, size: int) -> bytes:
-    """The first ``size`` bytes (or all, if fewer) of the Zstandard frame ``data``, inflated
-    only that far."""
-    parts = []
-    held = 0
-    with zstandard.ZstdDecompressor().stream_reader(data) as reader:
-        while held < size:
-            part = reader.read(size - held)
-            if not part:
-                break
-            parts.append(part)
-            held += len(part)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _interval_series(rows: Mapping[str, Any], sl: slice) -> IntervalSeries:

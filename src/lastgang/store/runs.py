@@ -34,7 +34,6 @@ once issued can always be shown again exactly as it was.
 from __future__ import annotations
 
 import hashlib
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,10 +43,10 @@ from typing import Any
 
 import duckdb
 import numpy as np
-import zstandard
 
 from lastgang.errors import StoreError
 from lastgang.store import Store
+from lastgang.store.compression import compress, inflate
 from lastgang.store.duckdb_store import DuckDBStore, paged
 
 __all__ = ["RUNS_SCHEMA", "InvoiceEntry", "RunOutput", "RunRecord", "RunStore"]
@@ -104,34 +103,16 @@ CREATE TABLE IF NOT EXISTS billing_run_invoices (
 );
 """
 
-#: files stored compressed (``encoding = 'zstd'``; ``'zlib'`` in runs stored before): text,
-#: which compresses about 13-fold; a PDF compresses its own streams already
+#: files stored compressed (``encoding = 'zstd'``, :mod:`.compression`; ``'zlib'`` in runs
+#: stored before): text, which compresses about 13-fold; a PDF compresses its own streams
+#: already
 _TEXT_FILES = (".html", ".json", ".csv")
-#: Zstandard's level for them: the fastest, three times as fast as zlib's (the run files of
-#: 10,000 units are about 1.5 GB of text)
-_ZSTD_LEVEL = 1
-
-
-def _compressed(data: bytes | memoryview) -> bytes:
-    """Text as stored (a compressor per call: one is not to be shared by threads)."""
-    return zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(data)
-
-
-#: how a Zstandard frame starts; zlib's streams (``zlib.compress``) start with 0x78
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-
-
-def _inflated(data: bytes) -> bytes:
-    """Stored text as written, compressed with Zstandard or (runs stored before) zlib."""
-    if data[:4] == _ZSTD_MAGIC:
-        return zstandard.ZstdDecompressor().decompress(data)
-    return zlib.decompress(data)
 
 
 def _stored(name: str, content: bytes) -> tuple[bytes, str]:
     """A file's bytes as stored, and their encoding."""
     if name.endswith(_TEXT_FILES):
-        return _compressed(content), "zstd"
+        return compress(content), "zstd"
     return content, ""
 
 
@@ -144,7 +125,7 @@ _SPLITS = (_SPLIT, "zlib+invoices")
 def _unstored(content: bytes, encoding: str | None) -> bytes:
     """A stored file's bytes as the run wrote them (not for a file kept in pieces)."""
     if encoding in ("zstd", "zlib"):
-        return _inflated(content)
+        return inflate(content)
     if encoding:
         raise StoreError(f"a stored run file has the unknown encoding {encoding!r}")
     return content
@@ -441,7 +422,7 @@ class RunStore:
                 def store_file(name: str) -> tuple[bytes, str]:
                     if name == split and entries is not None:
                         spans = [(e.at, e.length) for e in entries]
-                        return _compressed(_without(outputs[name], spans)), _SPLIT
+                        return compress(_without(outputs[name], spans)), _SPLIT
                     return _stored(name, bytes(outputs[name]))
 
                 with ThreadPoolExecutor(2, thread_name_prefix="run-store") as pool:
@@ -450,7 +431,7 @@ class RunStore:
                         view = memoryview(outputs[split])
                         pieces = list(
                             pool.map(
-                                lambda e: _compressed(view[e.at : e.at + e.length]),
+                                lambda e: compress(view[e.at : e.at + e.length]),
                                 entries,
                             )
                         )
@@ -589,9 +570,7 @@ class RunStore:
             "ORDER BY json_offset",
             [run],
         ).fetchall()
-        whole = _put_together(
-            _inflated(bytes(content)), ((int(at), _inflated(p)) for at, p in pieces)
-        )
+        whole = _put_together(inflate(bytes(content)), ((int(at), inflate(p)) for at, p in pieces))
         if hashlib.sha256(whole).hexdigest() != sha256:
             raise StoreError(
                 f"the stored {name} of billing run {run} does not match its SHA-256 once put "
@@ -621,7 +600,7 @@ class RunStore:
         """The run's JSON without its invoices (an empty ``invoices`` array; everything else
         as it stands in the file), or None for a run not stored with its invoice entries."""
         rest = self._split(run, "content")
-        return None if rest is None else _inflated(rest).decode("utf-8")
+        return None if rest is None else inflate(rest).decode("utf-8")
 
     def invoices(
         self, run: int, unit_id: str | None = None, *, offset: int = 0, limit: int | None = None
@@ -675,7 +654,7 @@ class RunStore:
         ).fetchall()
         if not rows:
             return None
-        return _inflated(rows[0][0]).decode("utf-8").lstrip(",").strip()
+        return inflate(rows[0][0]).decode("utf-8").lstrip(",").strip()
 
     def _has_invoices(self) -> bool:
         """Whether the store has the table of invoice entries (a store opened read-only may
