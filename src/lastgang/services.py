@@ -11,7 +11,9 @@ I/O, the core does the rules.
 - :func:`rebuild_profiles`: replay the site's whole raw archive with the current configuration.
 - :func:`export_profile`: a metering point's profile over local days at a resolution, as CSV.
 
-Every import, apply and rebuild is one store transaction: it happens completely or not at all.
+Every import, apply and rebuild happens completely or not at all: each is one store
+transaction, except the whole rebuild, which commits its batches one by one under a stand-in of
+the site and gives the site their rows in one transaction at the end (:func:`_rebuild_whole`).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ from lastgang.profiles import (
 from lastgang.profiles.readings import IntervalSeries, MeterReadings
 from lastgang.profiles.types import LoadProfile
 from lastgang.quality import Quality
-from lastgang.store import BatchInfo, IntervalRows, ReadingSet, SiteVersion, Store
+from lastgang.store import BatchInfo, FilePiece, IntervalRows, ReadingSet, SiteVersion, Store
 from lastgang.timegrid import (
     SLOT_SECONDS,
     aggregate,
@@ -323,13 +325,15 @@ def _parse(
     options: ImportOptions | None = None,
     store: Store | None = None,
     skip: Collection[str] = (),
+    stored_as: str | None = None,
 ) -> ImportedFile:
     """The readings of one input file in ``format`` (see :mod:`lastgang.ingest.dispatch`);
-    with ``store``, readers that join an input with stored series can read them; the rows of
-    the locations ``skip`` may be left out."""
+    with ``store``, readers that join an input with stored series can read them (those of the
+    site, or stored under the id ``stored_as``: a rebuild's stand-in); the rows of the
+    locations ``skip`` may be left out."""
     lookup = None
     if store is not None:
-        site_id = index.site.site.id
+        site_id = index.site.site.id if stored_as is None else stored_as
 
         def lookup(keys: Sequence[str], start: int, stop: int) -> dict[str, IntervalSeries]:
             found = store.readings(site_id, keys, start * SLOT_SECONDS, stop * SLOT_SECONDS)
@@ -344,8 +348,10 @@ def _parse_archived(
     index: SiteIndex,
     skip: Collection[str] = (),
     read: Callable[[int, int], None] | None = None,
+    stored_as: str | None = None,
 ) -> ImportedFile:
-    """:func:`_parse` of an archived batch. A large file of interval values is read from the
+    """:func:`_parse` of an archived batch (joined with the stored series of the site, or of
+    ``stored_as``). A large file of interval values is read from the
     archive part by part as it is inflated (:func:`parse_interval_pieces`), never held whole,
     telling ``read`` how many bytes have been read after each part, of how many it reads;
     one the piecewise reader
@@ -375,6 +381,7 @@ def _parse_archived(
         options_from_factors(info.factors),
         store,
         skip=skip,
+        stored_as=stored_as,
     )
 
 
@@ -1176,6 +1183,119 @@ def _widened(
     return frozenset(scope)
 
 
+def _replay(
+    store: Store,
+    site_id: str,
+    index: SiteIndex,
+    batches: Sequence[BatchInfo],
+    keep_locations: Collection[str],
+    progress: Progress | None,
+    stored: Callable[[BatchInfo, ImportedFile], int],
+    left: Callable[[BatchInfo], bool] | None = None,
+    stored_as: str | None = None,
+) -> tuple[int, int]:
+    """Parse the archived ``batches`` again in import order (those ``left`` says are left
+    unread are skipped; the rows of ``keep_locations`` are not read) and give each to
+    ``stored``, which stores it and returns its profile slots (readers that join a batch with
+    stored series read those stored under ``stored_as``, if given). Every batch is parsed even
+    after one is refused, so that all problems are listed; none is stored after the first.
+    Returns the slots stored and the batches read; raises :class:`InvalidInput` with every
+    problem when any batch was refused."""
+    slots = read = 0
+    problems: list[Problem] = []
+    for i, info in enumerate(batches):
+        if progress is not None:
+            progress(f"batch {info.batch} ({info.source})", i, len(batches))
+        if left is not None and left(info):
+            continue  # the same rows for the same locations as before: none rebuilt
+        read += 1
+        head = f"batch {info.batch} ({info.source}, "
+
+        def reading(done: int, total: int, head: str = head, i: int = i) -> None:
+            if progress is not None:
+                progress(f"{head}{_mb(done)} of {_mb(total)})", i, len(batches))
+
+        try:
+            # the rows of keep_locations are as they were (see _widened)
+            file = _parse_archived(store, info, index, keep_locations, reading, stored_as)
+        except InvalidInput as exc:
+            problems.extend(
+                Problem(
+                    f"archived batch {info.batch}: {p.reason}",
+                    file=p.file,
+                    line=p.line,
+                    column=p.column,
+                    meter=p.meter,
+                    time=p.time,
+                )
+                for p in exc.problems
+            )
+            continue
+        if not problems:
+            slots += stored(info, file)
+    if problems:
+        raise InvalidInput(
+            f"site {site_id!r}: the current configuration refuses archived data; "
+            "nothing was rebuilt",
+            problems,
+        )
+    return slots, read
+
+
+def _rebuild_whole(
+    store: Store,
+    site: Site,
+    index: SiteIndex,
+    batches: Sequence[BatchInfo],
+    when: datetime,
+    progress: Progress | None,
+) -> tuple[int, int, int]:
+    """Rebuild every location of a site: the batches are replayed into a stand-in site
+    (:meth:`~lastgang.store.Store.begin_stand_in`), each batch in a transaction of its own, so
+    that the store never holds more than one batch's rows uncommitted (DuckDB keeps a
+    transaction's rows in memory until it ends: 240 MB per month of 1,000 metering points).
+    The site itself is untouched until the stand-in replaces it, in one transaction, with the
+    changed values kept in the history table; a refused batch or any error drops the stand-in
+    and leaves the site as it was. No other thread of the process uses the store meanwhile.
+    Inside a transaction (the rebuild of ``site apply``) nothing is committed before it ends:
+    the same outcome, without the bound on memory. Returns the slots stored, the batches read
+    and the values that went to the history."""
+    site_id = site.site.id
+    names: dict[int, Mapping[str, str]] = {}
+    pieces: dict[int, Sequence[FilePiece]] = {}
+    with store.exclusive():
+        stand_in = store.begin_stand_in(site_id)
+        twin = site.model_copy(update={"site": site.site.model_copy(update={"id": stand_in})})
+        try:
+
+            def stored(info: BatchInfo, file: ImportedFile) -> int:
+                if file.names is not None:  # what its names give now, kept with the swap
+                    names[info.batch] = file.names
+                if file.pieces is not None:
+                    pieces[info.batch] = file.pieces
+                with store.transaction():
+                    return _store_batch(store, twin, info.batch, file, when, history=False)
+
+            slots, read = _replay(
+                store, site_id, index, batches, (), progress, stored, stored_as=stand_in
+            )
+            if progress is not None:
+                progress("the rebuilt rows replace the site's", len(batches), len(batches))
+            with store.transaction():
+                for batch, named in names.items():
+                    store.save_batch_names(batch, named)
+                for batch, parts in pieces.items():
+                    store.save_batch_pieces(batch, parts)
+                changed = store.replace_by_stand_in(site_id, stand_in, when)
+        except BaseException:
+            # a store error may have ended the transaction: what is left of the stand-in
+            # then goes with the next rebuild of the site (begin_stand_in)
+            with contextlib.suppress(Exception):
+                store.drop_stand_in(stand_in)
+            raise
+    return slots, read, changed
+
+
 class _Unread:
     """Which archived batches a partial rebuild of the locations ``rebuilt``
     (:func:`_widened`) leaves unread: never one that held readings of them (``held``,
@@ -1238,8 +1358,10 @@ def rebuild_profiles(
 ) -> RebuildResult:
     """Rebuild every reading and profile of a site from its raw archive with the current site
     configuration: the archived batches are parsed again and replayed in import order, exactly
-    as they were imported. Values that come out different go to the history table. One
-    transaction: a batch the current configuration refuses refuses the whole rebuild.
+    as they were imported. Values that come out different go to the history table. A batch
+    the current configuration refuses refuses the whole rebuild: nothing changes. The whole
+    site is rebuilt batch by batch into a stand-in that replaces it at the end
+    (:func:`_rebuild_whole`), a part of it in one transaction.
 
     With ``pending``, only the locations whose readings a configuration applied since the last
     rebuild reads otherwise are rebuilt (:meth:`~lastgang.store.Store.rebuild_pending`), with
@@ -1269,57 +1391,30 @@ def rebuild_profiles(
             if loc.id not in scope:
                 keep_locations.update((loc.id, SERIES_LOCATION_PREFIX + loc.id))
                 keep_meters.update(m.key for m in loc.meters)
-    slots = read = 0
-    with store.transaction():
-        held = store.begin_rebuild(site_id, keep_locations=keep_locations, keep_meters=keep_meters)
-        unread = None if scope is None else _Unread(site, names, gives, scope, held)
-        problems: list[Problem] = []
-        for i, info in enumerate(batches):
-            if progress is not None:
-                progress(f"batch {info.batch} ({info.source})", i, len(batches))
-            if unread is not None and unread.left(info):
-                continue  # the same rows for the same locations as before: none rebuilt
-            read += 1
-            head = f"batch {info.batch} ({info.source}, "
+    if scope is None:
+        slots, read, changed = _rebuild_whole(store, site, index, batches, when, progress)
+    else:
+        with store.transaction():
+            held = store.begin_rebuild(
+                site_id, keep_locations=keep_locations, keep_meters=keep_meters
+            )
+            unread = _Unread(site, names, gives, scope, held)
 
-            def reading(done: int, total: int, head: str = head, i: int = i) -> None:
-                if progress is not None:
-                    progress(f"{head}{_mb(done)} of {_mb(total)})", i, len(batches))
-
-            try:
-                # the rows of keep_locations are as they were (see _widened)
-                file = _parse_archived(store, info, index, keep_locations, reading)
-            except InvalidInput as exc:
-                problems.extend(
-                    Problem(
-                        f"archived batch {info.batch}: {p.reason}",
-                        file=p.file,
-                        line=p.line,
-                        column=p.column,
-                        meter=p.meter,
-                        time=p.time,
-                    )
-                    for p in exc.problems
-                )
-                continue
-            if problems:
-                continue
-            if file.names is not None:  # what its names give now
-                store.save_batch_names(info.batch, file.names)
-            if file.pieces is not None:  # read whole: its pieces, for the next rebuild
-                store.save_batch_pieces(info.batch, file.pieces)
-            if scope is not None:  # only the readings of the locations rebuilt
+            def stored(info: BatchInfo, file: ImportedFile) -> int:
+                if file.names is not None:  # what its names give now
+                    store.save_batch_names(info.batch, file.names)
+                if file.pieces is not None:  # read whole: its pieces, for the next rebuild
+                    store.save_batch_pieces(info.batch, file.pieces)
+                # only the readings of the locations rebuilt
                 file = replace(file, readings=file.readings.without(keep_meters, keep_locations))
                 if not len(file.readings):
-                    continue
-            slots += _store_batch(store, site, info.batch, file, when, history=False, only=scope)
-        if problems:
-            raise InvalidInput(
-                f"site {site_id!r}: the current configuration refuses archived data; "
-                "nothing was rebuilt",
-                problems,
+                    return 0
+                return _store_batch(store, site, info.batch, file, when, history=False, only=scope)
+
+            slots, read = _replay(
+                store, site_id, index, batches, keep_locations, progress, stored, unread.left
             )
-        changed = store.finish_rebuild(site_id, when)
+            changed = store.finish_rebuild(site_id, when)
     if progress is not None:
         progress("done", len(batches), len(batches))
     rebuilt = None if scope is None else tuple(sorted(scope))

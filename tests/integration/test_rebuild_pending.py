@@ -6,6 +6,7 @@ hold the same rows in every table (:meth:`DuckDBStore.fingerprint`)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -489,3 +490,132 @@ def test_tor_7_1_a_rebuild_reads_only_the_pieces_of_a_large_file_holding_rows_re
     assert len(reading) > 2 and all(what.endswith(f" of {wanted})") for what in reading)
     assert morning[-1].stop < info.size - 3000  # Top 2's last line, then 52 quarter hours
     assert store.fingerprint(SITE_ID) == whole.fingerprint(SITE_ID)
+
+
+# --- the whole rebuild: batch by batch into a stand-in, then one swap ----------------------------
+
+
+def _stand_in_rows(store: DuckDBStore) -> dict[str, int]:
+    """Rows stored under any stand-in id, by table (none: nothing is left of a rebuild)."""
+    con = store.connection
+    counts = {
+        table: con.execute(
+            f"SELECT count(*) FROM {table} WHERE site_id LIKE '~rebuild:%'"
+        ).fetchall()[0][0]
+        for table in (
+            "profile_pairs",
+            "interval_keys",
+            "register_readings",
+            "phase_samples",
+            "status_events",
+            "site_changes",
+        )
+    }
+    for values, keys, key in (
+        ("profile_values", "profile_pairs", "pair"),
+        ("interval_values", "interval_keys", "key"),
+    ):
+        counts[values] = con.execute(
+            f"SELECT count(*) FROM {values} WHERE {key} IN "
+            f"(SELECT {key} FROM {keys} WHERE site_id LIKE '~rebuild:%')"
+        ).fetchall()[0][0]
+    return counts
+
+
+def test_tor_7_1_a_whole_rebuild_commits_each_batch_while_readers_see_the_site_as_it_was() -> None:
+    """Each replayed batch is committed under the stand-in (DuckDB holds a transaction's rows
+    in memory until it ends), while a reader on another connection still sees the site's own
+    rows; the swap then gives the site the rows of the new configuration, every table as a
+    rebuild of it gives them, and leaves nothing of the stand-in."""
+    store = _store_with_data()
+    reader = store.connection.cursor()
+
+    def values(site: str) -> int:
+        rows = reader.execute(
+            "SELECT count(*) FROM profile_values WHERE pair IN "
+            "(SELECT pair FROM profile_pairs WHERE site_id = ?)",
+            [site],
+        ).fetchall()
+        return int(rows[0][0])
+
+    stored = values(SITE_ID)
+    seen: list[tuple[int, int]] = []
+
+    def progress(what: str, done: int, total: int) -> None:
+        if done == len(seen) < total:  # the first word of each batch
+            seen.append((values(SITE_ID), values("~rebuild:" + SITE_ID)))
+
+    apply_site_text(store, _ratio(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
+    result = rebuild_profiles(store, SITE_ID, now=LATER, progress=progress)
+    assert (result.locations, result.batches, result.read) == (None, 4, 4)
+    # before each batch: the site's rows as they were, and those of the batches before it
+    # committed under the stand-in
+    assert [site for site, _ in seen] == [stored] * 4
+    committed = [stand_in for _, stand_in in seen]
+    assert committed[0] == 0 and committed[1] > 0
+    assert all(a <= b for a, b in itertools.pairwise(committed))
+    assert values(SITE_ID) == stored and values("~rebuild:" + SITE_ID) == 0
+    assert set(_stand_in_rows(store).values()) == {0}
+    # the grid connection's 92 quarter hours of the spring day at half the energy
+    assert result.changed == 92
+    # every table as the rebuild of the grid connection alone gives it, in one transaction
+    # (begin_rebuild and finish_rebuild): the change applied with its rebuild
+    want = _store_with_data()
+    applied = apply_site_text(want, _ratio(SITE_TEXT), "v2.toml", now=LATER)
+    assert applied.rebuilt is not None and applied.rebuilt.locations == ("hak",)
+    assert applied.rebuilt.changed == 92
+    assert store.fingerprint(SITE_ID) == want.fingerprint(SITE_ID)
+    assert store.counts() == want.counts()
+
+
+def test_a_refused_whole_rebuild_leaves_the_site_as_it_was_and_nothing_of_the_stand_in() -> None:
+    store = _store_with_data()
+    no_pv_meter = SITE_TEXT.replace('serial = "PV0001"', 'serial = "PV0002"')
+    apply_site_text(store, no_pv_meter, "v2.toml", now=LATER, rebuild=False)
+    before, counts = store.fingerprint(SITE_ID), store.counts()
+    with pytest.raises(InvalidInput) as caught:
+        rebuild_profiles(store, SITE_ID, now=LAST)
+    assert any("PV0001" in p.reason for p in caught.value.problems)
+    assert "nothing was rebuilt" in str(caught.value)
+    assert store.fingerprint(SITE_ID) == before
+    assert store.counts() == counts
+    assert set(_stand_in_rows(store).values()) == {0}
+
+
+def test_a_whole_rebuild_stopped_midway_changes_nothing_and_the_next_clears_what_was_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stopped at its third batch, a rebuild drops its stand-in; where even that could not
+    happen (the process ended), the next rebuild of the site drops what was left first."""
+    store = _store_with_data()
+    apply_site_text(store, _ratio(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
+    before, counts = store.fingerprint(SITE_ID), store.counts()
+    real = services._store_batch
+    calls: list[int] = []
+
+    def stopping(*args: Any, **kwargs: Any) -> int:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_store_batch", stopping)
+    with pytest.raises(KeyboardInterrupt):
+        rebuild_profiles(store, SITE_ID, now=LAST)
+    assert store.fingerprint(SITE_ID) == before and store.counts() == counts
+    assert set(_stand_in_rows(store).values()) == {0}
+    # as if the process had ended: the stand-in's two batches stay
+    calls.clear()
+    monkeypatch.setattr(DuckDBStore, "drop_stand_in", lambda self, stand_in: None)
+    with pytest.raises(KeyboardInterrupt):
+        rebuild_profiles(store, SITE_ID, now=LAST)
+    left = _stand_in_rows(store)
+    assert left["profile_values"] > 0 and left["interval_values"] > 0
+    assert store.fingerprint(SITE_ID) == before
+    monkeypatch.undo()
+    result = rebuild_profiles(store, SITE_ID, now=LATER)
+    assert (result.batches, result.changed) == (4, 92)
+    assert set(_stand_in_rows(store).values()) == {0}
+    want = _store_with_data()
+    apply_site_text(want, _ratio(SITE_TEXT), "v2.toml", now=LATER)
+    assert store.fingerprint(SITE_ID) == want.fingerprint(SITE_ID)

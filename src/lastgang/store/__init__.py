@@ -508,6 +508,29 @@ class Store(Protocol):
         to the history table. Returns how many did. No rebuild is pending afterwards."""
         ...
 
+    def exclusive(self) -> AbstractContextManager[None]:
+        """No other thread of the process uses the store inside (as inside a transaction), but
+        the transactions inside commit one by one. Nests, with transactions too."""
+        ...
+
+    def begin_stand_in(self, site_id: str) -> str:
+        """The id of a stand-in for the site, under which a whole rebuild stores its readings
+        and profiles batch by batch (committed, unseen by the site's readers) until
+        :meth:`replace_by_stand_in`. Anything a stand-in of the site left (a rebuild that was
+        stopped) is dropped first."""
+        ...
+
+    def replace_by_stand_in(self, site_id: str, stand_in: str, replaced_at: datetime) -> int:
+        """Replace the site's readings and profiles by those of its stand-in, in one
+        transaction: profile values that changed or vanished go to the history table, and
+        every reading and profile of the site is the stand-in's afterwards. Returns how many
+        values went to the history. No rebuild is pending afterwards."""
+        ...
+
+    def drop_stand_in(self, stand_in: str) -> None:
+        """Drop everything stored under a stand-in (a rebuild refused or stopped)."""
+        ...
+
     def counts(self, site_id: str | None = None) -> dict[str, int]:
         """Row count of every table (of one site), for summaries and tests."""
         ...
