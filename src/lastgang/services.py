@@ -12,8 +12,9 @@ I/O, the core does the rules.
 - :func:`export_profile`: a metering point's profile over local days at a resolution, as CSV.
 
 Every import, apply and rebuild happens completely or not at all: each is one store
-transaction, except the whole rebuild, which commits its batches one by one under a stand-in of
-the site and gives the site their rows in one transaction at the end (:func:`_rebuild_whole`).
+transaction, except the whole rebuild (also one a version applied makes), which commits its
+batches one by one under a stand-in of the site and gives the site their rows in one transaction
+at the end (:func:`_rebuild_whole`).
 """
 
 from __future__ import annotations
@@ -246,7 +247,10 @@ def apply_site_text(
     A version whose meter facts changed (meters added, removed, exchanged, other transformer
     ratios, ...) takes effect from the first instant it changes (``effective_from``). When the
     site already has imported data and ``rebuild`` is set, its profiles are rebuilt from the
-    raw archive with the new configuration in the same transaction."""
+    raw archive with the new configuration, together with the version: in the same
+    transaction, or where the rebuild covers every location batch by batch into a stand-in
+    that replaces the site in the transaction that saves the version (:func:`_rebuild_whole`;
+    a version the store refuses is refused before that replay)."""
     site = parse_site(text, source)
     problems = [
         Problem(
@@ -269,25 +273,68 @@ def apply_site_text(
     warnings = tuple(p for p in problems if p.severity == "warning")
     applied_at = now or _now()
     site_id = site.site.id
-    with store.transaction():
+    with store.exclusive():
         previous: Site | None = None
         if site_id in store.site_ids():
             previous = store.site_version(site_id).site
         changed, effective = _changes(previous, site)
-        version = store.save_site_version(
-            site, text, source, _metering_points(site), applied_at, effective
-        )
+        data = previous is not None and store.batch_count(site_id) > 0
+        stale = _read_otherwise(previous, site) if data else ()
         rebuilt = None
-        if previous is not None and store.batch_count(site_id):
-            stale = _read_otherwise(previous, site)
-            if stale is None or stale:
-                store.mark_rebuild_pending(site_id, stale)
-            if rebuild and changed:
-                rebuilt = rebuild_profiles(
-                    store, site_id, now=applied_at, progress=progress, pending=True
+        if data and rebuild and changed and _whole_after(store, site, stale):
+            # every location: replayed into a stand-in, the version saved with the swap; one the
+            # store refuses (a metering point ID of another location) is refused before that
+            with contextlib.suppress(_Tried), store.transaction():
+                store.save_site_version(
+                    site, text, source, _metering_points(site), applied_at, effective
                 )
-        pending = store.rebuild_pending(site_id)
+                raise _Tried
+            saved: list[SiteVersion] = []
+
+            def save() -> None:
+                saved.append(
+                    store.save_site_version(
+                        site, text, source, _metering_points(site), applied_at, effective
+                    )
+                )
+
+            batches = store.batches(site_id)
+            slots, read, moved = _rebuild_whole(
+                store, site, SiteIndex(site), batches, applied_at, progress, before_swap=save
+            )
+            if progress is not None:
+                progress("done", len(batches), len(batches))
+            rebuilt = RebuildResult(site_id, len(batches), slots, moved, None, read)
+            return ApplyResult(saved[0], warnings, changed, rebuilt, frozenset())
+        with store.transaction():
+            version = store.save_site_version(
+                site, text, source, _metering_points(site), applied_at, effective
+            )
+            if data:
+                if stale is None or stale:
+                    store.mark_rebuild_pending(site_id, stale)
+                if rebuild and changed:
+                    rebuilt = rebuild_profiles(
+                        store, site_id, now=applied_at, progress=progress, pending=True
+                    )
+            pending = store.rebuild_pending(site_id)
     return ApplyResult(version, warnings, changed, rebuilt, pending)
+
+
+class _Tried(Exception):
+    """Rolls back a transaction that only tried whether the store takes a change."""
+
+
+def _whole_after(store: Store, site: Site, stale: Collection[str] | None) -> bool:
+    """Whether the rebuild of a version with the locations ``stale`` read otherwise (``None``:
+    every location) is whole: the locations pending after it, widened as
+    :func:`rebuild_profiles` widens them, are all of them."""
+    site_id = site.site.id
+    pending = store.rebuild_pending(site_id)
+    if pending is None or stale is None:
+        return True
+    scope = _rebuild_scope(store, SiteIndex(site), store.batches(site_id), pending | set(stale))
+    return scope[0] is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1183,6 +1230,22 @@ def _widened(
     return frozenset(scope)
 
 
+def _rebuild_scope(
+    store: Store, index: SiteIndex, batches: Sequence[BatchInfo], pending: Collection[str] | None
+) -> tuple[frozenset[str] | None, dict[int, dict[str, str]], dict[str, str]]:
+    """The locations a rebuild of the locations ``pending`` covers (:func:`_widened`; ``None``:
+    every location), with the names the batches' readers looked meters up by and what each of
+    them gives now. A telegram or MQTT capture archived before its names were kept makes it
+    every location: where its messages went cannot be told without them."""
+    if pending is None:
+        return None, {}, {}
+    names = store.batch_names(index.site.site.id)
+    if any(b.format in _NAMED_FORMATS and b.batch not in names for b in batches):
+        return None, names, {}
+    gives = {n: index.meter_named(n) for kept in names.values() for n in kept}
+    return _widened(index, frozenset(pending), names, gives), names, gives
+
+
 def _replay(
     store: Store,
     site_id: str,
@@ -1249,6 +1312,8 @@ def _rebuild_whole(
     batches: Sequence[BatchInfo],
     when: datetime,
     progress: Progress | None,
+    *,
+    before_swap: Callable[[], None] | None = None,
 ) -> tuple[int, int, int]:
     """Rebuild every location of a site: the batches are replayed into a stand-in site
     (:meth:`~lastgang.store.Store.begin_stand_in`), each batch in a transaction of its own, so
@@ -1257,9 +1322,11 @@ def _rebuild_whole(
     The site itself is untouched until the stand-in replaces it, in one transaction, with the
     changed values kept in the history table; a refused batch or any error drops the stand-in
     and leaves the site as it was. No other thread of the process uses the store meanwhile.
-    Inside a transaction (the rebuild of ``site apply``) nothing is committed before it ends:
-    the same outcome, without the bound on memory. Returns the slots stored, the batches read
-    and the values that went to the history."""
+    ``before_swap`` runs in the swap's transaction first (``site apply`` saves the version
+    there, so that a version whose rebuild is refused is not applied either). Inside a
+    transaction nothing is committed before it ends: the same outcome, without the bound on
+    memory. Returns the slots stored, the batches read and the values that went to the
+    history."""
     site_id = site.site.id
     names: dict[int, Mapping[str, str]] = {}
     pieces: dict[int, Sequence[FilePiece]] = {}
@@ -1282,6 +1349,8 @@ def _rebuild_whole(
             if progress is not None:
                 progress("the rebuilt rows replace the site's", len(batches), len(batches))
             with store.transaction():
+                if before_swap is not None:
+                    before_swap()
                 for batch, named in names.items():
                     store.save_batch_names(batch, named)
                 for batch, parts in pieces.items():
@@ -1374,16 +1443,9 @@ def rebuild_profiles(
     index = SiteIndex(site)
     when = now or _now()
     batches = store.batches(site_id)
-    scope = store.rebuild_pending(site_id) if pending else None
-    names: dict[int, dict[str, str]] = {}
-    gives: dict[str, str] = {}  # what each kept name gives now
-    if scope is not None:
-        names = store.batch_names(site_id)
-        if any(b.format in _NAMED_FORMATS and b.batch not in names for b in batches):
-            scope = None  # where its messages went cannot be told without its names
-        else:
-            gives = {n: index.meter_named(n) for kept in names.values() for n in kept}
-            scope = _widened(index, scope, names, gives)
+    scope, names, gives = _rebuild_scope(
+        store, index, batches, store.rebuild_pending(site_id) if pending else None
+    )
     keep_locations: set[str] = set()
     keep_meters: set[str] = set()
     if scope is not None:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from lastgang import services
-from lastgang.errors import InvalidInput
+from lastgang.errors import InvalidInput, StoreError
 from lastgang.ingest import csv_readings
 from lastgang.services import apply_site_text, import_bytes, rebuild_profiles
 from lastgang.store import IntervalRows, ReadingSet, RegisterRows, duckdb_store
@@ -522,6 +522,16 @@ def _stand_in_rows(store: DuckDBStore) -> dict[str, int]:
     return counts
 
 
+def _values(reader: Any, site: str) -> int:
+    """The profile value rows stored under ``site``, as a reader on its own connection sees."""
+    rows = reader.execute(
+        "SELECT count(*) FROM profile_values WHERE pair IN "
+        "(SELECT pair FROM profile_pairs WHERE site_id = ?)",
+        [site],
+    ).fetchall()
+    return int(rows[0][0])
+
+
 def test_tor_7_1_a_whole_rebuild_commits_each_batch_while_readers_see_the_site_as_it_was() -> None:
     """Each replayed batch is committed under the stand-in (DuckDB holds a transaction's rows
     in memory until it ends), while a reader on another connection still sees the site's own
@@ -529,21 +539,12 @@ def test_tor_7_1_a_whole_rebuild_commits_each_batch_while_readers_see_the_site_a
     rebuild of it gives them, and leaves nothing of the stand-in."""
     store = _store_with_data()
     reader = store.connection.cursor()
-
-    def values(site: str) -> int:
-        rows = reader.execute(
-            "SELECT count(*) FROM profile_values WHERE pair IN "
-            "(SELECT pair FROM profile_pairs WHERE site_id = ?)",
-            [site],
-        ).fetchall()
-        return int(rows[0][0])
-
-    stored = values(SITE_ID)
+    stored = _values(reader, SITE_ID)
     seen: list[tuple[int, int]] = []
 
     def progress(what: str, done: int, total: int) -> None:
         if done == len(seen) < total:  # the first word of each batch
-            seen.append((values(SITE_ID), values("~rebuild:" + SITE_ID)))
+            seen.append((_values(reader, SITE_ID), _values(reader, "~rebuild:" + SITE_ID)))
 
     apply_site_text(store, _ratio(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
     result = rebuild_profiles(store, SITE_ID, now=LATER, progress=progress)
@@ -554,7 +555,7 @@ def test_tor_7_1_a_whole_rebuild_commits_each_batch_while_readers_see_the_site_a
     committed = [stand_in for _, stand_in in seen]
     assert committed[0] == 0 and committed[1] > 0
     assert all(a <= b for a, b in itertools.pairwise(committed))
-    assert values(SITE_ID) == stored and values("~rebuild:" + SITE_ID) == 0
+    assert _values(reader, SITE_ID) == stored and _values(reader, "~rebuild:" + SITE_ID) == 0
     assert set(_stand_in_rows(store).values()) == {0}
     # the grid connection's 92 quarter hours of the spring day at half the energy
     assert result.changed == 92
@@ -619,3 +620,89 @@ def test_a_whole_rebuild_stopped_midway_changes_nothing_and_the_next_clears_what
     want = _store_with_data()
     apply_site_text(want, _ratio(SITE_TEXT), "v2.toml", now=LATER)
     assert store.fingerprint(SITE_ID) == want.fingerprint(SITE_ID)
+
+
+def _berlin(text: str) -> str:
+    """Another time zone (the same offsets as Vienna's): every location is read otherwise."""
+    return text.replace('timezone = "Europe/Vienna"', 'timezone = "Europe/Berlin"')
+
+
+def test_a_version_whose_rebuild_is_whole_is_saved_with_the_swap_after_a_batchwise_replay() -> None:
+    """``site apply`` of a version whose rebuild covers every location replays the archive
+    into the stand-in batch by batch, as ``lastgang rebuild`` does, and saves the version in
+    the transaction of the swap: until then readers see the versions and rows as they were."""
+    store = _store_with_data()
+    apply_site_text(store, _berlin(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
+    assert store.rebuild_pending(SITE_ID) is None  # every location awaits a rebuild
+    reader = store.connection.cursor()
+    stored = _values(reader, SITE_ID)
+    seen: list[tuple[int, int, int]] = []
+
+    def progress(what: str, done: int, total: int) -> None:
+        if done == len(seen) < total:  # the first word of each batch
+            versions = reader.execute(
+                "SELECT count(*) FROM site_versions WHERE site_id = ?", [SITE_ID]
+            ).fetchall()[0][0]
+            seen.append(
+                (versions, _values(reader, SITE_ID), _values(reader, "~rebuild:" + SITE_ID))
+            )
+
+    result = apply_site_text(
+        store, _ratio(_berlin(SITE_TEXT)), "v3.toml", now=LAST, progress=progress
+    )
+    assert result.changed_locations == ("hak",)
+    assert result.rebuilt is not None
+    assert (result.rebuilt.locations, result.rebuilt.batches, result.rebuilt.read) == (None, 4, 4)
+    assert result.rebuilt.changed == 92  # the grid connection's spring day at half the energy
+    assert result.version.version == 3 and result.pending == frozenset()
+    assert [(versions, site) for versions, site, _ in seen] == [(2, stored)] * 4
+    committed = [stand_in for _, _, stand_in in seen]
+    assert committed[0] == 0 and committed[1] > 0
+    assert len(store.site_versions(SITE_ID)) == 3
+    assert store.rebuild_pending(SITE_ID) == frozenset()
+    assert set(_stand_in_rows(store).values()) == {0}
+    # the same as the version applied without its rebuild, then the whole site rebuilt
+    want = _store_with_data()
+    apply_site_text(want, _berlin(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
+    apply_site_text(want, _ratio(_berlin(SITE_TEXT)), "v3.toml", now=LAST, rebuild=False)
+    assert rebuild_profiles(want, SITE_ID, now=LAST).changed == 92
+    assert store.fingerprint(SITE_ID) == want.fingerprint(SITE_ID)
+
+
+def test_a_version_whose_whole_rebuild_is_refused_is_not_applied() -> None:
+    store = _store_with_data()
+    apply_site_text(store, _berlin(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
+    before, counts = store.fingerprint(SITE_ID), store.counts()
+    no_pv_meter = _berlin(SITE_TEXT).replace('serial = "PV0001"', 'serial = "PV0002"')
+    with pytest.raises(InvalidInput) as caught:
+        apply_site_text(store, no_pv_meter, "v3.toml", now=LAST)
+    assert any("PV0001" in p.reason for p in caught.value.problems)
+    assert store.fingerprint(SITE_ID) == before and store.counts() == counts
+    assert len(store.site_versions(SITE_ID)) == 2
+    assert store.rebuild_pending(SITE_ID) is None
+    assert set(_stand_in_rows(store).values()) == {0}
+
+
+def test_a_version_the_store_refuses_is_refused_before_its_whole_rebuild_replays_anything() -> None:
+    """A metering point ID moved to another location (TOR-4.1) refuses the version at once,
+    not after a replay of the whole archive."""
+    store = _store_with_data()
+    apply_site_text(store, _berlin(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
+    before = store.fingerprint(SITE_ID)
+    top2, top3 = "AT0081000801000000000000000100021", "AT0081000801000000000000000100051"
+    moved = (  # Top 2's ID given to the new Top 3, Top 2 a new one
+        _with_top3(_ratio(_berlin(SITE_TEXT)))
+        .replace(top2, "SWAPPED")
+        .replace(top3, top2)
+        .replace("SWAPPED", top3)
+    )
+    said: list[str] = []
+    with pytest.raises(StoreError) as caught:
+        apply_site_text(
+            store, moved, "v3.toml", now=LAST, progress=lambda what, *_: said.append(what)
+        )
+    assert [p.column for p in caught.value.problems] == ["location 'top3'"]
+    assert f"metering point ID {top2} belongs to location 'top2'" in caught.value.problems[0].reason
+    assert said == []  # no batch replayed
+    assert store.fingerprint(SITE_ID) == before
+    assert len(store.site_versions(SITE_ID)) == 2
