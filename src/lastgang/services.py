@@ -49,7 +49,7 @@ from numpy.typing import NDArray
 from lastgang.concept.load import load_site, parse_site
 from lastgang.concept.model import Location, Meter, Site
 from lastgang.concept.validate import check_site
-from lastgang.errors import ConceptError, InvalidInput, MeterDataError, Problem
+from lastgang.errors import ConceptError, InvalidInput, MeterDataError, Problem, StoreError
 from lastgang.ids import is_metering_point_id, parse_metering_point_id
 from lastgang.ingest.csv_readings import (
     ParsedFile,
@@ -1331,6 +1331,7 @@ def _rebuild_whole(
     names: dict[int, Mapping[str, str]] = {}
     pieces: dict[int, Sequence[FilePiece]] = {}
     with store.exclusive():
+        version = store.site_version(site_id).version
         stand_in = store.begin_stand_in(site_id)
         twin = site.model_copy(update={"site": site.site.model_copy(update={"id": stand_in})})
         try:
@@ -1349,6 +1350,18 @@ def _rebuild_whole(
             if progress is not None:
                 progress("the rebuilt rows replace the site's", len(batches), len(batches))
             with store.transaction():
+                # another connection (a second process cannot open the store) may have written
+                # meanwhile: the replay would lose a batch imported, or a version applied
+                now_batches = [b.batch for b in store.batches(site_id)]
+                if (
+                    now_batches != [b.batch for b in batches]
+                    or store.site_version(site_id).version != version
+                ):
+                    raise StoreError(
+                        f"site {site_id!r} changed while it was rebuilt (data imported or a "
+                        "version applied through another connection); nothing was rebuilt: "
+                        "rebuild it again"
+                    )
                 if before_swap is not None:
                     before_swap()
                 for batch, named in names.items():

@@ -706,3 +706,35 @@ def test_a_version_the_store_refuses_is_refused_before_its_whole_rebuild_replays
     assert said == []  # no batch replayed
     assert store.fingerprint(SITE_ID) == before
     assert len(store.site_versions(SITE_ID)) == 2
+
+
+def test_a_whole_rebuild_of_a_site_written_meanwhile_is_refused_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """Another connection of the process (as the web application has) imports a file while the
+    batches are replayed: the swap would drop that file's rows, so it refuses; the site keeps
+    them, nothing of the stand-in is left, and the next rebuild replays the new file too."""
+    path = tmp_path / "store.duckdb"
+    store = DuckDBStore(path)
+    apply_site_text(store, SITE_TEXT, "site.toml", now=WHEN)
+    import_bytes(store, SITE_ID, _registers(), "registers.csv", now=WHEN)
+    import_bytes(store, SITE_ID, _intervals(), "intervals.csv", now=WHEN)
+    other = DuckDBStore(path)
+    phases = (DATA / "phases-top2-tor-a2.csv").read_bytes()
+    expected: list[dict[str, str]] = []
+
+    def progress(what: str, done: int, total: int) -> None:
+        if done == 1 and not expected:
+            import_bytes(other, SITE_ID, phases, "phases.csv", now=LATER)
+            expected.append(other.fingerprint(SITE_ID))
+
+    with pytest.raises(StoreError, match="changed while it was rebuilt"):
+        rebuild_profiles(store, SITE_ID, now=LAST, progress=progress)
+    assert store.counts(SITE_ID)["phase_samples"] > 0
+    assert store.fingerprint(SITE_ID) == expected[0]
+    assert set(_stand_in_rows(store).values()) == {0}
+    result = rebuild_profiles(store, SITE_ID, now=LAST)
+    assert (result.batches, result.changed) == (3, 0)
+    assert store.fingerprint(SITE_ID) == expected[0]
+    other.close()
+    store.close()
