@@ -985,72 +985,42 @@ def test_an_interval_key_is_given_once(store: DuckDBStore) -> None:
         )
 
 
-@pytest.mark.parametrize("rows", [1, 2, 5, 1 << 22])  # stored rows compared at a time
-def test_q_2_a_stand_in_replaces_the_site_keeping_each_value_that_came_out_different(
-    store: DuckDBStore, rows: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The whole rebuild's swap: the site's rows compared with its stand-in's by location and
-    slot, a few at a time; the history gets the same rows as the rebuild in one transaction
-    (above), the site reads the stand-in's values, and nothing of the stand-in is left."""
-    monkeypatch.setattr(duckdb_store, "_HISTORY_ROWS", rows)
-    top1 = _exchanged(1000, 20, 10)  # SME:A before slot 1010, SME:B from it, 1003 missing
-    top2 = _profile(1005, [0.25, 0.5], [L1, L2], 7)
-    store.save_profiles("graz-lend-12", {"top1": top1, "top2": top2}, WHEN)
-    store.save_profiles("elsewhere", {"top1": top1}, WHEN)  # another site's rows stay
-    stand_in = store.begin_stand_in("graz-lend-12")
-    assert stand_in == "~rebuild:graz-lend-12"
-    imp, meter, batch = top1.import_kwh[:18].copy(), top1.meter[:18].copy(), top1.batch[:18].copy()
-    imp[12], batch[12] = 99.0, 6  # slot 1012: another value of another batch
-    meter[15] = 0  # slot 1015: the same value from SME:A
-    again = LoadProfile(
-        1000, imp, top1.export_kwh[:18], top1.quality[:18], batch, meter, top1.meters
-    )
-    store.save_profiles(stand_in, {"top1": again, "top2": top2}, LATER, history=False)
-    # until the swap the site reads as it was
-    assert store.load_profiles("graz-lend-12", ["top1"], 1000, 1020)["top1"].import_kwh[12] == 3.0
-    assert store.replace_by_stand_in("graz-lend-12", stand_in, LATER) == 4
-    got = store.profile_history("graz-lend-12", "top1", 0, 2000)
-    # slots 1018 and 1019 are no longer given (replaced by no batch: 0)
-    assert got.slot.tolist() == [1012, 1015, 1018, 1019]
-    assert got.import_kwh.tolist() == [3.0, 3.75, 4.5, 4.75]
-    assert got.batch.tolist() == [5, 5, 5, 5]
-    assert got.meter == ("SME:B",) * 4
-    assert got.replaced_by_batch.tolist() == [6, 5, 0, 0]
-    assert len(store.profile_history("graz-lend-12", "top2", 0, 2000)) == 0
-    assert store.counts("graz-lend-12")["profile_values"] == 18 + 2
-    assert store.counts(stand_in)["profile_values"] == 0
-    assert store.counts("elsewhere")["profile_values"] == 20
-    assert store.counts("elsewhere")["profile_history"] == 0
-    back = store.load_profiles("graz-lend-12", ["top1"], 1000, 1020)["top1"]
-    assert back.import_kwh[12] == 99.0 and back.meter.tolist()[14:16] == [1, 0]
-    assert back.quality.tolist()[18:] == [Quality.MISSING] * 2
-    with pytest.raises(ValueError, match="not the id of a stand-in"):
-        store.replace_by_stand_in("graz-lend-12", "elsewhere", LATER)
-    with pytest.raises(ValueError, match="not the id of a stand-in"):
-        store.drop_stand_in("elsewhere")
-
-
+@pytest.mark.parametrize("via", ["one transaction", "a stand-in"])
 @pytest.mark.parametrize("rows", [1, 2, 5, 1 << 22])  # rebuilt rows compared at a time
 def test_q_2_a_rebuild_keeps_each_rebuilt_value_that_came_out_different(
-    store: DuckDBStore, rows: int, monkeypatch: pytest.MonkeyPatch
+    store: DuckDBStore, rows: int, via: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A rebuild compares every rebuilt row with the new row of its location and slot, a few
     at a time by their slots: the history gets the rows that changed (a value, a meter) or
-    have no new row, once each, whatever the number at a time."""
+    have no new row, once each, whatever the number at a time. The same whether the rows
+    were set aside and rebuilt in one transaction (``begin_rebuild``, ``finish_rebuild``) or
+    rebuilt under a stand-in that then replaces the site's (the whole rebuild), which leaves
+    nothing of the stand-in."""
     monkeypatch.setattr(duckdb_store, "_HISTORY_ROWS", rows)
     top1 = _exchanged(1000, 20, 10)  # SME:A before slot 1010, SME:B from it, 1003 missing
     top2 = _profile(1005, [0.25, 0.5], [L1, L2], 7)
     store.save_profiles("graz-lend-12", {"top1": top1, "top2": top2}, WHEN)
     store.save_profiles("elsewhere", {"top1": top1}, WHEN)  # another site's rows stay
-    store.begin_rebuild("graz-lend-12")
+    if via == "one transaction":
+        into = "graz-lend-12"
+        store.begin_rebuild(into)
+    else:
+        into = store.begin_stand_in("graz-lend-12")
+        assert into == "~rebuild:graz-lend-12"
     imp, meter, batch = top1.import_kwh[:18].copy(), top1.meter[:18].copy(), top1.batch[:18].copy()
     imp[12], batch[12] = 99.0, 6  # slot 1012: another value of another batch
     meter[15] = 0  # slot 1015: the same value from SME:A
     again = LoadProfile(
         1000, imp, top1.export_kwh[:18], top1.quality[:18], batch, meter, top1.meters
     )
-    store.save_profiles("graz-lend-12", {"top1": again, "top2": top2}, LATER, history=False)
-    assert store.finish_rebuild("graz-lend-12", LATER) == 4
+    store.save_profiles(into, {"top1": again, "top2": top2}, LATER, history=False)
+    if via == "one transaction":
+        assert store.finish_rebuild("graz-lend-12", LATER) == 4
+    else:  # until the swap the site reads as it was
+        site = store.load_profiles("graz-lend-12", ["top1"], 1000, 1020)["top1"]
+        assert site.import_kwh[12] == 3.0
+        assert store.replace_by_stand_in("graz-lend-12", into, LATER) == 4
+        assert store.counts(into)["profile_values"] == 0
     got = store.profile_history("graz-lend-12", "top1", 0, 2000)
     # slots 1018 and 1019 are no longer given (replaced by no batch: 0)
     assert got.slot.tolist() == [1012, 1015, 1018, 1019]
@@ -1060,7 +1030,16 @@ def test_q_2_a_rebuild_keeps_each_rebuilt_value_that_came_out_different(
     assert got.replaced_by_batch.tolist() == [6, 5, 0, 0]
     assert len(store.profile_history("graz-lend-12", "top2", 0, 2000)) == 0
     assert store.counts("graz-lend-12")["profile_history"] == 4
+    assert store.counts("graz-lend-12")["profile_values"] == 18 + 2
     assert store.counts("elsewhere")["profile_values"] == 20
     assert store.counts("elsewhere")["profile_history"] == 0
     back = store.load_profiles("graz-lend-12", ["top1"], 1000, 1020)["top1"]
     assert back.import_kwh[12] == 99.0 and back.meter.tolist()[14:16] == [1, 0]
+    assert back.quality.tolist()[18:] == [Quality.MISSING] * 2
+
+
+def test_only_a_stand_in_is_replaced_or_dropped_as_one(store: DuckDBStore) -> None:
+    with pytest.raises(ValueError, match="not the id of a stand-in"):
+        store.replace_by_stand_in("graz-lend-12", "elsewhere", LATER)
+    with pytest.raises(ValueError, match="not the id of a stand-in"):
+        store.drop_stand_in("elsewhere")

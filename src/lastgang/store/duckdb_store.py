@@ -1926,34 +1926,47 @@ class DuckDBStore:
                 "FROM profile_pairs WHERE site_id = ?",
                 [site_id],
             )
-            moved = 0
-            # a few million rows at a time, by their slots: DuckDB's join of all of a
-            # site-year's rows at once took 4.4 GB more at its peak
-            for start, stop in self._snapshot_ranges():
-                row = self._one(
-                    f"""
-                    INSERT INTO profile_history
-                    SELECT k.site_id, k.location_id, o.slot, o.import_kwh, o.export_kwh,
-                        o.quality, o.batch, k.meter, $at, n.batch
-                    FROM {_SNAPSHOT} o JOIN rebuild_pairs k ON o.pair = k.pair
-                    LEFT JOIN (
-                        SELECT p.loc, v.* FROM profile_values v JOIN rebuild_pairs p
-                            ON v.pair = p.pair
-                        WHERE v.slot >= $start AND v.slot < $stop
-                    ) n ON n.loc = k.loc AND n.slot = o.slot
-                    WHERE o.slot >= $start AND o.slot < $stop AND (n.slot IS NULL
-                        OR o.import_kwh IS DISTINCT FROM n.import_kwh
-                        OR o.export_kwh IS DISTINCT FROM n.export_kwh
-                        OR o.quality IS DISTINCT FROM n.quality
-                        OR o.batch IS DISTINCT FROM n.batch
-                        OR o.pair IS DISTINCT FROM n.pair)
-                    """,
-                    {"at": replaced_at, "start": start, "stop": stop},
-                )
-                moved += int(row[0]) if row else 0
+            moved = self._keep_replaced(site_id, _SNAPSHOT, "TRUE", "TRUE", replaced_at)
             self._con.execute(f"DROP TABLE {_SNAPSHOT}")
             self._con.execute("DROP TABLE rebuild_pairs")
             self._con.execute("DELETE FROM rebuild_pending WHERE site_id = ?", [site_id])
+        return moved
+
+    def _keep_replaced(
+        self, site_id: str, old: str, old_pairs: str, new_pairs: str, replaced_at: datetime
+    ) -> int:
+        """Insert into ``profile_history`` the rows of the table ``old`` (of the pairs in the
+        temporary table ``rebuild_pairs``, numbered ``loc`` by location, that ``old_pairs``
+        takes, a condition on ``k``) that the new rows of ``profile_values`` (of the pairs
+        ``new_pairs`` takes, a condition on ``p``) no longer hold, or hold otherwise (a value,
+        the quality, the batch or the meter), compared by location and slot; each with the
+        batch that replaced it (0: none). A few million old rows at a time, by their slots: a
+        join of all of a site-year's rows at once took 4.4 GB more at its peak. Returns how
+        many went to the history."""
+        pairs = f"{old} o JOIN rebuild_pairs k ON o.pair = k.pair AND {old_pairs}"
+        moved = 0
+        for start, stop in self._slot_ranges(f"SELECT o.slot FROM {pairs}"):
+            row = self._one(
+                f"""
+                INSERT INTO profile_history
+                SELECT $site, k.location_id, o.slot, o.import_kwh, o.export_kwh,
+                    o.quality, o.batch, k.meter, $at, n.batch
+                FROM {pairs}
+                LEFT JOIN (
+                    SELECT p.loc, p.meter, v.* FROM profile_values v JOIN rebuild_pairs p
+                        ON v.pair = p.pair AND {new_pairs}
+                    WHERE v.slot >= $start AND v.slot < $stop
+                ) n ON n.loc = k.loc AND n.slot = o.slot
+                WHERE o.slot >= $start AND o.slot < $stop AND (n.slot IS NULL
+                    OR o.import_kwh IS DISTINCT FROM n.import_kwh
+                    OR o.export_kwh IS DISTINCT FROM n.export_kwh
+                    OR o.quality IS DISTINCT FROM n.quality
+                    OR o.batch IS DISTINCT FROM n.batch
+                    OR k.meter IS DISTINCT FROM n.meter)
+                """,
+                {"site": site_id, "at": replaced_at, "start": start, "stop": stop},
+            )
+            moved += int(row[0]) if row else 0
         return moved
 
     @contextmanager
@@ -2005,34 +2018,9 @@ class DuckDBStore:
                 "FROM profile_pairs WHERE site_id IN ($site, $stand_in)",
                 names,
             )
-            moved = 0
-            # a few million stored rows at a time, by their slots (a join of all of a site-year's
-            # rows at once took 4.4 GB more at its peak)
-            for start, stop in self._slot_ranges(
-                "SELECT v.slot FROM profile_values v JOIN rebuild_pairs p ON v.pair = p.pair "
-                "WHERE NOT p.new"
-            ):
-                row = self._one(
-                    """
-                    INSERT INTO profile_history
-                    SELECT $site, k.location_id, o.slot, o.import_kwh, o.export_kwh,
-                        o.quality, o.batch, k.meter, $at, n.batch
-                    FROM profile_values o JOIN rebuild_pairs k ON o.pair = k.pair AND NOT k.new
-                    LEFT JOIN (
-                        SELECT p.loc, p.meter, v.* FROM profile_values v JOIN rebuild_pairs p
-                            ON v.pair = p.pair AND p.new
-                        WHERE v.slot >= $start AND v.slot < $stop
-                    ) n ON n.loc = k.loc AND n.slot = o.slot
-                    WHERE o.slot >= $start AND o.slot < $stop AND (n.slot IS NULL
-                        OR o.import_kwh IS DISTINCT FROM n.import_kwh
-                        OR o.export_kwh IS DISTINCT FROM n.export_kwh
-                        OR o.quality IS DISTINCT FROM n.quality
-                        OR o.batch IS DISTINCT FROM n.batch
-                        OR k.meter IS DISTINCT FROM n.meter)
-                    """,
-                    {"site": site_id, "at": replaced_at, "start": start, "stop": stop},
-                )
-                moved += int(row[0]) if row else 0
+            moved = self._keep_replaced(
+                site_id, "profile_values", "NOT k.new", "p.new", replaced_at
+            )
             self._con.execute("DROP TABLE rebuild_pairs")
             self._drop_rows(site_id)
             for table in ("profile_pairs", "interval_keys"):
@@ -2051,11 +2039,6 @@ class DuckDBStore:
             self._con.execute("DELETE FROM rebuild_pending WHERE site_id = ?", [site_id])
             self._changed(site_id)
         return moved
-
-    def _snapshot_ranges(self) -> list[tuple[int, int]]:
-        """Slot ranges ``[start, stop)`` covering the rows of the rebuild's snapshot, each
-        holding about :data:`_HISTORY_ROWS` of them (more where one slot holds more)."""
-        return self._slot_ranges(f"SELECT slot FROM {_SNAPSHOT}")
 
     def _slot_ranges(self, rows: str) -> list[tuple[int, int]]:
         """Slot ranges ``[start, stop)`` covering the rows of the query ``rows`` (a ``slot``
