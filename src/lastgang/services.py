@@ -28,6 +28,7 @@ import io
 import os
 import pickle
 import shutil
+import sys
 import tempfile
 from collections.abc import (
     Callable,
@@ -1316,13 +1317,14 @@ def _rebuild_whole(
     before_swap: Callable[[], None] | None = None,
 ) -> tuple[int, int, int]:
     """Rebuild every location of a site: the batches are replayed into a stand-in site
-    (:meth:`~lastgang.store.Store.begin_stand_in`), each batch in a transaction of its own, so
-    that the store never holds more than one batch's rows uncommitted (DuckDB keeps a
+    (:meth:`~lastgang.store.Store.begin_stand_in`), each batch committed when stored, so that
+    the store never holds more than one batch's rows uncommitted (DuckDB keeps a
     transaction's rows in memory until it ends: 240 MB per month of 1,000 metering points).
     The site itself is untouched until the stand-in replaces it, in one transaction, with the
     changed values kept in the history table; a refused batch or any error drops the stand-in
     and leaves the site as it was. No other thread of the process uses the store meanwhile.
-    ``before_swap`` runs in the swap's transaction first (``site apply`` saves the version
+    Small batches (a listener's) are committed together, up to :data:`COMMIT_READINGS`
+    readings. ``before_swap`` runs in the swap's transaction first (``site apply`` saves the version
     there, so that a version whose rebuild is refused is not applied either). Inside a
     transaction nothing is committed before it ends: the same outcome, without the bound on
     memory. Returns the slots stored, the batches read and the values that went to the
@@ -1334,6 +1336,7 @@ def _rebuild_whole(
         version = store.site_version(site_id).version
         stand_in = store.begin_stand_in(site_id)
         twin = site.model_copy(update={"site": site.site.model_copy(update={"id": stand_in})})
+        group = _Committed(store, COMMIT_READINGS)
         try:
 
             def stored(info: BatchInfo, file: ImportedFile) -> int:
@@ -1341,12 +1344,15 @@ def _rebuild_whole(
                     names[info.batch] = file.names
                 if file.pieces is not None:
                     pieces[info.batch] = file.pieces
-                with store.transaction():
-                    return _store_batch(store, twin, info.batch, file, when, history=False)
+                group.begin()
+                slots = _store_batch(store, twin, info.batch, file, when, history=False)
+                group.stored(len(file.readings))
+                return slots
 
             slots, read = _replay(
                 store, site_id, index, batches, (), progress, stored, stored_as=stand_in
             )
+            group.commit()
             if progress is not None:
                 progress("the rebuilt rows replace the site's", len(batches), len(batches))
             with store.transaction():
@@ -1370,12 +1376,54 @@ def _rebuild_whole(
                     store.save_batch_pieces(batch, parts)
                 changed = store.replace_by_stand_in(site_id, stand_in, when)
         except BaseException:
+            group.abort()
             # a store error may have ended the transaction: what is left of the stand-in
             # then goes with the next rebuild of the site (begin_stand_in)
             with contextlib.suppress(Exception):
                 store.drop_stand_in(stand_in)
             raise
     return slots, read, changed
+
+
+#: readings of a whole rebuild's batches stored in one transaction at most, unless one batch
+#: holds more (:func:`_rebuild_whole`): about 80 MB of what DuckDB holds until a commit, and a
+#: commit (some milliseconds) for many batches of a listener, not one each
+COMMIT_READINGS = 1 << 20
+
+
+class _Committed:
+    """The open transaction of a replay's batches, committed once they hold ``readings``
+    readings or more."""
+
+    def __init__(self, store: Store, readings: int) -> None:
+        self.store = store
+        self.readings = readings
+        self.held = 0
+        self.open: contextlib.ExitStack | None = None
+
+    def begin(self) -> None:
+        """Open a transaction for the next batch, unless one is open."""
+        if self.open is None:
+            opened = contextlib.ExitStack()
+            opened.enter_context(self.store.transaction())
+            self.open = opened
+
+    def stored(self, readings: int) -> None:
+        """A batch of ``readings`` readings was stored: commit once there are enough."""
+        self.held += readings
+        if self.held >= self.readings:
+            self.commit()
+
+    def commit(self) -> None:
+        if self.open is not None:
+            opened, self.open, self.held = self.open, None, 0
+            opened.close()
+
+    def abort(self) -> None:
+        """Roll the open transaction back (inside the handler of the error that stops)."""
+        if self.open is not None:
+            opened, self.open, self.held = self.open, None, 0
+            opened.__exit__(*sys.exc_info())
 
 
 class _Unread:

@@ -532,11 +532,17 @@ def _values(reader: Any, site: str) -> int:
     return int(rows[0][0])
 
 
-def test_tor_7_1_a_whole_rebuild_commits_each_batch_while_readers_see_the_site_as_it_was() -> None:
-    """Each replayed batch is committed under the stand-in (DuckDB holds a transaction's rows
-    in memory until it ends), while a reader on another connection still sees the site's own
-    rows; the swap then gives the site the rows of the new configuration, every table as a
-    rebuild of it gives them, and leaves nothing of the stand-in."""
+@pytest.mark.parametrize("readings", [1, services.COMMIT_READINGS])
+def test_tor_7_1_a_whole_rebuild_commits_its_batches_while_readers_see_the_site_as_it_was(
+    readings: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replayed batches are committed under the stand-in (DuckDB holds a transaction's rows
+    in memory until it ends) once they hold ``COMMIT_READINGS`` readings (each of these
+    batches holds fewer than the default: all in one transaction), while a reader on another
+    connection still sees the site's own rows; the swap then gives the site the rows of the
+    new configuration, every table as a rebuild of it gives them, and leaves nothing of the
+    stand-in."""
+    monkeypatch.setattr(services, "COMMIT_READINGS", readings)
     store = _store_with_data()
     reader = store.connection.cursor()
     stored = _values(reader, SITE_ID)
@@ -553,7 +559,10 @@ def test_tor_7_1_a_whole_rebuild_commits_each_batch_while_readers_see_the_site_a
     # committed under the stand-in
     assert [site for site, _ in seen] == [stored] * 4
     committed = [stand_in for _, stand_in in seen]
-    assert committed[0] == 0 and committed[1] > 0
+    if readings == 1:  # each batch committed when stored
+        assert committed[0] == 0 and committed[1] > 0
+    else:
+        assert committed == [0, 0, 0, 0]
     assert all(a <= b for a, b in itertools.pairwise(committed))
     assert _values(reader, SITE_ID) == stored and _values(reader, "~rebuild:" + SITE_ID) == 0
     assert set(_stand_in_rows(store).values()) == {0}
@@ -586,8 +595,9 @@ def test_a_refused_whole_rebuild_leaves_the_site_as_it_was_and_nothing_of_the_st
 def test_a_whole_rebuild_stopped_midway_changes_nothing_and_the_next_clears_what_was_left(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Stopped at its third batch, a rebuild drops its stand-in; where even that could not
-    happen (the process ended), the next rebuild of the site drops what was left first."""
+    """Stopped at its third batch, a rebuild rolls back the batches not committed yet and drops
+    its stand-in; where even that could not happen (the process ended), the next rebuild of
+    the site drops what was left first."""
     store = _store_with_data()
     apply_site_text(store, _ratio(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
     before, counts = store.fingerprint(SITE_ID), store.counts()
@@ -601,13 +611,31 @@ def test_a_whole_rebuild_stopped_midway_changes_nothing_and_the_next_clears_what
         return real(*args, **kwargs)
 
     monkeypatch.setattr(services, "_store_batch", stopping)
+    dropped: list[str] = []
+    real_drop = DuckDBStore.drop_stand_in
+
+    def not_dropping(self: DuckDBStore, stand_in: str) -> None:
+        dropped.append(stand_in)  # as if the process ended before it could
+
+    monkeypatch.setattr(DuckDBStore, "drop_stand_in", not_dropping)
+    # the two batches stored are in the transaction still open (fewer readings than
+    # COMMIT_READINGS): rolled back, nothing is left even without the drop
+    with pytest.raises(KeyboardInterrupt):
+        rebuild_profiles(store, SITE_ID, now=LAST)
+    assert dropped == ["~rebuild:" + SITE_ID] * 2  # before it began, and once stopped
+    assert set(_stand_in_rows(store).values()) == {0}
+    assert store.fingerprint(SITE_ID) == before and store.counts() == counts
+    # each batch committed when stored: the drop removes them
+    monkeypatch.setattr(services, "COMMIT_READINGS", 1)
+    monkeypatch.setattr(DuckDBStore, "drop_stand_in", real_drop)
+    calls.clear()
     with pytest.raises(KeyboardInterrupt):
         rebuild_profiles(store, SITE_ID, now=LAST)
     assert store.fingerprint(SITE_ID) == before and store.counts() == counts
     assert set(_stand_in_rows(store).values()) == {0}
     # as if the process had ended: the stand-in's two batches stay
     calls.clear()
-    monkeypatch.setattr(DuckDBStore, "drop_stand_in", lambda self, stand_in: None)
+    monkeypatch.setattr(DuckDBStore, "drop_stand_in", not_dropping)
     with pytest.raises(KeyboardInterrupt):
         rebuild_profiles(store, SITE_ID, now=LAST)
     left = _stand_in_rows(store)
@@ -627,10 +655,13 @@ def _berlin(text: str) -> str:
     return text.replace('timezone = "Europe/Vienna"', 'timezone = "Europe/Berlin"')
 
 
-def test_a_version_whose_rebuild_is_whole_is_saved_with_the_swap_after_a_batchwise_replay() -> None:
+def test_a_version_whose_rebuild_is_whole_is_saved_with_the_swap_after_a_batchwise_replay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """``site apply`` of a version whose rebuild covers every location replays the archive
     into the stand-in batch by batch, as ``lastgang rebuild`` does, and saves the version in
     the transaction of the swap: until then readers see the versions and rows as they were."""
+    monkeypatch.setattr(services, "COMMIT_READINGS", 1)  # each batch committed when stored
     store = _store_with_data()
     apply_site_text(store, _berlin(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
     assert store.rebuild_pending(SITE_ID) is None  # every location awaits a rebuild
