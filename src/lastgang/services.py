@@ -276,8 +276,10 @@ def apply_site_text(
     site_id = site.site.id
     with store.exclusive():
         previous: Site | None = None
+        current = 0  # the version the site has
         if site_id in store.site_ids():
-            previous = store.site_version(site_id).site
+            latest = store.site_version(site_id)
+            previous, current = latest.site, latest.version
         changed, effective = _changes(previous, site)
         data = previous is not None and store.batch_count(site_id) > 0
         stale = _read_otherwise(previous, site) if data else ()
@@ -285,11 +287,7 @@ def apply_site_text(
         if data and rebuild and changed and _whole_after(store, site, stale):
             # every location: replayed into a stand-in, the version saved with the swap; one the
             # store refuses (a metering point ID of another location) is refused before that
-            with contextlib.suppress(_Tried), store.transaction():
-                store.save_site_version(
-                    site, text, source, _metering_points(site), applied_at, effective
-                )
-                raise _Tried
+            store.check_metering_points(site_id, _metering_points(site))
             saved: list[SiteVersion] = []
 
             def save() -> None:
@@ -301,7 +299,14 @@ def apply_site_text(
 
             batches = store.batches(site_id)
             slots, read, moved = _rebuild_whole(
-                store, site, SiteIndex(site), batches, applied_at, progress, before_swap=save
+                store,
+                site,
+                SiteIndex(site),
+                batches,
+                applied_at,
+                progress,
+                version=current,
+                before_swap=save,
             )
             if progress is not None:
                 progress("done", len(batches), len(batches))
@@ -320,10 +325,6 @@ def apply_site_text(
                     )
             pending = store.rebuild_pending(site_id)
     return ApplyResult(version, warnings, changed, rebuilt, pending)
-
-
-class _Tried(Exception):
-    """Rolls back a transaction that only tried whether the store takes a change."""
 
 
 def _whole_after(store: Store, site: Site, stale: Collection[str] | None) -> bool:
@@ -1314,6 +1315,7 @@ def _rebuild_whole(
     when: datetime,
     progress: Progress | None,
     *,
+    version: int,
     before_swap: Callable[[], None] | None = None,
 ) -> tuple[int, int, int]:
     """Rebuild every location of a site: the batches are replayed into a stand-in site
@@ -1325,15 +1327,15 @@ def _rebuild_whole(
     and leaves the site as it was. No other thread of the process uses the store meanwhile.
     Small batches (a listener's) are committed together, up to :data:`COMMIT_READINGS`
     readings. ``before_swap`` runs in the swap's transaction first (``site apply`` saves the version
-    there, so that a version whose rebuild is refused is not applied either). Inside a
-    transaction nothing is committed before it ends: the same outcome, without the bound on
-    memory. Returns the slots stored, the batches read and the values that went to the
-    history."""
+    there, so that a version whose rebuild is refused is not applied either); ``version`` is
+    the site's version the replay starts from: should another connection import data or
+    apply a version meanwhile, the swap refuses. Inside a transaction nothing is committed
+    before it ends: the same outcome, without the bound on memory. Returns the slots stored,
+    the batches read and the values that went to the history."""
     site_id = site.site.id
     names: dict[int, Mapping[str, str]] = {}
     pieces: dict[int, Sequence[FilePiece]] = {}
     with store.exclusive():
-        version = store.site_version(site_id).version
         stand_in = store.begin_stand_in(site_id)
         twin = site.model_copy(update={"site": site.site.model_copy(update={"id": stand_in})})
         group = _Committed(store, COMMIT_READINGS)
@@ -1363,10 +1365,12 @@ def _rebuild_whole(
                     now_batches != [b.batch for b in batches]
                     or store.site_version(site_id).version != version
                 ):
+                    again = "nothing was applied: apply the version again"
+                    if before_swap is None:
+                        again = "nothing was rebuilt: rebuild it again"
                     raise StoreError(
                         f"site {site_id!r} changed while it was rebuilt (data imported or a "
-                        "version applied through another connection); nothing was rebuilt: "
-                        "rebuild it again"
+                        f"version applied through another connection); {again}"
                     )
                 if before_swap is not None:
                     before_swap()
@@ -1500,7 +1504,8 @@ def rebuild_profiles(
     make of them. Batches that can give none of their rows are left unread (:class:`_Unread`);
     a telegram or MQTT capture archived before its names were kept makes the rebuild whole.
     The outcome is the same as rebuilding the whole site."""
-    site = store.site_version(site_id).site
+    current = store.site_version(site_id)
+    site = current.site
     index = SiteIndex(site)
     when = now or _now()
     batches = store.batches(site_id)
@@ -1515,7 +1520,9 @@ def rebuild_profiles(
                 keep_locations.update((loc.id, SERIES_LOCATION_PREFIX + loc.id))
                 keep_meters.update(m.key for m in loc.meters)
     if scope is None:
-        slots, read, changed = _rebuild_whole(store, site, index, batches, when, progress)
+        slots, read, changed = _rebuild_whole(
+            store, site, index, batches, when, progress, version=current.version
+        )
     else:
         with store.transaction():
             held = store.begin_rebuild(

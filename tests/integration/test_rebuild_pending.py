@@ -523,13 +523,19 @@ def _stand_in_rows(store: DuckDBStore) -> dict[str, int]:
 
 
 def _values(reader: Any, site: str) -> int:
-    """The profile value rows stored under ``site``, as a reader on its own connection sees."""
+    """The profile value rows stored under ``site`` (a site id, or ``STAND_IN`` for those of
+    any stand-in of the site), as a reader on its own connection sees."""
+    where = "starts_with(site_id, ?)" if site == STAND_IN else "site_id = ?"
     rows = reader.execute(
         "SELECT count(*) FROM profile_values WHERE pair IN "
-        "(SELECT pair FROM profile_pairs WHERE site_id = ?)",
+        f"(SELECT pair FROM profile_pairs WHERE {where})",
         [site],
     ).fetchall()
     return int(rows[0][0])
+
+
+#: the start of the ids of the site's stand-ins
+STAND_IN = f"~rebuild:{SITE_ID}:"
 
 
 @pytest.mark.parametrize("readings", [1, services.COMMIT_READINGS])
@@ -550,7 +556,7 @@ def test_tor_7_1_a_whole_rebuild_commits_its_batches_while_readers_see_the_site_
 
     def progress(what: str, done: int, total: int) -> None:
         if done == len(seen) < total:  # the first word of each batch
-            seen.append((_values(reader, SITE_ID), _values(reader, "~rebuild:" + SITE_ID)))
+            seen.append((_values(reader, SITE_ID), _values(reader, STAND_IN)))
 
     apply_site_text(store, _ratio(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
     result = rebuild_profiles(store, SITE_ID, now=LATER, progress=progress)
@@ -564,7 +570,7 @@ def test_tor_7_1_a_whole_rebuild_commits_its_batches_while_readers_see_the_site_
     else:
         assert committed == [0, 0, 0, 0]
     assert all(a <= b for a, b in itertools.pairwise(committed))
-    assert _values(reader, SITE_ID) == stored and _values(reader, "~rebuild:" + SITE_ID) == 0
+    assert _values(reader, SITE_ID) == stored and _values(reader, STAND_IN) == 0
     assert set(_stand_in_rows(store).values()) == {0}
     # the grid connection's 92 quarter hours of the spring day at half the energy
     assert result.changed == 92
@@ -622,7 +628,7 @@ def test_a_whole_rebuild_stopped_midway_changes_nothing_and_the_next_clears_what
     # COMMIT_READINGS): rolled back, nothing is left even without the drop
     with pytest.raises(KeyboardInterrupt):
         rebuild_profiles(store, SITE_ID, now=LAST)
-    assert dropped == ["~rebuild:" + SITE_ID] * 2  # before it began, and once stopped
+    assert len(dropped) == 1 and dropped[0].startswith(STAND_IN)  # its own, once stopped
     assert set(_stand_in_rows(store).values()) == {0}
     assert store.fingerprint(SITE_ID) == before and store.counts() == counts
     # each batch committed when stored: the drop removes them
@@ -674,9 +680,7 @@ def test_a_version_whose_rebuild_is_whole_is_saved_with_the_swap_after_a_batchwi
             versions = reader.execute(
                 "SELECT count(*) FROM site_versions WHERE site_id = ?", [SITE_ID]
             ).fetchall()[0][0]
-            seen.append(
-                (versions, _values(reader, SITE_ID), _values(reader, "~rebuild:" + SITE_ID))
-            )
+            seen.append((versions, _values(reader, SITE_ID), _values(reader, STAND_IN)))
 
     result = apply_site_text(
         store, _ratio(_berlin(SITE_TEXT)), "v3.toml", now=LAST, progress=progress
@@ -769,3 +773,131 @@ def test_a_whole_rebuild_of_a_site_written_meanwhile_is_refused_and_loses_nothin
     assert store.fingerprint(SITE_ID) == expected[0]
     other.close()
     store.close()
+
+
+def _file_store(path: Path) -> DuckDBStore:
+    """A store file with the registers and the intervals imported (two batches)."""
+    store = DuckDBStore(path)
+    apply_site_text(store, SITE_TEXT, "site.toml", now=WHEN)
+    import_bytes(store, SITE_ID, _registers(), "registers.csv", now=WHEN)
+    import_bytes(store, SITE_ID, _intervals(), "intervals.csv", now=WHEN)
+    return store
+
+
+def test_a_version_applied_through_another_connection_meanwhile_refuses_the_rebuild(
+    tmp_path: Path,
+) -> None:
+    """The replay would rebuild with the version before it, and clear what it left pending."""
+    path = tmp_path / "store.duckdb"
+    store = _file_store(path)
+    other = DuckDBStore(path)
+    done: list[bool] = []
+
+    def progress(what: str, at: int, total: int) -> None:
+        if at == 1 and not done:
+            apply_site_text(other, _ratio(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
+            done.append(True)
+
+    with pytest.raises(StoreError, match="nothing was rebuilt: rebuild it again"):
+        rebuild_profiles(store, SITE_ID, now=LAST, progress=progress)
+    assert len(store.site_versions(SITE_ID)) == 2
+    assert store.rebuild_pending(SITE_ID) == frozenset({"hak"})
+    assert set(_stand_in_rows(store).values()) == {0}
+    other.close()
+    store.close()
+
+
+def test_data_imported_meanwhile_refuses_a_version_with_a_whole_rebuild_which_says_so(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.duckdb"
+    store = _file_store(path)
+    apply_site_text(store, _berlin(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
+    before = store.fingerprint(SITE_ID)
+    other = DuckDBStore(path)
+    phases = (DATA / "phases-top2-tor-a2.csv").read_bytes()
+    expected: list[dict[str, str]] = []
+
+    def progress(what: str, at: int, total: int) -> None:
+        if at == 1 and not expected:
+            import_bytes(other, SITE_ID, phases, "phases.csv", now=LATER)
+            expected.append(other.fingerprint(SITE_ID))
+
+    with pytest.raises(StoreError, match="nothing was applied: apply the version again"):
+        apply_site_text(store, _ratio(_berlin(SITE_TEXT)), "v3.toml", now=LAST, progress=progress)
+    assert store.fingerprint(SITE_ID) == expected[0] != before
+    assert len(store.site_versions(SITE_ID)) == 2
+    assert set(_stand_in_rows(store).values()) == {0}
+    other.close()
+    store.close()
+
+
+def test_a_whole_rebuild_begun_meanwhile_on_another_connection_wins_and_the_first_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each rebuild has a stand-in of its own: the second drops the first's, whose swap then
+    refuses instead of giving the site what is left of its stand-in."""
+    path = tmp_path / "store.duckdb"
+    store = _file_store(path)
+    apply_site_text(store, _ratio(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
+    other = DuckDBStore(path)
+    second: list[services.RebuildResult] = []
+
+    def progress(what: str, at: int, total: int) -> None:
+        if at == 1 and not second:
+            second.append(rebuild_profiles(other, SITE_ID, now=LATER))
+
+    # the first batch committed before the second rebuild begins
+    monkeypatch.setattr(services, "COMMIT_READINGS", 1)
+    with pytest.raises(StoreError, match="dropped by another rebuild of the site"):
+        rebuild_profiles(store, SITE_ID, now=LAST, progress=progress)
+    assert (second[0].batches, second[0].changed) == (2, 92)
+    assert set(_stand_in_rows(store).values()) == {0}
+    want = DuckDBStore(tmp_path / "want.duckdb")
+    apply_site_text(want, SITE_TEXT, "site.toml", now=WHEN)
+    import_bytes(want, SITE_ID, _registers(), "registers.csv", now=WHEN)
+    import_bytes(want, SITE_ID, _intervals(), "intervals.csv", now=WHEN)
+    apply_site_text(want, _ratio(SITE_TEXT), "v2.toml", now=LATER)
+    assert store.fingerprint(SITE_ID) == want.fingerprint(SITE_ID)
+    for s in (want, other, store):
+        s.close()
+
+
+def test_a_partial_rebuild_drops_what_a_stopped_whole_rebuild_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _store_with_data()
+    monkeypatch.setattr(services, "COMMIT_READINGS", 1)
+    monkeypatch.setattr(DuckDBStore, "drop_stand_in", lambda self, stand_in: None)
+    real = services._store_batch
+    calls: list[int] = []
+
+    def stopping(*args: Any, **kwargs: Any) -> int:
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_store_batch", stopping)
+    with pytest.raises(KeyboardInterrupt):
+        rebuild_profiles(store, SITE_ID, now=LATER)
+    assert _stand_in_rows(store)["profile_values"] > 0
+    monkeypatch.undo()
+    result = apply_site_text(store, _ratio(SITE_TEXT), "v2.toml", now=LATER)
+    assert result.rebuilt is not None and result.rebuilt.locations == ("hak",)
+    assert set(_stand_in_rows(store).values()) == {0}
+
+
+def test_a_version_with_a_whole_rebuild_applied_inside_a_transaction_is_kept_whole() -> None:
+    """Nothing commits before the transaction ends; the outcome is the same as outside it."""
+    store = _store_with_data()
+    apply_site_text(store, _berlin(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
+    with store.transaction():
+        result = apply_site_text(store, _ratio(_berlin(SITE_TEXT)), "v3.toml", now=LAST)
+    assert result.version.version == 3 and result.rebuilt is not None
+    assert [v.version for v in store.site_versions(SITE_ID)] == [1, 2, 3]
+    want = _store_with_data()
+    apply_site_text(want, _berlin(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
+    apply_site_text(want, _ratio(_berlin(SITE_TEXT)), "v3.toml", now=LAST)
+    assert store.fingerprint(SITE_ID) == want.fingerprint(SITE_ID)
+    assert set(_stand_in_rows(store).values()) == {0}

@@ -293,6 +293,13 @@ class Store(Protocol):
         is registered to another location (TOR-4.1: never moved, never reused)."""
         ...
 
+    def check_metering_points(
+        self, site_id: str, metering_points: Mapping[str, tuple[str, str]]
+    ) -> None:
+        """Raise the ``StoreError`` :meth:`save_site_version` would raise for these metering
+        point IDs, without storing anything."""
+        ...
+
     def site_version(self, site_id: str, version: int | None = None) -> SiteVersion:
         """A stored version (the latest by default); ``StoreError`` for an unknown site."""
         ...
@@ -514,17 +521,20 @@ class Store(Protocol):
         ...
 
     def begin_stand_in(self, site_id: str) -> str:
-        """The id of a stand-in for the site, under which a whole rebuild stores its readings
-        and profiles batch by batch (committed, unseen by the site's readers) until
-        :meth:`replace_by_stand_in`. Anything a stand-in of the site left (a rebuild that was
-        stopped) is dropped first."""
+        """The id of a new stand-in for the site, under which a whole rebuild stores its
+        readings and profiles batch by batch (committed, unseen by the site's readers) until
+        :meth:`replace_by_stand_in`. Every other stand-in of the site is dropped first: what a
+        stopped rebuild left, or that of a rebuild still running on another connection, whose
+        swap then refuses."""
         ...
 
     def replace_by_stand_in(self, site_id: str, stand_in: str, replaced_at: datetime) -> int:
         """Replace the site's readings and profiles by those of its stand-in, in one
         transaction: profile values that changed or vanished go to the history table, and
         every reading and profile of the site is the stand-in's afterwards. Returns how many
-        values went to the history. No rebuild is pending afterwards."""
+        values went to the history. No rebuild is pending afterwards. Raises ``StoreError``
+        when the stand-in was dropped meanwhile (another rebuild of the site began) or another
+        connection's change of the site's rows conflicts."""
         ...
 
     def drop_stand_in(self, stand_in: str) -> None:

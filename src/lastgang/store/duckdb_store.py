@@ -13,6 +13,7 @@ import json
 import os
 import re
 import threading
+import uuid
 from collections import deque
 from collections.abc import (
     Callable,
@@ -425,6 +426,12 @@ CREATE TABLE IF NOT EXISTS rebuild_pending (
     site_id VARCHAR NOT NULL,
     location_id VARCHAR
 );
+-- the stand-ins whole rebuilds are storing a site's rows under until they replace the site's
+CREATE TABLE IF NOT EXISTS rebuild_stand_ins (
+    stand_in VARCHAR PRIMARY KEY,
+    site_id VARCHAR NOT NULL,
+    began_at TIMESTAMPTZ NOT NULL
+);
 """
 )
 
@@ -444,7 +451,7 @@ _SITE_TABLES = (
 _SNAPSHOT = "rebuild_snapshot"
 
 #: the start of the id a whole rebuild stores a site's rows under until they replace the site's
-#: (:meth:`DuckDBStore.begin_stand_in`): no site id can start so
+#: (:meth:`DuckDBStore.begin_stand_in`: ``~rebuild:<site>:<random>``): no site id can start so
 _STAND_IN = "~rebuild:"
 
 #: rebuilt profile rows compared with the new ones at a time (:meth:`DuckDBStore.finish_rebuild`)
@@ -654,6 +661,36 @@ class DuckDBStore:
 
     # -- site versions and metering point IDs --------------------------------------------------
 
+    def check_metering_points(
+        self, site_id: str, metering_points: Mapping[str, tuple[str, str]]
+    ) -> None:
+        self._checked_registry(site_id, metering_points)
+
+    def _checked_registry(
+        self, site_id: str, metering_points: Mapping[str, tuple[str, str]]
+    ) -> dict[str, tuple[str, str, str]]:
+        """The metering point registry, after checking the site's IDs against it."""
+        registry = self.metering_point_registry()
+        problems: list[Problem] = []
+        for mp_id, (location_id, _direction) in sorted(metering_points.items()):
+            owner = registry.get(mp_id)
+            if owner is not None and (owner[0], owner[1]) != (site_id, location_id):
+                problems.append(
+                    Problem(
+                        f"metering point ID {mp_id} belongs to location {owner[1]!r} of "
+                        f"site {owner[0]!r}; an ID is never moved to another location or "
+                        "reused (TOR-4.1): give this location its own ID",
+                        column=f"location {location_id!r}",
+                    )
+                )
+        if problems:
+            raise StoreError(
+                f"site {site_id!r} not applied: {len(problems)} metering point ID(s) "
+                "already belong to other locations",
+                problems,
+            )
+        return registry
+
     def save_site_version(
         self,
         site: Site,
@@ -667,25 +704,7 @@ class DuckDBStore:
         applied_at = _require_utc(applied_at)
         effective = None if effective_from is None else _require_utc(effective_from)
         with self.transaction():
-            registry = self.metering_point_registry()
-            problems: list[Problem] = []
-            for mp_id, (location_id, _direction) in sorted(metering_points.items()):
-                owner = registry.get(mp_id)
-                if owner is not None and (owner[0], owner[1]) != (site_id, location_id):
-                    problems.append(
-                        Problem(
-                            f"metering point ID {mp_id} belongs to location {owner[1]!r} of "
-                            f"site {owner[0]!r}; an ID is never moved to another location or "
-                            "reused (TOR-4.1): give this location its own ID",
-                            column=f"location {location_id!r}",
-                        )
-                    )
-            if problems:
-                raise StoreError(
-                    f"site {site_id!r} not applied: {len(problems)} metering point ID(s) "
-                    "already belong to other locations",
-                    problems,
-                )
+            registry = self._checked_registry(site_id, metering_points)
             row = self._one(
                 "SELECT coalesce(max(version), 0) FROM site_versions WHERE site_id = ?", [site_id]
             )
@@ -1869,6 +1888,7 @@ class DuckDBStore:
         keep_meters: Collection[str] = (),
     ) -> frozenset[int]:
         with self.transaction():
+            self._drop_stand_ins(site_id)  # what a stopped whole rebuild left
             self._con.execute(f"DROP TABLE IF EXISTS {_SNAPSHOT}")
             # the locations and meters kept, as tables to join with (a list parameter of
             # 10,000 names would be compared row by row)
@@ -1975,9 +1995,25 @@ class DuckDBStore:
             yield
 
     def begin_stand_in(self, site_id: str) -> str:
-        stand_in = _STAND_IN + site_id
-        self.drop_stand_in(stand_in)
+        stand_in = f"{_STAND_IN}{site_id}:{uuid.uuid4().hex}"
+        with self.transaction():
+            self._drop_stand_ins(site_id)
+            self._con.execute(
+                "INSERT INTO rebuild_stand_ins VALUES (?, ?, now())", [stand_in, site_id]
+            )
         return stand_in
+
+    def _drop_stand_ins(self, site_id: str) -> None:
+        """Drop every stand-in of the site: those a stopped rebuild left (their rows carry an
+        id that begins with the site's prefix) and those of rebuilds still running."""
+        found = self._con.execute(
+            "SELECT site_id FROM profile_pairs WHERE starts_with(site_id, $p) UNION "
+            "SELECT site_id FROM interval_keys WHERE starts_with(site_id, $p) UNION "
+            "SELECT stand_in FROM rebuild_stand_ins WHERE site_id = $site",
+            {"p": f"{_STAND_IN}{site_id}:", "site": site_id},
+        ).fetchall()
+        for (stand_in,) in found:
+            self.drop_stand_in(stand_in)
 
     def drop_stand_in(self, stand_in: str) -> None:
         if not stand_in.startswith(_STAND_IN):
@@ -1986,6 +2022,7 @@ class DuckDBStore:
             self._drop_rows(stand_in)
             for table in ("profile_pairs", "interval_keys", "site_changes"):
                 self._con.execute(f"DELETE FROM {table} WHERE site_id = ?", [stand_in])
+            self._con.execute("DELETE FROM rebuild_stand_ins WHERE stand_in = ?", [stand_in])
 
     def _drop_rows(self, site_id: str) -> None:
         """Delete the site's profile and interval values, register readings, phase samples
@@ -2008,7 +2045,25 @@ class DuckDBStore:
             raise ValueError(f"{stand_in!r} is not the id of a stand-in")
         replaced_at = _require_utc(replaced_at)
         names = {"site": site_id, "stand_in": stand_in}
+        try:
+            return self._replace_by_stand_in(site_id, stand_in, replaced_at, names)
+        except duckdb.TransactionException as exc:  # another connection wrote the same rows
+            raise StoreError(
+                f"site {site_id!r} changed while it was rebuilt (through another connection): {exc}"
+            ) from None
+
+    def _replace_by_stand_in(
+        self, site_id: str, stand_in: str, replaced_at: datetime, names: Mapping[str, str]
+    ) -> int:
         with self.transaction():
+            marked = self._one(
+                "SELECT count(*) FROM rebuild_stand_ins WHERE stand_in = ?", [stand_in]
+            )
+            if not marked or not marked[0]:
+                raise StoreError(
+                    f"site {site_id!r}: its rebuild's stand-in was dropped by another rebuild of "
+                    "the site that began meanwhile; nothing was rebuilt by this one"
+                )
             # the pairs of both, with a number for their location: a stored row is compared with
             # the stand-in's row of its location and slot, whatever the meters of the two
             self._con.execute(
@@ -2036,6 +2091,7 @@ class DuckDBStore:
                     f"UPDATE {table} SET site_id = $site WHERE site_id = $stand_in", names
                 )
             self._con.execute("DELETE FROM site_changes WHERE site_id = ?", [stand_in])
+            self._con.execute("DELETE FROM rebuild_stand_ins WHERE stand_in = ?", [stand_in])
             self._con.execute("DELETE FROM rebuild_pending WHERE site_id = ?", [site_id])
             self._changed(site_id)
         return moved
