@@ -598,15 +598,9 @@ def test_a_refused_whole_rebuild_leaves_the_site_as_it_was_and_nothing_of_the_st
     assert set(_stand_in_rows(store).values()) == {0}
 
 
-def test_a_whole_rebuild_stopped_midway_changes_nothing_and_the_next_clears_what_was_left(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Stopped at its third batch, a rebuild rolls back the batches not committed yet and drops
-    its stand-in; where even that could not happen (the process ended), the next rebuild of
-    the site drops what was left first."""
-    store = _store_with_data()
-    apply_site_text(store, _ratio(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
-    before, counts = store.fingerprint(SITE_ID), store.counts()
+def _stopping_at_the_third_batch(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Interrupt the third batch a rebuild stores (as Ctrl-C would); the list counts the
+    batches begun (clear it to begin again)."""
     real = services._store_batch
     calls: list[int] = []
 
@@ -617,6 +611,19 @@ def test_a_whole_rebuild_stopped_midway_changes_nothing_and_the_next_clears_what
         return real(*args, **kwargs)
 
     monkeypatch.setattr(services, "_store_batch", stopping)
+    return calls
+
+
+def test_a_whole_rebuild_stopped_midway_changes_nothing_and_the_next_clears_what_was_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stopped at its third batch, a rebuild rolls back the batches not committed yet and drops
+    its stand-in; where even that could not happen (the process ended), the next rebuild of
+    the site drops what was left first."""
+    store = _store_with_data()
+    apply_site_text(store, _ratio(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
+    before, counts = store.fingerprint(SITE_ID), store.counts()
+    calls = _stopping_at_the_third_batch(monkeypatch)
     dropped: list[str] = []
     real_drop = DuckDBStore.drop_stand_in
 
@@ -869,16 +876,7 @@ def test_a_partial_rebuild_drops_what_a_stopped_whole_rebuild_left(
     store = _store_with_data()
     monkeypatch.setattr(services, "COMMIT_READINGS", 1)
     monkeypatch.setattr(DuckDBStore, "drop_stand_in", lambda self, stand_in: None)
-    real = services._store_batch
-    calls: list[int] = []
-
-    def stopping(*args: Any, **kwargs: Any) -> int:
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(services, "_store_batch", stopping)
+    _stopping_at_the_third_batch(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         rebuild_profiles(store, SITE_ID, now=LATER)
     assert _stand_in_rows(store)["profile_values"] > 0
