@@ -287,30 +287,18 @@ def apply_site_text(
         if data and rebuild and changed and _whole_after(store, site, stale):
             # every location: replayed into a stand-in, the version saved with the swap; one the
             # store refuses (a metering point ID of another location) is refused before that
-            store.check_metering_points(site_id, _metering_points(site))
+            points = _metering_points(site)
+            store.check_metering_points(site_id, points)
             saved: list[SiteVersion] = []
 
             def save() -> None:
                 saved.append(
-                    store.save_site_version(
-                        site, text, source, _metering_points(site), applied_at, effective
-                    )
+                    store.save_site_version(site, text, source, points, applied_at, effective)
                 )
 
-            batches = store.batches(site_id)
-            slots, read, moved = _rebuild_whole(
-                store,
-                site,
-                SiteIndex(site),
-                batches,
-                applied_at,
-                progress,
-                version=current,
-                before_swap=save,
+            rebuilt = _rebuild_whole(
+                store, site, applied_at, progress, version=current, before_swap=save
             )
-            if progress is not None:
-                progress("done", len(batches), len(batches))
-            rebuilt = RebuildResult(site_id, len(batches), slots, moved, None, read)
             return ApplyResult(saved[0], warnings, changed, rebuilt, frozenset())
         with store.transaction():
             version = store.save_site_version(
@@ -862,18 +850,7 @@ def _store_batch(
         raise MeterDataError(
             f"{file.source}: rejected, nothing imported: the readings do not give a consistent "
             f"load profile together with the stored ones ({len(exc.problems)} problem(s))",
-            [
-                Problem(
-                    p.reason,
-                    file=p.file or file.source,
-                    line=p.line,
-                    column=p.column,
-                    meter=p.meter,
-                    time=p.time,
-                    severity=p.severity,
-                )
-                for p in exc.problems
-            ],
+            [replace(p, file=p.file or file.source) for p in exc.problems],
         ) from None
 
 
@@ -1285,14 +1262,7 @@ def _replay(
             file = _parse_archived(store, info, index, keep_locations, reading, stored_as)
         except InvalidInput as exc:
             problems.extend(
-                Problem(
-                    f"archived batch {info.batch}: {p.reason}",
-                    file=p.file,
-                    line=p.line,
-                    column=p.column,
-                    meter=p.meter,
-                    time=p.time,
-                )
+                replace(p, reason=f"archived batch {info.batch}: {p.reason}", severity="error")
                 for p in exc.problems
             )
             continue
@@ -1310,29 +1280,30 @@ def _replay(
 def _rebuild_whole(
     store: Store,
     site: Site,
-    index: SiteIndex,
-    batches: Sequence[BatchInfo],
     when: datetime,
     progress: Progress | None,
     *,
     version: int,
     before_swap: Callable[[], None] | None = None,
-) -> tuple[int, int, int]:
+) -> RebuildResult:
     """Rebuild every location of a site: the batches are replayed into a stand-in site
-    (:meth:`~lastgang.store.Store.begin_stand_in`), each batch committed when stored, so that
-    the store never holds more than one batch's rows uncommitted (DuckDB keeps a
-    transaction's rows in memory until it ends: 240 MB per month of 1,000 metering points).
-    The site itself is untouched until the stand-in replaces it, in one transaction, with the
-    changed values kept in the history table; a refused batch or any error drops the stand-in
-    and leaves the site as it was. No other thread of the process uses the store meanwhile.
-    Small batches (a listener's) are committed together, up to :data:`COMMIT_READINGS`
-    readings. ``before_swap`` runs in the swap's transaction first (``site apply`` saves the version
-    there, so that a version whose rebuild is refused is not applied either); ``version`` is
-    the site's version the replay starts from: should another connection import data or
-    apply a version meanwhile, the swap refuses. Inside a transaction nothing is committed
-    before it ends: the same outcome, without the bound on memory. Returns the slots stored,
-    the batches read and the values that went to the history."""
+    (:meth:`~lastgang.store.Store.begin_stand_in`), each batch committed when stored (small
+    ones, a listener's, together up to :data:`COMMIT_READINGS` readings), so that the store
+    never holds more than about one batch's rows uncommitted (DuckDB keeps a transaction's
+    rows in memory until it ends: 240 MB per month of 1,000 metering points). The site itself
+    is untouched until the stand-in replaces it, in one transaction, with the changed values
+    kept in the history table; a refused batch or any error drops the stand-in and leaves the
+    site as it was. No other thread of the process uses the store meanwhile.
+
+    ``site`` is the configuration replayed with; ``version`` the site's version the replay
+    starts from: should another connection import data or apply a version meanwhile, the swap
+    refuses. ``before_swap`` runs in the swap's transaction first (``site apply`` saves its
+    version there, so that a version whose rebuild is refused is not applied either). Inside
+    a transaction nothing is committed before it ends: the same outcome, without the bound on
+    memory."""
     site_id = site.site.id
+    index = SiteIndex(site)
+    batches = store.batches(site_id)
     names: dict[int, Mapping[str, str]] = {}
     pieces: dict[int, Sequence[FilePiece]] = {}
     with store.exclusive():
@@ -1379,6 +1350,8 @@ def _rebuild_whole(
                 for batch, parts in pieces.items():
                     store.save_batch_pieces(batch, parts)
                 changed = store.replace_by_stand_in(site_id, stand_in, when)
+            if progress is not None:
+                progress("done", len(batches), len(batches))
         except BaseException:
             group.abort()
             # a store error may have ended the transaction: what is left of the stand-in
@@ -1386,7 +1359,7 @@ def _rebuild_whole(
             with contextlib.suppress(Exception):
                 store.drop_stand_in(stand_in)
             raise
-    return slots, read, changed
+    return RebuildResult(site_id, len(batches), slots, changed, None, read)
 
 
 #: readings of a whole rebuild's batches stored in one transaction at most, unless one batch
@@ -1512,43 +1485,36 @@ def rebuild_profiles(
     scope, names, gives = _rebuild_scope(
         store, index, batches, store.rebuild_pending(site_id) if pending else None
     )
+    if scope is None:
+        return _rebuild_whole(store, site, when, progress, version=current.version)
     keep_locations: set[str] = set()
     keep_meters: set[str] = set()
-    if scope is not None:
-        for loc in site.locations:
-            if loc.id not in scope:
-                keep_locations.update((loc.id, SERIES_LOCATION_PREFIX + loc.id))
-                keep_meters.update(m.key for m in loc.meters)
-    if scope is None:
-        slots, read, changed = _rebuild_whole(
-            store, site, index, batches, when, progress, version=current.version
+    for loc in site.locations:
+        if loc.id not in scope:
+            keep_locations.update((loc.id, SERIES_LOCATION_PREFIX + loc.id))
+            keep_meters.update(m.key for m in loc.meters)
+    with store.transaction():
+        held = store.begin_rebuild(site_id, keep_locations=keep_locations, keep_meters=keep_meters)
+        unread = _Unread(site, names, gives, scope, held)
+
+        def stored(info: BatchInfo, file: ImportedFile) -> int:
+            if file.names is not None:  # what its names give now
+                store.save_batch_names(info.batch, file.names)
+            if file.pieces is not None:  # read whole: its pieces, for the next rebuild
+                store.save_batch_pieces(info.batch, file.pieces)
+            # only the readings of the locations rebuilt
+            file = replace(file, readings=file.readings.without(keep_meters, keep_locations))
+            if not len(file.readings):
+                return 0
+            return _store_batch(store, site, info.batch, file, when, history=False, only=scope)
+
+        slots, read = _replay(
+            store, site_id, index, batches, keep_locations, progress, stored, unread.left
         )
-    else:
-        with store.transaction():
-            held = store.begin_rebuild(
-                site_id, keep_locations=keep_locations, keep_meters=keep_meters
-            )
-            unread = _Unread(site, names, gives, scope, held)
-
-            def stored(info: BatchInfo, file: ImportedFile) -> int:
-                if file.names is not None:  # what its names give now
-                    store.save_batch_names(info.batch, file.names)
-                if file.pieces is not None:  # read whole: its pieces, for the next rebuild
-                    store.save_batch_pieces(info.batch, file.pieces)
-                # only the readings of the locations rebuilt
-                file = replace(file, readings=file.readings.without(keep_meters, keep_locations))
-                if not len(file.readings):
-                    return 0
-                return _store_batch(store, site, info.batch, file, when, history=False, only=scope)
-
-            slots, read = _replay(
-                store, site_id, index, batches, keep_locations, progress, stored, unread.left
-            )
-            changed = store.finish_rebuild(site_id, when)
+        changed = store.finish_rebuild(site_id, when)
     if progress is not None:
         progress("done", len(batches), len(batches))
-    rebuilt = None if scope is None else tuple(sorted(scope))
-    return RebuildResult(site_id, len(batches), slots, changed, rebuilt, read)
+    return RebuildResult(site_id, len(batches), slots, changed, tuple(sorted(scope)), read)
 
 
 # ---------------------------------------------------------------------------------------------

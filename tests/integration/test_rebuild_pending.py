@@ -750,6 +750,32 @@ def test_a_version_the_store_refuses_is_refused_before_its_whole_rebuild_replays
     assert len(store.site_versions(SITE_ID)) == 2
 
 
+def _file_store(path: Path) -> DuckDBStore:
+    """A store file with the registers and the intervals imported (two batches)."""
+    store = DuckDBStore(path)
+    apply_site_text(store, SITE_TEXT, "site.toml", now=WHEN)
+    import_bytes(store, SITE_ID, _registers(), "registers.csv", now=WHEN)
+    import_bytes(store, SITE_ID, _intervals(), "intervals.csv", now=WHEN)
+    return store
+
+
+def _importing_phases(
+    other: DuckDBStore,
+) -> tuple[Callable[[str, int, int], None], list[dict[str, str]]]:
+    """A progress callback that imports the phases file through the connection ``other`` as
+    the second batch of a rebuild begins, and the list that then holds the site's fingerprint
+    just after that import."""
+    phases = (DATA / "phases-top2-tor-a2.csv").read_bytes()
+    expected: list[dict[str, str]] = []
+
+    def progress(what: str, at: int, total: int) -> None:
+        if at == 1 and not expected:
+            import_bytes(other, SITE_ID, phases, "phases.csv", now=LATER)
+            expected.append(other.fingerprint(SITE_ID))
+
+    return progress, expected
+
+
 def test_a_whole_rebuild_of_a_site_written_meanwhile_is_refused_and_loses_nothing(
     tmp_path: Path,
 ) -> None:
@@ -757,19 +783,9 @@ def test_a_whole_rebuild_of_a_site_written_meanwhile_is_refused_and_loses_nothin
     batches are replayed: the swap would drop that file's rows, so it refuses; the site keeps
     them, nothing of the stand-in is left, and the next rebuild replays the new file too."""
     path = tmp_path / "store.duckdb"
-    store = DuckDBStore(path)
-    apply_site_text(store, SITE_TEXT, "site.toml", now=WHEN)
-    import_bytes(store, SITE_ID, _registers(), "registers.csv", now=WHEN)
-    import_bytes(store, SITE_ID, _intervals(), "intervals.csv", now=WHEN)
+    store = _file_store(path)
     other = DuckDBStore(path)
-    phases = (DATA / "phases-top2-tor-a2.csv").read_bytes()
-    expected: list[dict[str, str]] = []
-
-    def progress(what: str, done: int, total: int) -> None:
-        if done == 1 and not expected:
-            import_bytes(other, SITE_ID, phases, "phases.csv", now=LATER)
-            expected.append(other.fingerprint(SITE_ID))
-
+    progress, expected = _importing_phases(other)
     with pytest.raises(StoreError, match="changed while it was rebuilt"):
         rebuild_profiles(store, SITE_ID, now=LAST, progress=progress)
     assert store.counts(SITE_ID)["phase_samples"] > 0
@@ -780,15 +796,6 @@ def test_a_whole_rebuild_of_a_site_written_meanwhile_is_refused_and_loses_nothin
     assert store.fingerprint(SITE_ID) == expected[0]
     other.close()
     store.close()
-
-
-def _file_store(path: Path) -> DuckDBStore:
-    """A store file with the registers and the intervals imported (two batches)."""
-    store = DuckDBStore(path)
-    apply_site_text(store, SITE_TEXT, "site.toml", now=WHEN)
-    import_bytes(store, SITE_ID, _registers(), "registers.csv", now=WHEN)
-    import_bytes(store, SITE_ID, _intervals(), "intervals.csv", now=WHEN)
-    return store
 
 
 def test_a_version_applied_through_another_connection_meanwhile_refuses_the_rebuild(
@@ -822,14 +829,7 @@ def test_data_imported_meanwhile_refuses_a_version_with_a_whole_rebuild_which_sa
     apply_site_text(store, _berlin(SITE_TEXT), "v2.toml", now=LATER, rebuild=False)
     before = store.fingerprint(SITE_ID)
     other = DuckDBStore(path)
-    phases = (DATA / "phases-top2-tor-a2.csv").read_bytes()
-    expected: list[dict[str, str]] = []
-
-    def progress(what: str, at: int, total: int) -> None:
-        if at == 1 and not expected:
-            import_bytes(other, SITE_ID, phases, "phases.csv", now=LATER)
-            expected.append(other.fingerprint(SITE_ID))
-
+    progress, expected = _importing_phases(other)
     with pytest.raises(StoreError, match="nothing was applied: apply the version again"):
         apply_site_text(store, _ratio(_berlin(SITE_TEXT)), "v3.toml", now=LAST, progress=progress)
     assert store.fingerprint(SITE_ID) == expected[0] != before
@@ -860,10 +860,7 @@ def test_a_whole_rebuild_begun_meanwhile_on_another_connection_wins_and_the_firs
         rebuild_profiles(store, SITE_ID, now=LAST, progress=progress)
     assert (second[0].batches, second[0].changed) == (2, 92)
     assert set(_stand_in_rows(store).values()) == {0}
-    want = DuckDBStore(tmp_path / "want.duckdb")
-    apply_site_text(want, SITE_TEXT, "site.toml", now=WHEN)
-    import_bytes(want, SITE_ID, _registers(), "registers.csv", now=WHEN)
-    import_bytes(want, SITE_ID, _intervals(), "intervals.csv", now=WHEN)
+    want = _file_store(tmp_path / "want.duckdb")
     apply_site_text(want, _ratio(SITE_TEXT), "v2.toml", now=LATER)
     assert store.fingerprint(SITE_ID) == want.fingerprint(SITE_ID)
     for s in (want, other, store):

@@ -454,7 +454,7 @@ _SNAPSHOT = "rebuild_snapshot"
 #: (:meth:`DuckDBStore.begin_stand_in`: ``~rebuild:<site>:<random>``): no site id can start so
 _STAND_IN = "~rebuild:"
 
-#: rebuilt profile rows compared with the new ones at a time (:meth:`DuckDBStore.finish_rebuild`)
+#: replaced profile rows compared with the new ones at a time (:meth:`DuckDBStore._keep_replaced`)
 _HISTORY_ROWS = 1 << 22
 
 #: the value rows of a site in a period (parameters ``$site``, ``$start``, ``$stop``)
@@ -2044,17 +2044,15 @@ class DuckDBStore:
         if not stand_in.startswith(_STAND_IN):
             raise ValueError(f"{stand_in!r} is not the id of a stand-in")
         replaced_at = _require_utc(replaced_at)
-        names = {"site": site_id, "stand_in": stand_in}
         try:
-            return self._replace_by_stand_in(site_id, stand_in, replaced_at, names)
+            return self._replace_by_stand_in(site_id, stand_in, replaced_at)
         except duckdb.TransactionException as exc:  # another connection wrote the same rows
             raise StoreError(
                 f"site {site_id!r} changed while it was rebuilt (through another connection): {exc}"
             ) from None
 
-    def _replace_by_stand_in(
-        self, site_id: str, stand_in: str, replaced_at: datetime, names: Mapping[str, str]
-    ) -> int:
+    def _replace_by_stand_in(self, site_id: str, stand_in: str, replaced_at: datetime) -> int:
+        names = {"site": site_id, "stand_in": stand_in}
         with self.transaction():
             marked = self._one(
                 "SELECT count(*) FROM rebuild_stand_ins WHERE stand_in = ?", [stand_in]
